@@ -1,0 +1,26 @@
+// The reference load: a constant arrival rate (1000 req/s for 10 s by default) of POST /predict,
+// the k6 twin of `vegeta attack -duration=10s -rate=1000 -targets=vegeta/post-target`.
+// Env: BASE_URL, RATE, DURATION, PRE_ALLOCATED_VUS, MAX_VUS, SUMMARY_JSON.
+import type { Options } from 'k6/options';
+import { predict, summaryOutputs, thresholds } from './lib.ts';
+
+const rate = Number(__ENV.RATE ?? 1000);
+
+/** One constant-arrival-rate scenario; VUs sized for ~100 ms answers at the target rate. */
+export const options: Options = {
+  discardResponseBodies: true,
+  scenarios: {
+    reference: {
+      executor: 'constant-arrival-rate',
+      rate,
+      timeUnit: '1s',
+      duration: __ENV.DURATION ?? '10s',
+      preAllocatedVUs: Number(__ENV.PRE_ALLOCATED_VUS ?? Math.max(10, Math.ceil(rate / 10))),
+      maxVUs: Number(__ENV.MAX_VUS ?? Math.max(50, rate)),
+    },
+  },
+  thresholds,
+};
+
+export default predict;
+export const handleSummary = summaryOutputs;
