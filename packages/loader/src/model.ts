@@ -1,0 +1,19 @@
+import { LoaderError } from './errors.js';
+
+/**
+ * Checks that onnxruntime-node can load the file as a model (parse, graph checks, kernel
+ * assignment), then releases the session. onnxruntime is imported lazily so `--help` and usage
+ * errors stay fast.
+ * @throws LoaderError LOADER_INVALID_MODEL naming onnxruntime's reason
+ */
+export async function verifyModel(path: string, label: string): Promise<void> {
+  const { InferenceSession } = (await import('onnxruntime-node')).default;
+  let session;
+  try {
+    session = await InferenceSession.create(path);
+  } catch (err) {
+    const reason = (err instanceof Error ? err.message : String(err)).split('\n')[0]?.trim();
+    throw new LoaderError('LOADER_INVALID_MODEL', `${label}: not a model onnxruntime can load (${reason})`, { cause: err });
+  }
+  await session.release();
+}

@@ -1,0 +1,55 @@
+import { request, type Dispatcher } from 'undici';
+import { LoaderError } from '../errors.js';
+import type { Source, SourceBody } from './source.js';
+
+/** Reads a model with an HTTP GET (`http://host/model.onnx`, `https://...`). */
+export function httpSource(url: URL, dispatcher: Dispatcher, label = `GET ${url.href}`): Source {
+  return {
+    label,
+    async open(signal: AbortSignal): Promise<SourceBody> {
+      let response: Dispatcher.ResponseData;
+      try {
+        response = await request(url, { method: 'GET', signal, dispatcher });
+      } catch (err) {
+        throw networkError(label, err);
+      }
+      const { statusCode, headers, body } = response;
+      if (statusCode >= 200 && statusCode < 300) {
+        const length = Number(headers['content-length']);
+        return { body, expectedBytes: Number.isSafeInteger(length) ? length : undefined };
+      }
+      await body.dump().catch(() => undefined);
+      throw statusError(label, statusCode, headers['retry-after']);
+    },
+  };
+}
+
+/** Classifies an HTTP status that is not 2xx: 5xx and 429 are retryable, every other code is not. */
+export function statusError(label: string, statusCode: number, retryAfter: string | string[] | undefined, now = Date.now()): LoaderError {
+  const message = `${label} answered HTTP ${statusCode}`;
+  if (statusCode === 429 || statusCode >= 500) {
+    const retryAfterMs = parseRetryAfterMs(Array.isArray(retryAfter) ? retryAfter[0] : retryAfter, now);
+    return new LoaderError('LOADER_SOURCE_UNAVAILABLE', message, retryAfterMs === undefined ? {} : { retryAfterMs });
+  }
+  if (statusCode === 404 || statusCode === 410) return new LoaderError('LOADER_SOURCE_NOT_FOUND', `${message} (not retried)`);
+  return new LoaderError('LOADER_SOURCE_REJECTED', `${message} (not retried)`);
+}
+
+/**
+ * Parses a Retry-After header: delay-seconds or an HTTP-date (RFC 9110 §10.2.3).
+ * @returns milliseconds to wait, or undefined when absent or malformed
+ */
+export function parseRetryAfterMs(value: string | undefined, now = Date.now()): number | undefined {
+  if (value === undefined) return undefined;
+  const text = value.trim();
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  const at = Date.parse(text);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+function networkError(label: string, err: unknown): LoaderError {
+  const code = (err as { code?: unknown }).code;
+  const message = err instanceof Error ? err.message : String(err);
+  const reason = typeof code === 'string' && !message.includes(code) ? `${code} ${message}` : message;
+  return new LoaderError('LOADER_SOURCE_UNAVAILABLE', `${label} failed: ${reason || 'connection error'}`, { cause: err });
+}
