@@ -1,1 +1,3 @@
-export const placeholder = 1;
+export { loadModel, IRIS_SAMPLE, type Classifier, type ModelInfo, type LoadModelOptions } from './model.js';
+export { loadConfig, ConfigError, DEFAULTS, ENV, type ApiConfig } from './config.js';
+export { ERRORS, ApiError, type ErrorCode, type ErrorBody } from './errors.js';
