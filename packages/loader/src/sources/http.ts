@@ -43,6 +43,8 @@ export function parseRetryAfterMs(value: string | undefined, now = Date.now()): 
   if (value === undefined) return undefined;
   const text = value.trim();
   if (/^\d+$/.test(text)) return Number(text) * 1000;
+  // Every HTTP-date form names a day or month; without that, Date.parse would read "-1" as a year.
+  if (!/[a-z]{3}/i.test(text)) return undefined;
   const at = Date.parse(text);
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
