@@ -23,7 +23,7 @@ export const ERRORS = {
   LOADER_CHECKSUM_MISMATCH: { exitCode: 7, retryable: false, summary: 'the downloaded bytes do not match --sha256' },
   LOADER_INVALID_MODEL: { exitCode: 8, retryable: false, summary: 'onnxruntime cannot load the downloaded file' },
   LOADER_IO: { exitCode: 9, retryable: false, summary: 'the temporary or target file could not be written, synced or renamed' },
-  LOADER_ABORTED: { exitCode: 130, retryable: false, summary: 'interrupted by SIGINT/SIGTERM; nothing installed' },
+  LOADER_ABORTED: { exitCode: 143, retryable: false, summary: 'interrupted by SIGTERM or SIGINT; nothing installed' },
   LOADER_INTERNAL: { exitCode: 1, retryable: false, summary: 'unexpected failure (a bug)' },
 } as const satisfies Record<string, ErrorSpec>;
 

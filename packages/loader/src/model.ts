@@ -12,7 +12,8 @@ export async function verifyModel(path: string, label: string): Promise<void> {
   try {
     session = await InferenceSession.create(path);
   } catch (err) {
-    const reason = (err instanceof Error ? err.message : String(err)).split('\n')[0]?.trim();
+    // onnxruntime names the temporary file, which is gone by the time anyone reads the message.
+    const reason = (err instanceof Error ? err.message : String(err)).split('\n')[0]?.trim().replaceAll(path, 'the download');
     throw new LoaderError('LOADER_INVALID_MODEL', `${label}: not a model onnxruntime can load (${reason})`, { cause: err });
   }
   await session.release();

@@ -11,10 +11,19 @@ interface Run {
   readonly stderr: string;
 }
 
-/** Runs the built CLI as a child process (killed after 15 s, so a hang fails the test instead of blocking it). */
-function runCli(args: string[], env: Record<string, string> = {}): Promise<Run> {
+/**
+ * Runs the built CLI as a child process (killed after 15 s, so a hang fails the test instead of
+ * blocking it); SIGTERM is sent, as kubelet does when the pod is deleted, once `sigtermWhen` holds.
+ */
+function runCli(args: string[], env: Record<string, string> = {}, sigtermWhen?: () => boolean): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const terminator = sigtermWhen === undefined ? undefined : setInterval(() => {
+      if (sigtermWhen()) {
+        clearInterval(terminator);
+        child.kill('SIGTERM');
+      }
+    }, 20);
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
@@ -23,6 +32,7 @@ function runCli(args: string[], env: Record<string, string> = {}): Promise<Run> 
     child.on('error', reject);
     child.on('close', (code) => {
       clearTimeout(killer);
+      clearInterval(terminator);
       resolve({ code, stdout, stderr });
     });
   });
@@ -138,6 +148,15 @@ describe('model-loader CLI', () => {
     expect(run.code).toBe(0);
     expect(run.stdout).toContain('nothing downloaded');
     expect(seen).toHaveLength(0);
+  });
+
+  it('exits 143 on SIGTERM mid-download, leaving neither a target nor a temporary file', async () => {
+    const { origin, count } = await serve({ '/m.onnx': [{ hang: true }] });
+    const run = await runCli(['--source', `${origin}/m.onnx`, '--model-filepath', target, '--timeout', '30s'], {}, () => count('/m.onnx') === 1);
+    expect(run.code).toBe(143);
+    expectOneErrorLine(run, 'LOADER_ABORTED');
+    expect(count('/m.onnx')).toBe(1);
+    expect(await listing(dir)).toEqual([]);
   });
 
   it('exits 2 with one line listing every problem for bad arguments', async () => {

@@ -12,7 +12,7 @@ describe('error registry', () => {
       LOADER_CHECKSUM_MISMATCH: [7, false],
       LOADER_INVALID_MODEL: [8, false],
       LOADER_IO: [9, false],
-      LOADER_ABORTED: [130, false],
+      LOADER_ABORTED: [143, false],
       LOADER_INTERNAL: [1, false],
     });
   });
