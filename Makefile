@@ -85,3 +85,98 @@ demo: build ## run the local A/B lab
 
 clean: ## remove build output (not node_modules or .tools)
 	rm -rf packages/*/dist packages/*/tsconfig.tsbuildinfo .ci-results
+
+# --- Kubernetes + Istio A/B deployment (issue 5; owner: deploy) ---------------------------------
+# Images are named here only. components/images in manifests/ carries the same defaults (a test checks);
+# other REGISTRY/TAG/IMAGE_* values reach the manifests through a generated wrapper in out/kustomize/.
+K8S_DEFAULT_REGISTRY := ghcr.io/infer-cb
+K8S_DEFAULT_TAG      := 0.1.0
+REGISTRY     ?= $(K8S_DEFAULT_REGISTRY)
+TAG          ?= $(K8S_DEFAULT_TAG)
+IMAGE_API    ?= $(REGISTRY)/iris-api
+IMAGE_LOADER ?= $(REGISTRY)/model-loader
+IMAGE_PROXY  ?= $(REGISTRY)/cb-sidecar
+IMAGE_CLIENT ?= $(REGISTRY)/iris-client
+# Load: ARM=istio|sidecar, vegeta/k6 rate per second and duration (the reference: 1000/s for 10 s).
+ARM       ?= sidecar
+RATE      ?= 1000
+DURATION  ?= 10s
+TARGETS   ?= vegeta/post-target
+K6_SCRIPT ?= k6/reference.ts
+K8S_ARMS  := istio sidecar
+K8S_NS_istio   := circuit-breaker-istio
+K8S_NS_sidecar := circuit-breaker-sidecar
+
+K8S_IMAGE_NAMES    := iris-api model-loader cb-sidecar iris-client
+K8S_IMAGES          = $(IMAGE_API):$(TAG) $(IMAGE_LOADER):$(TAG) $(IMAGE_PROXY):$(TAG) $(IMAGE_CLIENT):$(TAG)
+K8S_IMAGES_DEFAULT := $(foreach n,$(K8S_IMAGE_NAMES),$(K8S_DEFAULT_REGISTRY)/$(n):$(K8S_DEFAULT_TAG))
+K8S_CUSTOM_IMAGES   = $(filter-out $(K8S_IMAGES_DEFAULT),$(K8S_IMAGES))
+# The kustomization to apply for arm $(1): the overlay itself, or its wrapper when images differ.
+k8s_dir  = $(if $(K8S_CUSTOM_IMAGES),out/kustomize/$(1),manifests/overlays/$(1))
+k8s_deps = $(if $(K8S_CUSTOM_IMAGES),k8s-wrapper-$(1))
+k8s_ns   = $(or $(K8S_NS_$(1)),$(error ARM must be one of: $(K8S_ARMS)))
+
+.PHONY: build_all push_all deploy-istio deploy-sidecar attack k6 delete-istio delete-sidecar delete-mesh \
+        render validate dashboards $(addprefix k8s-wrapper-,$(K8S_ARMS))
+
+build_all: ## docker build the api, loader, proxy and client images (REGISTRY, TAG, IMAGE_*)
+	docker build -t $(IMAGE_API):$(TAG) -f docker/api.Dockerfile .
+	docker build -t $(IMAGE_LOADER):$(TAG) -f docker/loader.Dockerfile .
+	docker build -t $(IMAGE_PROXY):$(TAG) -f docker/proxy.Dockerfile .
+	docker build -t $(IMAGE_CLIENT):$(TAG) --build-arg VEGETA_VERSION=$(VEGETA_VERSION) \
+	  --build-arg K6_VERSION=$(K6_VERSION) -f docker/client.Dockerfile .
+
+push_all: ## docker push the four images
+	docker push $(IMAGE_API):$(TAG)
+	docker push $(IMAGE_LOADER):$(TAG)
+	docker push $(IMAGE_PROXY):$(TAG)
+	docker push $(IMAGE_CLIENT):$(TAG)
+
+$(addprefix k8s-wrapper-,$(K8S_ARMS)): k8s-wrapper-%:
+	@mkdir -p out/kustomize/$*
+	@{ echo 'apiVersion: kustomize.config.k8s.io/v1beta1'; echo 'kind: Kustomization'; \
+	   echo 'resources: [../../../manifests/overlays/$*]'; echo 'images:'; \
+	   echo '  - {name: $(K8S_DEFAULT_REGISTRY)/iris-api, newName: $(IMAGE_API), newTag: "$(TAG)"}'; \
+	   echo '  - {name: $(K8S_DEFAULT_REGISTRY)/model-loader, newName: $(IMAGE_LOADER), newTag: "$(TAG)"}'; \
+	   echo '  - {name: $(K8S_DEFAULT_REGISTRY)/cb-sidecar, newName: $(IMAGE_PROXY), newTag: "$(TAG)"}'; \
+	   echo '  - {name: $(K8S_DEFAULT_REGISTRY)/iris-client, newName: $(IMAGE_CLIENT), newTag: "$(TAG)"}'; \
+	 } > out/kustomize/$*/kustomization.yaml
+
+deploy-istio: $(call k8s_deps,istio) ## install Istio, deploy arm A (Istio-only breaking) into circuit-breaker-istio
+	istioctl install -y
+	kubectl apply -k $(call k8s_dir,istio)
+	kubectl -n $(K8S_NS_istio) rollout status deployment/iris-svc --timeout=300s
+
+deploy-sidecar: $(call k8s_deps,sidecar) ## install Istio, deploy arm B (cb-sidecar) into circuit-breaker-sidecar
+	istioctl install -y
+	kubectl apply -k $(call k8s_dir,sidecar)
+	kubectl -n $(K8S_NS_sidecar) rollout status deployment/iris-svc --timeout=300s
+
+attack: ## vegeta from the client pod: make attack ARM=istio|sidecar RATE=1000 DURATION=10s
+	kubectl -n $(call k8s_ns,$(ARM)) exec client -c client -- sh -c \
+	  'vegeta attack -duration=$(DURATION) -rate=$(RATE) -targets=$(TARGETS) | vegeta report -type=text'
+
+k6: ## k6 from the client pod: make k6 ARM=istio|sidecar RATE=1000 DURATION=10s K6_SCRIPT=k6/spike.ts
+	kubectl -n $(call k8s_ns,$(ARM)) exec client -c client -- \
+	  env RATE=$(RATE) DURATION=$(DURATION) k6 run --quiet $(K6_SCRIPT)
+
+delete-istio: ## remove arm A (its namespace and everything in it)
+	kubectl delete -k manifests/overlays/istio --ignore-not-found
+
+delete-sidecar: ## remove arm B
+	kubectl delete -k manifests/overlays/sidecar --ignore-not-found
+
+delete-mesh: ## uninstall Istio once both arms are gone
+	istioctl uninstall --purge -y
+	kubectl delete namespace istio-system --ignore-not-found
+
+render: $(foreach a,$(K8S_ARMS),$(call k8s_deps,$(a))) ## render every overlay to out/<arm>.yaml
+	@mkdir -p out
+	$(foreach a,$(K8S_ARMS),kubectl kustomize $(call k8s_dir,$(a)) > out/$(a).yaml;)
+
+validate: install ## schema-validate and cross-check the rendered manifests (test/manifests.test.ts)
+	node --experimental-vm-modules node_modules/jest/bin/jest.js test/manifests
+
+dashboards: install ## regenerate grafana/dashboards/*.json from packages/dashboards
+	npx tsc -b packages/dashboards
+	node packages/dashboards/dist/generate.js
