@@ -1,0 +1,101 @@
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { request, createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import type { Express } from 'express';
+
+/** The reference model from the seed deployment. */
+export const REFERENCE_MODEL = '/work/shared/models/iris_svc.onnx';
+/** The fixture models made by fixtures/make_models.py. */
+export const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url));
+/** The compiled bin (`make test` builds before it tests). */
+export const MAIN_JS = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+
+export interface Answer {
+  status: number;
+  headers: IncomingHttpHeaders;
+  text: string;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- test assertions read arbitrary JSON
+  json: any;
+}
+
+/** One HTTP request with full control of the headers (fetch would add a Content-Type). */
+export function call(
+  base: string, method: string, path: string, options: { body?: string | Buffer; headers?: Record<string, string> } = {},
+): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${base}${path}`, { method, headers: options.headers, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let json: unknown;
+        try { json = JSON.parse(text); } catch { json = undefined; }
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
+      });
+    });
+    req.on('error', reject);
+    req.end(options.body);
+  });
+}
+
+/** POSTs a JSON value. */
+export function postJson(base: string, path: string, value: unknown): Promise<Answer> {
+  return call(base, 'POST', path, { body: JSON.stringify(value), headers: { 'content-type': 'application/json' } });
+}
+
+/** Serves an app on 127.0.0.1:0; returns its base URL and a closer. */
+export async function serve(app: Express): Promise<{ base: string; close: () => Promise<void> }> {
+  const server: Server = createServer(app);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    base: `http://127.0.0.1:${port}`,
+    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+  };
+}
+
+/** A running `iris-api` child process. */
+export interface ApiProcess {
+  child: ChildProcessWithoutNullStreams;
+  base: string;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+/** Starts dist/main.js on a free port and waits until it logs readiness (or exits). */
+export async function startApi(env: Record<string, string>, readyMessage = 'iris-api ready'): Promise<ApiProcess> {
+  if (!existsSync(MAIN_JS)) throw new Error(`${MAIN_JS} is missing: run "npx tsc -b packages/api" first`);
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  const child = spawn(process.execPath, [MAIN_JS], {
+    env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'info', ...env },
+  });
+  let out = '';
+  child.stdout.on('data', (c: Buffer) => { out += c.toString(); });
+  child.stderr.on('data', (c: Buffer) => { out += c.toString(); });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const deadline = Date.now() + 20_000;
+  while (!out.includes(readyMessage)) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`iris-api did not become ready:\n${out}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { child, base: `http://127.0.0.1:${port}`, output: () => out, exited };
+}
+
+/** Runs dist/main.js to completion (for startup failures). */
+export function runApiToExit(env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [MAIN_JS], { env: { ...process.env, HOST: '127.0.0.1', PORT: '0', ...env } });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    child.once('exit', (code) => { clearTimeout(timer); resolve({ code, stderr }); });
+  });
+}
