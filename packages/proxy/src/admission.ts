@@ -1,0 +1,203 @@
+import type { ConcurrencyLimit } from './limit/limit.js';
+import { DeadlineError, OverloadError, QueueTimeoutError, SidecarError, UpstreamStatusError } from './errors.js';
+import type { Layer, ProxyRequest } from './pipeline.js';
+
+/** Queue knobs (mutable: SIGHUP reload changes them in place). Durations in milliseconds. */
+export interface QueueOptions {
+  /** pending requests beyond the limit (Envoy `max_pending_requests`) */
+  size: number;
+  /** longest wait while the queue keeps emptying */
+  timeoutMs: number;
+  /** longest wait once the queue has not been empty for `codelIntervalMs` (Facebook's controlled delay) */
+  codelTargetMs: number;
+  codelIntervalMs: number;
+}
+
+// Rejections carry no per-request data: one instance each keeps shedding allocation-free.
+const OVERLOAD = new OverloadError('concurrency limit and queue are full');
+const QUEUE_TIMEOUT = new QueueTimeoutError('waited in the queue longer than allowed');
+const DEADLINE = new DeadlineError('the client deadline has passed or cannot be met');
+
+/** One queued request: a node of the FIFO list and the abort listener of its client. */
+class Waiter {
+  prev: Waiter | undefined;
+  next: Waiter | undefined;
+  timer: NodeJS.Timeout | undefined;
+  resolve!: () => void;
+  reject!: (err: Error) => void;
+  constructor(
+    readonly admission: Admission,
+    readonly request: ProxyRequest,
+    readonly enqueuedAt: number,
+  ) {}
+  /** The client went away while queued: drop the request, never forward it. */
+  handleEvent(): void {
+    this.admission.remove(this, this.request.controller.signal.reason as Error);
+  }
+}
+
+function onWaitExpired(waiter: Waiter, err: Error): void {
+  waiter.timer = undefined;
+  waiter.admission.remove(waiter, err);
+}
+
+/**
+ * Admission control (bulkhead): at most `limit.limit` requests in flight to the upstream, then a bounded
+ * FIFO queue with a controlled-delay timeout and client deadlines; both full → immediate `OverloadError`.
+ */
+export class Admission {
+  /** requests admitted and not finished */
+  inflight = 0;
+  /** requests waiting in the queue */
+  queued = 0;
+  /** counters since start, for /state */
+  readonly counters = { admitted: 0, overload: 0, queueTimeout: 0, deadline: 0, clientClosedWhileQueued: 0 };
+  /** EWMA of upstream latency (ms): a deadline shorter than this "cannot be met" */
+  serviceTimeMs = 0;
+  private head: Waiter | undefined;
+  private tail: Waiter | undefined;
+  private lastEmptyAt = performance.now();
+  private limitSource: ConcurrencyLimit;
+
+  constructor(
+    limit: ConcurrencyLimit,
+    readonly queue: QueueOptions,
+  ) {
+    this.limitSource = limit;
+    this.watch(limit);
+  }
+
+  /** The concurrency limit in force. */
+  get limit(): ConcurrencyLimit {
+    return this.limitSource;
+  }
+
+  /** Replaces the limit (config reload) and admits what the new limit allows. */
+  setLimit(limit: ConcurrencyLimit): void {
+    this.limitSource = limit;
+    this.watch(limit);
+    this.drainQueue();
+  }
+
+  /** True while the queue has not been empty for a whole CoDel interval: waits are cut to the target. */
+  overloaded(now: number): boolean {
+    return this.queued > 0 && now - this.lastEmptyAt > this.queue.codelIntervalMs;
+  }
+
+  /** The admission layer: admit, queue or shed, then report the call's latency to the limit. */
+  readonly layer: Layer = (next) => {
+    return async (request) => {
+      await this.acquire(request);
+      const started = performance.now();
+      let dropped = false;
+      try {
+        return await next(request);
+      } catch (err) {
+        dropped = err instanceof UpstreamStatusError || (err instanceof SidecarError && err.upstreamFailure);
+        throw err;
+      } finally {
+        this.release(performance.now() - started, request.inflightAtAdmission, dropped);
+      }
+    };
+  };
+
+  private acquire(request: ProxyRequest): Promise<void> | undefined {
+    const now = performance.now();
+    if (request.deadline - now <= this.serviceTimeMs) {
+      this.counters.deadline++;
+      throw DEADLINE;
+    }
+    if (this.inflight < this.limitSource.limit && this.queued === 0) {
+      this.admit(request);
+      return undefined;
+    }
+    if (this.queued >= this.queue.size) {
+      this.counters.overload++;
+      throw OVERLOAD;
+    }
+    return this.enqueue(request, now);
+  }
+
+  private admit(request: ProxyRequest): void {
+    this.inflight++;
+    this.counters.admitted++;
+    request.inflightAtAdmission = this.inflight;
+  }
+
+  private enqueue(request: ProxyRequest, now: number): Promise<void> {
+    if (this.queued === 0) this.lastEmptyAt = now;
+    const waiter = new Waiter(this, request, now);
+    const allowed = this.overloaded(now) ? this.queue.codelTargetMs : this.queue.timeoutMs;
+    const slack = request.deadline - now - this.serviceTimeMs;
+    waiter.timer = setTimeout(onWaitExpired, Math.min(allowed, slack), waiter, slack < allowed ? DEADLINE : QUEUE_TIMEOUT);
+    const promise = new Promise<void>((resolve, reject) => {
+      waiter.resolve = resolve;
+      waiter.reject = reject;
+    });
+    if (this.tail === undefined) this.head = waiter;
+    else {
+      this.tail.next = waiter;
+      waiter.prev = this.tail;
+    }
+    this.tail = waiter;
+    this.queued++;
+    request.controller.signal.addEventListener('abort', waiter);
+    return promise;
+  }
+
+  /** Takes `waiter` out of the queue and rejects it with `err`. No-op when it already left. */
+  remove(waiter: Waiter, err: Error): void {
+    if (!this.unlink(waiter)) return;
+    if (err === QUEUE_TIMEOUT) this.counters.queueTimeout++;
+    else if (err === DEADLINE) this.counters.deadline++;
+    else this.counters.clientClosedWhileQueued++;
+    waiter.reject(err);
+  }
+
+  private unlink(waiter: Waiter): boolean {
+    if (waiter.prev === undefined && this.head !== waiter) return false;
+    if (waiter.prev !== undefined) waiter.prev.next = waiter.next;
+    else this.head = waiter.next;
+    if (waiter.next !== undefined) waiter.next.prev = waiter.prev;
+    else this.tail = waiter.prev;
+    waiter.prev = waiter.next = undefined;
+    this.queued--;
+    if (this.queued === 0) this.lastEmptyAt = performance.now();
+    if (waiter.timer !== undefined) clearTimeout(waiter.timer);
+    waiter.request.controller.signal.removeEventListener('abort', waiter);
+    return true;
+  }
+
+  private release(rttMs: number, inflightAtAdmission: number, dropped: boolean): void {
+    this.inflight--;
+    if (!dropped) this.serviceTimeMs = this.serviceTimeMs === 0 ? rttMs : this.serviceTimeMs * 0.9 + rttMs * 0.1;
+    this.limitSource.onSample(rttMs, inflightAtAdmission, dropped);
+    this.drainQueue();
+  }
+
+  /** Admits queued requests while the limit allows, shedding those that waited too long (CoDel). */
+  drainQueue(): void {
+    while (this.head !== undefined && this.inflight < this.limitSource.limit) {
+      const now = performance.now();
+      const waiter = this.head;
+      const overloaded = this.overloaded(now);
+      if (overloaded && now - waiter.enqueuedAt > this.queue.codelTargetMs) {
+        this.remove(waiter, QUEUE_TIMEOUT);
+        continue;
+      }
+      if (waiter.request.deadline - now <= this.serviceTimeMs) {
+        this.remove(waiter, DEADLINE);
+        continue;
+      }
+      this.unlink(waiter);
+      this.admit(waiter.request);
+      waiter.resolve();
+    }
+  }
+
+  private watch(limit: ConcurrencyLimit): void {
+    limit.onChange(() => {
+      if (limit === this.limitSource) this.drainQueue();
+    });
+  }
+}

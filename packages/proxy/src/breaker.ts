@@ -1,0 +1,152 @@
+import CircuitBreaker from 'opossum';
+import type { Settings } from './config.js';
+import { CircuitOpenError, SidecarError, UpstreamStatusError } from './errors.js';
+import type { Layer, ProxyRequest, ProxyResponse } from './pipeline.js';
+
+/** Breaker states as exported in metrics and /state. */
+export type BreakerState = 'closed' | 'open' | 'half-open';
+
+/** Breaker knobs (the `sidecar.breaker` settings plus Istio's consecutive-error counts); durations in ms. */
+export type BreakerOptions = Settings['breaker'];
+
+/** Called once per state change; metrics and the log line subscribe through this. */
+export type TransitionListener = (from: BreakerState, to: BreakerState) => void;
+
+type Action = (request: ProxyRequest) => Promise<ProxyResponse>;
+
+/** Only upstream failures count: 5xx answers, upstream timeouts, connection and protocol errors. */
+function isUpstreamFailure(err: unknown): boolean {
+  return err instanceof UpstreamStatusError || (err instanceof SidecarError && err.upstreamFailure);
+}
+
+function isGatewayFailure(err: unknown): boolean {
+  if (err instanceof UpstreamStatusError) return err.status === 502 || err.status === 503 || err.status === 504;
+  return err instanceof SidecarError && err.upstreamFailure;
+}
+
+/**
+ * The one adapter around opossum: error rate over a rolling window, consecutive failures like Istio's
+ * outlier detection, an open interval that backs off exponentially while probes fail, one probe when
+ * half-open. opossum's own timeout, capacity and shared AbortController are not used.
+ */
+export class Breaker {
+  /** counters since start, for /state */
+  readonly counters = { failures: 0, rejected: 0, opened: 0 };
+  private cb: CircuitBreaker<[ProxyRequest], ProxyResponse> | undefined;
+  private next: Action | undefined;
+  private current: BreakerState = 'closed';
+  private openUntil = 0;
+  private consecutive5xx = 0;
+  private consecutiveGateway = 0;
+  private readonly listeners: TransitionListener[] = [];
+
+  constructor(private options: BreakerOptions) {}
+
+  /** The current state. */
+  get state(): BreakerState {
+    return this.current;
+  }
+
+  /** Milliseconds until the breaker lets a probe through (0 when closed). */
+  retryAfterMs(): number {
+    return this.current === 'open' ? Math.max(0, this.openUntil - Date.now()) : 0;
+  }
+
+  /** Subscribes to state changes. */
+  onTransition(listener: TransitionListener): void {
+    this.listeners.push(listener);
+  }
+
+  /** Applies new options (config reload); the window restarts, an open breaker closes. */
+  reconfigure(options: BreakerOptions): void {
+    this.options = options;
+    if (this.next === undefined) return;
+    const old = this.cb;
+    this.cb = this.create(this.next);
+    old?.shutdown();
+    this.consecutive5xx = this.consecutiveGateway = 0;
+    this.transition('closed');
+  }
+
+  /** Stops opossum's timers. */
+  close(): void {
+    this.cb?.shutdown();
+  }
+
+  /** The breaker layer: open → immediate `CircuitOpenError`; upstream failures are counted. */
+  readonly layer: Layer = (next) => {
+    this.next = next;
+    this.cb = this.create(next);
+    return async (request) => {
+      try {
+        const response = await (this.cb as CircuitBreaker<[ProxyRequest], ProxyResponse>).fire(request);
+        this.consecutive5xx = this.consecutiveGateway = 0;
+        return response;
+      } catch (err) {
+        if ((err as { code?: string }).code === 'EOPENBREAKER') {
+          this.counters.rejected++;
+          throw new CircuitOpenError(this.current === 'open' ? 'the circuit is open' : 'the circuit is half-open and its probe is in flight', this.retryAfterMs());
+        }
+        if (isUpstreamFailure(err)) this.countFailure(err);
+        // A 5xx has already been streamed to the client: report it as an answer, not an error.
+        if (err instanceof UpstreamStatusError) return { status: err.status };
+        throw err;
+      }
+    };
+  };
+
+  private countFailure(err: unknown): void {
+    this.counters.failures++;
+    this.consecutive5xx++;
+    if (isGatewayFailure(err)) this.consecutiveGateway++;
+    else this.consecutiveGateway = 0;
+    const { consecutive5xxErrors, consecutiveGatewayErrors } = this.options;
+    const tripped =
+      (consecutive5xxErrors > 0 && this.consecutive5xx >= consecutive5xxErrors) ||
+      (consecutiveGatewayErrors > 0 && this.consecutiveGateway >= consecutiveGatewayErrors);
+    if (tripped && this.current === 'closed') this.cb?.open();
+  }
+
+  private create(next: Action): CircuitBreaker<[ProxyRequest], ProxyResponse> {
+    const o = this.options;
+    const cb = new CircuitBreaker<[ProxyRequest], ProxyResponse>(next, {
+      timeout: false, // the forwarder times out each request with its own signal
+      errorThresholdPercentage: o.errorThresholdPercentage,
+      volumeThreshold: o.volumeThreshold,
+      rollingCountTimeout: o.rollingWindowMs,
+      rollingCountBuckets: 10,
+      resetTimeout: o.resetTimeoutMs,
+      // Returning true means "not a failure": 4xx never reach here; admission rejections,
+      // client disconnects and opossum's own ESEMLOCKED are not the upstream's fault.
+      errorFilter: (err: unknown) => !isUpstreamFailure(err),
+    });
+    // opossum reads options.resetTimeout each time it opens; its typings do not expose the object.
+    const live = (cb as unknown as { options: { resetTimeout: number } }).options;
+    cb.on('open', () => {
+      if (this.cb !== cb) return;
+      this.counters.opened++;
+      this.openUntil = Date.now() + live.resetTimeout;
+      this.transition('open');
+    });
+    cb.on('halfOpen', () => {
+      if (this.cb !== cb) return;
+      // If this probe fails, the next open interval is twice as long (capped).
+      live.resetTimeout = Math.min(live.resetTimeout * 2, o.maxResetTimeoutMs);
+      this.transition('half-open');
+    });
+    cb.on('close', () => {
+      if (this.cb !== cb) return;
+      live.resetTimeout = o.resetTimeoutMs;
+      this.consecutive5xx = this.consecutiveGateway = 0;
+      this.transition('closed');
+    });
+    return cb;
+  }
+
+  private transition(to: BreakerState): void {
+    const from = this.current;
+    if (from === to) return;
+    this.current = to;
+    for (const listener of this.listeners) listener(from, to);
+  }
+}

@@ -1,0 +1,157 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Writable } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import { Pool } from 'undici';
+import { UpstreamProtocolError, UpstreamStatusError, UpstreamTimeoutError, UpstreamUnavailableError } from './errors.js';
+import type { Handler, ProxyRequest } from './pipeline.js';
+
+/** Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus ones undici manages. */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'expect', // Node already answered 100-continue; undici refuses to send it
+]);
+
+/** Connection-level failures: the upstream is not there (503), as opposed to broke the protocol (502). */
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'EADDRNOTAVAIL',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
+/** Options of the upstream connection pool (Istio `connectionPool` meaning). */
+export interface PoolOptions {
+  /** upstream connections; at least the concurrency limit so admitted requests never wait for a socket */
+  readonly connections: number;
+  readonly connectTimeoutMs: number;
+  /** 0 = unlimited */
+  readonly maxRequestsPerConnection: number;
+  readonly idleTimeoutMs: number;
+}
+
+/** Creates the keep-alive pool to the one upstream origin. */
+export function createPool(origin: string, options: PoolOptions): Pool {
+  return new Pool(origin, {
+    connections: options.connections,
+    pipelining: 1,
+    connectTimeout: options.connectTimeoutMs,
+    keepAliveTimeout: options.idleTimeoutMs,
+    keepAliveMaxTimeout: options.idleTimeoutMs,
+    // Our own per-request timer bounds the call; undici's are only a backstop.
+    headersTimeout: 0,
+    bodyTimeout: 0,
+    ...(options.maxRequestsPerConnection > 0 ? { maxRequestsPerClient: options.maxRequestsPerConnection } : {}),
+  });
+}
+
+/** Mutable knobs of the forwarder (SIGHUP reload changes them in place). */
+export interface ForwarderOptions {
+  /** time the upstream has to finish its answer */
+  timeoutMs: number;
+  /** called with the upstream call's duration in milliseconds (metrics) */
+  readonly onUpstreamDone?: (ms: number) => void;
+}
+
+/** Per-request state the hoisted callbacks need; one small object per request. */
+interface Exchange {
+  readonly request: ProxyRequest;
+  timer: NodeJS.Timeout | undefined;
+  timeout: UpstreamTimeoutError | undefined;
+}
+
+/**
+ * The only code that touches the network: streams the request to the upstream on `dispatcher` and the
+ * answer back to the client. Resolves with the status once the answer is complete; a 5xx is passed
+ * through to the client and then rejected as `UpstreamStatusError` so the breaker counts it.
+ * @throws UpstreamTimeoutError, UpstreamUnavailableError, UpstreamProtocolError, or the abort reason
+ */
+export function forwarder(getDispatcher: () => Dispatcher, options: ForwarderOptions): Handler {
+  return async function forward(request: ProxyRequest) {
+    const { req, controller } = request;
+    const exchange: Exchange = { request, timer: undefined, timeout: undefined };
+    const remaining = request.deadline - performance.now();
+    const byDeadline = remaining < options.timeoutMs;
+    exchange.timer = setTimeout(onTimeout, byDeadline ? Math.max(0, remaining) : options.timeoutMs, exchange, byDeadline);
+    const started = performance.now();
+    let status: number;
+    try {
+      const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
+      await getDispatcher().stream(
+        {
+          path: request.path,
+          method: req.method as Dispatcher.HttpMethod,
+          headers: upstreamHeaders(req.headers, req.socket.remoteAddress),
+          body: hasBody ? req : null,
+          signal: controller.signal,
+          opaque: exchange,
+        },
+        writeResponseHead,
+      );
+      status = request.res.statusCode;
+    } catch (err) {
+      throw controller.signal.aborted ? (controller.signal.reason as Error) : classify(err);
+    } finally {
+      clearTimeout(exchange.timer);
+      options.onUpstreamDone?.(performance.now() - started);
+    }
+    if (status >= 500) throw new UpstreamStatusError(status);
+    return { status };
+  };
+}
+
+function onTimeout(exchange: Exchange, byDeadline: boolean): void {
+  exchange.timeout = new UpstreamTimeoutError(byDeadline ? 'the client deadline passed while the upstream was answering' : 'the upstream did not answer in time', byDeadline);
+  exchange.request.controller.abort(exchange.timeout);
+}
+
+function writeResponseHead({ statusCode, headers, opaque }: Dispatcher.StreamFactoryData<Exchange>): Writable {
+  const res = opaque.request.res;
+  const connectionListed = headers.connection;
+  for (const name in headers) {
+    if (HOP_BY_HOP.has(name) || (connectionListed !== undefined && listed(connectionListed, name))) continue;
+    res.setHeader(name, headers[name] as string | string[]);
+  }
+  res.statusCode = statusCode;
+  return res;
+}
+
+/** True when `name` is one of the tokens of a Connection header (it names more hop-by-hop headers). */
+function listed(connection: string | string[], name: string): boolean {
+  const value = Array.isArray(connection) ? connection.join(',') : connection;
+  for (const token of value.split(',')) if (token.trim().toLowerCase() === name) return true;
+  return false;
+}
+
+/** The end-to-end request headers plus X-Forwarded-For/-Proto; `host` is kept but never routes. */
+export function upstreamHeaders(headers: IncomingHttpHeaders, remoteAddress: string | undefined): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  const connectionListed = headers.connection;
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined || HOP_BY_HOP.has(name) || (connectionListed !== undefined && listed(connectionListed, name))) continue;
+    out[name] = value;
+  }
+  const client = remoteAddress ?? 'unknown';
+  const prior = headers['x-forwarded-for'];
+  out['x-forwarded-for'] = prior === undefined ? client : `${Array.isArray(prior) ? prior.join(', ') : prior}, ${client}`;
+  out['x-forwarded-proto'] = 'http';
+  return out;
+}
+
+function classify(err: unknown): Error {
+  const code = (err as { code?: string } | null)?.code;
+  const message = (err as Error | null)?.message ?? String(err);
+  if (code !== undefined && UNAVAILABLE_CODES.has(code)) return new UpstreamUnavailableError(`upstream unavailable: ${message}`);
+  return new UpstreamProtocolError(`upstream error: ${message}`);
+}

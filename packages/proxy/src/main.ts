@@ -1,0 +1,65 @@
+#!/usr/bin/env node
+// cb-sidecar: parse configuration, start, handle signals (SIGHUP reload, SIGTERM drain, SIGINT stop).
+import { pino } from 'pino';
+import { ENV, loadConfig, loadSettings, type Config } from './config.js';
+import { ConfigError } from './errors.js';
+import { Sidecar } from './server.js';
+
+const logger = pino({ name: 'cb-sidecar', level: process.env[ENV.logLevel] ?? 'info' });
+
+let config: Config;
+try {
+  config = loadConfig(process.argv.slice(2));
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err;
+  process.stderr.write(`cb-sidecar: ${err.message}\n`);
+  process.exit(2);
+}
+if (config.checkOnly) {
+  process.stdout.write(`cb-sidecar: configuration OK${config.configPath ? ` (${config.configPath})` : ' (defaults)'}\n`);
+  process.exit(0);
+}
+
+let sidecar: Sidecar;
+try {
+  sidecar = await Sidecar.start(config, { logger });
+} catch (err) {
+  process.stderr.write(`cb-sidecar: cannot start: ${(err as Error).message}\n`);
+  process.exit(1);
+}
+
+process.on('SIGHUP', () => {
+  const path = config.configPath;
+  if (path === undefined) {
+    logger.warn('SIGHUP: no config file (--config/CB_CONFIG), nothing to reload');
+    return;
+  }
+  try {
+    sidecar.reload(loadSettings(path));
+  } catch (err) {
+    const problems = err instanceof ConfigError ? err.problems : [(err as Error).message];
+    logger.error({ problems, path }, 'config reload rejected; keeping the previous config');
+  }
+});
+
+let stopping = false;
+process.on('SIGTERM', () => {
+  if (stopping) return;
+  stopping = true;
+  const grace = setTimeout(() => {
+    logger.error('drain grace period exceeded; exiting with requests still in flight');
+    process.exit(1);
+  }, sidecar.activeSettings.drain.graceMs);
+  grace.unref();
+  sidecar.drain().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      logger.error({ err }, 'drain failed');
+      process.exit(1);
+    },
+  );
+});
+
+process.on('SIGINT', () => {
+  void sidecar.close().then(() => process.exit(0));
+});

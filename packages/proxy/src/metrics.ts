@@ -1,0 +1,66 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Admission } from './admission.js';
+import type { Breaker, BreakerState } from './breaker.js';
+import type { Outcome } from './respond.js';
+
+const LATENCY_BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const STATES: readonly BreakerState[] = ['closed', 'open', 'half-open'];
+
+/** The sidecar's Prometheus metrics on their own registry (one per sidecar instance). */
+export class SidecarMetrics {
+  /** the registry the admin server exposes */
+  readonly registry = new Registry();
+  private readonly requests: Counter<'outcome' | 'code'>;
+  private readonly duration: Histogram<'outcome'>;
+  private readonly upstream: Histogram;
+  private readonly transitions: Counter<'from' | 'to'>;
+  // prom-client hashes labels on every call; children are cached per label value instead.
+  private readonly requestChildren = new Map<string, Map<number, Counter.Internal>>();
+  private readonly durationChildren = new Map<string, Histogram.Internal<"outcome">>();
+
+  constructor(version: string, admission: () => Admission, breaker: () => Breaker) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry });
+    this.requests = new Counter({ name: 'cb_requests_total', help: 'Requests by outcome (forwarded or why the sidecar answered) and status code.', labelNames: ['outcome', 'code'], registers });
+    this.duration = new Histogram({ name: 'cb_request_duration_seconds', help: 'Time from request arrival to answer, by outcome.', labelNames: ['outcome'], buckets: LATENCY_BUCKETS_S, registers });
+    this.upstream = new Histogram({ name: 'cb_upstream_request_duration_seconds', help: 'Duration of upstream calls.', buckets: LATENCY_BUCKETS_S, registers });
+    this.transitions = new Counter({ name: 'cb_breaker_transitions_total', help: 'Breaker state changes.', labelNames: ['from', 'to'], registers });
+    // Gauges are read at scrape time: nothing on the hot path.
+    new Gauge({ name: 'cb_inflight_requests', help: 'Requests in flight to the upstream.', registers, collect() { this.set(admission().inflight); } });
+    new Gauge({ name: 'cb_queue_depth', help: 'Requests waiting for admission.', registers, collect() { this.set(admission().queued); } });
+    new Gauge({ name: 'cb_concurrency_limit', help: 'Current concurrency limit.', registers, collect() { this.set(admission().limit.limit); } });
+    new Gauge({
+      name: 'cb_breaker_state',
+      help: 'Breaker state: 1 for the current state, 0 for the others.',
+      labelNames: ['state'],
+      registers,
+      collect() {
+        const current = breaker().state;
+        for (const s of STATES) this.set({ state: s }, s === current ? 1 : 0);
+      },
+    });
+    new Gauge({ name: 'cb_build_info', help: 'Build information.', labelNames: ['version'], registers }).set({ version }, 1);
+  }
+
+  /** Counts one finished request. */
+  request(outcome: Outcome, code: number, seconds: number): void {
+    let byCode = this.requestChildren.get(outcome);
+    if (byCode === undefined) this.requestChildren.set(outcome, (byCode = new Map()));
+    let counter = byCode.get(code);
+    if (counter === undefined) byCode.set(code, (counter = this.requests.labels(outcome, String(code))));
+    counter.inc();
+    let histogram = this.durationChildren.get(outcome);
+    if (histogram === undefined) this.durationChildren.set(outcome, (histogram = this.duration.labels(outcome)));
+    histogram.observe(seconds);
+  }
+
+  /** Records one upstream call's duration. */
+  upstreamDone(ms: number): void {
+    this.upstream.observe(ms / 1000);
+  }
+
+  /** Counts one breaker transition. */
+  transition(from: BreakerState, to: BreakerState): void {
+    this.transitions.labels(from, to).inc();
+  }
+}
