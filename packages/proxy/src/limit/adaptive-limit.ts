@@ -1,0 +1,206 @@
+import type { ConcurrencyLimit } from './limit.js';
+
+/** Tuning of {@link AdaptiveLimit}; every field but `min` and `max` has a documented default. */
+export interface AdaptiveLimitOptions {
+  /** Lowest limit the algorithm may choose (integer >= 1). */
+  min: number;
+  /** Highest limit the algorithm may choose (integer >= min). */
+  max: number;
+  /** Limit before the first sample (integer in [min, max]); default `min` (slow start doubles it per window). */
+  initial?: number;
+  /** Queueing the upstream may show: decrease when window RTT > baseline * (1 + tolerance). Default 0.5. */
+  tolerance?: number;
+  /** On queueing, cut to `backoff * limit * baseline / rtt` (a share of the queue-free concurrency), in (0, 1). Default 0.9. */
+  backoff?: number;
+  /** Multiplicative decrease when a window saw a drop (timeout, 5xx, connection error), in (0, 1]. Default 0.9. */
+  dropBackoff?: number;
+  /** Fewest samples in one measurement window (a window also holds at least `limit` samples). Default 10. */
+  minWindowSamples?: number;
+  /** How long the baseline (windowed minimum of window RTTs) remembers a low value, in ms. Default 10 000. */
+  baselineWindowMs?: number;
+  /** Monotonic clock in ms; injectable for tests. Default `performance.now`. */
+  now?: () => number;
+}
+
+/**
+ * After a queueing decrease, a next window whose RTT fell by less than this fraction of the previous
+ * one says the latency was not our queue (the upstream got slower): the baseline is re-based there.
+ * With the defaults a real queue drains to <= 0.67x of the RTT, so 0.85 leaves room for noise.
+ */
+const NOT_QUEUEING_RATIO = 0.85;
+/** The deepest single cut (Gradient2's floor): one outlier window cannot halve the limit more than once. */
+const MAX_CUT = 0.5;
+/** Below this share of the limit in flight the caller is app-limited and the limit does not grow. */
+const APP_LIMITED_SHARE = 0.5;
+
+function check(ok: boolean, name: string, rule: string, value: unknown): void {
+  if (!ok) throw new RangeError(`AdaptiveLimit option ${name} must be ${rule}, got ${String(value)}`);
+}
+
+/**
+ * A delay-based AIMD concurrency limit with a decaying baseline RTT (Vegas / gradient family).
+ *
+ * Per window of about one RTT of samples it compares the mean RTT with a baseline (the minimum of
+ * recent window means): below `baseline * (1 + tolerance)` it grows by sqrt(limit), above it cuts by
+ * `backoff`. The cut is deep enough to drain the upstream's queue every cycle, so the baseline is
+ * re-measured by normal operation instead of by pinning the limit low (Envoy's minRTT probe). A cut that
+ * does not lower the RTT means the upstream itself got slower and re-bases the baseline at once.
+ * O(1) and allocation-free per sample.
+ */
+export class AdaptiveLimit implements ConcurrencyLimit {
+  private current: number;
+  private estimate: number;
+  private readonly min: number;
+  private readonly max: number;
+  private readonly tolerance: number;
+  private readonly backoff: number;
+  private readonly dropBackoff: number;
+  private readonly minWindowSamples: number;
+  private readonly halfBaselineWindowMs: number;
+  private readonly now: () => number;
+  private readonly listeners: ((limit: number) => void)[] = [];
+
+  // Current measurement window: every sample closes it, only timely in-limit successes feed the mean.
+  private windowSamples = 0;
+  private windowCount = 0;
+  private windowRttSum = 0;
+  private windowInflightSum = 0;
+  private windowMaxInflight = 0;
+  private windowDropped = false;
+
+  // Baseline: windowed minimum of window-mean RTTs, kept in two half-window buckets.
+  private bucketMin = Infinity;
+  private previousBucketMin = Infinity;
+  private bucketStartMs: number;
+
+  /** Until the first cut or drop the limit doubles per window (TCP slow start) instead of adding sqrt. */
+  private slowStart = true;
+  /** Window RTT that triggered the last queueing cut; NaN when the last window did not cut for queueing. */
+  private rttAtCut = Number.NaN;
+
+  /** @throws RangeError naming the first invalid option */
+  constructor(options: AdaptiveLimitOptions) {
+    const { min, max } = options;
+    check(Number.isInteger(min) && min >= 1, 'min', 'an integer >= 1', min);
+    check(Number.isInteger(max) && max >= min, 'max', `an integer >= min (${min})`, max);
+    const initial = options.initial ?? min;
+    check(Number.isInteger(initial) && initial >= min && initial <= max, 'initial', `an integer in [${min}, ${max}]`, initial);
+    const tolerance = options.tolerance ?? 0.5;
+    check(Number.isFinite(tolerance) && tolerance > 0, 'tolerance', 'a number > 0', tolerance);
+    const backoff = options.backoff ?? 0.9;
+    check(backoff > 0 && backoff < 1, 'backoff', 'a number in (0, 1)', backoff);
+    const dropBackoff = options.dropBackoff ?? 0.9;
+    check(dropBackoff > 0 && dropBackoff <= 1, 'dropBackoff', 'a number in (0, 1]', dropBackoff);
+    const minWindowSamples = options.minWindowSamples ?? 10;
+    check(Number.isInteger(minWindowSamples) && minWindowSamples >= 1, 'minWindowSamples', 'an integer >= 1', minWindowSamples);
+    const baselineWindowMs = options.baselineWindowMs ?? 10_000;
+    check(Number.isFinite(baselineWindowMs) && baselineWindowMs > 0, 'baselineWindowMs', 'a number of ms > 0', baselineWindowMs);
+    const now = options.now ?? (() => performance.now());
+    check(typeof now === 'function', 'now', 'a function', now);
+
+    this.min = min;
+    this.max = max;
+    this.current = initial;
+    this.estimate = initial;
+    this.tolerance = tolerance;
+    this.backoff = backoff;
+    this.dropBackoff = dropBackoff;
+    this.minWindowSamples = minWindowSamples;
+    this.halfBaselineWindowMs = baselineWindowMs / 2;
+    this.now = now;
+    this.bucketStartMs = now();
+  }
+
+  /** The current limit (integer in [min, max]). */
+  get limit(): number {
+    return this.current;
+  }
+
+  /** The baseline RTT in ms the limit is steering against (Infinity before the first window). */
+  get baselineRttMs(): number {
+    return Math.min(this.bucketMin, this.previousBucketMin);
+  }
+
+  onSample(rttMs: number, inflight: number, dropped: boolean): void {
+    this.windowSamples++;
+    if (dropped) {
+      this.windowDropped = true;
+    } else if (rttMs >= 0 && Number.isFinite(rttMs) && inflight <= this.current) {
+      // Calls admitted above the current limit were admitted before a cut and describe the old load.
+      this.windowCount++;
+      this.windowRttSum += rttMs;
+      this.windowInflightSum += inflight;
+      if (inflight > this.windowMaxInflight) this.windowMaxInflight = inflight;
+    }
+    if (this.windowSamples >= this.minWindowSamples && this.windowSamples >= this.current) this.closeWindow();
+  }
+
+  onChange(listener: (limit: number) => void): void {
+    this.listeners.push(listener);
+  }
+
+  private closeWindow(): void {
+    const dropped = this.windowDropped;
+    const count = this.windowCount;
+    const rtt = count > 0 ? this.windowRttSum / count : Number.NaN;
+    const inflight = count > 0 ? this.windowInflightSum / count : Number.NaN;
+    const appLimited = this.windowMaxInflight < this.current * APP_LIMITED_SHARE;
+    this.windowSamples = 0;
+    this.windowCount = 0;
+    this.windowRttSum = 0;
+    this.windowInflightSum = 0;
+    this.windowMaxInflight = 0;
+    this.windowDropped = false;
+
+    if (dropped) {
+      this.rttAtCut = Number.NaN;
+      this.slowStart = false;
+      this.set(this.estimate * this.dropBackoff);
+      return;
+    }
+    if (count === 0) return;
+
+    if (this.rttAtCut === this.rttAtCut && rtt > this.rttAtCut * NOT_QUEUEING_RATIO) {
+      // The cut did not drain anything: the upstream is slower, not queued. Re-base at once.
+      this.bucketMin = rtt;
+      this.previousBucketMin = rtt;
+      this.bucketStartMs = this.now();
+    } else {
+      this.observeBaseline(rtt);
+    }
+
+    const baseline = this.baselineRttMs;
+    if (rtt > baseline * (1 + this.tolerance)) {
+      this.rttAtCut = rtt;
+      this.slowStart = false;
+      // Cut to just below the concurrency at which the RTT would be the baseline (Little's law on the
+      // window: throughput = inflight / rtt): that drains the upstream's queue, so the next windows
+      // re-measure the baseline. Never more than MAX_CUT at once, never a raise.
+      const queueFree = (inflight * baseline) / rtt;
+      this.set(Math.min(this.estimate, Math.max(this.estimate * MAX_CUT, this.backoff * queueFree)));
+    } else {
+      this.rttAtCut = Number.NaN;
+      if (!appLimited) this.set(this.slowStart ? this.estimate * 2 : this.estimate + Math.sqrt(this.estimate));
+    }
+  }
+
+  private observeBaseline(rtt: number): void {
+    const nowMs = this.now();
+    const elapsedMs = nowMs - this.bucketStartMs;
+    if (elapsedMs >= this.halfBaselineWindowMs) {
+      // After a whole quiet baseline window both buckets are stale.
+      this.previousBucketMin = elapsedMs >= 2 * this.halfBaselineWindowMs ? Infinity : this.bucketMin;
+      this.bucketMin = Infinity;
+      this.bucketStartMs = nowMs;
+    }
+    if (rtt < this.bucketMin) this.bucketMin = rtt;
+  }
+
+  private set(estimate: number): void {
+    this.estimate = Math.min(this.max, Math.max(this.min, estimate));
+    const limit = Math.min(this.max, Math.max(this.min, Math.round(this.estimate)));
+    if (limit === this.current) return;
+    this.current = limit;
+    for (let i = 0; i < this.listeners.length; i++) this.listeners[i]!(limit);
+  }
+}
