@@ -98,6 +98,12 @@ export function createApp(options: AppOptions): Express {
     return out;
   }
 
+  /** Answers JSON; a request that straddled the start of draining closes its connection after the answer. */
+  function reply(res: Response, body: unknown): void {
+    if (draining()) res.setHeader('Connection', 'close');
+    res.json(body);
+  }
+
   /** 415 unless the body is JSON; a POST without any body is a 400 (nothing to predict). */
   function requireJson(req: Request, _res: Response, next: NextFunction): void {
     if (req.is('application/json')) return next();
@@ -158,18 +164,18 @@ export function createApp(options: AppOptions): Express {
   });
   app.get('/label', (_req, res) => { res.json(labelMap); });
   app.get('/predict/test', async (_req, res) => {
-    res.json({ prediction: probabilitiesOf(await infer(sampleBatch), 1) });
+    reply(res, { prediction: probabilitiesOf(await infer(sampleBatch), 1) });
   });
   app.get('/predict/test/label', async (_req, res) => {
-    res.json({ prediction: labelsOf(await infer(sampleBatch), 1) });
+    reply(res, { prediction: labelsOf(await infer(sampleBatch), 1) });
   });
   app.post('/predict', requireJson, json, async (req, res) => {
     const batch = parseBatch(req.body, featureCount, maxBatchRows);
-    res.json({ prediction: probabilitiesOf(await infer(batch), batch.rows) });
+    reply(res, { prediction: probabilitiesOf(await infer(batch), batch.rows) });
   });
   app.post('/predict/label', requireJson, json, async (req, res) => {
     const batch = parseBatch(req.body, featureCount, maxBatchRows);
-    res.json({ prediction: labelsOf(await infer(batch), batch.rows) });
+    reply(res, { prediction: labelsOf(await infer(batch), batch.rows) });
   });
   app.get('/metrics', async (_req, res) => {
     const text = await metricsText();

@@ -24,6 +24,8 @@ export interface ApiServer {
 
 /** Idle keep-alive connections stay open longer than the proxies in front of us keep theirs (avoids reset races). */
 const KEEP_ALIVE_TIMEOUT_MS = 65_000;
+/** While draining, how often idle keep-alive connections are closed. */
+const IDLE_SWEEP_MS = 50;
 
 /**
  * Loads the model, warms it up and listens; the port opens only once the model can answer.
@@ -64,11 +66,15 @@ export async function startServer(config: ApiConfig, logger: Logger): Promise<Ap
   const close = (): Promise<boolean> => {
     closing ??= new Promise<boolean>((resolve) => {
       draining = true;
+      // Keep-alive connections turn idle as their last answer ends; close them as soon as they do.
+      const sweep = setInterval(() => server.closeIdleConnections(), IDLE_SWEEP_MS);
       const timer = setTimeout(() => {
+        clearInterval(sweep);
         server.closeAllConnections();
         resolve(false);
       }, config.shutdownTimeoutMs);
       server.close(() => {
+        clearInterval(sweep);
         clearTimeout(timer);
         resolve(true);
       });
