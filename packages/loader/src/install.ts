@@ -1,16 +1,13 @@
 import { randomBytes, createHash } from 'node:crypto';
 import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { Agent, interceptors, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import type { LoaderConfig } from './config.js';
 import { LoaderError } from './errors.js';
 import { sha256OfFile } from './checksum.js';
 import { verifyModel } from './model.js';
 import { retry, type RetryNotice } from './retry.js';
-import { resolveSource, type Source } from './sources/index.js';
-
-/** Redirects an HTTP source may follow (GCS and artifact stores redirect to signed URLs). */
-export const MAX_REDIRECTIONS = 5;
+import { HttpClient, resolveSource, type Source } from './sources/index.js';
 
 /** Collaborators and hooks for {@link install}; all optional. */
 export interface InstallOptions {
@@ -20,7 +17,7 @@ export interface InstallOptions {
   readonly signal?: AbortSignal;
   /** Called before each wait between attempts. */
   readonly onRetry?: (notice: RetryNotice) => void;
-  /** HTTP dispatcher; by default an Agent of our own, closed when done. */
+  /** HTTP dispatcher; by default an Agent of our own (created on first use, closed when done). */
   readonly dispatcher?: Dispatcher;
   /** Source of backoff jitter in [0, 1). */
   readonly random?: () => number;
@@ -51,9 +48,9 @@ export interface InstallResult {
  */
 export async function install(config: LoaderConfig, options: InstallOptions = {}): Promise<InstallResult> {
   const target = resolve(config.modelFilepath);
-  const dispatcher = options.dispatcher ?? new Agent().compose(interceptors.redirect({ maxRedirections: MAX_REDIRECTIONS }));
+  const http = new HttpClient(options.dispatcher);
   try {
-    const source = resolveSource(config.source, { dispatcher, env: options.env ?? process.env });
+    const source = resolveSource(config.source, { http, env: options.env ?? process.env });
     const existingBytes = await targetSize(target);
     if (config.sha256 !== undefined && existingBytes !== undefined) {
       const existing = await ioStep(`cannot read ${target}`, () => sha256OfFile(target));
@@ -63,7 +60,7 @@ export async function install(config: LoaderConfig, options: InstallOptions = {}
     }
     return await installFresh(config, source, target, options);
   } finally {
-    if (dispatcher !== options.dispatcher) await dispatcher.close();
+    await http.close();
   }
 }
 

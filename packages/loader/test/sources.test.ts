@@ -1,5 +1,4 @@
-import { gcsHost, GCS_HOST, parseRetryAfterMs, resolveSource, statusError } from '../src/index.js';
-import { Agent } from 'undici';
+import { gcsHost, GCS_HOST, HttpClient, parseRetryAfterMs, resolveSource, statusError } from '../src/index.js';
 
 describe('gcsHost', () => {
   it('uses storage.googleapis.com unless STORAGE_EMULATOR_HOST is set', () => {
@@ -14,18 +13,17 @@ describe('gcsHost', () => {
 });
 
 describe('resolveSource', () => {
-  const dispatcher = new Agent();
-  afterAll(() => dispatcher.close());
+  const http = new HttpClient();
 
   it('maps gs://bucket/object to the JSON API media URL with the object name encoded', () => {
-    const source = resolveSource(new URL('gs://ml_system_model_repository/iris/iris svc.onnx'), { dispatcher, env: {} });
+    const source = resolveSource(new URL('gs://ml_system_model_repository/iris/iris svc.onnx'), { http, env: {} });
     expect(source.label).toBe(
       'gs://ml_system_model_repository/iris/iris svc.onnx (GET https://storage.googleapis.com/storage/v1/b/ml_system_model_repository/o/iris%2Firis%20svc.onnx?alt=media)',
     );
   });
 
   it('names http sources by their request', () => {
-    expect(resolveSource(new URL('http://models.test/a.onnx'), { dispatcher, env: {} }).label).toBe('GET http://models.test/a.onnx');
+    expect(resolveSource(new URL('http://models.test/a.onnx'), { http, env: {} }).label).toBe('GET http://models.test/a.onnx');
   });
 });
 

@@ -1,5 +1,4 @@
-import type { Dispatcher } from 'undici';
-import { httpSource } from './http.js';
+import { httpSource, type HttpClient } from './http.js';
 import type { Source } from './source.js';
 
 /** Variable that points gs:// at an emulator (fake-gcs-server, the Cloud Storage testbench). */
@@ -12,11 +11,11 @@ export const GCS_HOST = 'https://storage.googleapis.com';
  * Reads a public object anonymously (`gs://bucket/path/to/model.onnx`) with the JSON API media
  * download, from STORAGE_EMULATOR_HOST when set (with or without a scheme, as the Google clients accept).
  */
-export function gcsSource(url: URL, dispatcher: Dispatcher, env: Readonly<Record<string, string | undefined>>): Source {
+export function gcsSource(url: URL, http: HttpClient, env: Readonly<Record<string, string | undefined>>): Source {
   const bucket = url.hostname;
   const object = objectName(url);
   const download = new URL(`${gcsHost(env)}/storage/v1/b/${encodeURIComponent(bucket)}/o/${encodeURIComponent(object)}?alt=media`);
-  return httpSource(download, dispatcher, `gs://${bucket}/${object} (GET ${download.href})`);
+  return httpSource(download, http, `gs://${bucket}/${object} (GET ${download.href})`);
 }
 
 /** The JSON API host: STORAGE_EMULATOR_HOST when set, otherwise storage.googleapis.com. */

@@ -14,12 +14,13 @@ export function resolveSource(url: URL, context: SourceContext): Source {
       return fileSource(url);
     case 'http:':
     case 'https:':
-      return httpSource(url, context.dispatcher);
+      return httpSource(url, context.http);
     case 'gs:':
-      return gcsSource(url, context.dispatcher, context.env);
+      return gcsSource(url, context.http, context.env);
     default:
       throw new LoaderError('LOADER_USAGE', `source scheme "${url.protocol}" is not supported (expected file://, http(s):// or gs://)`);
   }
 }
 
 export type { Source, SourceBody, SourceContext } from './source.js';
+export { HttpClient, MAX_REDIRECTIONS } from './http.js';

@@ -1,4 +1,4 @@
-import type { Dispatcher } from 'undici';
+import type { HttpClient } from './http.js';
 
 /** An opened source: the model's bytes as they arrive. */
 export interface SourceBody {
@@ -21,8 +21,8 @@ export interface Source {
 
 /** What source factories may need from their surroundings. */
 export interface SourceContext {
-  /** HTTP dispatcher (undici Agent) used by http(s):// and gs://. */
-  readonly dispatcher: Dispatcher;
+  /** HTTP client used by http(s):// and gs://. */
+  readonly http: HttpClient;
   /** Environment, for STORAGE_EMULATOR_HOST. */
   readonly env: Readonly<Record<string, string | undefined>>;
 }
