@@ -180,3 +180,9 @@ validate: install ## schema-validate and cross-check the rendered manifests (tes
 dashboards: install ## regenerate grafana/dashboards/*.json from packages/dashboards
 	npx tsc -b packages/dashboards
 	node packages/dashboards/dist/generate.js
+
+# --- inference API (packages/api) --------------------------------------------------------------
+.PHONY: bench-api
+bench-api: install system-deps $(TOOLS)/bin/vegeta ## benchmark iris-api POST /predict (wrk, WORKERS=1 and 2; vegeta 1000 req/s) -> bench/results/api.md
+	npx tsc -b packages/api
+	node bench/api/run.mjs
