@@ -30,6 +30,12 @@ export interface AdaptiveLimitOptions {
 const NOT_QUEUEING_RATIO = 0.85;
 /** The deepest single cut (Gradient2's floor): one outlier window cannot halve the limit more than once. */
 const MAX_CUT = 0.5;
+/** RTT within 5% of proportional to in-flight after a cut counts as "still queued" (a cut that lands at 0.9 P shows 11% more). */
+const PROPORTIONAL_SLACK = 1.05;
+/** The extra cut while the upstream is still queued below the baseline's tolerance. */
+const QUEUED_BASELINE_CUT = 0.8;
+/** Slow start stops doubling once a window's RTT exceeds the baseline by 10%. */
+const SLOW_START_EXIT = 1.1;
 /** Below this share of the limit in flight the caller is app-limited and the limit does not grow. */
 const APP_LIMITED_SHARE = 0.5;
 
@@ -75,8 +81,11 @@ export class AdaptiveLimit implements ConcurrencyLimit {
 
   /** Until the first cut or drop the limit doubles per window (TCP slow start) instead of adding sqrt. */
   private slowStart = true;
-  /** Window RTT that triggered the last queueing cut; NaN when the last window did not cut for queueing. */
-  private rttAtCut = Number.NaN;
+  /** True when the previous window cut for queueing: this window tells whether the cut drained a queue. */
+  private justCut = false;
+  /** Window-mean RTT and in-flight count that triggered the last queueing cut. */
+  private rttAtCut = 0;
+  private inflightAtCut = 0;
 
   /** @throws RangeError naming the first invalid option */
   constructor(options: AdaptiveLimitOptions) {
@@ -153,14 +162,21 @@ export class AdaptiveLimit implements ConcurrencyLimit {
     this.windowDropped = false;
 
     if (dropped) {
-      this.rttAtCut = Number.NaN;
+      this.justCut = false;
       this.slowStart = false;
       this.set(this.estimate * this.dropBackoff);
       return;
     }
     if (count === 0) return;
 
-    if (this.rttAtCut === this.rttAtCut && rtt > this.rttAtCut * NOT_QUEUEING_RATIO) {
+    if (this.baselineRttMs === Infinity) {
+      // The first window only measures: there is nothing yet to compare it with.
+      this.observeBaseline(rtt);
+      return;
+    }
+    const afterCut = this.justCut;
+    this.justCut = false;
+    if (afterCut && rtt > this.rttAtCut * NOT_QUEUEING_RATIO) {
       // The cut did not drain anything: the upstream is slower, not queued. Re-base at once.
       this.bucketMin = rtt;
       this.previousBucketMin = rtt;
@@ -171,17 +187,27 @@ export class AdaptiveLimit implements ConcurrencyLimit {
 
     const baseline = this.baselineRttMs;
     if (rtt > baseline * (1 + this.tolerance)) {
-      this.rttAtCut = rtt;
-      this.slowStart = false;
       // Cut to just below the concurrency at which the RTT would be the baseline (Little's law on the
       // window: throughput = inflight / rtt): that drains the upstream's queue, so the next windows
       // re-measure the baseline. Never more than MAX_CUT at once, never a raise.
-      const queueFree = (inflight * baseline) / rtt;
-      this.set(Math.min(this.estimate, Math.max(this.estimate * MAX_CUT, this.backoff * queueFree)));
-    } else {
-      this.rttAtCut = Number.NaN;
-      if (!appLimited) this.set(this.slowStart ? this.estimate * 2 : this.estimate + Math.sqrt(this.estimate));
+      this.cut(rtt, inflight, (this.backoff * inflight * baseline) / rtt);
+    } else if (afterCut && this.inflightAtCut >= 4 && rtt < ((this.rttAtCut * inflight) / this.inflightAtCut) * PROPORTIONAL_SLACK) {
+      // The RTT fell in proportion to the in-flight count: the upstream is still queued at the new level,
+      // so the baseline itself was measured in a queue (e.g. started above the upstream's parallelism).
+      this.cut(rtt, inflight, this.estimate * QUEUED_BASELINE_CUT);
+    } else if (!appLimited) {
+      // Slow start ends as soon as the RTT starts to rise (HyStart), not only at the first cut.
+      if (rtt > baseline * SLOW_START_EXIT) this.slowStart = false;
+      this.set(this.slowStart ? this.estimate * 2 : this.estimate + Math.sqrt(this.estimate));
     }
+  }
+
+  private cut(rtt: number, inflight: number, target: number): void {
+    this.justCut = true;
+    this.rttAtCut = rtt;
+    this.inflightAtCut = inflight;
+    this.slowStart = false;
+    this.set(Math.min(this.estimate, Math.max(this.estimate * MAX_CUT, target)));
   }
 
   private observeBaseline(rtt: number): void {

@@ -113,6 +113,9 @@ describe('AdaptiveLimit', () => {
     const { limit } = fakeClockLimit({ initial: 4, minWindowSamples: 4 });
     const seen: number[] = [];
     limit.onChange((value) => seen.push(value));
+    // The first window only sets the baseline; the second, at the same RTT, doubles (slow start).
+    for (let i = 0; i < 4; i++) limit.onSample(10, 4, false);
+    expect(seen).toEqual([]);
     for (let i = 0; i < 4; i++) limit.onSample(10, 4, false);
     expect(seen).toEqual([8]);
     expect(limit.limit).toBe(8);
