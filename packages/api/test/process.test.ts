@@ -1,4 +1,6 @@
+import { execFile } from 'node:child_process';
 import { connect } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { call, postJson, runApiToExit, startApi, type ApiProcess } from './helpers.js';
 
 const started: ApiProcess[] = [];
@@ -70,5 +72,29 @@ describe('iris-api process', () => {
     const { code, stderr } = await runApiToExit({ WORKERS: '2', MODEL_FILEPATH: '/work/shared/models/label.json' });
     expect(code).toBe(1);
     expect(stderr).toContain('MODEL_INVALID');
+  });
+
+  it('serves the shipped model with a warning when MODEL_FILEPATH is missing, logging as text with LOG_FORMAT=text', async () => {
+    const api = await start({ MODEL_FILEPATH: '/workdir/absent.onnx', LABEL_FILEPATH: '/workdir/absent.json', LOG_FORMAT: 'text' });
+    expect(api.output()).toMatch(/WARN.*MODEL_FILEPATH not found; serving the shipped model/);
+    expect(api.output()).not.toMatch(/^\{/m);
+    expect((await postJson(api.base, '/predict/label', { data: [[6.4, 3.2, 4.5, 1.5]] })).json).toEqual({ prediction: 'versicolor' });
+    api.child.kill('SIGINT');
+    expect(await api.exited).toBe(0);
+  });
+});
+
+describe('make demo (dist/demo.js)', () => {
+  it('prints each seed sample request with its answer and exits 0', async () => {
+    const demo = fileURLToPath(new URL('../dist/demo.js', import.meta.url));
+    const stdout = await new Promise<string>((resolve, reject) => {
+      execFile(process.execPath, [demo], { timeout: 30_000 }, (err, out) => (err ? reject(err) : resolve(out)));
+    });
+    for (const path of ['/health', '/metadata', '/label', '/predict/test', '/predict/test/label', '/predict', '/predict/label']) {
+      expect(stdout).toContain(`${path}\n200 `);
+    }
+    expect(stdout).toContain('200 {"health":"ok"}');
+    expect(stdout).toContain('200 {"prediction":"setosa"}');
+    expect(stdout).toContain('iris-api stopped (exit 0)');
   });
 });
