@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+/* global URL, fetch, setTimeout, clearTimeout -- Node 24 globals; the shared eslint config lists only a few for .mjs */
 // Benchmark of iris-api POST /predict (single row, the seed's body) with WORKERS=1 and WORKERS=2.
 // Closed loop: wrk (1 thread, BENCH_CONNECTIONS connections, BENCH_DURATION) for throughput and p50/p99.
 // Open loop: vegeta at the seed's 1000 req/s for 10 s (WORKERS=1), to compare with the reference run.
