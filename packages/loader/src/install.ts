@@ -1,5 +1,5 @@
 import { randomBytes, createHash } from 'node:crypto';
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Dispatcher } from 'undici';
 import type { LoaderConfig } from './config.js';
@@ -75,6 +75,7 @@ async function installFresh(config: LoaderConfig, source: Source, target: string
   };
   try {
     await ioStep(`cannot create directory ${directory}`, () => mkdir(directory, { recursive: true }));
+    await source.prepare();
     const download = await retry(attempt, config, {
       label: source.label,
       ...(options.signal && { signal: options.signal }),
@@ -107,10 +108,12 @@ interface Download {
 async function downloadOnce(source: Source, temp: string, signal: AbortSignal): Promise<Download> {
   const { body, expectedBytes } = await source.open(signal);
   const iterator = body[Symbol.asyncIterator]();
-  const file = await ioStep(`cannot create ${temp}`, () => open(temp, 'w'));
   const hash = createHash('sha256');
   let bytes = 0;
+  let file: FileHandle | undefined;
   try {
+    const handle = await ioStep(`cannot create ${temp}`, () => open(temp, 'w'));
+    file = handle;
     for (;;) {
       let step: IteratorResult<Uint8Array>;
       try {
@@ -120,17 +123,19 @@ async function downloadOnce(source: Source, temp: string, signal: AbortSignal): 
         throw new LoaderError('LOADER_SOURCE_UNAVAILABLE', `${source.label}: transfer broke after ${bytes} bytes (${reason})`, { cause: err });
       }
       if (step.done === true) break;
-      hash.update(step.value);
-      bytes += step.value.byteLength;
-      await ioStep(`cannot write ${temp}`, () => file.write(step.value));
+      const chunk = step.value;
+      hash.update(chunk);
+      bytes += chunk.byteLength;
+      await ioStep(`cannot write ${temp}`, () => handle.write(chunk));
     }
     if (expectedBytes !== undefined && bytes !== expectedBytes) {
       throw new LoaderError('LOADER_SOURCE_UNAVAILABLE', `${source.label}: truncated, got ${bytes} of ${expectedBytes} bytes`);
     }
-    await ioStep(`cannot sync ${temp}`, () => file.sync());
+    await ioStep(`cannot sync ${temp}`, () => handle.sync());
   } finally {
+    // Destroys an unfinished body, so its connection does not keep the Agent from closing.
     await iterator.return?.();
-    await file.close();
+    await file?.close();
   }
   return { bytes, sha256: hash.digest('hex') };
 }

@@ -38,7 +38,8 @@ function runCli(args: string[], env: Record<string, string> = {}, sigtermWhen?: 
   });
 }
 
-const FAST = ['--timeout', '300ms', '--retries', '1', '--backoff', '10ms', '--max-backoff', '50ms'];
+// Generous per-attempt timeout (the machine is shared); the hanging-server test shortens it.
+const FAST = ['--timeout', '5s', '--retries', '1', '--backoff', '10ms', '--max-backoff', '50ms'];
 const OLD = 'previous model';
 
 let server: ScriptedServer | undefined;
@@ -112,7 +113,7 @@ describe('model-loader CLI', () => {
   it('exits 6 when the server never answers, after the bounded attempts, target untouched', async () => {
     const { origin, count } = await serve({ '/m.onnx': [{ hang: true }] });
     await writeFile(target, OLD);
-    const run = await runCli(['--source', `${origin}/m.onnx`, '--model-filepath', target, ...FAST]);
+    const run = await runCli(['--source', `${origin}/m.onnx`, '--model-filepath', target, ...FAST, '--timeout', '300ms']);
     expect(run.code).toBe(6);
     expectOneErrorLine(run, 'LOADER_TIMEOUT');
     expect(run.stderr).toContain('gave up after 2 attempts');

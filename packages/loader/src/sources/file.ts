@@ -9,6 +9,7 @@ export function fileSource(url: URL): Source {
   const label = url.href;
   return {
     label,
+    prepare: () => Promise.resolve(),
     async open(signal: AbortSignal): Promise<SourceBody> {
       let handle;
       try {

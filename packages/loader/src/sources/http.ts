@@ -23,8 +23,13 @@ export class HttpClient {
    * @throws whatever undici throws (connection refused, reset, aborted ...)
    */
   async get(url: URL, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
-    const { request } = await import('undici');
-    return request(url, { method: 'GET', signal, dispatcher: await this.#dispatcher() });
+    const dispatcher = await this.#dispatcher();
+    return dispatcher.request({ origin: url.origin, path: `${url.pathname}${url.search}`, method: 'GET', signal });
+  }
+
+  /** Imports undici and creates the Agent, ahead of the first request. */
+  async ready(): Promise<void> {
+    await this.#dispatcher();
   }
 
   /** Closes the Agent this client created, if any. */
@@ -43,6 +48,7 @@ export class HttpClient {
 export function httpSource(url: URL, http: HttpClient, label = `GET ${url.href}`): Source {
   return {
     label,
+    prepare: () => http.ready(),
     async open(signal: AbortSignal): Promise<SourceBody> {
       let response: Dispatcher.ResponseData;
       try {

@@ -12,6 +12,8 @@ export interface SourceBody {
 export interface Source {
   /** What is read, for messages (`GET http://host/model.onnx`, `file:///models/x.onnx`). */
   readonly label: string;
+  /** Loads what open() needs (the HTTP client), so that start-up cost never counts against an attempt's timeout. */
+  prepare(): Promise<void>;
   /**
    * Starts one attempt at reading the model.
    * @throws LoaderError classified so the retry policy knows whether to try again
