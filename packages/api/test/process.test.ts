@@ -54,6 +54,21 @@ describe('iris-api process', () => {
     expect(await api.exited).toBe(0);
   });
 
+  it('replaces a WORKERS=2 worker that dies', async () => {
+    const api = await start({ WORKERS: '2' }, 'iris-api cluster ready');
+    const readyPids = (): string[] => [...api.output().matchAll(/"pid":(\d+)[^\n]*"msg":"iris-api ready"/g)].map((m) => m[1]!);
+    const [victim] = readyPids();
+    process.kill(Number(victim), 'SIGKILL');
+    const deadline = Date.now() + 15_000;
+    while (readyPids().length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(readyPids()).toHaveLength(3);
+    expect(api.output()).toContain('a worker died; starting another');
+    const answers = await Promise.all(Array.from({ length: 6 }, () => call(api.base, 'GET', '/predict/test/label')));
+    expect(answers.map((a) => a.json.prediction)).toEqual(Array(6).fill('setosa'));
+    api.child.kill('SIGTERM');
+    expect(await api.exited).toBe(0);
+  });
+
   it('rejects an invalid environment with exit 2, listing every problem', async () => {
     const { code, stderr } = await runApiToExit({ PORT: 'http', WORKERS: 'many', LOG_FORMAT: 'yaml' });
     expect(code).toBe(2);
