@@ -1,1 +1,13 @@
-export const placeholder = 1;
+// The public surface of @infer-cb/lab: the supervisor (reused by the end-to-end suite), the balancer,
+// the drivers and the lab runner.
+export { Supervisor, Child, freePort, freePorts, waitForReady, type SpawnSpec, type ExitStatus } from './processes.js';
+export { Balancer, BALANCER_STATS_PATH, type BalancerOptions, type BalancerStats } from './balancer.js';
+export { BuiltinDriver } from './drivers/builtin.js';
+export { VegetaDriver } from './drivers/vegeta.js';
+export { K6Driver } from './drivers/k6.js';
+export type { AttackSpec, Driver } from './drivers/driver.js';
+export { ResultRecorder, type LatencySummary } from './results.js';
+export { runLab, type LabOptions, type LabSummary } from './lab.js';
+export { parseLabArgs, type LabFlags } from './args.js';
+export { LabError, LAB_ERROR_CODES, type LabErrorCode } from './errors.js';
+export { startTopology, stopTopology, sidecarConfig, ARM_NAMES, DEFAULT_TUNING, type ArmName, type Topology } from './topology.js';

@@ -1,0 +1,159 @@
+import { existsSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { DRIVER_NAMES } from './drivers/driver.js';
+import { LabError } from './errors.js';
+import { ARM_NAMES, DEFAULT_TUNING, type ArmName, type SidecarTuning } from './topology.js';
+
+/** The parsed and validated command line. */
+export interface LabFlags {
+  help: boolean;
+  replicas: number;
+  arms: ArmName[];
+  rate: number | undefined;
+  durationSeconds: number;
+  driver: (typeof DRIVER_NAMES)[number];
+  model: string | undefined;
+  labels: string | undefined;
+  workers: number;
+  out: string | undefined;
+  preset: 'seed' | undefined;
+  prometheus: boolean;
+  keep: boolean;
+  probeSeconds: number;
+  overload: number;
+  timeoutMs: number;
+  maxInflight: number;
+  tuning: SidecarTuning;
+  apiNice: number;
+}
+
+/** `--help` text. */
+export const USAGE = `Usage: cb-lab [flags]
+The local A/B lab: N inference replicas behind a round-robin balancer, attacked per arm at an open-model
+constant rate (default 3x the capacity a closed-loop probe measures), with a vegeta-style report per arm,
+a side-by-side comparison, summary.json, report.html and raw series under --out.
+
+  --replicas N          replicas (pods) per arm (default 3)
+  --arms LIST           comma list of direct,sidecar,sidecar-adaptive (default all three)
+  --rate R              offered req/s for every arm (default: ${'3'}x the probed capacity)
+  --duration D          attack duration per arm: 10, 10s, 1m (default 10s)
+  --driver NAME         builtin | vegeta | k6 (default builtin; vegeta/k6 need \`make tools\`)
+  --model FILE          ONNX model for the API (MODEL_FILEPATH; default: the API's shipped model)
+  --labels FILE         label.json for the API (LABEL_FILEPATH)
+  --workers N           API workers per replica (WORKERS, default 1)
+  --out DIR             output directory (default reports/<timestamp>/)
+  --preset seed         the reference experiment: 1000 req/s, 10 s, 3 replicas
+  --prometheus          run a real Prometheus scraping every API and sidecar; prints its URL
+  --keep                with --prometheus: keep it running after the arms until Ctrl-C
+  --probe-seconds S     closed-loop capacity probe per arm (default 3)
+  --overload X          offered rate = X times the probed capacity when --rate is absent (default 3)
+  --timeout-ms T        per-request timeout of the builtin driver (default 10000)
+  --max-inflight N      builtin driver's bound on requests in flight (default 20000)
+  --limit N             sidecar arm: static per-replica concurrency limit (default ${DEFAULT_TUNING.limit})
+  --pending N           sidecar arms: per-replica pending queue (default ${DEFAULT_TUNING.pending})
+  --queue-timeout D     sidecar arms: queue timeout, Istio duration (default ${DEFAULT_TUNING.queueTimeout})
+  --adaptive-max N      sidecar-adaptive arm: upper bound of the learned limit (default ${DEFAULT_TUNING.adaptiveMax})
+  --api-nice N          niceness of the API processes, 0-19 (default 10; see docs/lab.md)
+  --help                this text
+`;
+
+function durationSeconds(text: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text.trim());
+  if (m === null) return undefined;
+  const v = Number(m[1]);
+  return m[2] === 'ms' ? v / 1000 : m[2] === 'm' ? v * 60 : v;
+}
+
+/**
+ * Parses and validates argv; every problem is collected and reported together in one line.
+ * @throws LabError LAB_BAD_FLAGS (exit 2)
+ */
+export function parseLabArgs(argv: readonly string[]): LabFlags {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        help: { type: 'boolean', short: 'h' }, replicas: { type: 'string' }, arms: { type: 'string' },
+        rate: { type: 'string' }, duration: { type: 'string' }, driver: { type: 'string' }, model: { type: 'string' },
+        labels: { type: 'string' }, workers: { type: 'string' }, out: { type: 'string' }, preset: { type: 'string' },
+        prometheus: { type: 'boolean' }, keep: { type: 'boolean' }, 'probe-seconds': { type: 'string' },
+        overload: { type: 'string' }, 'timeout-ms': { type: 'string' }, 'max-inflight': { type: 'string' },
+        limit: { type: 'string' }, pending: { type: 'string' }, 'queue-timeout': { type: 'string' }, 'adaptive-max': { type: 'string' },
+        'api-nice': { type: 'string' },
+      },
+    }));
+  } catch (err) {
+    throw new LabError('LAB_BAD_FLAGS', `${err instanceof Error ? err.message : String(err)} (see --help)`);
+  }
+  const problems: string[] = [];
+  const str = (k: string): string | undefined => values[k] as string | undefined;
+  const int = (k: string, def: number, min: number, max: number): number => {
+    const raw = str(k);
+    if (raw === undefined) return def;
+    const v = Number(raw);
+    if (!/^\d+$/.test(raw) || v < min || v > max) problems.push(`--${k} must be an integer ${min}-${max}, got "${raw}"`);
+    return v;
+  };
+  const num = (k: string, def: number, min: number): number => {
+    const raw = str(k);
+    if (raw === undefined) return def;
+    const v = Number(raw);
+    if (!Number.isFinite(v) || v < min) problems.push(`--${k} must be a number >= ${min}, got "${raw}"`);
+    return v;
+  };
+  const preset = str('preset');
+  if (preset !== undefined && preset !== 'seed') problems.push(`--preset must be "seed", got "${preset}"`);
+  const seed = preset === 'seed';
+  const replicas = int('replicas', 3, 1, 16);
+  const rateRaw = str('rate');
+  let rate: number | undefined = seed ? 1000 : undefined;
+  if (rateRaw !== undefined) rate = num('rate', 0, 1);
+  const durRaw = str('duration') ?? '10s';
+  const dur = durationSeconds(durRaw);
+  if (dur === undefined || dur < 1 || dur > 3600) problems.push(`--duration must be 1s-1h (10, 10s, 1m), got "${durRaw}"`);
+  const driver = str('driver') ?? 'builtin';
+  if (!(DRIVER_NAMES as readonly string[]).includes(driver)) problems.push(`--driver must be one of ${DRIVER_NAMES.join(', ')}, got "${driver}"`);
+  const armsRaw = str('arms') ?? ARM_NAMES.join(',');
+  const arms = armsRaw.split(',').map((a) => a.trim()).filter((a) => a !== '');
+  const badArms = arms.filter((a) => !(ARM_NAMES as readonly string[]).includes(a));
+  if (arms.length === 0 || badArms.length > 0) problems.push(`--arms must list ${ARM_NAMES.join(', ')}, got "${armsRaw}"`);
+  if (new Set(arms).size !== arms.length) problems.push(`--arms lists an arm twice: "${armsRaw}"`);
+  for (const k of ['model', 'labels'] as const) {
+    const f = str(k);
+    if (f !== undefined && !existsSync(f)) problems.push(`--${k} file not found: ${f}`);
+  }
+  const qt = str('queue-timeout') ?? DEFAULT_TUNING.queueTimeout;
+  if (!/^\d+(\.\d+)?(ms|s|m)$/.test(qt)) problems.push(`--queue-timeout must be an Istio duration like 50ms, got "${qt}"`);
+  const flags: LabFlags = {
+    help: values['help'] === true,
+    replicas,
+    arms: arms as ArmName[],
+    rate,
+    durationSeconds: dur ?? 10,
+    driver: driver as LabFlags['driver'],
+    model: str('model'),
+    labels: str('labels'),
+    workers: int('workers', 1, 1, 64),
+    out: str('out'),
+    preset: seed ? 'seed' : undefined,
+    prometheus: values['prometheus'] === true,
+    keep: values['keep'] === true,
+    probeSeconds: num('probe-seconds', 3, 0.5),
+    overload: num('overload', 3, 0.1),
+    timeoutMs: int('timeout-ms', 10_000, 10, 600_000),
+    maxInflight: int('max-inflight', 20_000, 1, 1_000_000),
+    apiNice: int('api-nice', 10, 0, 19),
+    tuning: {
+      limit: int('limit', DEFAULT_TUNING.limit, 1, 100_000),
+      pending: int('pending', DEFAULT_TUNING.pending, 0, 100_000),
+      queueTimeout: qt,
+      adaptiveMax: int('adaptive-max', DEFAULT_TUNING.adaptiveMax, 1, 100_000),
+    },
+  };
+  if (flags.keep && !flags.prometheus) problems.push('--keep only makes sense with --prometheus');
+  if (problems.length > 0) throw new LabError('LAB_BAD_FLAGS', `${problems.join('; ')} (see --help)`);
+  return flags;
+}

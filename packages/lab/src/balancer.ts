@@ -1,0 +1,162 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream/promises';
+import { Pool } from 'undici';
+
+/** The path the balancer answers itself with its counters (JSON); never forwarded. */
+export const BALANCER_STATS_PATH = '/-/balancer';
+
+/** Options of {@link Balancer}. */
+export interface BalancerOptions {
+  /** Backend origins, e.g. `http://127.0.0.1:8001`. */
+  backends: readonly string[];
+  /** Keep-alive connections per backend; requests beyond them wait in the balancer. */
+  connectionsPerBackend?: number;
+  /** Upper bound on a backend's answer (headers and body); then 503, so the balancer never hangs. */
+  responseTimeoutMs?: number;
+  /** Upper bound on connecting to a backend. */
+  connectTimeoutMs?: number;
+}
+
+/** Counters of one backend. */
+export interface BackendStats {
+  url: string;
+  requests: number;
+  inflight: number;
+  /** Highest number of requests in flight to this backend at once. */
+  maxInflight: number;
+  /** Requests answered 503 by the balancer because the backend failed (connect, reset, timeout). */
+  errors: number;
+}
+
+/** What `GET /-/balancer` answers. */
+export interface BalancerStats {
+  requests: number;
+  errors: number;
+  backends: BackendStats[];
+}
+
+interface Backend {
+  pool: Pool;
+  stats: BackendStats;
+}
+
+// Hop-by-hop headers (RFC 9110 7.6.1) are the connection's, not the message's.
+const HOP_BY_HOP = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'host',
+]);
+
+function endToEnd(headers: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [k, v] of Object.entries(headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
+  return out;
+}
+
+/**
+ * A round-robin HTTP balancer in the role of a Kubernetes Service: each request goes to the next
+ * backend over a keep-alive undici Pool; statuses and bodies pass through unchanged. A backend that
+ * cannot be reached or does not answer in time yields 503 with an error body, counted in the stats.
+ */
+export class Balancer {
+  private readonly backends: Backend[];
+  private next = 0;
+  private readonly totals = { requests: 0, errors: 0 };
+  private server: Server | undefined;
+
+  /** @throws RangeError when there is no backend */
+  constructor(private readonly options: BalancerOptions) {
+    if (options.backends.length === 0) throw new RangeError('backends must name at least one backend');
+    const timeout = options.responseTimeoutMs ?? 60_000;
+    this.backends = options.backends.map((url) => ({
+      pool: new Pool(url, {
+        connections: options.connectionsPerBackend ?? 128,
+        pipelining: 1,
+        keepAliveTimeout: 30_000,
+        headersTimeout: timeout,
+        bodyTimeout: timeout,
+        connectTimeout: options.connectTimeoutMs ?? 2000,
+      }),
+      stats: { url, requests: 0, inflight: 0, maxInflight: 0, errors: 0 },
+    }));
+  }
+
+  /** A snapshot of the counters. */
+  stats(): BalancerStats {
+    return { ...this.totals, backends: this.backends.map((b) => ({ ...b.stats })) };
+  }
+
+  /** Handles one request: stats path, or forward round-robin. */
+  readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
+    if (req.url === BALANCER_STATS_PATH) {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(this.stats()));
+      return;
+    }
+    const backend = this.backends[this.next++ % this.backends.length] as Backend;
+    if (this.next >= 1e9) this.next = 0;
+    void this.forward(backend, req, res);
+  };
+
+  private async forward(backend: Backend, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const s = backend.stats;
+    this.totals.requests++;
+    s.requests++;
+    s.inflight++;
+    if (s.inflight > s.maxInflight) s.maxInflight = s.inflight;
+    const abort = new AbortController();
+    const onClose = (): void => {
+      if (!res.writableFinished) abort.abort();
+    };
+    res.once('close', onClose);
+    try {
+      const hasBody = req.method !== 'GET' && req.method !== 'HEAD';
+      const answer = await backend.pool.request({
+        method: req.method as 'GET',
+        path: req.url ?? '/',
+        headers: endToEnd(req.headers),
+        body: hasBody ? req : null,
+        signal: abort.signal,
+      });
+      res.writeHead(answer.statusCode, endToEnd(answer.headers));
+      await pipeline(answer.body, res);
+    } catch (err) {
+      if (abort.signal.aborted) return; // the client left; nothing to answer
+      this.totals.errors++;
+      s.errors++;
+      if (!res.headersSent) {
+        const message = `backend ${s.url} failed: ${err instanceof Error ? err.message : String(err)}`;
+        res
+          .writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' })
+          .end(JSON.stringify({ error: { code: 'BACKEND_UNAVAILABLE', message } }));
+      } else {
+        res.destroy();
+      }
+    } finally {
+      s.inflight--;
+      res.off('close', onClose);
+    }
+  }
+
+  /** Listens on `host:port` (port 0 picks one); resolves to the bound port. */
+  listen(port: number, host = '127.0.0.1'): Promise<number> {
+    const server = createServer({ keepAliveTimeout: 30_000 }, this.handle);
+    this.server = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        const addr = server.address();
+        resolve(typeof addr === 'object' && addr !== null ? addr.port : port);
+      });
+    });
+  }
+
+  /** Stops listening, drops idle client connections and closes every pool. */
+  async close(): Promise<void> {
+    const server = this.server;
+    if (server !== undefined) {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+    }
+    await Promise.all(this.backends.map((b) => b.pool.destroy()));
+  }
+}

@@ -1,0 +1,85 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { LabError } from '../errors.js';
+import type { AttackSpec, Driver } from './driver.js';
+import { statusText } from './builtin.js';
+import { FileFollower, LineSink } from './lines.js';
+
+/** One line of `k6 run --out json=FILE`. */
+interface K6Line {
+  type: 'Point' | 'Metric';
+  metric: string;
+  data: { time?: string; value?: number; tags?: Record<string, string> | null };
+}
+
+/** Records one k6 JSON output line: `http_req_duration` points are requests; data_* points are bytes. */
+export function recordK6Line(spec: AttackSpec, line: string, t0Ms: number): void {
+  if (line.trim() === '') return;
+  const p = JSON.parse(line) as K6Line;
+  if (p.type !== 'Point') return;
+  const value = p.data.value ?? 0;
+  const rec = spec.recorder;
+  if (p.metric === 'data_received') rec.bytesIn += value;
+  else if (p.metric === 'data_sent') rec.bytesOut += value;
+  if (p.metric !== 'http_req_duration') return;
+  const tags = p.data.tags ?? {};
+  const status = Number(tags['status'] ?? 0);
+  // k6 stamps the sample when the request ends; its send time is that minus the duration.
+  const sendMs = Math.max(0, Date.parse(p.data.time ?? '') - value - t0Ms);
+  const error = status === 0 ? tags['error'] ?? tags['error_code'] ?? 'request failed' : status >= 200 && status < 300 ? undefined : statusText(status);
+  rec.record(sendMs, value, status, 0, 0, error);
+  rec.scheduled = rec.requests;
+}
+
+/**
+ * Runs the real `k6 run k6/reference.ts` (the cluster's script) with BASE_URL, RATE and DURATION set to
+ * the lab's, and reads its `--out json` file live into the recorder (per-request status and duration).
+ */
+export class K6Driver implements Driver {
+  readonly name = 'k6';
+  constructor(private readonly bin: string) {}
+
+  async attack(spec: AttackSpec): Promise<string[]> {
+    const script = join(spec.repoRoot, 'k6', 'reference.ts');
+    if (!existsSync(script)) throw new LabError('LAB_FILE_MISSING', `k6 script not found at ${script}`);
+    const stamp = `${Date.now()}-${Math.round(Math.random() * 1e6)}`;
+    const out = join(spec.workDir, `k6-${stamp}.ndjson`);
+    const summary = join(spec.workDir, `k6-${stamp}.summary.json`);
+    const rate = Math.max(1, Math.round(spec.rate));
+    const t0 = Date.now();
+    const child = await spec.supervisor.spawn({
+      name: 'k6', command: this.bin,
+      args: ['run', '--quiet', '--no-usage-report', '--out', `json=${out}`, script],
+      cwd: spec.repoRoot,
+      env: {
+        BASE_URL: spec.baseUrl, RATE: String(rate), DURATION: `${spec.durationSeconds}s`,
+        PRE_ALLOCATED_VUS: String(Math.min(200, Math.max(10, Math.ceil(rate / 20)))),
+        MAX_VUS: String(Math.min(1000, Math.max(50, rate))),
+        SUMMARY_JSON: summary, K6_NO_USAGE_REPORT: 'true', K6_NO_COLOR: 'true',
+      },
+      stdout: 'buffer',
+    });
+    const onAbort = (): void => child.signal('SIGINT');
+    spec.signal?.addEventListener('abort', onAbort, { once: true });
+    const follow = new FileFollower(out);
+    const sink = new LineSink((l) => recordK6Line(spec, l, t0));
+    const eat = (lines: string[]): void => sink.eat(lines);
+    let done = false;
+    void child.exited.then(() => (done = true));
+    while (!done) {
+      eat(follow.read());
+      await sleep(250);
+    }
+    const status = await child.exited;
+    eat(follow.finish());
+    spec.signal?.removeEventListener('abort', onAbort);
+    await spec.supervisor.stop(child, 500);
+    // 99: thresholds crossed, which an overloaded arm is expected to do; the run itself is fine.
+    if (status.code !== 0 && status.code !== 99 && spec.signal?.aborted !== true) {
+      throw new LabError('LAB_TOOL_FAILED', `k6 exited ${status.code ?? status.signal}: ${child.stderrTail() || 'no stderr'}`);
+    }
+    if (sink.error !== undefined) throw new LabError('LAB_TOOL_FAILED', `k6 output unreadable: ${String(sink.error)}`);
+    return [out, summary];
+  }
+}

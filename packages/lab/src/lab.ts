@@ -1,0 +1,206 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { readSeedBody } from './drivers/builtin.js';
+import type { Driver } from './drivers/driver.js';
+import { Progress } from './progress.js';
+import { probeCapacity, type CapacityProbe } from './probe.js';
+import type { Supervisor } from './processes.js';
+import type { ArmResult } from './report/arm-result.js';
+import { acceptance, type Acceptance } from './report/acceptance.js';
+import { renderHtml } from './report/html.js';
+import { comparisonText, vegetaText } from './report/text.js';
+import { ResultRecorder } from './results.js';
+import { ArmScraper } from './scraper.js';
+import { startTopology, stopTopology, type ArmName, type LabPaths, type SidecarTuning, type Topology } from './topology.js';
+
+/** Everything one lab run needs (the CLI builds it from flags). */
+export interface LabOptions {
+  arms: ArmName[];
+  replicas: number;
+  workers: number;
+  /** Offered rate; undefined = 3x the capacity the first probe measures. */
+  rate?: number;
+  /** Multiple of the probed capacity to attack at when `rate` is not given. */
+  overload: number;
+  durationSeconds: number;
+  probeSeconds: number;
+  timeoutMs: number;
+  maxInflight: number;
+  driver: Driver;
+  modelPath?: string;
+  labelPath?: string;
+  tuning: SidecarTuning;
+  /** Niceness of the API processes (see TopologyOptions.apiNice). */
+  apiNice: number;
+  outDir: string;
+  paths: LabPaths;
+  /** Called with each arm's topology once it runs (e.g. to point Prometheus at it). */
+  onTopology?: (topo: Topology) => void;
+  signal?: AbortSignal;
+}
+
+/** Where the lab writes text for people: stdout for reports, stderr for progress. */
+export interface LabIO {
+  out: (text: string) => void;
+  err: NodeJS.WritableStream & { isTTY?: boolean };
+}
+
+/** The whole run, as written to summary.json. */
+export interface LabSummary {
+  schema: 'cb-lab/summary/v1';
+  started_at: string;
+  finished_at: string;
+  host: { cpus: number; node: string; platform: string };
+  config: {
+    arms: ArmName[]; replicas: number; workers: number; driver: string; duration_s: number;
+    offered_rate: number; rate_source: 'flag' | 'probe'; overload: number; timeout_ms: number; tuning: SidecarTuning; api_nice: number;
+  };
+  /** The probe that set the rate (first arm's stack), when the rate was not given. */
+  probe: CapacityProbe | null;
+  arms: Omit<ArmResult, 'series' | 'scrapes'>[];
+  acceptance: Acceptance;
+  files: { report_html: string; raw: Record<string, string> };
+}
+
+function round(v: number, digits = 3): number {
+  const f = 10 ** digits;
+  return Math.round(v * f) / f;
+}
+
+function maxOf(values: Iterable<number | null>): number | null {
+  let m: number | null = null;
+  for (const v of values) if (v !== null && (m === null || v > m)) m = v;
+  return m;
+}
+
+/** Builds an arm's result from its recorder, scrapes and balancer counters. */
+export function armResult(
+  arm: ArmName, driver: string, replicas: number, offeredRate: number, rec: ResultRecorder,
+  scrapes: ArmScraper['points'], balancerPeak: number | null, capacity: number | null, configPath: string | null,
+): ArmResult {
+  const durationS = rec.requests === 0 ? 0 : Math.max(0.001, (rec.lastSendMs - rec.firstSendMs) / 1000);
+  const waitS = rec.requests === 0 ? 0 : Math.max(0, (rec.lastDoneMs - rec.lastSendMs) / 1000);
+  const ok = rec.successes;
+  const throughput = durationS + waitS > 0 ? ok / (durationS + waitS) : 0;
+  const apiPeak = maxOf(scrapes.flatMap((p) => p.apiInflight));
+  const sidecarPeak = maxOf(scrapes.flatMap((p) => p.sidecars.map((s) => s.inflight)));
+  let peak: number | null;
+  let source: string;
+  if (arm === 'direct') {
+    peak = balancerPeak ?? apiPeak;
+    source = balancerPeak !== null ? 'balancer: exact peak of requests in flight to one replica' : 'iris_api_inflight_requests (scraped)';
+  } else {
+    peak = maxOf([apiPeak, sidecarPeak]);
+    source = 'max of scraped iris_api_inflight_requests and cb_inflight_requests per replica';
+  }
+  return {
+    arm, driver, replicas,
+    requests: rec.requests,
+    offered_rate: offeredRate,
+    rate: round(durationS > 0 ? (rec.requests - 1) / durationS : 0, 2),
+    duration_s: round(durationS),
+    wait_s: round(waitS),
+    throughput: round(throughput, 2),
+    success_ratio: rec.requests === 0 ? 0 : round(ok / rec.requests, 4),
+    status_codes: Object.fromEntries([...rec.statusCodes].sort((a, b) => a[0] - b[0]).map(([k, v]) => [String(k), v])),
+    errors: rec.errors,
+    error_set: Object.fromEntries(rec.errorSet),
+    bytes_in: rec.bytesIn,
+    bytes_out: rec.bytesOut,
+    latency_ms: rec.latency(),
+    max_upstream_concurrency: peak,
+    max_upstream_concurrency_source: source,
+    capacity_rps: capacity === null ? null : round(capacity, 1),
+    goodput_ratio: capacity === null || capacity === 0 ? null : round(throughput / capacity, 3),
+    sidecar_config: configPath,
+    series: rec.series(),
+    scrapes,
+  };
+}
+
+/**
+ * Runs the experiment: per arm start the stack, probe its capacity, attack it, scrape it, stop it;
+ * then print the comparison and write summary.json, report.html and the raw series.
+ */
+export async function runLab(sup: Supervisor, opts: LabOptions, io: LabIO): Promise<LabSummary> {
+  const startedAt = new Date();
+  const rawDir = join(opts.outDir, 'raw');
+  mkdirSync(rawDir, { recursive: true });
+  const body = readSeedBody(opts.paths.repoRoot);
+  let rate = opts.rate;
+  let rateProbe: CapacityProbe | null = null;
+  const results: ArmResult[] = [];
+  const raw: Record<string, string> = {};
+  for (const arm of opts.arms) {
+    if (opts.signal?.aborted === true) break;
+    io.err.write(`cb-lab: starting arm ${arm}: ${opts.replicas} replica(s)${arm === 'direct' ? '' : ' with sidecars'} behind the balancer\n`);
+    const topo = await startTopology(sup, {
+      arm, replicas: opts.replicas, workers: opts.workers, tuning: opts.tuning, workDir: rawDir, paths: opts.paths, apiNice: opts.apiNice,
+      ...(opts.modelPath === undefined ? {} : { modelPath: opts.modelPath }),
+      ...(opts.labelPath === undefined ? {} : { labelPath: opts.labelPath }),
+    });
+    opts.onTopology?.(topo);
+    try {
+      const probe = await probeCapacity(topo.baseUrl, body, {
+        concurrency: opts.replicas * 8, durationSeconds: opts.probeSeconds,
+        ...(opts.signal === undefined ? {} : { signal: opts.signal }),
+      });
+      io.err.write(`cb-lab: ${arm}: closed-loop probe (${probe.concurrency} in flight, ${probe.durationSeconds}s): capacity ${probe.capacityRps.toFixed(0)} req/s, p50 ${probe.p50Ms.toFixed(2)} ms\n`);
+      if (rate === undefined) {
+        rateProbe = probe;
+        rate = Math.max(10, Math.round((probe.capacityRps * opts.overload) / 10) * 10);
+        io.err.write(`cb-lab: offered rate for every arm: ${opts.overload} x ${probe.capacityRps.toFixed(0)} = ${rate} req/s\n`);
+      }
+      const rec = new ResultRecorder();
+      const scraper = new ArmScraper(topo, 400);
+      const progress = new Progress(arm, rec, io.err, opts.durationSeconds);
+      scraper.start();
+      progress.start();
+      let files: string[];
+      try {
+        files = await opts.driver.attack({
+          baseUrl: topo.baseUrl, rate, durationSeconds: opts.durationSeconds, timeoutMs: opts.timeoutMs,
+          maxInflight: opts.maxInflight, repoRoot: opts.paths.repoRoot, workDir: rawDir, recorder: rec, supervisor: sup,
+          ...(opts.signal === undefined ? {} : { signal: opts.signal }),
+        });
+      } finally {
+        progress.stop();
+        scraper.stop();
+      }
+      const stats = await scraper.balancerStats();
+      const balancerPeak = stats === null ? null : Math.max(...stats.backends.map((b) => b.maxInflight));
+      const result = armResult(arm, opts.driver.name, opts.replicas, rate, rec, scraper.points, balancerPeak, probe.capacityRps, topo.configPath ?? null);
+      results.push(result);
+      const rawFile = join(rawDir, `${arm}.json`);
+      writeFileSync(rawFile, JSON.stringify({ arm, series: result.series, scrapes: result.scrapes, balancer: stats, tool_files: files }));
+      raw[arm] = rawFile;
+      io.out(`\n== ${arm}: ${opts.replicas} replica(s), ${rate} req/s offered for ${opts.durationSeconds}s, driver ${opts.driver.name} ==\n${vegetaText(result)}\n`);
+    } finally {
+      await stopTopology(sup, topo);
+    }
+  }
+  const verdict = acceptance(results);
+  if (results.length > 0) io.out(`\n== comparison ==\n${comparisonText(results)}\n`);
+  for (const line of verdict.lines) io.out(`${line}\n`);
+  const reportHtml = join(opts.outDir, 'report.html');
+  const summary: LabSummary = {
+    schema: 'cb-lab/summary/v1',
+    started_at: startedAt.toISOString(),
+    finished_at: new Date().toISOString(),
+    host: { cpus: cpus().length, node: process.version, platform: `${process.platform}-${process.arch}` },
+    config: {
+      arms: opts.arms, replicas: opts.replicas, workers: opts.workers, driver: opts.driver.name,
+      duration_s: opts.durationSeconds, offered_rate: rate ?? 0, rate_source: opts.rate === undefined ? 'probe' : 'flag',
+      overload: opts.overload, timeout_ms: opts.timeoutMs, tuning: opts.tuning, api_nice: opts.apiNice,
+    },
+    probe: rateProbe,
+    arms: results.map(({ series: _s, scrapes: _p, ...rest }) => rest),
+    acceptance: verdict,
+    files: { report_html: reportHtml, raw },
+  };
+  writeFileSync(join(opts.outDir, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
+  writeFileSync(reportHtml, renderHtml(summary, results));
+  io.out(`\nreports: ${join(opts.outDir, 'summary.json')}  ${reportHtml}\n`);
+  return summary;
+}

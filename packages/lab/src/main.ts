@@ -1,0 +1,81 @@
+#!/usr/bin/env node
+// cb-lab: parse flags, run the arms, print the reports; every child process dies with the lab.
+import { mkdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseLabArgs, USAGE } from './args.js';
+import { BuiltinDriver } from './drivers/builtin.js';
+import type { Driver } from './drivers/driver.js';
+import { K6Driver } from './drivers/k6.js';
+import { VegetaDriver } from './drivers/vegeta.js';
+import { LabError } from './errors.js';
+import { runLab } from './lab.js';
+import { Supervisor } from './processes.js';
+import { startPrometheus, type LabPrometheus } from './prometheus.js';
+import { findTool } from './tools.js';
+import type { LabPaths } from './topology.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repoRoot = resolve(here, '..', '..', '..');
+const paths: LabPaths = {
+  repoRoot,
+  apiMain: join(repoRoot, 'packages', 'api', 'dist', 'main.js'),
+  proxyMain: join(repoRoot, 'packages', 'proxy', 'dist', 'main.js'),
+  balancerMain: join(here, 'balancer-main.js'),
+};
+
+function timestamp(): string {
+  return new Date().toISOString().replace(/[:.]/g, '-').replace(/-\d{3}Z$/, 'Z');
+}
+
+async function main(): Promise<number> {
+  const flags = parseLabArgs(process.argv.slice(2));
+  if (flags.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  let driver: Driver;
+  if (flags.driver === 'vegeta') driver = new VegetaDriver(findTool('vegeta', repoRoot));
+  else if (flags.driver === 'k6') driver = new K6Driver(findTool('k6', repoRoot));
+  else driver = new BuiltinDriver();
+  const outDir = resolve(flags.out ?? join(repoRoot, 'reports', timestamp()));
+  mkdirSync(outDir, { recursive: true });
+  const sup = new Supervisor();
+  const abort = new AbortController();
+  sup.installExitHandlers((sig) => {
+    abort.abort();
+    process.stderr.write(`\ncb-lab: ${sig}: stopping every process it started\n`);
+  });
+  let prom: LabPrometheus | undefined;
+  if (flags.prometheus) {
+    prom = await startPrometheus(sup, join(outDir, 'prometheus'), repoRoot);
+    process.stderr.write(`cb-lab: Prometheus at ${prom.url} (jobs iris-api, cb-sidecar; label arm)\n`);
+  }
+  try {
+    const summary = await runLab(sup, {
+      arms: flags.arms, replicas: flags.replicas, workers: flags.workers, overload: flags.overload,
+      durationSeconds: flags.durationSeconds, probeSeconds: flags.probeSeconds, timeoutMs: flags.timeoutMs,
+      maxInflight: flags.maxInflight, driver, tuning: flags.tuning, apiNice: flags.apiNice, outDir, paths, signal: abort.signal,
+      ...(flags.rate === undefined ? {} : { rate: flags.rate }),
+      ...(flags.model === undefined ? {} : { modelPath: resolve(flags.model) }),
+      ...(flags.labels === undefined ? {} : { labelPath: resolve(flags.labels) }),
+      ...(prom === undefined ? {} : { onTopology: (t) => prom?.watch(t) }),
+    }, { out: (t) => process.stdout.write(t), err: process.stderr });
+    if (prom !== undefined && flags.keep) {
+      process.stderr.write(`cb-lab: arms done; Prometheus stays at ${prom.url} until Ctrl-C\n`);
+      await new Promise<never>(() => {});
+    }
+    return summary.arms.length === flags.arms.length ? 0 : 1;
+  } finally {
+    await sup.stopAll(3000);
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    const line = err instanceof LabError ? `cb-lab: ${err.code}: ${err.message}` : `cb-lab: ${err instanceof Error ? err.message : String(err)}`;
+    process.stderr.write(`${line}\n`);
+    process.exit(err instanceof LabError ? err.exitCode : 1);
+  },
+);

@@ -1,0 +1,45 @@
+import type { LatencySummary, SecondPoint } from '../results.js';
+import type { ScrapePoint } from '../scraper.js';
+import type { ArmName } from '../topology.js';
+
+/** Everything the lab knows about one arm after its attack: the unit of summary.json and the reports. */
+export interface ArmResult {
+  arm: ArmName;
+  driver: string;
+  replicas: number;
+  /** Requests recorded; always `sum(status_codes) + errors`. */
+  requests: number;
+  /** The rate the driver was asked for (req/s). */
+  offered_rate: number;
+  /** The rate requests were actually sent at (req/s, vegeta's `rate`). */
+  rate: number;
+  /** Attack duration: first to last send (s). */
+  duration_s: number;
+  /** Time from the last send to the last answer (s, vegeta's `wait`). */
+  wait_s: number;
+  /** Successful answers per second over attack + wait (vegeta's `throughput`): the goodput. */
+  throughput: number;
+  success_ratio: number;
+  /** Answers by HTTP status (errors without an answer are not here). */
+  status_codes: Record<string, number>;
+  /** Requests with no HTTP answer (refused, reset, timeout, in-flight bound). */
+  errors: number;
+  /** Distinct error texts with counts (vegeta's Error Set, counted). */
+  error_set: Record<string, number>;
+  bytes_in: number;
+  bytes_out: number;
+  latency_ms: { all: LatencySummary; success: LatencySummary; rejection: LatencySummary };
+  /** Highest number of requests the API of one replica had in flight. */
+  max_upstream_concurrency: number | null;
+  /** Where that number comes from. */
+  max_upstream_concurrency_source: string;
+  /** Closed-loop capacity of this arm's stack, measured just before its attack (req/s). */
+  capacity_rps: number | null;
+  /** `throughput / capacity_rps`. */
+  goodput_ratio: number | null;
+  /** The sidecar config file this arm ran with (sidecar arms). */
+  sidecar_config: string | null;
+  /** Per-second series and scrapes (also written raw to raw/<arm>.json). */
+  series: SecondPoint[];
+  scrapes: ScrapePoint[];
+}

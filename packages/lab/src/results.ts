@@ -1,0 +1,154 @@
+import { build, type Histogram } from 'hdr-histogram-js';
+
+/** Latency figures in milliseconds (vegeta's columns). */
+export interface LatencySummary {
+  count: number;
+  min: number;
+  mean: number;
+  p50: number;
+  p90: number;
+  p95: number;
+  p99: number;
+  max: number;
+}
+
+/** One second of an attack: answers by the second they completed, latency by the second they were sent. */
+export interface SecondPoint {
+  /** Seconds since the attack started. */
+  t: number;
+  /** Requests scheduled in this second. */
+  sent: number;
+  /** Answers that completed in this second, by status (`"200"`, `"503"`). */
+  codes: Record<string, number>;
+  /** Errors (no HTTP answer) that completed in this second. */
+  errors: number;
+  /** Latency of every request sent in this second (ms). */
+  latency: LatencySummary;
+}
+
+function histogram(): Histogram {
+  // Microseconds, 3 significant digits, grows as needed: 1 µs .. hours at 0.1% precision.
+  return build({ bitBucketSize: 'packed', numberOfSignificantValueDigits: 3, autoResize: true, lowestDiscernibleValue: 1 });
+}
+
+function summarize(h: Histogram): LatencySummary {
+  const n = h.totalCount;
+  if (n === 0) return { count: 0, min: 0, mean: 0, p50: 0, p90: 0, p95: 0, p99: 0, max: 0 };
+  const ms = (us: number): number => Math.round(us) / 1000;
+  return {
+    count: n,
+    min: ms(h.minNonZeroValue),
+    mean: ms(h.mean),
+    p50: ms(h.getValueAtPercentile(50)),
+    p90: ms(h.getValueAtPercentile(90)),
+    p95: ms(h.getValueAtPercentile(95)),
+    p99: ms(h.getValueAtPercentile(99)),
+    max: ms(h.maxValue),
+  };
+}
+
+/** True for answers the report counts as successes (vegeta: 2xx). */
+export function isSuccess(status: number): boolean {
+  return status >= 200 && status < 300;
+}
+
+/** True for answers the report counts as rejections (the stack said no: 5xx, 429). */
+export function isRejection(status: number): boolean {
+  return status >= 500 || status === 429;
+}
+
+/**
+ * The result model every driver fills: one `record` per request. Keeps HDR histograms (all answers,
+ * successes, rejections), status and error counts, bytes, and a per-second series.
+ */
+export class ResultRecorder {
+  /** Requests recorded. */
+  requests = 0;
+  /** Requests the driver has sent so far (the live progress line; >= `requests` while in flight). */
+  scheduled = 0;
+  /** Answers by status code (errors are not here: they have no status). */
+  readonly statusCodes = new Map<number, number>();
+  /** Requests without an HTTP answer (connect error, timeout, reset). */
+  errors = 0;
+  /** Distinct error texts in vegeta's style (`503 Service Unavailable`, `connect ECONNREFUSED`). */
+  readonly errorSet = new Map<string, number>();
+  bytesIn = 0;
+  bytesOut = 0;
+  /** Earliest scheduled send (ms since attack start). */
+  firstSendMs = Number.POSITIVE_INFINITY;
+  /** Latest scheduled send (ms since attack start). */
+  lastSendMs = 0;
+  /** Latest completion (ms since attack start). */
+  lastDoneMs = 0;
+  private readonly all = histogram();
+  private readonly ok = histogram();
+  private readonly rejected = histogram();
+  private readonly perSecond: { sent: number; codes: Map<number, number>; errors: number; h: Histogram | undefined }[] = [];
+
+  /**
+   * Records one request.
+   * @param sendMs scheduled send time in ms since the attack started (open model: latency counts from here)
+   * @param latencyMs time from `sendMs` to the answer or error
+   * @param status HTTP status, or 0 when there was no answer (`error` then says why)
+   */
+  record(sendMs: number, latencyMs: number, status: number, bytesIn: number, bytesOut: number, error?: string): void {
+    this.requests++;
+    this.bytesIn += bytesIn;
+    this.bytesOut += bytesOut;
+    if (sendMs < this.firstSendMs) this.firstSendMs = sendMs;
+    if (sendMs > this.lastSendMs) this.lastSendMs = sendMs;
+    const doneMs = sendMs + latencyMs;
+    if (doneMs > this.lastDoneMs) this.lastDoneMs = doneMs;
+    const us = Math.max(1, Math.round(latencyMs * 1000));
+    this.all.recordValue(us);
+    const sent = this.second(sendMs);
+    sent.sent++;
+    sent.h ??= histogram();
+    sent.h.recordValue(us);
+    const done = this.second(doneMs);
+    if (status === 0) {
+      this.errors++;
+      done.errors++;
+    } else {
+      this.statusCodes.set(status, (this.statusCodes.get(status) ?? 0) + 1);
+      done.codes.set(status, (done.codes.get(status) ?? 0) + 1);
+      if (isSuccess(status)) this.ok.recordValue(us);
+      else if (isRejection(status)) this.rejected.recordValue(us);
+    }
+    if (error !== undefined && error !== '') this.errorSet.set(error, (this.errorSet.get(error) ?? 0) + 1);
+  }
+
+  private second(ms: number): { sent: number; codes: Map<number, number>; errors: number; h: Histogram | undefined } {
+    const i = Math.max(0, Math.floor(ms / 1000));
+    while (this.perSecond.length <= i) this.perSecond.push({ sent: 0, codes: new Map(), errors: 0, h: undefined });
+    return this.perSecond[i] as { sent: number; codes: Map<number, number>; errors: number; h: Histogram | undefined };
+  }
+
+  /** Answers with this status so far. */
+  count(status: number): number {
+    return this.statusCodes.get(status) ?? 0;
+  }
+
+  /** Successful (2xx) answers so far. */
+  get successes(): number {
+    let n = 0;
+    for (const [code, c] of this.statusCodes) if (isSuccess(code)) n += c;
+    return n;
+  }
+
+  /** Latency of all requests, of successes and of rejections. */
+  latency(): { all: LatencySummary; success: LatencySummary; rejection: LatencySummary } {
+    return { all: summarize(this.all), success: summarize(this.ok), rejection: summarize(this.rejected) };
+  }
+
+  /** The per-second series. */
+  series(): SecondPoint[] {
+    return this.perSecond.map((s, t) => ({
+      t,
+      sent: s.sent,
+      codes: Object.fromEntries([...s.codes].map(([k, v]) => [String(k), v])),
+      errors: s.errors,
+      latency: s.h === undefined ? summarize(histogram()) : summarize(s.h),
+    }));
+  }
+}

@@ -1,0 +1,103 @@
+import { performance } from 'node:perf_hooks';
+import { request } from 'undici';
+import type { BalancerStats } from './balancer.js';
+import { parsePromText, sampleValue } from './prom-text.js';
+import type { Topology } from './topology.js';
+
+/** Breaker state as the sidecar exports it (`cb_breaker_state{state}` = 1). */
+export type BreakerState = 'closed' | 'open' | 'half-open' | 'unknown';
+
+/** One sidecar at one scrape. */
+export interface SidecarPoint {
+  inflight: number | null;
+  limit: number | null;
+  queue: number | null;
+  breaker: BreakerState;
+}
+
+/** One scrape of every process of an arm. */
+export interface ScrapePoint {
+  /** Seconds since the attack started. */
+  t: number;
+  /** Per replica: requests in flight from the balancer to the replica. */
+  balancerInflight: number[];
+  /** Per replica: the API's own in-flight gauge (`iris_api_inflight_requests`), null when unscrapable. */
+  apiInflight: (number | null)[];
+  /** Per replica (sidecar arms): the sidecar's gauges. */
+  sidecars: SidecarPoint[];
+}
+
+async function getText(url: string, timeoutMs: number): Promise<string | null> {
+  try {
+    const res = await request(url, { headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+    const text = await res.body.text();
+    return res.statusCode === 200 ? text : null;
+  } catch {
+    return null;
+  }
+}
+
+const BREAKER_STATES = ['closed', 'open', 'half-open'] as const;
+
+/** Reads the sidecar gauges the report charts from one `/metrics` text. */
+export function sidecarPoint(text: string | null): SidecarPoint {
+  if (text === null) return { inflight: null, limit: null, queue: null, breaker: 'unknown' };
+  const s = parsePromText(text);
+  const breaker = BREAKER_STATES.find((state) => sampleValue(s, 'cb_breaker_state', { state }) === 1) ?? 'unknown';
+  return {
+    inflight: sampleValue(s, 'cb_inflight_requests') ?? null,
+    limit: sampleValue(s, 'cb_concurrency_limit') ?? null,
+    queue: sampleValue(s, 'cb_queue_depth') ?? null,
+    breaker,
+  };
+}
+
+/**
+ * Scrapes an arm every `intervalMs` while an attack runs: the balancer's per-backend in-flight counts,
+ * each API's in-flight gauge and, in sidecar arms, each sidecar's in-flight, limit, queue and breaker state.
+ */
+export class ArmScraper {
+  readonly points: ScrapePoint[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private busy = false;
+  private t0 = performance.now();
+
+  constructor(private readonly topo: Topology, private readonly intervalMs = 400) {}
+
+  /** Starts scraping; `t` of the points counts from now. */
+  start(): void {
+    this.t0 = performance.now();
+    this.timer = setInterval(() => void this.scrapeOnce(), this.intervalMs);
+  }
+
+  /** Stops scraping (an in-progress scrape still lands). */
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  /** The balancer's final counters (exact per-backend peak in-flight). */
+  async balancerStats(): Promise<BalancerStats | null> {
+    const text = await getText(this.topo.balancerStatsUrl, 2000);
+    return text === null ? null : (JSON.parse(text) as BalancerStats);
+  }
+
+  private async scrapeOnce(): Promise<void> {
+    if (this.busy) return; // a slow scrape must not pile up
+    this.busy = true;
+    const t = (performance.now() - this.t0) / 1000;
+    const timeout = Math.max(100, this.intervalMs - 50);
+    const [bal, apis, sidecars] = await Promise.all([
+      getText(this.topo.balancerStatsUrl, timeout),
+      Promise.all(this.topo.replicas.map((r) => getText(`${r.apiUrl}/metrics`, timeout))),
+      Promise.all(this.topo.replicas.map((r) => (r.adminUrl === undefined ? null : getText(`${r.adminUrl}/metrics`, timeout)))),
+    ]);
+    const stats = bal === null ? null : (JSON.parse(bal) as BalancerStats);
+    this.points.push({
+      t: Math.round(t * 1000) / 1000,
+      balancerInflight: stats?.backends.map((b) => b.inflight) ?? [],
+      apiInflight: apis.map((text) => (text === null ? null : sampleValue(parsePromText(text), 'iris_api_inflight_requests') ?? null)),
+      sidecars: this.topo.arm === 'direct' ? [] : sidecars.map((text) => sidecarPoint(text)),
+    });
+    this.busy = false;
+  }
+}

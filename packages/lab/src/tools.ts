@@ -1,0 +1,22 @@
+import { accessSync, constants } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import { LabError } from './errors.js';
+
+/**
+ * Finds an executable on PATH or in the repository's .tools/bin (where `make tools` puts vegeta and k6).
+ * @throws LabError LAB_TOOL_MISSING naming the make target that installs it
+ */
+export function findTool(name: string, repoRoot: string, installHint = 'make tools'): string {
+  const dirs = [...(process.env['PATH'] ?? '').split(delimiter), join(repoRoot, '.tools', 'bin')];
+  for (const dir of dirs) {
+    if (dir === '') continue;
+    const file = join(dir, name);
+    try {
+      accessSync(file, constants.X_OK);
+      return file;
+    } catch {
+      /* next */
+    }
+  }
+  throw new LabError('LAB_TOOL_MISSING', `${name} not found on PATH or in .tools/bin: run \`${installHint}\``);
+}

@@ -1,0 +1,206 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { setPriority } from 'node:os';
+import { join } from 'node:path';
+import { parse, stringify } from 'yaml';
+import { LabError } from './errors.js';
+import { freePorts, type Child, type Supervisor } from './processes.js';
+import { BALANCER_STATS_PATH } from './balancer.js';
+
+/** The arms of the experiment. */
+export const ARM_NAMES = ['direct', 'sidecar', 'sidecar-adaptive'] as const;
+/** One arm: `direct` (no protection), `sidecar` (static limits), `sidecar-adaptive`. */
+export type ArmName = (typeof ARM_NAMES)[number];
+
+/** The sidecar numbers the lab runs with: the DestinationRule's, scaled to one replica on this machine. */
+export interface SidecarTuning {
+  /** Static per-pod concurrency limit (maxConnections / http2MaxRequests scaled). */
+  limit: number;
+  /** Per-pod pending queue (http1MaxPendingRequests scaled). */
+  pending: number;
+  /** How long a request may wait in the queue (Istio duration). */
+  queueTimeout: string;
+  /** Upper bound of the adaptive limiter. */
+  adaptiveMax: number;
+}
+
+/** Defaults tuned on the 2-core lab machine; see docs/lab.md "Scaling the DestinationRule". */
+export const DEFAULT_TUNING: SidecarTuning = { limit: 4, pending: 4, queueTimeout: '50ms', adaptiveMax: 32 };
+
+/** One replica, like a pod: the API and, in sidecar arms, its sidecar in front. */
+export interface Replica {
+  index: number;
+  apiUrl: string;
+  sidecarUrl?: string;
+  /** The sidecar's admin server (GET /metrics, /state). */
+  adminUrl?: string;
+}
+
+/** A running arm: replicas behind one balancer. */
+export interface Topology {
+  arm: ArmName;
+  /** The balancer: where the load goes. */
+  baseUrl: string;
+  balancerStatsUrl: string;
+  replicas: Replica[];
+  /** The sidecar config file written for this arm (sidecar arms only). */
+  configPath?: string;
+  children: Child[];
+}
+
+/** Where the lab finds the other packages' binaries and files. */
+export interface LabPaths {
+  repoRoot: string;
+  apiMain: string;
+  proxyMain: string;
+  balancerMain: string;
+}
+
+/** How to start one arm. */
+export interface TopologyOptions {
+  arm: ArmName;
+  replicas: number;
+  workers: number;
+  modelPath?: string;
+  labelPath?: string;
+  tuning: SidecarTuning;
+  workDir: string;
+  paths: LabPaths;
+  /**
+   * Niceness of the API processes (0-19). The cluster gives the client, the network and each sidecar
+   * their own CPU and caps the model container; on one machine a positive niceness makes the API the
+   * resource that runs short first, as it is in the cluster, instead of starving the load generator.
+   */
+  apiNice?: number;
+  /** Keep-alive connections from the balancer to each backend. */
+  balancerConnections?: number;
+}
+
+interface TrafficPolicy {
+  connectionPool?: { tcp?: Record<string, unknown>; http?: Record<string, unknown> };
+  outlierDetection?: Record<string, unknown>;
+}
+
+/** The committed DestinationRule's trafficPolicy (manifests/), or the seed's numbers when it is missing. */
+export function readDestinationRule(repoRoot: string): TrafficPolicy {
+  const file = join(repoRoot, 'manifests', 'components', 'istio-circuit-breaker', 'destinationrule.yaml');
+  if (existsSync(file)) {
+    const doc = parse(readFileSync(file, 'utf8')) as { spec?: { trafficPolicy?: TrafficPolicy } } | null;
+    if (doc?.spec?.trafficPolicy !== undefined) return doc.spec.trafficPolicy;
+  }
+  return {
+    connectionPool: {
+      tcp: { maxConnections: 100, connectTimeout: '1s' },
+      http: { http1MaxPendingRequests: 100, http2MaxRequests: 100, maxRequestsPerConnection: 100, idleTimeout: '60s' },
+    },
+    outlierDetection: { consecutive5xxErrors: 5, consecutiveGatewayErrors: 0, interval: '10s', baseEjectionTime: '30s', maxEjectionPercent: 100 },
+  };
+}
+
+/**
+ * The cb-sidecar config for a sidecar arm (contract format): the DestinationRule's trafficPolicy with its
+ * connection numbers scaled to one replica, plus our `sidecar` extensions.
+ */
+export function sidecarConfig(arm: ArmName, tuning: SidecarTuning, dr: TrafficPolicy): Record<string, unknown> {
+  const adaptive = arm === 'sidecar-adaptive';
+  const limit = adaptive ? tuning.adaptiveMax : tuning.limit;
+  return {
+    trafficPolicy: {
+      connectionPool: {
+        tcp: { ...dr.connectionPool?.tcp, maxConnections: limit },
+        http: { ...dr.connectionPool?.http, http1MaxPendingRequests: tuning.pending, http2MaxRequests: limit },
+      },
+      outlierDetection: dr.outlierDetection ?? {},
+    },
+    sidecar: {
+      concurrency: adaptive ? { mode: 'adaptive', min: 1, max: tuning.adaptiveMax } : { mode: 'static', min: 1, max: tuning.limit },
+      queue: { timeout: tuning.queueTimeout, codelTarget: '5ms', codelInterval: '100ms' },
+      deadline: { header: 'x-request-timeout-ms' },
+      breaker: { errorThresholdPercentage: 50, volumeThreshold: 20, rollingWindow: '10s', resetTimeout: '2s', maxResetTimeout: '30s' },
+      upstream: { timeout: '10s' },
+      readiness: { failWhenOpen: false },
+      drain: { delay: '0s', grace: '2s' },
+    },
+  };
+}
+
+function requireFile(file: string, what: string): void {
+  if (!existsSync(file)) throw new LabError('LAB_FILE_MISSING', `${what} not found at ${file}: run \`make build\``);
+}
+
+/**
+ * Starts one arm: N API replicas (each with its sidecar in sidecar arms), then the balancer in front;
+ * resolves once every process answers its readiness URL.
+ * @throws LabError when a binary is missing or a process fails to become ready (with its stderr)
+ */
+export async function startTopology(sup: Supervisor, opts: TopologyOptions): Promise<Topology> {
+  const { paths } = opts;
+  requireFile(paths.apiMain, 'iris-api (packages/api/dist/main.js)');
+  requireFile(paths.balancerMain, 'the lab balancer (packages/lab/dist/balancer-main.js)');
+  const withSidecar = opts.arm !== 'direct';
+  if (withSidecar) requireFile(paths.proxyMain, 'cb-sidecar (packages/proxy/dist/main.js)');
+  const n = opts.replicas;
+  const ports = await freePorts(n * (withSidecar ? 3 : 1) + 1);
+  const take = (): number => ports.shift() as number;
+  let configPath: string | undefined;
+  if (withSidecar) {
+    configPath = join(opts.workDir, `${opts.arm}.sidecar.yaml`);
+    const header = `# cb-sidecar config written by cb-lab for arm ${opts.arm}: the DestinationRule scaled to one replica\n`;
+    writeFileSync(configPath, header + stringify(sidecarConfig(opts.arm, opts.tuning, readDestinationRule(paths.repoRoot))));
+  }
+  const children: Child[] = [];
+  const replicas: Replica[] = [];
+  const starts: Promise<void>[] = [];
+  for (let i = 0; i < n; i++) {
+    const apiPort = take();
+    const replica: Replica = { index: i, apiUrl: `http://127.0.0.1:${apiPort}` };
+    const env: Record<string, string> = {
+      PORT: String(apiPort), HOST: '127.0.0.1', WORKERS: String(opts.workers), LOG_LEVEL: 'warn', LOG_FORMAT: 'json',
+    };
+    if (opts.modelPath !== undefined) env['MODEL_FILEPATH'] = opts.modelPath;
+    if (opts.labelPath !== undefined) env['LABEL_FILEPATH'] = opts.labelPath;
+    let sidecarPort = 0;
+    let adminPort = 0;
+    if (withSidecar) {
+      sidecarPort = take();
+      adminPort = take();
+      replica.sidecarUrl = `http://127.0.0.1:${sidecarPort}`;
+      replica.adminUrl = `http://127.0.0.1:${adminPort}`;
+    }
+    replicas.push(replica);
+    starts.push(
+      (async () => {
+        const api = await sup.spawn({
+          name: `${opts.arm}/api-${i}`, command: process.execPath, args: [paths.apiMain], env,
+          readyUrl: `${replica.apiUrl}/ready`, readyTimeoutMs: 30_000,
+        });
+        children.push(api);
+        if ((opts.apiNice ?? 0) > 0) setPriority(api.pid, opts.apiNice ?? 0);
+        if (!withSidecar) return;
+        children.push(await sup.spawn({
+          name: `${opts.arm}/sidecar-${i}`, command: process.execPath,
+          args: [paths.proxyMain, '--listen', `127.0.0.1:${sidecarPort}`, '--upstream', replica.apiUrl,
+            '--admin-port', String(adminPort), '--config', configPath as string],
+          env: { LOG_LEVEL: 'warn' },
+          readyUrl: `${replica.adminUrl}/readyz`, readyTimeoutMs: 15_000,
+        }));
+      })(),
+    );
+  }
+  await Promise.all(starts);
+  const balancerPort = take();
+  const backends = replicas.flatMap((r) => ['--backend', r.sidecarUrl ?? r.apiUrl]);
+  const baseUrl = `http://127.0.0.1:${balancerPort}`;
+  children.push(await sup.spawn({
+    name: `${opts.arm}/balancer`, command: process.execPath,
+    args: [paths.balancerMain, '--port', String(balancerPort), '--connections', String(opts.balancerConnections ?? 128), ...backends],
+    readyUrl: `${baseUrl}${BALANCER_STATS_PATH}`, readyTimeoutMs: 10_000,
+  }));
+  const topo: Topology = { arm: opts.arm, baseUrl, balancerStatsUrl: `${baseUrl}${BALANCER_STATS_PATH}`, replicas, children };
+  if (configPath !== undefined) topo.configPath = configPath;
+  return topo;
+}
+
+/** Stops every process of an arm (SIGTERM, then SIGKILL after the grace). */
+export async function stopTopology(sup: Supervisor, topo: Topology): Promise<void> {
+  await Promise.all(topo.children.map((c) => sup.stop(c, 3000)));
+}
