@@ -225,12 +225,14 @@ describe('sidecar arm security', () => {
   const sidecar = container(pod, 'cb-sidecar');
   const api = container(pod, 'iris-api');
 
-  it('runs cb-sidecar as a native sidecar probed on its admin port', () => {
+  it('runs cb-sidecar as a native sidecar probed on its admin port, draining through the API preStop', () => {
     expect(pod.spec.initContainers?.map((c) => c.name)).toContain('cb-sidecar');
     expect(sidecar.restartPolicy).toBe('Always');
     expect(sidecar.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'http-admin' });
     expect(sidecar.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'http-admin' });
-    expect(sidecar).toMatchObject({ lifecycle: { preStop: expect.any(Object) } });
+    // The pod drains through the main container's preStop: native sidecars are stopped after it exits.
+    expect(api).toMatchObject({ lifecycle: { preStop: { sleep: { seconds: 5 } } } });
+    expect(pod.spec.initContainers?.map((c) => c.name)).toEqual(['cb-sidecar', 'model-loader']);
   });
 
   it('binds the API to 127.0.0.1 so only the sidecar reaches it', () => {
