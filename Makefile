@@ -174,7 +174,9 @@ render: $(foreach a,$(K8S_ARMS),$(call k8s_deps,$(a))) ## render every overlay t
 	@mkdir -p out
 	$(foreach a,$(K8S_ARMS),kubectl kustomize $(call k8s_dir,$(a)) > out/$(a).yaml;)
 
-validate: install ## schema-validate and cross-check the rendered manifests (test/manifests.test.ts)
+validate: install ## schema-validate and cross-check the rendered manifests and Dockerfiles (test/manifests*.test.ts)
+	@# the probe and --check-config checks run the built API and sidecar
+	npx tsc -b packages/api packages/proxy
 	node --experimental-vm-modules node_modules/jest/bin/jest.js test/manifests
 
 dashboards: install ## regenerate grafana/dashboards/*.json from packages/dashboards
