@@ -2,7 +2,7 @@
 // the k6 twin of `vegeta attack -duration=10s -rate=1000 -targets=vegeta/post-target`.
 // Env: BASE_URL, RATE, DURATION, PRE_ALLOCATED_VUS, MAX_VUS, SUMMARY_JSON.
 import type { Options } from 'k6/options';
-import { predict, summaryOutputs, thresholds } from './lib.ts';
+import { predict, summaryOutputs, summaryTrendStats, thresholds } from './lib.ts';
 
 const rate = Number(__ENV.RATE ?? 1000);
 
@@ -20,6 +20,7 @@ export const options: Options = {
     },
   },
   thresholds,
+  summaryTrendStats,
 };
 
 export default predict;

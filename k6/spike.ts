@@ -2,7 +2,7 @@
 // how each arm sheds load and recovers. Env: BASE_URL, RATE (peak, default 3000), DURATION (hold, 20s),
 // PRE_ALLOCATED_VUS, MAX_VUS, SUMMARY_JSON.
 import type { Options } from 'k6/options';
-import { predict, summaryOutputs, thresholds } from './lib.ts';
+import { predict, summaryOutputs, summaryTrendStats, thresholds } from './lib.ts';
 
 const peak = Number(__ENV.RATE ?? 3000);
 const hold = __ENV.DURATION ?? '20s';
@@ -28,6 +28,7 @@ export const options: Options = {
     },
   },
   thresholds,
+  summaryTrendStats,
 };
 
 export default predict;
