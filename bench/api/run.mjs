@@ -58,6 +58,12 @@ async function stopApi({ child }) {
   clearTimeout(timer);
 }
 
+// CPU seconds the API workers have used (from their own /metrics; summed over workers by the cluster).
+async function cpuSeconds(base) {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  return Number(/^process_cpu_seconds_total (\S+)$/m.exec(text)?.[1]);
+}
+
 function toMs(value) {
   const m = /^([\d.]+)(us|µs|ms|s)$/.exec(value);
   if (!m) return NaN;
@@ -77,7 +83,7 @@ function wrk(url, duration) {
 }
 
 function vegeta(base) {
-  const targets = `POST ${base}/predict\nContent-Type: application/json\n@${ROOT}vegeta-bench-body.json\n`;
+  const targets = `POST ${base}/predict\nContent-Type: application/json\n@${BODY_FILE}\n`;
   writeFileSync(BODY_FILE, '{"data":[[1.0,2.0,3.0,4.0]]}');
   try {
     const attack = execFileSync(VEGETA, ['attack', '-rate=1000', '-duration=10s', '-timeout=5s'], { input: targets, maxBuffer: 1 << 28 });
@@ -97,10 +103,12 @@ for (const workers of [1, 2]) {
   const api = await startApi(workers);
   try {
     wrk(`${api.base}/predict`, '2s'); // warm-up: JIT, connection setup
+    const cpuBefore = await cpuSeconds(api.base);
     const r = wrk(`${api.base}/predict`, DURATION);
-    rows.push({ workers, ...r });
+    const cpuUs = ((await cpuSeconds(api.base)) - cpuBefore) / r.requests * 1e6;
+    rows.push({ workers, ...r, cpuUs });
     loads.push(`after WORKERS=${workers}: ${uptime()}`);
-    console.log(`WORKERS=${workers}: ${r.rps} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, non-2xx ${r.non2xx}`);
+    console.log(`WORKERS=${workers}: ${r.rps} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, non-2xx ${r.non2xx}, ${cpuUs.toFixed(0)} µs CPU/request`);
   } finally {
     await stopApi(api);
   }
@@ -133,9 +141,13 @@ ${loads.map((l) => `- ${l}`).join('\n')}
 - Open loop: \`vegeta attack -rate=1000 -duration=10s\` with the seed's body \`{"data":[[1.0,2.0,3.0,4.0]]}\`, WORKERS=1 (the seed's reference run: 1000 req/s → p50 90 ms, p99 1.419 s, 78.28 % success through Istio with 3 replicas).
 
 ## Results (closed loop, wrk)
-| WORKERS | req/s | req/s per worker | p50 ms | p90 ms | p99 ms | requests | non-2xx | socket errors |
-|---|---|---|---|---|---|---|---|---|
-${rows.map((r) => `| ${r.workers} | ${r.rps.toFixed(0)} | ${(r.rps / r.workers).toFixed(0)} | ${fmt(r.p50)} | ${fmt(r.p90)} | ${fmt(r.p99)} | ${r.requests} | ${r.non2xx} | ${r.errors} |`).join('\n')}
+| WORKERS | req/s | req/s per worker | p50 ms | p90 ms | p99 ms | requests | non-2xx | socket errors | worker CPU µs/request | req/s per busy core (1e6 / CPU µs) |
+|---|---|---|---|---|---|---|---|---|---|---|
+${rows.map((r) => `| ${r.workers} | ${r.rps.toFixed(0)} | ${(r.rps / r.workers).toFixed(0)} | ${fmt(r.p50)} | ${fmt(r.p90)} | ${fmt(r.p99)} | ${r.requests} | ${r.non2xx} | ${r.errors} | ${r.cpuUs.toFixed(0)} | ${(1e6 / r.cpuUs).toFixed(0)} |`).join('\n')}
+
+The CPU column comes from the workers' own \`process_cpu_seconds_total\` (before and after the run, divided by the
+requests): it is what one request costs the API whatever else the machine is doing, so \`1e6 / µs\` is the
+throughput one worker reaches on a core it has to itself (the cluster primary's connection hand-off is not included).
 
 ## Results (open loop, vegeta 1000 req/s, WORKERS=1)
 | requests | success | p50 ms | p90 ms | p99 ms | max ms | status codes |
