@@ -1,5 +1,5 @@
 import type { ConcurrencyLimit } from './limit/limit.js';
-import { DeadlineError, OverloadError, QueueTimeoutError, SidecarError, UpstreamStatusError } from './errors.js';
+import { CircuitOpenError, ClientClosedError, DeadlineError, OverloadError, QueueTimeoutError, SidecarError, UpstreamStatusError } from './errors.js';
 import type { Layer, ProxyRequest } from './pipeline.js';
 
 /** Queue knobs (mutable: SIGHUP reload changes them in place). Durations in milliseconds. */
@@ -90,13 +90,17 @@ export class Admission {
       await this.acquire(request);
       const started = performance.now();
       let dropped = false;
+      let sampled = true;
       try {
         return await next(request);
       } catch (err) {
         dropped = err instanceof UpstreamStatusError || (err instanceof SidecarError && err.upstreamFailure);
+        // A call the open breaker refused never reached the upstream, and an abandoned one was cut short:
+        // neither says anything about the upstream's latency (0.1 ms samples would poison the limit).
+        sampled = !(err instanceof CircuitOpenError || err instanceof ClientClosedError);
         throw err;
       } finally {
-        this.release(performance.now() - started, request.inflightAtAdmission, dropped);
+        this.release(performance.now() - started, request.inflightAtAdmission, dropped, sampled);
       }
     };
   };
@@ -168,10 +172,12 @@ export class Admission {
     return true;
   }
 
-  private release(rttMs: number, inflightAtAdmission: number, dropped: boolean): void {
+  private release(rttMs: number, inflightAtAdmission: number, dropped: boolean, sampled: boolean): void {
     this.inflight--;
-    if (!dropped) this.serviceTimeMs = this.serviceTimeMs === 0 ? rttMs : this.serviceTimeMs * 0.9 + rttMs * 0.1;
-    this.limitSource.onSample(rttMs, inflightAtAdmission, dropped);
+    if (sampled) {
+      if (!dropped) this.serviceTimeMs = this.serviceTimeMs === 0 ? rttMs : this.serviceTimeMs * 0.9 + rttMs * 0.1;
+      this.limitSource.onSample(rttMs, inflightAtAdmission, dropped);
+    }
     this.drainQueue();
   }
 
