@@ -1,5 +1,5 @@
-import type { IncomingHttpHeaders } from 'node:http';
-import type { Writable } from 'node:stream';
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+import { Writable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { Pool } from 'undici';
 import { UpstreamProtocolError, UpstreamStatusError, UpstreamTimeoutError, UpstreamUnavailableError } from './errors.js';
@@ -123,7 +123,25 @@ function writeResponseHead({ statusCode, headers, opaque }: Dispatcher.StreamFac
     res.setHeader(name, headers[name] as string | string[]);
   }
   res.statusCode = statusCode;
-  return res;
+  return clientSink(res);
+}
+
+/**
+ * The writable undici streams the upstream body into. Not `res` itself: undici destroys its writable when
+ * the upstream fails, and a destroyed `res` could no longer carry the 502 that `respond.fail` owes the client
+ * when no byte of the answer has gone out yet (upstream closed right after its headers).
+ */
+function clientSink(res: ServerResponse): Writable {
+  return new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      if (res.write(chunk)) callback();
+      else res.once('drain', callback);
+    },
+    final(callback) {
+      res.end();
+      callback();
+    },
+  });
 }
 
 /** True when `name` is one of the tokens of a Connection header (it names more hop-by-hop headers). */
