@@ -73,8 +73,12 @@ export class Breaker {
     this.cb?.shutdown();
   }
 
-  /** The breaker layer: open → immediate `CircuitOpenError`; upstream failures are counted. */
+  /**
+   * The breaker layer: open → immediate `CircuitOpenError`; upstream failures are counted.
+   * @throws Error when applied to a second handler
+   */
   readonly layer: Layer = (next) => {
+    if (this.next !== undefined) throw new Error('a Breaker guards one handler: create one Breaker per pipeline');
     this.next = next;
     this.cb = this.create(next);
     return async (request) => {

@@ -77,6 +77,7 @@ export class Sidecar {
   private active = 0;
   private draining = false;
   private idle: (() => void) | undefined;
+  private closing: Promise<void> | undefined;
 
   private constructor(
     readonly config: Config,
@@ -204,8 +205,13 @@ export class Sidecar {
     this.log.info('drained');
   }
 
-  /** Stops at once: closes listener, connections, admin server and pool. */
-  async close(): Promise<void> {
+  /** Stops at once: closes listener, connections, admin server and pool. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= this.closeNow();
+    return this.closing;
+  }
+
+  private async closeNow(): Promise<void> {
     this.draining = true;
     const closed = new Promise((resolve) => this.server.close(resolve));
     this.server.closeAllConnections();

@@ -1,0 +1,157 @@
+import { request as httpRequest } from 'node:http';
+import { burst } from './support/burst.js';
+import { useFixture } from './support/fixture.js';
+import { metricsText, send } from './support/sidecar.js';
+import { eventually, sleep, slow } from './support/upstream.js';
+
+const fx = useFixture('each');
+
+/** limit 4, queue 4; a queue timeout (and CoDel target) far above the service time: nothing times out. */
+const LIMIT4_QUEUE4 = `
+trafficPolicy:
+  connectionPool:
+    tcp: { maxConnections: 4 }
+    http: { http1MaxPendingRequests: 4 }
+sidecar:
+  queue: { timeout: 20s, codelTarget: 20s, codelInterval: 100ms }
+`;
+
+describe('admission', () => {
+  it('serves limit + queue of 40 concurrent requests and sheds the other 32 at once with 503 overload and Retry-After', async () => {
+    const sidecar = await fx.start(LIMIT4_QUEUE4);
+    const s = sidecar;
+    // Each upstream call takes 200 ms, and on a loaded machine no less than until the sidecar has seen
+    // all 40 arrivals, so the scheduling of the test itself cannot free slots early.
+    const arrivals = (): number => {
+      const a = s.state().admission as { admitted: number; overload: number };
+      return a.admitted + a.overload + (s.state().queue as { depth: number }).depth;
+    };
+    const allArrived = async (): Promise<void> => {
+      const until = performance.now() + 10_000;
+      while (arrivals() < 40 && performance.now() < until) await sleep(5);
+    };
+    fx.upstream.handler = (_req, res) => void Promise.all([sleep(200), allArrived()]).then(() => res.end('slow'));
+    const answers = await burst(sidecar.port, 40, '/work');
+    const served = answers.filter((a) => a.status === 200);
+    const shed = answers.filter((a) => a.status === 503);
+    expect(served).toHaveLength(8);
+    expect(shed).toHaveLength(32);
+    for (const a of shed) {
+      expect(a.headers['x-cb-reason']).toBe('overload');
+      expect(Number(a.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+      expect(JSON.parse(a.body)).toEqual({ error: { code: 'CB_OVERLOAD', message: expect.any(String) } });
+    }
+    // Immediate: every rejection arrives before the first upstream answer could.
+    expect(Math.max(...shed.map((a) => a.ms))).toBeLessThan(Math.min(...served.map((a) => a.ms)));
+    expect(fx.upstream.maxInflight).toBe(4);
+    expect(fx.upstream.received).toBe(8);
+    expect(await metricsText(sidecar)).toMatch(/cb_requests_total\{outcome="overload",code="503"\} 32/);
+  });
+
+  it('sheds a request that waited longer than the queue timeout without touching the upstream', async () => {
+    fx.upstream.handler = slow(2000);
+    const sidecar = await fx.start(`
+trafficPolicy: { connectionPool: { tcp: { maxConnections: 1 }, http: { http1MaxPendingRequests: 10 } } }
+sidecar: { queue: { timeout: 150ms, codelTarget: 150ms } }
+`);
+    const first = send(sidecar.port, '/a');
+    await sleep(20);
+    const queued = await send(sidecar.port, '/b');
+    expect(queued.status).toBe(503);
+    expect(queued.headers['x-cb-reason']).toBe('queue-timeout');
+    expect(queued.ms).toBeGreaterThanOrEqual(140);
+    expect(queued.ms).toBeLessThan(1500); // long before the slot frees (2 s)
+    expect((await first).status).toBe(200);
+    expect(fx.upstream.paths).toEqual(['/a']);
+  });
+
+  it('cuts the allowed wait to the CoDel target once the queue has not been empty for an interval', async () => {
+    fx.upstream.handler = slow(100);
+    const sidecar = await fx.start(`
+trafficPolicy: { connectionPool: { tcp: { maxConnections: 1 }, http: { http1MaxPendingRequests: 50 } } }
+sidecar: { queue: { timeout: 5s, codelTarget: 20ms, codelInterval: 50ms } }
+`);
+    // A standing queue: 10 requests for one slot of 100 ms each. Without CoDel all would be served
+    // within the 5 s queue timeout; with it, requests that waited > 20 ms in a standing queue are shed.
+    const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => sleep(i * 5).then(() => send(sidecar.port, `/c${i}`))));
+    const reasons = answers.map((a) => (a.status === 200 ? 'ok' : a.headers['x-cb-reason']));
+    expect(reasons[0]).toBe('ok');
+    expect(reasons.filter((r) => r === 'queue-timeout').length).toBeGreaterThanOrEqual(7);
+    expect(Math.max(...answers.map((a) => a.ms))).toBeLessThan(3000); // the 5 s queue timeout never applied
+    expect(fx.upstream.received).toBe(reasons.filter((r) => r === 'ok').length);
+  });
+
+  it('sheds with 503 deadline when the client deadline has already passed', async () => {
+    const sidecar = await fx.start();
+    const answer = await send(sidecar.port, '/d', { headers: { 'x-request-timeout-ms': '0' } });
+    expect(answer.status).toBe(503);
+    expect(answer.headers['x-cb-reason']).toBe('deadline');
+    expect(fx.upstream.received).toBe(0);
+  });
+
+  it('sheds a queued request whose deadline runs out before a slot frees, without forwarding it', async () => {
+    fx.upstream.handler = slow(2000);
+    const sidecar = await fx.start(`trafficPolicy: { connectionPool: { tcp: { maxConnections: 1 } } }`);
+    const first = send(sidecar.port, '/long');
+    await sleep(20);
+    const hurried = await send(sidecar.port, '/hurried', { headers: { 'x-request-timeout-ms': '100' } });
+    expect(hurried.status).toBe(503);
+    expect(hurried.headers['x-cb-reason']).toBe('deadline');
+    expect(hurried.ms).toBeLessThan(1500); // shed at its deadline, not when the slot frees (2 s)
+    await first;
+    expect(fx.upstream.paths).toEqual(['/long']);
+  });
+
+  it('sheds at once a deadline shorter than the upstream usually takes', async () => {
+    fx.upstream.handler = slow(300);
+    const sidecar = await fx.start();
+    expect((await send(sidecar.port, '/warm')).status).toBe(200); // learns ~300 ms service time
+    const answer = await send(sidecar.port, '/short', { headers: { 'x-request-timeout-ms': '100' } });
+    expect(answer.status).toBe(503);
+    expect(answer.headers['x-cb-reason']).toBe('deadline');
+    expect(answer.ms).toBeLessThan(250); // at once, not after trying
+    expect(fx.upstream.received).toBe(1);
+  });
+
+  it('answers 400 to a deadline header that is not a number', async () => {
+    const sidecar = await fx.start();
+    const answer = await send(sidecar.port, '/d', { headers: { 'x-request-timeout-ms': 'soon' } });
+    expect(answer.status).toBe(400);
+    expect(JSON.parse(answer.body).error.code).toBe('CB_BAD_TARGET');
+  });
+
+  it('drops a queued request whose client disconnects; it never reaches the upstream', async () => {
+    fx.upstream.handler = slow(2000);
+    const sidecar = await fx.start(`trafficPolicy: { connectionPool: { tcp: { maxConnections: 1 } } }`);
+    const first = send(sidecar.port, '/first');
+    await sleep(30);
+    const req = httpRequest({ host: '127.0.0.1', port: sidecar.port, path: '/gone', agent: false });
+    req.on('error', () => {});
+    req.end();
+    await eventually(() => (sidecar.state().queue as { depth: number }).depth === 1);
+    req.destroy();
+    await eventually(() => (sidecar.state().queue as { depth: number }).depth === 0);
+    expect((await first).status).toBe(200);
+    await sleep(100);
+    expect(fx.upstream.paths).toEqual(['/first']);
+    expect(await metricsText(sidecar)).toMatch(/cb_requests_total\{outcome="client-closed",code="499"\} 1/);
+  });
+
+  it('admits queued requests as soon as slots free, in arrival order', async () => {
+    fx.upstream.handler = slow(100);
+    const sidecar = await fx.start(`
+trafficPolicy: { connectionPool: { tcp: { maxConnections: 2 }, http: { http1MaxPendingRequests: 10 } } }
+sidecar: { queue: { timeout: 10s, codelTarget: 10s } }
+`);
+    const arrived = (): number => (sidecar.state().admission as { admitted: number }).admitted + (sidecar.state().queue as { depth: number }).depth;
+    const pending = [];
+    for (let i = 0; i < 8; i++) {
+      pending.push(send(sidecar.port, `/q${i}`));
+      await eventually(() => arrived() === i + 1); // arrival order is the order sent
+    }
+    const answers = await Promise.all(pending);
+    expect(answers.every((a) => a.status === 200)).toBe(true);
+    expect(fx.upstream.paths).toEqual(Array.from({ length: 8 }, (_, i) => `/q${i}`));
+    expect(fx.upstream.maxInflight).toBe(2);
+  });
+});

@@ -1,0 +1,94 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { send } from './support/sidecar.js';
+import { runCli, startChild, stopChild, type Child } from './support/child.js';
+import { sleep, slow, startUpstream, type TestUpstream } from './support/upstream.js';
+
+let upstream: TestUpstream;
+let child: Child | undefined;
+const dir = mkdtempSync(join(tmpdir(), 'cb-cli-'));
+let n = 0;
+function configFile(text: string): string {
+  const file = join(dir, `cb-${n++}.yaml`);
+  writeFileSync(file, text);
+  return file;
+}
+
+beforeEach(async () => {
+  upstream = await startUpstream();
+});
+afterEach(async () => {
+  await stopChild(child);
+  child = undefined;
+  await upstream.crash();
+});
+
+describe('cb-sidecar CLI', () => {
+  it('--check-config exits 0 on a valid file', async () => {
+    const file = configFile('trafficPolicy: { connectionPool: { tcp: { maxConnections: 4 } } }\n');
+    const r = await runCli(['--check-config', '--config', file]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/configuration OK/);
+  });
+
+  it('--check-config exits 2 and prints every problem', async () => {
+    const file = configFile('sidecar: { queue: { timout: 1s }, upstream: { timeout: fast } }\n');
+    const r = await runCli(['--check-config', '--config', file, '--upstream', 'ftp://x']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/timout: unknown key; did you mean "timeout"\?/);
+    expect(r.stderr).toMatch(/upstream\.timeout: "fast" is not a duration/);
+    expect(r.stderr).toMatch(/only http:\/\/ upstreams are supported/);
+  });
+
+  it('refuses to start with an invalid config, exit 2', async () => {
+    const r = await runCli(['--listen', '127.0.0.1:0', '--admin-port', '0'], { CB_CONFIG: configFile('sidecar: { breaker: { volumeThreshold: -1 } }\n') });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/volumeThreshold: -1 is out of range/);
+  });
+
+  it('reloads a valid config on SIGHUP and keeps the old one when the new file is invalid', async () => {
+    const file = configFile('trafficPolicy: { connectionPool: { tcp: { maxConnections: 2 } } }\n');
+    child = await startChild(['--upstream', upstream.origin, '--config', file]);
+    const limit = async () => (JSON.parse((await send(child!.adminPort, '/state')).body) as { concurrency: { limit: number } }).concurrency.limit;
+    expect(await limit()).toBe(2);
+
+    writeFileSync(file, 'trafficPolicy: { connectionPool: { tcp: { maxConnections: 7 } } }\n');
+    child.process.kill('SIGHUP');
+    const reloaded = await child.waitForLog(/config reloaded: concurrency changed/);
+    expect(reloaded.changed).toEqual(['concurrency']);
+    expect(await limit()).toBe(7);
+
+    writeFileSync(file, 'trafficPolicy: { connectionPool: { tcp: { maxConections: 1 } } }\n');
+    child.process.kill('SIGHUP');
+    const rejected = await child.waitForLog(/config reload rejected/);
+    expect(String((rejected.problems as string[])[0])).toMatch(/did you mean "maxConnections"/);
+    expect(await limit()).toBe(7);
+    expect((await send(child.port, '/still-serving')).status).toBe(200);
+  });
+
+  it('drains on SIGTERM: readiness fails at once, in-flight requests all finish, exit 0 before the grace period', async () => {
+    upstream.handler = slow(400);
+    const file = configFile('sidecar: { drain: { delay: 500ms, grace: 5s } }\n');
+    child = await startChild(['--upstream', upstream.origin, '--config', file]);
+    const port = child.port;
+    expect((await send(child.adminPort, '/readyz')).status).toBe(200);
+    const inflight = Array.from({ length: 10 }, (_, i) => send(port, `/in-flight-${i}`));
+    await sleep(50);
+    const sentAt = performance.now();
+    child.process.kill('SIGTERM');
+    await child.waitForLog(/^draining/);
+    // during drain.delay the listener still serves new requests (endpoints are still updating)
+    const duringDelay = send(port, '/during-delay');
+    const ready = await send(child.adminPort, '/readyz');
+    expect(ready.status).toBe(503);
+    expect(JSON.parse(ready.body)).toEqual({ status: 'draining' });
+    const answers = await Promise.all([...inflight, duringDelay]);
+    expect(answers.map((a) => a.status)).toEqual(Array(11).fill(200));
+    const code = await child.exited;
+    expect(code).toBe(0);
+    expect(performance.now() - sentAt).toBeLessThan(5000);
+    expect(upstream.received).toBe(11);
+    await expect(send(port, '/after')).rejects.toThrow();
+  });
+});
