@@ -44,6 +44,19 @@ describe('generated dashboards', () => {
     expect(exprs.some((e) => e.includes('$istio_ns'))).toBe(true);
     expect(exprs.some((e) => e.includes('$sidecar_ns'))).toBe(true);
   });
+
+  it('lays the A/B panels out in pairs: arm A on the left, arm B on the right of the same row', () => {
+    const ab = dashboards.find((d) => d.file === 'circuit-breaker-ab.json')!.build();
+    const panels = (ab.panels ?? []) as { type: string; title?: string; gridPos?: { x: number; y: number } }[];
+    const a = panels.filter((p) => p.title?.startsWith('A · '));
+    const b = panels.filter((p) => p.title?.startsWith('B · '));
+    expect(a.length).toBe(b.length);
+    expect(a.length).toBeGreaterThanOrEqual(5);
+    a.forEach((left, i) => {
+      expect(left.gridPos?.x).toBe(0);
+      expect(b[i]?.gridPos).toEqual({ ...left.gridPos, x: 12 });
+    });
+  });
 });
 
 describe('dashboard PromQL against a real Prometheus', () => {
