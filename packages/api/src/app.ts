@@ -39,6 +39,7 @@ export const ROUTES: Readonly<Record<string, readonly ('GET' | 'POST')[]>> = {
 };
 
 const STARTED_AT = Symbol('startedAt');
+const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
 type TimedResponse = Response & { [STARTED_AT]: number };
 
 /** Index of the largest value of one row of probabilities (the first on ties, as numpy.argmax). */
@@ -64,6 +65,21 @@ export function createApp(options: AppOptions): Express {
   const labelMap = Object.fromEntries(classNames.map((name, i) => [String(i), name]));
   const sampleBatch: Batch = { features: Float32Array.from(model.sample), rows: 1 };
 
+  // Labelled children, resolved once per label set: prom-client would hash the label object on every call.
+  const counters = new Map<string, { inc(): void }>();
+  const durations = new Map<string, { observe(value: number): void }>();
+  function requestCounter(route: string, method: string, status: string): { inc(): void } {
+    const key = `${route} ${method} ${status}`;
+    let child = counters.get(key);
+    if (!child) counters.set(key, child = metrics.requests.labels({ route, method, status }));
+    return child;
+  }
+  function durationHistogram(route: string): { observe(value: number): void } {
+    let child = durations.get(route);
+    if (!child) durations.set(route, child = metrics.requestDuration.labels({ route }));
+    return child;
+  }
+
   // Hoisted so the hot path allocates no closure per request.
   function onClose(this: TimedResponse): void {
     const req = this.req;
@@ -71,8 +87,8 @@ export function createApp(options: AppOptions): Express {
     const status = this.writableFinished ? String(this.statusCode) : '499';
     const seconds = (performance.now() - this[STARTED_AT]) / 1000;
     metrics.inflight.dec();
-    metrics.requests.inc({ route, method: req.method, status });
-    metrics.requestDuration.observe({ route }, seconds);
+    requestCounter(route, req.method, status).inc();
+    durationHistogram(route).observe(seconds);
     if (debug) logger?.debug({ method: req.method, url: req.originalUrl, status, seconds }, 'request');
   }
 
@@ -98,10 +114,16 @@ export function createApp(options: AppOptions): Express {
     return out;
   }
 
-  /** Answers JSON; a request that straddled the start of draining closes its connection after the answer. */
+  /**
+   * Answers 200 JSON on the hot path, skipping res.json's freshness and type negotiation; a request that
+   * straddled the start of draining closes its connection after the answer.
+   */
   function reply(res: Response, body: unknown): void {
+    const text = JSON.stringify(body);
     if (draining()) res.setHeader('Connection', 'close');
-    res.json(body);
+    res.setHeader('Content-Type', JSON_CONTENT_TYPE);
+    res.setHeader('Content-Length', Buffer.byteLength(text));
+    res.end(text);
   }
 
   /** 415 unless the body is JSON; a POST without any body is a 400 (nothing to predict). */
