@@ -80,8 +80,10 @@ test: build lint tools system-deps ## build, lint and run every test; ends with 
 	  --outputFile=.ci-results/jest.json $(JEST_ARGS) || rc=$$?; \
 	node scripts/test-summary.mjs .ci-results/jest.json; exit $$rc
 
-demo: build ## run the local A/B lab
-	node packages/api/dist/demo.js
+# --- local A/B lab (packages/lab, docs/lab.md) ---------------------------------------------------
+# LAB_ARGS passes flags to cb-lab, e.g. `make demo LAB_ARGS="--preset seed"` or `LAB_ARGS="--driver vegeta"`.
+demo: build tools system-deps ## run the local A/B lab: direct vs sidecar vs sidecar-adaptive, 3 replicas, report under reports/
+	node packages/lab/dist/main.js $(LAB_ARGS)
 
 clean: ## remove build output (not node_modules or .tools)
 	rm -rf packages/*/dist packages/*/tsconfig.tsbuildinfo .ci-results

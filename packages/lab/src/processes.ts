@@ -192,7 +192,7 @@ export class Supervisor {
     process.on('exit', () => this.killAllNow());
     const fatal = (err: unknown): void => {
       this.killAllNow();
-      process.stderr.write(`cb-lab: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.stderr.write(`cb-lab: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
       process.exit(1);
     };
     process.on('uncaughtException', fatal);

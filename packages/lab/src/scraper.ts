@@ -78,12 +78,26 @@ export class ArmScraper {
   /** The balancer's final counters (exact per-backend peak in-flight). */
   async balancerStats(): Promise<BalancerStats | null> {
     const text = await getText(this.topo.balancerStatsUrl, 2000);
-    return text === null ? null : (JSON.parse(text) as BalancerStats);
+    try {
+      return text === null ? null : (JSON.parse(text) as BalancerStats);
+    } catch {
+      return null;
+    }
   }
 
   private async scrapeOnce(): Promise<void> {
     if (this.busy) return; // a slow scrape must not pile up
     this.busy = true;
+    try {
+      await this.collect();
+    } catch {
+      /* a scrape that fails is a gap in the charts, never a failed lab */
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async collect(): Promise<void> {
     const t = (performance.now() - this.t0) / 1000;
     const timeout = Math.max(100, this.intervalMs - 50);
     const [bal, apis, sidecars] = await Promise.all([
@@ -98,6 +112,5 @@ export class ArmScraper {
       apiInflight: apis.map((text) => (text === null ? null : sampleValue(parsePromText(text), 'iris_api_inflight_requests') ?? null)),
       sidecars: this.topo.arm === 'direct' ? [] : sidecars.map((text) => sidecarPoint(text)),
     });
-    this.busy = false;
   }
 }

@@ -1,0 +1,105 @@
+import { ResultRecorder } from '../src/results.js';
+import { armResult } from '../src/lab.js';
+import { goDuration } from '../src/report/format.js';
+import { comparisonText, vegetaText } from '../src/report/text.js';
+import { acceptance } from '../src/report/acceptance.js';
+import { rewriteTargets, recordVegetaLine } from '../src/drivers/vegeta.js';
+import { recordK6Line } from '../src/drivers/k6.js';
+import type { AttackSpec } from '../src/drivers/driver.js';
+import { Supervisor } from '../src/processes.js';
+
+function seedLikeRecorder(): ResultRecorder {
+  const rec = new ResultRecorder();
+  for (let i = 0; i < 100; i++) rec.record(i * 10, 5 + i, i % 4 === 0 ? 503 : 200, 74, 35, i % 4 === 0 ? '503 Service Unavailable' : undefined);
+  rec.record(1000, 2, 0, 0, 35, 'connect ECONNREFUSED');
+  return rec;
+}
+
+describe('vegeta-style report', () => {
+  it('formats durations like Go (vegeta rounds to a thousandth of the unit)', () => {
+    expect(goDuration(90.4381)).toBe('90.438ms');
+    expect(goDuration(1419.2)).toBe('1.419s');
+    expect(goDuration(10_000)).toBe('10s');
+    expect(goDuration(0.362662)).toBe('362.662µs');
+    expect(goDuration(61_500)).toBe('1m1.5s');
+  });
+
+  it('prints the exact vegeta text layout, listing answerless requests as code 0', () => {
+    const r = armResult('sidecar', 'builtin', 1, 100, seedLikeRecorder(), [], null, 80, null);
+    const lines = vegetaText(r).split('\n');
+    expect(lines[0]).toMatch(/^Requests {6}\[total, rate, throughput\] {9}101, \d+\.\d\d, \d+\.\d\d$/);
+    expect(lines[1]).toMatch(/^Duration {6}\[total, attack, wait\] {13}/);
+    expect(lines[2]).toMatch(/^Latencies {5}\[min, mean, 50, 90, 95, 99, max\] {2}2ms, /);
+    expect(lines[3]).toBe('Bytes In      [total, mean]                     7400, 73.27');
+    expect(lines[4]).toBe('Bytes Out     [total, mean]                     3535, 35.00');
+    expect(lines[5]).toBe('Success       [ratio]                           74.26%');
+    expect(lines[6]).toBe('Status Codes  [code:count]                      0:1  200:75  503:25  ');
+    expect(lines.slice(7)).toEqual(['Error Set:', '503 Service Unavailable', 'connect ECONNREFUSED']);
+  });
+
+  it('accounts for every request: requests = sum(status_codes) + errors', () => {
+    const r = armResult('direct', 'builtin', 1, 100, seedLikeRecorder(), [], 7, 80, null);
+    const answered = Object.values(r.status_codes).reduce((a, b) => a + b, 0);
+    expect(r.requests).toBe(answered + r.errors);
+    expect(r.status_codes).toEqual({ '200': 75, '503': 25 });
+    expect(r.errors).toBe(1);
+    expect(r.latency_ms.success.count).toBe(75);
+    expect(r.latency_ms.rejection.count).toBe(25);
+    expect(r.max_upstream_concurrency).toBe(7);
+  });
+
+  it('puts the arms side by side and judges the sidecar arms against direct', () => {
+    const slow = new ResultRecorder();
+    for (let i = 0; i < 50; i++) slow.record(i * 10, 2000, 200, 74, 35);
+    const fast = new ResultRecorder();
+    for (let i = 0; i < 50; i++) fast.record(i * 10, i % 2 === 0 ? 20 : 1, i % 2 === 0 ? 200 : 503, 74, 35);
+    const arms = [
+      armResult('direct', 'builtin', 1, 100, slow, [], 50, 50, null),
+      armResult('sidecar', 'builtin', 1, 100, fast, [], null, 1000, null),
+    ];
+    expect(comparisonText(arms).split('\n')[0]).toMatch(/direct\s+sidecar$/);
+    const verdict = acceptance(arms);
+    expect(verdict.arms['sidecar']?.p99_ok).toBe(true);
+    expect(verdict.arms['sidecar']?.rejection_p99_ok).toBe(true);
+    expect(verdict.arms['sidecar']?.goodput_ok).toBe(false);
+    expect(verdict.passed).toBe(false);
+  });
+});
+
+describe('tool output parsing', () => {
+  const spec = (rec: ResultRecorder): AttackSpec => ({
+    baseUrl: 'http://127.0.0.1:1', rate: 1, durationSeconds: 1, timeoutMs: 1000, maxInflight: 1, repoRoot: '/repo',
+    workDir: '/tmp', recorder: rec, supervisor: new Supervisor(),
+  });
+
+  it('points the committed vegeta targets at the balancer with an absolute body path', () => {
+    const out = rewriteTargets('POST http://iris-svc:8000/predict\nContent-Type: application/json\n@vegeta/data.json\n', 'http://127.0.0.1:4000', '/repo');
+    expect(out).toBe('POST http://127.0.0.1:4000/predict\nContent-Type: application/json\n@/repo/vegeta/data.json\n');
+  });
+
+  it('reads vegeta JSON results into the recorder', () => {
+    const rec = new ResultRecorder();
+    const t0 = Date.parse('2026-01-01T00:00:00.000Z');
+    recordVegetaLine(spec(rec), '{"code":503,"timestamp":"2026-01-01T00:00:00.500Z","latency":2000000,"bytes_out":35,"bytes_in":80,"error":"503 Service Unavailable"}', t0);
+    recordVegetaLine(spec(rec), '{"code":0,"timestamp":"2026-01-01T00:00:00.600Z","latency":1000000,"bytes_out":0,"bytes_in":0,"error":"dial tcp: connection refused"}', t0);
+    expect(rec.count(503)).toBe(1);
+    expect(rec.errors).toBe(1);
+    expect(rec.firstSendMs).toBe(500);
+    expect([...rec.errorSet.keys()]).toEqual(['503 Service Unavailable', 'dial tcp: connection refused']);
+  });
+
+  it('reads k6 http_req_duration points as requests and data points as bytes', () => {
+    const rec = new ResultRecorder();
+    const t0 = Date.parse('2026-01-01T00:00:00.000Z');
+    const s = spec(rec);
+    recordK6Line(s, '{"type":"Metric","metric":"http_req_duration","data":{}}', t0);
+    recordK6Line(s, '{"type":"Point","metric":"http_req_duration","data":{"time":"2026-01-01T00:00:01.000Z","value":10,"tags":{"status":"200"}}}', t0);
+    recordK6Line(s, '{"type":"Point","metric":"http_req_duration","data":{"time":"2026-01-01T00:00:01.000Z","value":3,"tags":{"status":"0","error":"request timeout"}}}', t0);
+    recordK6Line(s, '{"type":"Point","metric":"data_received","data":{"time":"2026-01-01T00:00:01.000Z","value":120,"tags":{}}}', t0);
+    expect(rec.requests).toBe(2);
+    expect(rec.count(200)).toBe(1);
+    expect(rec.errors).toBe(1);
+    expect(rec.bytesIn).toBe(120);
+    expect(rec.firstSendMs).toBe(990);
+  });
+});
