@@ -32,8 +32,10 @@ const NOT_QUEUEING_RATIO = 0.85;
 const MAX_CUT = 0.5;
 /** RTT within 5% of proportional to in-flight after a cut counts as "still queued" (a cut that lands at 0.9 P shows 11% more). */
 const PROPORTIONAL_SLACK = 1.05;
+/** The proportionality test needs the in-flight count to have fallen by 20% at least; smaller steps are noise. */
+const PROPORTIONAL_MIN_STEP = 0.8;
 /** The extra cut while the upstream is still queued below the baseline's tolerance. */
-const QUEUED_BASELINE_CUT = 0.8;
+const QUEUED_BASELINE_CUT = 0.7;
 /** Slow start stops doubling once a window's RTT exceeds the baseline by 10%. */
 const SLOW_START_EXIT = 1.1;
 /** Below this share of the limit in flight the caller is app-limited and the limit does not grow. */
@@ -66,7 +68,9 @@ export class AdaptiveLimit implements ConcurrencyLimit {
   private readonly now: () => number;
   private readonly listeners: ((limit: number) => void)[] = [];
 
-  // Current measurement window: every sample closes it, only timely in-limit successes feed the mean.
+  // Current measurement window (calls admitted since the last decision): every sample counts towards closing it,
+  // only successes with a finite RTT feed the means.
+  private windowStartMs = -Infinity;
   private windowSamples = 0;
   private windowCount = 0;
   private windowRttSum = 0;
@@ -131,11 +135,13 @@ export class AdaptiveLimit implements ConcurrencyLimit {
   }
 
   onSample(rttMs: number, inflight: number, dropped: boolean): void {
+    // A call admitted before the last decision describes the old limit: measuring it would make every
+    // decision lag one more RTT behind its own effect (and overshoot).
+    if (this.now() - rttMs < this.windowStartMs) return;
     this.windowSamples++;
     if (dropped) {
       this.windowDropped = true;
-    } else if (rttMs >= 0 && Number.isFinite(rttMs) && inflight <= this.current) {
-      // Calls admitted above the current limit were admitted before a cut and describe the old load.
+    } else if (rttMs >= 0 && Number.isFinite(rttMs)) {
       this.windowCount++;
       this.windowRttSum += rttMs;
       this.windowInflightSum += inflight;
@@ -154,6 +160,7 @@ export class AdaptiveLimit implements ConcurrencyLimit {
     const rtt = count > 0 ? this.windowRttSum / count : Number.NaN;
     const inflight = count > 0 ? this.windowInflightSum / count : Number.NaN;
     const appLimited = this.windowMaxInflight < this.current * APP_LIMITED_SHARE;
+    this.windowStartMs = this.now();
     this.windowSamples = 0;
     this.windowCount = 0;
     this.windowRttSum = 0;
@@ -191,7 +198,12 @@ export class AdaptiveLimit implements ConcurrencyLimit {
       // window: throughput = inflight / rtt): that drains the upstream's queue, so the next windows
       // re-measure the baseline. Never more than MAX_CUT at once, never a raise.
       this.cut(rtt, inflight, (this.backoff * inflight * baseline) / rtt);
-    } else if (afterCut && this.inflightAtCut >= 4 && rtt < ((this.rttAtCut * inflight) / this.inflightAtCut) * PROPORTIONAL_SLACK) {
+    } else if (
+      afterCut &&
+      this.inflightAtCut >= 4 &&
+      inflight <= this.inflightAtCut * PROPORTIONAL_MIN_STEP &&
+      rtt < ((this.rttAtCut * inflight) / this.inflightAtCut) * PROPORTIONAL_SLACK
+    ) {
       // The RTT fell in proportion to the in-flight count: the upstream is still queued at the new level,
       // so the baseline itself was measured in a queue (e.g. started above the upstream's parallelism).
       this.cut(rtt, inflight, this.estimate * QUEUED_BASELINE_CUT);
