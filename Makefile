@@ -106,6 +106,9 @@ DURATION  ?= 10s
 TARGETS   ?= vegeta/post-target
 K6_SCRIPT ?= k6/reference.ts
 K8S_ARMS  := istio sidecar
+# Istio's own proxy as a native sidecar: it then starts before the model-loader init container, whose
+# download would otherwise be redirected to an Envoy that is not running yet.
+ISTIO_INSTALL_FLAGS ?= --set values.pilot.env.ENABLE_NATIVE_SIDECARS=true
 K8S_NS_istio   := circuit-breaker-istio
 K8S_NS_sidecar := circuit-breaker-sidecar
 
@@ -145,12 +148,12 @@ $(addprefix k8s-wrapper-,$(K8S_ARMS)): k8s-wrapper-%:
 	 } > out/kustomize/$*/kustomization.yaml
 
 deploy-istio: $(call k8s_deps,istio) ## install Istio, deploy arm A (Istio-only breaking) into circuit-breaker-istio
-	istioctl install -y
+	istioctl install -y $(ISTIO_INSTALL_FLAGS)
 	kubectl apply -k $(call k8s_dir,istio)
 	kubectl -n $(K8S_NS_istio) rollout status deployment/iris-svc --timeout=300s
 
 deploy-sidecar: $(call k8s_deps,sidecar) ## install Istio, deploy arm B (cb-sidecar) into circuit-breaker-sidecar
-	istioctl install -y
+	istioctl install -y $(ISTIO_INSTALL_FLAGS)
 	kubectl apply -k $(call k8s_dir,sidecar)
 	kubectl -n $(K8S_NS_sidecar) rollout status deployment/iris-svc --timeout=300s
 

@@ -319,6 +319,8 @@ describe('Makefile', () => {
     for (const arm of arms) {
       const out = makeDryRun(`deploy-${arm}`);
       expect(out).toContain('istioctl install -y');
+      // istio-proxy must run before the model-loader init container fetches the model
+      expect(out).toContain('ENABLE_NATIVE_SIDECARS=true');
       expect(out).toContain(`kubectl apply -k manifests/overlays/${arm}`);
     }
   });
