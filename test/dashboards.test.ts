@@ -3,11 +3,11 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { dashboards, expressions, render } from '../packages/dashboards/src/index.js';
 import { ROOT } from './manifests-render.js';
-import { freePort, startProcess, startStack, stopProcess, untilReady, type LocalStack } from './load-tools-stack.js';
+import { freePort } from '../packages/lab/src/processes.js';
+import { startStack, type LocalStack } from './load-tools-stack.js';
 
 const PROMETHEUS = '/usr/bin/prometheus';
 const SIDECAR_NS = 'circuit-breaker-sidecar';
@@ -61,7 +61,6 @@ describe('generated dashboards', () => {
 
 describe('dashboard PromQL against a real Prometheus', () => {
   let stack: LocalStack;
-  let prometheus: ChildProcess | undefined;
   let promUrl: string;
   let dir: string;
   let stopLoad = false;
@@ -88,12 +87,13 @@ describe('dashboard PromQL against a real Prometheus', () => {
       `  - { job_name: iris-api, static_configs: [ { targets: ["${target(stack.apiUrl)}"], labels: ${labels} } ] }`,
       '',
     ].join('\n'));
-    const p = startProcess(PROMETHEUS, [
-      `--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`,
-      `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn',
-    ]);
-    prometheus = p.proc;
-    await untilReady(p.proc, `${promUrl}/-/ready`, p.stderr, 20_000);
+    await stack.supervisor.spawn({
+      name: 'prometheus', command: PROMETHEUS, readyUrl: `${promUrl}/-/ready`, readyTimeoutMs: 20_000,
+      args: [
+        `--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`,
+        `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn',
+      ],
+    });
     // Overload (many concurrent clients against concurrency 2) then keep steady traffic while querying.
     const body = readFileSync(join(ROOT, 'vegeta/data.json'), 'utf8');
     const post = { method: 'POST', headers: { 'content-type': 'application/json' }, body };
@@ -116,8 +116,7 @@ describe('dashboard PromQL against a real Prometheus', () => {
   afterAll(async () => {
     stopLoad = true;
     await load;
-    if (prometheus) await stopProcess(prometheus);
-    await stack?.stop();
+    await stack?.stop(); // Prometheus too: it runs under the stack's supervisor
     rmSync(dir, { recursive: true, force: true });
   });
 
