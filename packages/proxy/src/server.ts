@@ -21,6 +21,8 @@ export const LISTENER = {
   requestTimeoutMs: 60_000,
   maxHeaderSize: 16 * 1024, // bytes
   keepAliveTimeoutMs: 65_000, // longer than callers' idle timeouts, so they close first
+  // Node checks the two timeouts above only this often (default 30 s, which let slowloris hold 40 s).
+  connectionsCheckingIntervalMs: 1000,
 } as const;
 
 const CLIENT_CLOSED = new ClientClosedError('the client closed the connection before the answer');
@@ -98,7 +100,7 @@ export class Sidecar {
     this.forwarderOptions = { timeoutMs: s.upstream.timeoutMs, onUpstreamDone: (ms) => this.metrics.upstreamDone(ms) };
     this.handle = compose(this.admission.layer, this.breaker.layer)(forwarder(() => this.pool, this.forwarderOptions));
     this.server = createServer(
-      { maxHeaderSize: LISTENER.maxHeaderSize, headersTimeout: LISTENER.headersTimeoutMs, requestTimeout: LISTENER.requestTimeoutMs, keepAliveTimeout: LISTENER.keepAliveTimeoutMs },
+      { maxHeaderSize: LISTENER.maxHeaderSize, headersTimeout: LISTENER.headersTimeoutMs, requestTimeout: LISTENER.requestTimeoutMs, keepAliveTimeout: LISTENER.keepAliveTimeoutMs, connectionsCheckingInterval: LISTENER.connectionsCheckingIntervalMs },
       this.onRequest,
     );
     this.server.on('connect', (_req: IncomingMessage, socket: Socket) => refuseRaw(socket, CONNECT_REFUSED));
