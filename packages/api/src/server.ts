@@ -1,10 +1,11 @@
 import cluster from 'node:cluster';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { createApp } from './app.js';
 import { clusterMetricsText, serveClusterMetrics } from './cluster-metrics.js';
 import type { ApiConfig } from './config.js';
+import { ERRORS } from './errors.js';
 import { createLogger } from './logger.js';
 import { createMetrics } from './metrics.js';
 import { loadModel, type Classifier } from './model.js';
@@ -26,6 +27,16 @@ export interface ApiServer {
 const KEEP_ALIVE_TIMEOUT_MS = 65_000;
 /** While draining, how often idle keep-alive connections are closed. */
 const IDLE_SWEEP_MS = 50;
+
+/** Answers a CONNECT (this is not a forward proxy) with 405 and the registry's error body, then closes. */
+function refuseConnect(socket: Socket): void {
+  const body = JSON.stringify({ error: { code: 'METHOD_NOT_ALLOWED', message: `CONNECT: ${ERRORS.METHOD_NOT_ALLOWED.summary}` } });
+  socket.on('error', () => socket.destroy());
+  socket.end(
+    `HTTP/1.1 ${ERRORS.METHOD_NOT_ALLOWED.status} Method Not Allowed\r\ncontent-type: application/json\r\n` +
+      `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
+}
 
 /**
  * Loads the model, warms it up and listens; the port opens only once the model can answer.
@@ -52,6 +63,8 @@ export async function startServer(config: ApiConfig, logger: Logger): Promise<Ap
   });
   const server = createServer({ keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS }, app);
   server.headersTimeout = KEEP_ALIVE_TIMEOUT_MS + 1000;
+  // Node would drop a CONNECT without a word; every request gets a clear answer, so refuse it in HTTP.
+  server.on('connect', (_req: unknown, socket: Socket) => refuseConnect(socket));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => {
