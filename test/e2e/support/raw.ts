@@ -1,0 +1,88 @@
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+
+/** What came back on a raw connection. */
+export interface RawAnswer {
+  /** everything the server wrote, as latin1 text */
+  text: string;
+  /** status codes of every response in `text`, in order */
+  statuses: number[];
+  /** true when the server closed (or reset) the connection before `waitMs` ran out */
+  closed: boolean;
+  /** ms from the last write to the close (or to the end of the wait) */
+  ms: number;
+}
+
+/**
+ * Writes `chunks` to a fresh TCP connection to 127.0.0.1:`port` (with `gapMs` between them) and collects
+ * the answer until the server closes the connection or `waitMs` passes without a close.
+ */
+export function raw(port: number, chunks: (string | Buffer)[], waitMs = 2000, gapMs = 0): Promise<RawAnswer> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    const parts: Buffer[] = [];
+    let lastWrite = performance.now();
+    let timer: NodeJS.Timeout | undefined;
+    let settled = false;
+    const done = (closed: boolean): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.destroy();
+      const text = Buffer.concat(parts).toString('latin1');
+      const statuses = [...text.matchAll(/HTTP\/1\.[01] (\d{3}) /g)].map((m) => Number(m[1]));
+      resolve({ text, statuses, closed, ms: performance.now() - lastWrite });
+    };
+    socket.on('data', (d: Buffer) => parts.push(d));
+    socket.once('close', () => done(true));
+    socket.once('error', () => done(true));
+    socket.once('connect', async () => {
+      for (const chunk of chunks) {
+        if (socket.destroyed) break;
+        socket.write(chunk);
+        lastWrite = performance.now();
+        if (gapMs > 0) await new Promise((r) => setTimeout(r, gapMs));
+      }
+      timer = setTimeout(() => done(false), waitMs);
+    });
+  });
+}
+
+/** Opens `count` connections that never send a byte; resolves once all are connected. */
+export async function idleConnections(port: number, count: number): Promise<Socket[]> {
+  const sockets: Socket[] = [];
+  for (let i = 0; i < count; i += 50) {
+    await Promise.all(
+      Array.from({ length: Math.min(50, count - i) }, () =>
+        new Promise<void>((resolve) => {
+          const s = connect({ host: '127.0.0.1', port }, () => resolve());
+          s.on('error', () => resolve());
+          sockets.push(s);
+        }),
+      ),
+    );
+  }
+  return sockets;
+}
+
+/** A TCP server that only counts connections and bytes: proof that nothing was ever sent its way. */
+export class Attacker {
+  connections = 0;
+  bytes = 0;
+  port = 0;
+  private readonly server: Server = createServer((s) => {
+    this.connections++;
+    s.on('data', (d: Buffer) => (this.bytes += d.length));
+    s.on('error', () => undefined);
+    s.end('HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\npwned');
+  });
+
+  async start(): Promise<this> {
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    this.port = (this.server.address() as AddressInfo).port;
+    return this;
+  }
+
+  stop(): Promise<void> {
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
