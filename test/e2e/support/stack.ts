@@ -50,8 +50,8 @@ export function writeConfig(yaml: string, dir = mkdtempSync(join(tmpdir(), 'cb-e
   return path;
 }
 
-/** Starts the built cb-sidecar in front of `upstream` with the given YAML config; waits for /healthz. */
-export async function startSidecar(sup: Supervisor, upstream: string, yaml: string, port?: number): Promise<SidecarProcess> {
+/** Starts the built cb-sidecar in front of `upstream` with the given YAML config; waits for /healthz. With `keepLog` its stdout (pino) is kept. */
+export async function startSidecar(sup: Supervisor, upstream: string, yaml: string, port?: number, keepLog = false): Promise<SidecarProcess> {
   const [p, admin] = [port ?? (await freePort()), await freePort()];
   const configPath = writeConfig(yaml);
   const child = await sup.spawn({
@@ -61,6 +61,7 @@ export async function startSidecar(sup: Supervisor, upstream: string, yaml: stri
     env: { CB_LOG_LEVEL: 'warn' },
     readyUrl: `http://127.0.0.1:${admin}/healthz`,
     readyTimeoutMs: 15_000,
+    ...(keepLog ? { stdout: 'buffer' as const } : {}),
   });
   return { child, port: p, adminPort: admin, url: `http://127.0.0.1:${p}`, admin: `http://127.0.0.1:${admin}`, configPath };
 }
