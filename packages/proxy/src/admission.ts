@@ -57,6 +57,8 @@ export class Admission {
   private head: Waiter | undefined;
   private tail: Waiter | undefined;
   private lastEmptyAt = performance.now();
+  /** last time an arrival was shed (queue full, or its expected wait above what it is allowed) */
+  private lastShedAt = -Infinity;
   private limitSource: ConcurrencyLimit;
 
   constructor(
@@ -79,9 +81,14 @@ export class Admission {
     this.drainQueue();
   }
 
-  /** True while the queue has not been empty for a whole CoDel interval: waits are cut to the target. */
+  /**
+   * CoDel's overload state: the queue has not been empty for a whole interval, or arrivals were being shed
+   * during the last interval (a queue kept short by shedding is still a standing queue). Waits are then
+   * cut to the target.
+   */
   overloaded(now: number): boolean {
-    return this.queued > 0 && now - this.lastEmptyAt > this.queue.codelIntervalMs;
+    const interval = this.queue.codelIntervalMs;
+    return (this.queued > 0 && now - this.lastEmptyAt > interval) || now - this.lastShedAt < interval;
   }
 
   /** The admission layer: admit, queue or shed, then report the call's latency to the limit. */
@@ -117,6 +124,7 @@ export class Admission {
     }
     if (this.queued >= this.queue.size) {
       this.counters.overload++;
+      this.lastShedAt = now;
       throw OVERLOAD;
     }
     return this.enqueue(request, now);
@@ -130,9 +138,21 @@ export class Admission {
 
   private enqueue(request: ProxyRequest, now: number): Promise<void> {
     if (this.queued === 0) this.lastEmptyAt = now;
-    const waiter = new Waiter(this, request, now);
     const allowed = this.overloaded(now) ? this.queue.codelTargetMs : this.queue.timeoutMs;
+    // FIFO with `limit` slots: the wait ahead is about position x service time / limit. A request that
+    // would outwait what it is allowed is shed now, not after waiting (rejections stay fast).
+    const expectedWaitMs = ((this.queued + 1) * this.serviceTimeMs) / this.limitSource.limit;
+    if (expectedWaitMs > allowed) {
+      this.counters.queueTimeout++;
+      this.lastShedAt = now;
+      throw QUEUE_TIMEOUT;
+    }
     const slack = request.deadline - now - this.serviceTimeMs;
+    if (slack < expectedWaitMs) {
+      this.counters.deadline++;
+      throw DEADLINE;
+    }
+    const waiter = new Waiter(this, request, now);
     waiter.timer = setTimeout(onWaitExpired, Math.min(allowed, slack), waiter, slack < allowed ? DEADLINE : QUEUE_TIMEOUT);
     const promise = new Promise<void>((resolve, reject) => {
       waiter.resolve = resolve;
