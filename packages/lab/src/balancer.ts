@@ -1,5 +1,4 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { pipeline } from 'node:stream/promises';
 import { Pool } from 'undici';
 
 /** The path the balancer answers itself with its counters (JSON); never forwarded. */
@@ -49,6 +48,15 @@ function endToEnd(headers: Record<string, string | string[] | undefined>): Recor
   const out: Record<string, string | string[]> = {};
   for (const [k, v] of Object.entries(headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
   return out;
+}
+
+function readAll(req: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.once('end', () => resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)));
+    req.once('error', reject);
+  });
 }
 
 /**
@@ -108,15 +116,19 @@ export class Balancer {
     res.once('close', onClose);
     try {
       const hasBody = req.method !== 'GET' && req.method !== 'HEAD';
+      // Inference bodies are small: buffering both ways is cheaper than piping streams.
+      const body = hasBody ? await readAll(req) : null;
       const answer = await backend.pool.request({
         method: req.method as 'GET',
         path: req.url ?? '/',
         headers: endToEnd(req.headers),
-        body: hasBody ? req : null,
+        body,
         signal: abort.signal,
       });
-      res.writeHead(answer.statusCode, endToEnd(answer.headers));
-      await pipeline(answer.body, res);
+      const payload = Buffer.from(await answer.body.arrayBuffer());
+      const headers = endToEnd(answer.headers);
+      headers['content-length'] = String(payload.length);
+      res.writeHead(answer.statusCode, headers).end(payload);
     } catch (err) {
       if (abort.signal.aborted) return; // the client left; nothing to answer
       this.totals.errors++;

@@ -33,6 +33,8 @@ export interface LabOptions {
   tuning: SidecarTuning;
   /** Niceness of the API processes (see TopologyOptions.apiNice). */
   apiNice: number;
+  /** CPU limit per API replica, fraction of a core (see TopologyOptions.apiCpu). */
+  apiCpu: number;
   outDir: string;
   paths: LabPaths;
   /** Called with each arm's topology once it runs (e.g. to point Prometheus at it). */
@@ -54,7 +56,7 @@ export interface LabSummary {
   host: { cpus: number; node: string; platform: string };
   config: {
     arms: ArmName[]; replicas: number; workers: number; driver: string; duration_s: number;
-    offered_rate: number; rate_source: 'flag' | 'probe'; overload: number; timeout_ms: number; tuning: SidecarTuning; api_nice: number;
+    offered_rate: number; rate_source: 'flag' | 'probe'; overload: number; timeout_ms: number; tuning: SidecarTuning; api_nice: number; api_cpu: number;
   };
   /** The probe that set the rate (first arm's stack), when the rate was not given. */
   probe: CapacityProbe | null;
@@ -136,7 +138,7 @@ export async function runLab(sup: Supervisor, opts: LabOptions, io: LabIO): Prom
     if (opts.signal?.aborted === true) break;
     io.err.write(`cb-lab: starting arm ${arm}: ${opts.replicas} replica(s)${arm === 'direct' ? '' : ' with sidecars'} behind the balancer\n`);
     const topo = await startTopology(sup, {
-      arm, replicas: opts.replicas, workers: opts.workers, tuning: opts.tuning, workDir: rawDir, paths: opts.paths, apiNice: opts.apiNice,
+      arm, replicas: opts.replicas, workers: opts.workers, tuning: opts.tuning, workDir: rawDir, paths: opts.paths, apiNice: opts.apiNice, apiCpu: opts.apiCpu,
       ...(opts.modelPath === undefined ? {} : { modelPath: opts.modelPath }),
       ...(opts.labelPath === undefined ? {} : { labelPath: opts.labelPath }),
     });
@@ -192,7 +194,7 @@ export async function runLab(sup: Supervisor, opts: LabOptions, io: LabIO): Prom
     config: {
       arms: opts.arms, replicas: opts.replicas, workers: opts.workers, driver: opts.driver.name,
       duration_s: opts.durationSeconds, offered_rate: rate ?? 0, rate_source: opts.rate === undefined ? 'probe' : 'flag',
-      overload: opts.overload, timeout_ms: opts.timeoutMs, tuning: opts.tuning, api_nice: opts.apiNice,
+      overload: opts.overload, timeout_ms: opts.timeoutMs, tuning: opts.tuning, api_nice: opts.apiNice, api_cpu: opts.apiCpu,
     },
     probe: rateProbe,
     arms: results.map(({ series: _s, scrapes: _p, ...rest }) => rest),

@@ -22,6 +22,7 @@ const paths: LabPaths = {
   apiMain: join(repoRoot, 'packages', 'api', 'dist', 'main.js'),
   proxyMain: join(repoRoot, 'packages', 'proxy', 'dist', 'main.js'),
   balancerMain: join(here, 'balancer-main.js'),
+  cpuQuotaMain: join(here, 'cpu-quota-main.js'),
 };
 
 function timestamp(): string {
@@ -55,7 +56,7 @@ async function main(): Promise<number> {
     const summary = await runLab(sup, {
       arms: flags.arms, replicas: flags.replicas, workers: flags.workers, overload: flags.overload,
       durationSeconds: flags.durationSeconds, probeSeconds: flags.probeSeconds, timeoutMs: flags.timeoutMs,
-      maxInflight: flags.maxInflight, driver, tuning: flags.tuning, apiNice: flags.apiNice, outDir, paths, signal: abort.signal,
+      maxInflight: flags.maxInflight, driver, tuning: flags.tuning, apiNice: flags.apiNice, apiCpu: flags.apiCpu, outDir, paths, signal: abort.signal,
       ...(flags.rate === undefined ? {} : { rate: flags.rate }),
       ...(flags.model === undefined ? {} : { modelPath: resolve(flags.model) }),
       ...(flags.labels === undefined ? {} : { labelPath: resolve(flags.labels) }),

@@ -45,6 +45,8 @@ export interface Topology {
   /** The sidecar config file written for this arm (sidecar arms only). */
   configPath?: string;
   children: Child[];
+  /** The cpu-quota process (stopped first, so no API stays stopped). */
+  quota?: Child;
 }
 
 /** Where the lab finds the other packages' binaries and files. */
@@ -53,6 +55,7 @@ export interface LabPaths {
   apiMain: string;
   proxyMain: string;
   balancerMain: string;
+  cpuQuotaMain: string;
 }
 
 /** How to start one arm. */
@@ -71,6 +74,11 @@ export interface TopologyOptions {
    * resource that runs short first, as it is in the cluster, instead of starving the load generator.
    */
   apiNice?: number;
+  /**
+   * CPU limit of each API replica as a fraction of one core (a pod's `limits.cpu`; 0 = none), enforced
+   * by a cpu-quota child (SIGSTOP/SIGCONT per 50 ms period, like CFS bandwidth control).
+   */
+  apiCpu?: number;
   /** Keep-alive connections from the balancer to each backend. */
   balancerConnections?: number;
 }
@@ -148,6 +156,7 @@ export async function startTopology(sup: Supervisor, opts: TopologyOptions): Pro
     writeFileSync(configPath, header + stringify(sidecarConfig(opts.arm, opts.tuning, readDestinationRule(paths.repoRoot))));
   }
   const children: Child[] = [];
+  const apis: Child[] = [];
   const replicas: Replica[] = [];
   const starts: Promise<void>[] = [];
   for (let i = 0; i < n; i++) {
@@ -174,6 +183,7 @@ export async function startTopology(sup: Supervisor, opts: TopologyOptions): Pro
           readyUrl: `${replica.apiUrl}/ready`, readyTimeoutMs: 30_000,
         });
         children.push(api);
+        apis.push(api);
         if ((opts.apiNice ?? 0) > 0) setPriority(api.pid, opts.apiNice ?? 0);
         if (!withSidecar) return;
         children.push(await sup.spawn({
@@ -187,6 +197,14 @@ export async function startTopology(sup: Supervisor, opts: TopologyOptions): Pro
     );
   }
   await Promise.all(starts);
+  let quota: Child | undefined;
+  if ((opts.apiCpu ?? 0) > 0) {
+    requireFile(paths.cpuQuotaMain, 'the lab cpu quota (packages/lab/dist/cpu-quota-main.js)');
+    quota = await sup.spawn({
+      name: `${opts.arm}/cpu-quota`, command: process.execPath,
+      args: [paths.cpuQuotaMain, '--cpu', String(opts.apiCpu), '--period-ms', '50', ...apis.flatMap((a) => ['--pid', String(a.pid)])],
+    });
+  }
   const balancerPort = take();
   const backends = replicas.flatMap((r) => ['--backend', r.sidecarUrl ?? r.apiUrl]);
   const baseUrl = `http://127.0.0.1:${balancerPort}`;
@@ -197,10 +215,12 @@ export async function startTopology(sup: Supervisor, opts: TopologyOptions): Pro
   }));
   const topo: Topology = { arm: opts.arm, baseUrl, balancerStatsUrl: `${baseUrl}${BALANCER_STATS_PATH}`, replicas, children };
   if (configPath !== undefined) topo.configPath = configPath;
+  if (quota !== undefined) topo.quota = quota;
   return topo;
 }
 
 /** Stops every process of an arm (SIGTERM, then SIGKILL after the grace). */
 export async function stopTopology(sup: Supervisor, topo: Topology): Promise<void> {
+  if (topo.quota !== undefined) await sup.stop(topo.quota, 1000);
   await Promise.all(topo.children.map((c) => sup.stop(c, 3000)));
 }

@@ -1,0 +1,33 @@
+import { spawn } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CpuQuota, cpuTimeMs } from '../src/cpu-quota.js';
+
+describe('CpuQuota', () => {
+  it('holds a busy process to its CPU limit per period and lets it run again when stopped', async () => {
+    const busy = spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' });
+    try {
+      const pid = busy.pid as number;
+      await sleep(200);
+      const quota = new CpuQuota({ pids: [pid], cpu: 0.2, periodMs: 50 });
+      const before = cpuTimeMs(pid) as number;
+      quota.start();
+      await sleep(2000);
+      quota.stop();
+      const used = (cpuTimeMs(pid) as number) - before;
+      // 0.2 of a core for 2 s is 400 ms; timer slack on a busy machine lets it overshoot a little.
+      expect(used).toBeLessThan(900);
+      expect(used).toBeGreaterThan(100);
+      expect(quota.throttledPeriods).toBeGreaterThan(3);
+      // After stop() the process runs freely again (not left stopped).
+      const after = cpuTimeMs(pid) as number;
+      await sleep(300);
+      expect((cpuTimeMs(pid) as number) - after).toBeGreaterThan(30);
+    } finally {
+      busy.kill('SIGKILL');
+    }
+  });
+
+  it('rejects a limit outside (0, 64] cores', () => {
+    expect(() => new CpuQuota({ pids: [1], cpu: 0, periodMs: 50 })).toThrow(/cpu must be/);
+  });
+});
