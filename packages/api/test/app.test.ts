@@ -1,4 +1,5 @@
 import { Ajv } from 'ajv';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { createApp, ROUTES } from '../src/app.js';
 import { ERRORS } from '../src/errors.js';
@@ -179,6 +180,24 @@ describe('operations endpoints', () => {
     expect(text).toMatch(/iris_api_batch_rows_sum [1-9]/);
     expect(text).toMatch(/iris_api_model_info\{sha256="53856dda[0-9a-f]+",input="float_input",features="4",classes="3",zipmap_removed="true",producer="skl2onnx 1.7.0"\} 1/);
     expect(text).toContain('process_cpu_user_seconds_total');
+  });
+});
+
+describe('a client that leaves before the answer', () => {
+  it('is counted with status 499', async () => {
+    const { port } = new URL(base);
+    const socket = connect(Number(port), '127.0.0.1');
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    socket.write('POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 40\r\n\r\n{"data"');
+    await new Promise((r) => setTimeout(r, 100));
+    socket.destroy();
+    const deadline = Date.now() + 5000;
+    let text = '';
+    while (!/status="499"/.test(text) && Date.now() < deadline) {
+      text = (await call(base, 'GET', '/metrics')).text;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(text).toMatch(/iris_api_requests_total\{route="\/predict",method="POST",status="499"\} 1/);
   });
 });
 
