@@ -45,6 +45,8 @@ export function fail(res: ServerResponse, err: unknown): Recorded {
     res.destroy();
     return set(reason, res.statusCode);
   }
+  // Headers of an upstream answer that failed before its first byte went out must not leak into ours.
+  for (const name of res.getHeaderNames()) if (name !== 'connection') res.removeHeader(name);
   const retryAfterS = err instanceof CircuitOpenError ? Math.max(1, Math.ceil(err.retryAfterMs / 1000)) : 1;
   const body = JSON.stringify({
     error: { code: known?.code ?? 'CB_UPSTREAM_ERROR', message: known?.message ?? 'the upstream call failed unexpectedly' },

@@ -76,6 +76,20 @@ sidecar: { breaker: { resetTimeout: 300ms, maxResetTimeout: 1s } }
     expect(JSON.parse(answer.body).error.code).toBe('CB_UPSTREAM_ERROR');
   });
 
+  it('answers a clean 502 (no upstream headers leak) when the upstream closes right after its headers', async () => {
+    fx.upstream.handler = (req, res) => {
+      res.writeHead(200, { 'content-length': '100', 'x-upstream-secret': 'leak', 'content-type': 'text/plain' });
+      res.flushHeaders();
+      setTimeout(() => req.socket.destroy(), 20);
+    };
+    const sidecar = await fx.start();
+    const answer = await send(sidecar.port, '/headers-only');
+    expect(answer.status).toBe(502);
+    expect(answer.headers['x-upstream-secret']).toBeUndefined();
+    expect(answer.headers['content-type']).toBe('application/json');
+    expect(JSON.parse(answer.body).error.code).toBe('CB_UPSTREAM_ERROR');
+  });
+
   it('cuts the client connection (never hangs) when the upstream dies in the middle of its answer', async () => {
     fx.upstream.handler = (req, res) => {
       res.writeHead(200, { 'content-length': '100' });
