@@ -48,9 +48,9 @@ function check(ok: boolean, name: string, rule: string, value: unknown): void {
 /**
  * A delay-based AIMD concurrency limit with a decaying baseline RTT (Vegas / gradient family).
  *
- * Per window of about one RTT of samples it compares the mean RTT with a baseline (the minimum of
- * recent window means): below `baseline * (1 + tolerance)` it grows by sqrt(limit), above it cuts by
- * `backoff`. The cut is deep enough to drain the upstream's queue every cycle, so the baseline is
+ * Per window of about one RTT of samples it compares the window's minimum RTT with a baseline (the
+ * minimum of recent windows' minima): below `baseline * (1 + tolerance)` it grows by sqrt(limit), above it cuts
+ * to `backoff` x the concurrency at which the RTT would be the baseline. The cut is deep enough to drain the upstream's queue every cycle, so the baseline is
  * re-measured by normal operation instead of by pinning the limit low (Envoy's minRTT probe). A cut that
  * does not lower the RTT means the upstream itself got slower and re-bases the baseline at once.
  * O(1) and allocation-free per sample.
@@ -69,16 +69,16 @@ export class AdaptiveLimit implements ConcurrencyLimit {
   private readonly listeners: ((limit: number) => void)[] = [];
 
   // Current measurement window (calls admitted since the last decision): every sample counts towards closing it,
-  // only successes with a finite RTT feed the means.
+  // only successes with a finite RTT feed the RTT minimum and the mean in-flight count.
   private windowStartMs = -Infinity;
   private windowSamples = 0;
   private windowCount = 0;
-  private windowRttSum = 0;
+  private windowRttMin = Infinity;
   private windowInflightSum = 0;
   private windowMaxInflight = 0;
   private windowDropped = false;
 
-  // Baseline: windowed minimum of window-mean RTTs, kept in two half-window buckets.
+  // Baseline: windowed minimum of the windows' RTTs, kept in two half-window buckets.
   private bucketMin = Infinity;
   private previousBucketMin = Infinity;
   private bucketStartMs: number;
@@ -87,7 +87,7 @@ export class AdaptiveLimit implements ConcurrencyLimit {
   private slowStart = true;
   /** True when the previous window cut for queueing: this window tells whether the cut drained a queue. */
   private justCut = false;
-  /** Window-mean RTT and in-flight count that triggered the last queueing cut. */
+  /** Window RTT and mean in-flight count that triggered the last queueing cut. */
   private rttAtCut = 0;
   private inflightAtCut = 0;
 
@@ -143,7 +143,7 @@ export class AdaptiveLimit implements ConcurrencyLimit {
       this.windowDropped = true;
     } else if (rttMs >= 0 && Number.isFinite(rttMs)) {
       this.windowCount++;
-      this.windowRttSum += rttMs;
+      if (rttMs < this.windowRttMin) this.windowRttMin = rttMs;
       this.windowInflightSum += inflight;
       if (inflight > this.windowMaxInflight) this.windowMaxInflight = inflight;
     }
@@ -157,13 +157,16 @@ export class AdaptiveLimit implements ConcurrencyLimit {
   private closeWindow(): void {
     const dropped = this.windowDropped;
     const count = this.windowCount;
-    const rtt = count > 0 ? this.windowRttSum / count : Number.NaN;
+    // The window's fastest call: a queue at the upstream delays every call in the window, while a stall of
+    // this process (GC, a busy shared core) inflates only the calls it overlapped, so the minimum keeps the
+    // first signal and drops the noise that made the mean cut the limit below the upstream's parallelism.
+    const rtt = count > 0 ? this.windowRttMin : Number.NaN;
     const inflight = count > 0 ? this.windowInflightSum / count : Number.NaN;
     const appLimited = this.windowMaxInflight < this.current * APP_LIMITED_SHARE;
     this.windowStartMs = this.now();
     this.windowSamples = 0;
     this.windowCount = 0;
-    this.windowRttSum = 0;
+    this.windowRttMin = Infinity;
     this.windowInflightSum = 0;
     this.windowMaxInflight = 0;
     this.windowDropped = false;

@@ -1,6 +1,6 @@
 // A controlled upstream for the adaptive-limit tests and bench/adaptive: `parallelism` workers, a FIFO
 // backlog of `backlog` requests (more get 503 at once, as an overloaded model server answers), and a
-// service time that can be changed while it runs (`POST /__control?serviceMs=40`).
+// service time that can be changed while it runs (`POST /__control?serviceMs=40`); `GET /__stats` counts.
 // Plain erasable TypeScript with node: imports only, so Node 24 also runs it directly as a process:
 //   node packages/proxy/test/limit/queueing-upstream.ts --parallelism 8 --service-ms 20 --backlog 16
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -67,6 +67,11 @@ export async function startQueueingUpstream(options: QueueingUpstreamOptions): P
     }
   };
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
+    if (req.url === '/__stats') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ served, rejected, maxBusy, maxQueued }));
+      return;
+    }
     if (req.url?.startsWith('/__control')) {
       const ms = Number(new URL(req.url, 'http://x').searchParams.get('serviceMs'));
       if (!(ms > 0)) {
