@@ -193,3 +193,18 @@ dashboards: install ## regenerate grafana/dashboards/*.json from packages/dashbo
 bench-api: install system-deps $(TOOLS)/bin/vegeta ## benchmark iris-api POST /predict (wrk, WORKERS=1 and 2; vegeta 1000 req/s) -> bench/results/api.md
 	npx tsc -b packages/api
 	node bench/api/run.mjs
+
+# --- cb-sidecar (packages/proxy, docs/sidecar.md; owner: proxy) --------------------------------
+# `npx cb-sidecar` after `make build`: npm links a workspace bin only if its file existed at install time,
+# and tsc writes new files without the execute bit (it keeps the mode of a file it overwrites).
+.PHONY: bench-overload proxy-bin
+build: proxy-bin
+proxy-bin: install
+	@mkdir -p packages/proxy/dist node_modules/.bin
+	@[ -e packages/proxy/dist/main.js ] || : > packages/proxy/dist/main.js
+	@chmod +x packages/proxy/dist/main.js
+	@ln -sfn ../@infer-cb/proxy/dist/main.js node_modules/.bin/cb-sidecar
+
+bench-overload: install $(TOOLS)/bin/vegeta ## open loop at 3x the upstream's capacity for 30 s through cb-sidecar -> bench/results/overload.md
+	npx tsc -b packages/proxy
+	node bench/overload/run.mjs
