@@ -123,25 +123,27 @@ function writeResponseHead({ statusCode, headers, opaque }: Dispatcher.StreamFac
     res.setHeader(name, headers[name] as string | string[]);
   }
   res.statusCode = statusCode;
-  return clientSink(res);
+  return new ClientSink(res);
 }
 
 /**
  * The writable undici streams the upstream body into. Not `res` itself: undici destroys its writable when
  * the upstream fails, and a destroyed `res` could no longer carry the 502 that `respond.fail` owes the client
- * when no byte of the answer has gone out yet (upstream closed right after its headers).
+ * when no byte of the answer has gone out yet (upstream closed right after its headers). A class, so a
+ * request costs one object and no closures.
  */
-function clientSink(res: ServerResponse): Writable {
-  return new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      if (res.write(chunk)) callback();
-      else res.once('drain', callback);
-    },
-    final(callback) {
-      res.end();
-      callback();
-    },
-  });
+class ClientSink extends Writable {
+  constructor(private readonly res: ServerResponse) {
+    super();
+  }
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    if (this.res.write(chunk)) callback();
+    else this.res.once('drain', callback);
+  }
+  override _final(callback: (error?: Error | null) => void): void {
+    this.res.end();
+    callback();
+  }
 }
 
 /** True when `name` is one of the tokens of a Connection header (it names more hop-by-hop headers). */
