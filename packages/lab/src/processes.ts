@@ -233,18 +233,36 @@ export async function waitForReady(child: Child, url: string, timeoutMs: number)
   );
 }
 
-/** A free TCP port on 127.0.0.1 (bind port 0, read it, release it). */
-export function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
+function tryBind(port: number, host: string): Promise<number | undefined> {
+  return new Promise((resolve) => {
     const srv = createServer();
     srv.unref();
-    srv.once('error', reject);
-    srv.listen(0, host, () => {
+    srv.once('error', () => resolve(undefined));
+    srv.listen(port, host, () => {
       const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => resolve(port));
+      const bound = typeof addr === 'object' && addr !== null ? addr.port : undefined;
+      srv.close(() => resolve(bound));
     });
   });
+}
+
+// Below Linux's ephemeral range (32768-60999): a port found free here cannot be taken by an outgoing
+// connection's source port or by another program's port-0 server before our child binds it.
+const LOW_PORT_MIN = 20_000;
+const LOW_PORT_SPAN = 12_000;
+
+/**
+ * A free TCP port on 127.0.0.1, for a child to bind a moment later: a random port below the ephemeral
+ * range that binds now, or (after 20 tries) whatever port 0 gives.
+ */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  for (let i = 0; i < 20; i++) {
+    const port = await tryBind(LOW_PORT_MIN + Math.floor(Math.random() * LOW_PORT_SPAN), host);
+    if (port !== undefined) return port;
+  }
+  const port = await tryBind(0, host);
+  if (port === undefined) throw new Error(`no free port on ${host}`);
+  return port;
 }
 
 /** `count` distinct free ports on 127.0.0.1. */

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CpuQuota, cpuTimeMs } from '../src/cpu-quota.js';
 
 describe('CpuQuota', () => {
-  it('holds a busy process to its CPU limit per period and lets it run again when stopped', async () => {
+  it('holds a busy process to its CPU limit and lets it run again when stopped', async () => {
     const busy = spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' });
     try {
       const pid = busy.pid as number;
@@ -14,10 +14,10 @@ describe('CpuQuota', () => {
       await sleep(2000);
       quota.stop();
       const used = (cpuTimeMs(pid) as number) - before;
-      // 0.2 of a core for 2 s is 400 ms; timer slack on a busy machine lets it overshoot a little.
-      expect(used).toBeLessThan(900);
+      // 0.2 of a core for 2 s is 400 ms, plus the 10 ms burst and one late check.
+      expect(used).toBeLessThan(600);
       expect(used).toBeGreaterThan(100);
-      expect(quota.throttledPeriods).toBeGreaterThan(3);
+      expect(quota.stops).toBeGreaterThan(3);
       // After stop() the process runs freely again (not left stopped).
       const after = cpuTimeMs(pid) as number;
       await sleep(300);
