@@ -99,7 +99,11 @@ export class Admission {
       let dropped = false;
       let sampled = true;
       try {
-        return await next(request);
+        const response = await next(request);
+        // The breaker layer turns an upstream 5xx it has streamed to the client back into an answer:
+        // for the limit it is still a drop (an overloaded upstream's fast 503s are not low latency).
+        if (response.status >= 500) dropped = true;
+        return response;
       } catch (err) {
         dropped = err instanceof UpstreamStatusError || (err instanceof SidecarError && err.upstreamFailure);
         // A call the open breaker refused never reached the upstream, and an abandoned one was cut short:
