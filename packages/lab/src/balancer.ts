@@ -50,6 +50,9 @@ function endToEnd(headers: Record<string, string | string[] | undefined>): Recor
   return out;
 }
 
+/** Error codes of a backend that gave no answer at all, so the request can go to another one. */
+const NO_ANSWER = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
+
 function readAll(req: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -61,8 +64,9 @@ function readAll(req: IncomingMessage): Promise<Buffer> {
 
 /**
  * A round-robin HTTP balancer in the role of a Kubernetes Service: each request goes to the next
- * backend over a keep-alive undici Pool; statuses and bodies pass through unchanged. A backend that
- * cannot be reached or does not answer in time yields 503 with an error body, counted in the stats.
+ * backend over a keep-alive undici Pool; statuses and bodies pass through unchanged. A request a backend
+ * gave no answer to (refused, socket closed) goes to the next backend; when none answers, or one does not
+ * answer in time, the balancer answers 503 with an error body, counted in the stats.
  */
 export class Balancer {
   private readonly backends: Backend[];
@@ -98,12 +102,25 @@ export class Balancer {
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(this.stats()));
       return;
     }
-    const backend = this.backends[this.next++ % this.backends.length] as Backend;
-    if (this.next >= 1e9) this.next = 0;
-    void this.forward(backend, req, res);
+    void this.forward(this.pick(), req, res, 0, undefined);
   };
 
-  private async forward(backend: Backend, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private pick(): Backend {
+    const backend = this.backends[this.next++ % this.backends.length] as Backend;
+    if (this.next >= 1e9) this.next = 0;
+    return backend;
+  }
+
+  private after(backend: Backend): Backend {
+    return this.backends[(this.backends.indexOf(backend) + 1) % this.backends.length] as Backend;
+  }
+
+  /**
+   * Sends one request to `backend`. When the backend gave no answer at all (refused the connection, or
+   * closed an idle keep-alive socket as the request went out: a replica restarting), the buffered request
+   * goes to the next backend, as a Service's endpoints would no longer list a replica that is going away.
+   */
+  private async forward(backend: Backend, req: IncomingMessage, res: ServerResponse, attempt: number, buffered: Buffer | null | undefined): Promise<void> {
     const s = backend.stats;
     this.totals.requests++;
     s.requests++;
@@ -114,10 +131,12 @@ export class Balancer {
       if (!res.writableFinished) abort.abort();
     };
     res.once('close', onClose);
+    let body = buffered;
+    let retry = false;
     try {
       const hasBody = req.method !== 'GET' && req.method !== 'HEAD';
       // Inference bodies are small: buffering both ways is cheaper than piping streams.
-      const body = hasBody ? await readAll(req) : null;
+      body ??= hasBody ? await readAll(req) : null;
       const answer = await backend.pool.request({
         method: req.method as 'GET',
         path: req.url ?? '/',
@@ -131,6 +150,8 @@ export class Balancer {
       res.writeHead(answer.statusCode, headers).end(payload);
     } catch (err) {
       if (abort.signal.aborted) return; // the client left; nothing to answer
+      retry = attempt < this.backends.length - 1 && !res.headersSent && NO_ANSWER.has((err as { code?: string }).code ?? '');
+      if (retry) return;
       this.totals.errors++;
       s.errors++;
       if (!res.headersSent) {
@@ -144,6 +165,7 @@ export class Balancer {
     } finally {
       s.inflight--;
       res.off('close', onClose);
+      if (retry) void this.forward(this.after(backend), req, res, attempt + 1, body);
     }
   }
 
