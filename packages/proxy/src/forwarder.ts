@@ -117,13 +117,14 @@ function onTimeout(exchange: Exchange, byDeadline: boolean): void {
 
 function writeResponseHead({ statusCode, headers, opaque }: Dispatcher.StreamFactoryData<Exchange>): Writable {
   const res = opaque.request.res;
-  const connectionListed = headers.connection;
+  const extra = connectionTokens(headers.connection);
   for (const name in headers) {
-    if (HOP_BY_HOP.has(name) || (connectionListed !== undefined && listed(connectionListed, name))) continue;
+    if (HOP_BY_HOP.has(name) || (extra !== undefined && extra.includes(name))) continue;
     res.setHeader(name, headers[name] as string | string[]);
   }
   res.statusCode = statusCode;
-  return new ClientSink(res);
+  const length = headers['content-length'];
+  return new ClientSink(res, typeof length === 'string' ? Number(length) : -1);
 }
 
 /**
@@ -133,33 +134,48 @@ function writeResponseHead({ statusCode, headers, opaque }: Dispatcher.StreamFac
  * request costs one object and no closures.
  */
 class ClientSink extends Writable {
-  constructor(private readonly res: ServerResponse) {
+  /**
+   * @param remaining bytes of body still to come (the upstream's content-length), -1 when unknown: the
+   * chunk that completes the body ends the response, so a small answer goes out in one write.
+   */
+  constructor(
+    private readonly res: ServerResponse,
+    private remaining: number,
+  ) {
     super();
   }
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    if (this.res.write(chunk)) callback();
+    if (this.remaining >= 0 && (this.remaining -= chunk.length) <= 0) {
+      this.res.end(chunk);
+      callback();
+    } else if (this.res.write(chunk)) callback();
     else this.res.once('drain', callback);
   }
   override _final(callback: (error?: Error | null) => void): void {
-    this.res.end();
+    if (!this.res.writableEnded) this.res.end();
     callback();
   }
 }
 
-/** True when `name` is one of the tokens of a Connection header (it names more hop-by-hop headers). */
-function listed(connection: string | string[], name: string): boolean {
-  const value = Array.isArray(connection) ? connection.join(',') : connection;
-  for (const token of value.split(',')) if (token.trim().toLowerCase() === name) return true;
-  return false;
+/**
+ * Header names a Connection header lists beyond `keep-alive`/`close` (they are hop-by-hop too), parsed once
+ * per message; undefined in the common case where it lists none.
+ */
+function connectionTokens(connection: string | string[] | undefined): string[] | undefined {
+  if (connection === undefined) return undefined;
+  const value = (Array.isArray(connection) ? connection.join(',') : connection).toLowerCase();
+  if (value === 'keep-alive' || value === 'close') return undefined;
+  const tokens = value.split(',').map((t) => t.trim()).filter((t) => t !== '' && t !== 'keep-alive' && t !== 'close');
+  return tokens.length > 0 ? tokens : undefined;
 }
 
 /** The end-to-end request headers plus X-Forwarded-For/-Proto; `host` is kept but never routes. */
 export function upstreamHeaders(headers: IncomingHttpHeaders, remoteAddress: string | undefined): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
-  const connectionListed = headers.connection;
+  const extra = connectionTokens(headers.connection);
   for (const name in headers) {
     const value = headers[name];
-    if (value === undefined || HOP_BY_HOP.has(name) || (connectionListed !== undefined && listed(connectionListed, name))) continue;
+    if (value === undefined || HOP_BY_HOP.has(name) || (extra !== undefined && extra.includes(name))) continue;
     out[name] = value;
   }
   const client = remoteAddress ?? 'unknown';
