@@ -1,7 +1,7 @@
 import { ApiError } from './errors.js';
 
 /** Largest finite float32; larger doubles would become Infinity in the model's input tensor. */
-const FLOAT32_MAX = 3.4028234663852886e38;
+export const FLOAT32_MAX = 3.4028234663852886e38;
 
 /** A validated request batch, packed row-major for the input tensor. */
 export interface Batch {

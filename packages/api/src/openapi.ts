@@ -1,3 +1,4 @@
+import { FLOAT32_MAX } from './batch.js';
 import { ERRORS } from './errors.js';
 
 /** Facts the document states about the served model. */
@@ -74,7 +75,8 @@ export function buildOpenApi(facts: OpenApiFacts): Json {
     },
     components: {
       schemas: {
-        Row: { type: 'array', items: { type: 'number' }, minItems: featureCount, maxItems: featureCount },
+        // The model takes float32: a finite double beyond float32's range is rejected (NON_FINITE_VALUE), so say so.
+        Row: { type: 'array', items: { type: 'number', format: 'float', minimum: -FLOAT32_MAX, maximum: FLOAT32_MAX }, minItems: featureCount, maxItems: featureCount },
         PredictRequest: {
           type: 'object',
           required: ['data'],
