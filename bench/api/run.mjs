@@ -9,7 +9,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -158,6 +158,12 @@ Target: ≥ 3,000 single-row req/s per worker on this 2-core machine.
 With WORKERS=2 the two workers, the cluster primary (which hands connections to workers) and wrk share 2 cores,
 so per-worker throughput is lower than with one worker; a Kubernetes pod would rather run one worker per CPU it is given.
 `;
+// Every run on a shared machine is one sample; keep one line per run so the spread stays visible.
+const ALL_RUNS = '## All runs (one line each, newest last)';
+const previous = existsSync(RESULTS) ? readFileSync(RESULTS, 'utf8').split(ALL_RUNS)[1]?.trim().split('\n').filter((l) => l.startsWith('- ')) ?? [] : [];
+const line = `- ${new Date().toISOString()} load ${loadavg().map((l) => l.toFixed(1)).join('/')}: `
+  + rows.map((r) => `WORKERS=${r.workers} ${r.rps.toFixed(0)} req/s p50 ${fmt(r.p50)} p99 ${fmt(r.p99)} ms ${r.cpuUs.toFixed(0)} µs CPU/req`).join('; ')
+  + `; vegeta 1000/s ${(open.success * 100).toFixed(1)} % p50 ${fmt(open.p50)} p99 ${fmt(open.p99)} ms`;
 mkdirSync(`${ROOT}bench/results`, { recursive: true });
-writeFileSync(RESULTS, md);
+writeFileSync(RESULTS, `${md}\n${ALL_RUNS}\n${[...previous, line].join('\n')}\n`);
 console.log(`wrote ${RESULTS}`);
