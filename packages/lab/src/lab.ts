@@ -11,6 +11,7 @@ import { acceptance, type Acceptance } from './report/acceptance.js';
 import { renderHtml } from './report/html.js';
 import { comparisonText, vegetaText } from './report/text.js';
 import { ResultRecorder } from './results.js';
+import { histogramPercentile } from './prom-text.js';
 import { ArmScraper } from './scraper.js';
 import { startTopology, stopTopology, type ArmName, type LabPaths, type SidecarTuning, type Topology } from './topology.js';
 
@@ -65,6 +66,9 @@ export interface LabSummary {
   files: { report_html: string; raw: Record<string, string> };
 }
 
+/** Closed-loop probe workers per replica: enough to keep a replica saturated (the direct arm's queue). */
+const PROBE_INFLIGHT_PER_REPLICA = 16;
+
 function round(v: number, digits = 3): number {
   const f = 10 ** digits;
   return Math.round(v * f) / f;
@@ -80,6 +84,7 @@ function maxOf(values: Iterable<number | null>): number | null {
 export function armResult(
   arm: ArmName, driver: string, replicas: number, offeredRate: number, rec: ResultRecorder,
   scrapes: ArmScraper['points'], balancerPeak: number | null, capacity: number | null, configPath: string | null,
+  sidecarRejectionP99Ms: number | null = null,
 ): ArmResult {
   const durationS = rec.requests === 0 ? 0 : Math.max(0.001, (rec.lastSendMs - rec.firstSendMs) / 1000);
   const waitS = rec.requests === 0 ? 0 : Math.max(0, (rec.lastDoneMs - rec.lastSendMs) / 1000);
@@ -108,9 +113,11 @@ export function armResult(
     status_codes: Object.fromEntries([...rec.statusCodes].sort((a, b) => a[0] - b[0]).map(([k, v]) => [String(k), v])),
     errors: rec.errors,
     error_set: Object.fromEntries(rec.errorSet),
+    rejection_reasons: Object.fromEntries(rec.reasons),
     bytes_in: rec.bytesIn,
     bytes_out: rec.bytesOut,
     latency_ms: rec.latency(),
+    sidecar_rejection_p99_ms: sidecarRejectionP99Ms,
     max_upstream_concurrency: peak,
     max_upstream_concurrency_source: source,
     capacity_rps: capacity === null ? null : round(capacity, 1),
@@ -145,7 +152,7 @@ export async function runLab(sup: Supervisor, opts: LabOptions, io: LabIO): Prom
     opts.onTopology?.(topo);
     try {
       const probe = await probeCapacity(topo.baseUrl, body, {
-        concurrency: opts.replicas * 8, durationSeconds: opts.probeSeconds,
+        concurrency: opts.replicas * PROBE_INFLIGHT_PER_REPLICA, durationSeconds: opts.probeSeconds,
         ...(opts.signal === undefined ? {} : { signal: opts.signal }),
       });
       io.err.write(`cb-lab: ${arm}: closed-loop probe (${probe.concurrency} in flight, ${probe.durationSeconds}s): capacity ${probe.capacityRps.toFixed(0)} req/s, p50 ${probe.p50Ms.toFixed(2)} ms\n`);
@@ -171,8 +178,11 @@ export async function runLab(sup: Supervisor, opts: LabOptions, io: LabIO): Prom
         scraper.stop();
       }
       const stats = await scraper.balancerStats();
+      const insideP99 = histogramPercentile(await scraper.sidecarMetrics(), 'cb_request_duration_seconds', 99,
+        (l) => l['outcome'] !== 'forwarded' && l['outcome'] !== 'client-closed');
       const balancerPeak = stats === null ? null : Math.max(...stats.backends.map((b) => b.maxInflight));
-      const result = armResult(arm, opts.driver.name, opts.replicas, rate, rec, scraper.points, balancerPeak, probe.capacityRps, topo.configPath ?? null);
+      const result = armResult(arm, opts.driver.name, opts.replicas, rate, rec, scraper.points, balancerPeak, probe.capacityRps, topo.configPath ?? null,
+        insideP99 === undefined ? null : round(insideP99 * 1000));
       results.push(result);
       const rawFile = join(rawDir, `${arm}.json`);
       writeFileSync(rawFile, JSON.stringify({ arm, series: result.series, scrapes: result.scrapes, balancer: stats, tool_files: files }));

@@ -72,6 +72,8 @@ export class ResultRecorder {
   errors = 0;
   /** Distinct error texts in vegeta's style (`503 Service Unavailable`, `connect ECONNREFUSED`). */
   readonly errorSet = new Map<string, number>();
+  /** Rejections by the sidecar's `x-cb-reason` header (drivers that can see headers). */
+  readonly reasons = new Map<string, number>();
   bytesIn = 0;
   bytesOut = 0;
   /** Earliest scheduled send (ms since attack start). */
@@ -122,6 +124,11 @@ export class ResultRecorder {
     const i = Math.max(0, Math.floor(ms / 1000));
     while (this.perSecond.length <= i) this.perSecond.push({ sent: 0, codes: new Map(), errors: 0, h: undefined });
     return this.perSecond[i] as { sent: number; codes: Map<number, number>; errors: number; h: Histogram | undefined };
+  }
+
+  /** Counts one rejection cause (`overload`, `queue-timeout`, ...). */
+  reason(reason: string): void {
+    this.reasons.set(reason, (this.reasons.get(reason) ?? 0) + 1);
   }
 
   /** Answers with this status so far. */

@@ -75,6 +75,12 @@ export class ArmScraper {
     clearInterval(this.timer);
   }
 
+  /** Each sidecar's `/metrics` text now (for the histograms at the end of an attack). */
+  async sidecarMetrics(): Promise<string[]> {
+    const texts = await Promise.all(this.topo.replicas.map((r) => (r.adminUrl === undefined ? null : getText(`${r.adminUrl}/metrics`, 2000))));
+    return texts.filter((t): t is string => t !== null);
+  }
+
   /** The balancer's final counters (exact per-backend peak in-flight). */
   async balancerStats(): Promise<BalancerStats | null> {
     const text = await getText(this.topo.balancerStatsUrl, 2000);

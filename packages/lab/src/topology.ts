@@ -24,7 +24,7 @@ export interface SidecarTuning {
 }
 
 /** Defaults tuned on the 2-core lab machine; see docs/lab.md "Scaling the DestinationRule". */
-export const DEFAULT_TUNING: SidecarTuning = { limit: 4, pending: 4, queueTimeout: '50ms', adaptiveMax: 32 };
+export const DEFAULT_TUNING: SidecarTuning = { limit: 4, pending: 4, queueTimeout: '20ms', adaptiveMax: 32 };
 
 /** One replica, like a pod: the API and, in sidecar arms, its sidecar in front. */
 export interface Replica {

@@ -7,6 +7,7 @@ import { rewriteTargets, recordVegetaLine } from '../src/drivers/vegeta.js';
 import { recordK6Line } from '../src/drivers/k6.js';
 import type { AttackSpec } from '../src/drivers/driver.js';
 import { Supervisor } from '../src/processes.js';
+import { histogramPercentile } from '../src/prom-text.js';
 
 function seedLikeRecorder(): ResultRecorder {
   const rec = new ResultRecorder();
@@ -101,5 +102,23 @@ describe('tool output parsing', () => {
     expect(rec.errors).toBe(1);
     expect(rec.bytesIn).toBe(120);
     expect(rec.firstSendMs).toBe(990);
+  });
+});
+
+describe('sidecar histograms', () => {
+  it('finds the p99 bucket of rejections summed over sidecars, ignoring forwarded answers', () => {
+    const sidecar = (fast: number, slow: number, forwarded: number): string => [
+      '# TYPE cb_request_duration_seconds histogram',
+      `cb_request_duration_seconds_bucket{le="0.001",outcome="overload"} ${fast}`,
+      `cb_request_duration_seconds_bucket{le="0.01",outcome="overload"} ${fast + slow}`,
+      `cb_request_duration_seconds_bucket{le="+Inf",outcome="overload"} ${fast + slow}`,
+      `cb_request_duration_seconds_bucket{le="0.001",outcome="forwarded"} 0`,
+      `cb_request_duration_seconds_bucket{le="1",outcome="forwarded"} ${forwarded}`,
+      `cb_request_duration_seconds_bucket{le="+Inf",outcome="forwarded"} ${forwarded}`,
+    ].join('\n');
+    const keep = (l: Record<string, string>): boolean => l['outcome'] !== 'forwarded';
+    expect(histogramPercentile([sidecar(99, 0, 5), sidecar(99, 2, 5)], 'cb_request_duration_seconds', 99, keep)).toBe(0.001);
+    expect(histogramPercentile([sidecar(50, 50, 5)], 'cb_request_duration_seconds', 99, keep)).toBe(0.01);
+    expect(histogramPercentile([sidecar(0, 0, 5)], 'cb_request_duration_seconds', 99, keep)).toBeUndefined();
   });
 });

@@ -70,6 +70,8 @@ export class BuiltinDriver implements Driver {
         for await (const chunk of res.body) bytesIn += (chunk as Buffer).length;
         const latency = performance.now() - t0 - sendMs;
         const err = res.statusCode >= 200 && res.statusCode < 300 ? undefined : statusText(res.statusCode);
+        const reason = res.headers['x-cb-reason'];
+        if (typeof reason === 'string') rec.reason(reason);
         rec.record(sendMs, latency, res.statusCode, bytesIn, bytesOut, err);
       } catch (err) {
         rec.record(sendMs, performance.now() - t0 - sendMs, 0, 0, bytesOut, errorText(err));

@@ -26,9 +26,17 @@ export interface ArmResult {
   errors: number;
   /** Distinct error texts with counts (vegeta's Error Set, counted). */
   error_set: Record<string, number>;
+  /** Rejections by `x-cb-reason` (builtin driver; empty for vegeta and k6, which do not keep headers). */
+  rejection_reasons: Record<string, number>;
   bytes_in: number;
   bytes_out: number;
   latency_ms: { all: LatencySummary; success: LatencySummary; rejection: LatencySummary };
+  /**
+   * p99 of the sidecars' own rejections (`cb_request_duration_seconds` outcomes other than forwarded and
+   * client-closed, all sidecars; the upper bound of its bucket, ms): the time inside the sidecar, without
+   * the balancer, the load generator and the scheduler in between. Null in `direct` or without rejections.
+   */
+  sidecar_rejection_p99_ms: number | null;
   /** Highest number of requests the API of one replica had in flight. */
   max_upstream_concurrency: number | null;
   /** Where that number comes from. */
