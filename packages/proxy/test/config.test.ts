@@ -1,7 +1,8 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULTS, closest, loadConfig, parseSettings } from '../src/config.js';
+import { closest } from '../src/config-problems.js';
+import { DEFAULTS, loadConfig, parseSettings } from '../src/config.js';
 import { ConfigError } from '../src/errors.js';
 
 /** The problems a config text is rejected with. */
