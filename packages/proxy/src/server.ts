@@ -95,7 +95,7 @@ export class Sidecar {
       this.metrics.transition(from, to);
       this.log.warn({ from, to, retryAfterMs: this.breaker.retryAfterMs() }, `breaker ${from} -> ${to}`);
     });
-    this.admission.limit.onChange((limit) => this.log.debug({ limit }, 'concurrency limit changed'));
+    this.watchLimit();
     this.pool = this.newPool(s);
     this.forwarderOptions = { timeoutMs: s.upstream.timeoutMs, onUpstreamDone: (ms) => this.metrics.upstreamDone(ms) };
     this.handle = compose(this.admission.layer, this.breaker.layer)(forwarder(() => this.pool, this.forwarderOptions));
@@ -176,7 +176,10 @@ export class Sidecar {
     const prev = this.settings;
     const changed = (Object.keys(next) as (keyof Settings)[]).filter((k) => !isDeepStrictEqual(prev[k], next[k]));
     this.settings = next;
-    if (!isDeepStrictEqual(prev.concurrency, next.concurrency)) this.admission.setLimit(createLimit(next.concurrency));
+    if (!isDeepStrictEqual(prev.concurrency, next.concurrency)) {
+      this.admission.setLimit(createLimit(next.concurrency));
+      this.watchLimit();
+    }
     Object.assign(this.admission.queue, next.queue);
     this.admission.drainQueue();
     if (!isDeepStrictEqual(prev.breaker, next.breaker)) this.breaker.reconfigure(next.breaker);
@@ -241,6 +244,14 @@ export class Sidecar {
       admission: { ...this.admission.counters, serviceTimeMs: Number(this.admission.serviceTimeMs.toFixed(3)) },
       activeRequests: this.active,
     };
+  }
+
+  /** Logs (debug) every change of the limit in force. */
+  private watchLimit(): void {
+    const limit = this.admission.limit;
+    limit.onChange((value) => {
+      if (limit === this.admission.limit) this.log.debug({ limit: value }, 'concurrency limit changed');
+    });
   }
 
   private newPool(s: Settings): Pool {
