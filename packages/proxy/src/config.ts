@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Ajv } from 'ajv';
 import { parseAllDocuments } from 'yaml';
-import { formatAjv } from './config-problems.js';
+import { closest, formatAjv } from './config-problems.js';
 import { CONFIG_FILE_SCHEMA, DESTINATION_RULE_SCHEMA } from './config-schema.js';
 import { durationToMs } from './duration.js';
 import { ConfigError } from './errors.js';
@@ -208,6 +208,8 @@ function resolveSettings(file: FileShape, source: string): Settings {
   });
 }
 
+const FLAGS = ['listen', 'upstream', 'admin-port', 'config', 'check-config'];
+
 /**
  * Builds the configuration from command-line flags, then environment, then defaults.
  * @throws ConfigError listing every problem in flags, environment and the config file
@@ -229,7 +231,10 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
       allowPositionals: false,
     }).values;
   } catch (err) {
-    problems.push((err as Error).message.split('\n')[0] ?? 'bad arguments');
+    const line = (err as Error).message.split('\n')[0] ?? 'bad arguments';
+    const unknown = /Unknown option '--([^']+)'/.exec(line)?.[1];
+    const hint = unknown === undefined ? undefined : closest(unknown, FLAGS);
+    problems.push(hint === undefined ? line : `${line}; did you mean --${hint}?`);
   }
   const pick = (flag: string, envName: string): string | undefined => {
     const v = flags[flag];

@@ -7,12 +7,20 @@ import { Sidecar } from './server.js';
 
 const logger = pino({ name: 'cb-sidecar', level: process.env[ENV.logLevel] ?? 'info' });
 
+const USAGE = `usage: cb-sidecar [--listen [host:]port] [--upstream http://host:port] [--admin-port port] [--config file.yaml] [--check-config]
+  environment: ${ENV.listen}, ${ENV.upstream}, ${ENV.adminPort}, ${ENV.config}, ${ENV.logLevel}; reference: docs/sidecar.md
+`;
+if (process.argv.includes('--help') || process.argv.includes('-h')) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
+
 let config: Config;
 try {
   config = loadConfig(process.argv.slice(2));
 } catch (err) {
   if (!(err instanceof ConfigError)) throw err;
-  process.stderr.write(`cb-sidecar: ${err.message}\n`);
+  process.stderr.write(`cb-sidecar: ${err.message}\n${USAGE}`);
   process.exit(2);
 }
 if (config.checkOnly) {

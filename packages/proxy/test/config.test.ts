@@ -169,7 +169,7 @@ describe('flags and environment', () => {
   });
 
   it('rejects an unknown flag', () => {
-    expect(() => loadConfig(['--lisen', '1'], {})).toThrow(/Unknown option '--lisen'/);
+    expect(() => loadConfig(['--lisen', '1'], {})).toThrow(/Unknown option '--lisen'.*; did you mean --listen\?/);
   });
 });
 
