@@ -208,3 +208,27 @@ proxy-bin: install
 bench-overload: install $(TOOLS)/bin/vegeta ## open loop at 3x the upstream's capacity for 30 s through cb-sidecar -> bench/results/overload.md
 	npx tsc -b packages/proxy
 	node bench/overload/run.mjs
+
+# --- hardening: end-to-end faults, hostile clients, fuzzing, soak (issue 6; owner: hardening; docs/hardening.md)
+# schemathesis (PyPI) in a venv of the system python3, pinned with its hypothesis in test/fuzz/requirements.txt.
+VENV        := $(TOOLS)/venv
+SCHEMATHESIS := $(VENV)/bin/schemathesis
+SOAK_SECONDS ?= 600
+.PHONY: fuzz soak reliability .tools/venv
+$(SCHEMATHESIS): test/fuzz/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r test/fuzz/requirements.txt
+	@touch $@
+.tools/venv: $(SCHEMATHESIS) ## install schemathesis into .tools/venv (system python3, pinned)
+test: $(SCHEMATHESIS)
+
+fuzz: build $(SCHEMATHESIS) ## schemathesis against /openapi.json, direct and through the sidecar (FUZZ_EXAMPLES=25 FUZZ_SEED=...)
+	node --experimental-vm-modules node_modules/jest/bin/jest.js test/fuzz
+
+soak: build ## open-loop soak at 80% of capacity through the sidecar for SOAK_SECONDS (600) -> bench/results/soak.md
+	SOAK_SECONDS=$(SOAK_SECONDS) SOAK_REPORT=bench/results/soak.md \
+	  node --experimental-vm-modules node_modules/jest/bin/jest.js --testTimeout=$$(( ($(SOAK_SECONDS) + 120) * 1000 )) test/e2e/soak
+	node bench/soak/reliability.mjs
+
+reliability: ## assemble bench/results/reliability.md from the figures the e2e tests wrote to .ci-results/reliability
+	node bench/soak/reliability.mjs

@@ -1,0 +1,137 @@
+// Soak: a bounded open-loop load at 80% of the measured capacity through the built sidecar in front of the
+// built API, sampling both processes' RSS (/proc/<pid>/status VmRSS) and open fds (/proc/<pid>/fd).
+// Run by test/e2e/soak.test.ts: ~45 s in `make test`, SOAK_SECONDS=600 in `make soak`.
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { Supervisor } from '../../packages/lab/src/processes.js';
+import { openLoop, percentile, SEED_BODY, warmUp } from '../../test/e2e/support/load.js';
+import { startApi, startSidecar } from '../../test/e2e/support/stack.js';
+
+/** One sample of a process. */
+export interface ProcSample {
+  atS: number;
+  rssKiB: number;
+  fds: number;
+}
+
+/** What a soak run measured. */
+export interface SoakResult {
+  capacityRps: number;
+  rateRps: number;
+  durationS: number;
+  warmupS: number;
+  sent: number;
+  answered: number;
+  byStatus: Record<string, number>;
+  errors: Record<string, number>;
+  p50Ms: number;
+  p99Ms: number;
+  sidecar: ProcSample[];
+  api: ProcSample[];
+}
+
+/** RSS in KiB and open fds of a live process. */
+export function sample(pid: number, atS: number): ProcSample {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const rss = /VmRSS:\s+(\d+) kB/.exec(status);
+  return { atS, rssKiB: Number(rss?.[1] ?? 0), fds: readdirSync(`/proc/${pid}/fd`).length };
+}
+
+/** Requests per second the sidecar path sustains with `concurrency` closed-loop clients for `ms`. */
+async function capacity(url: string, concurrency: number, ms: number): Promise<number> {
+  const end = performance.now() + ms;
+  let done = 0;
+  const client = async (): Promise<void> => {
+    while (performance.now() < end) {
+      const res = await fetch(url, { method: 'POST', body: SEED_BODY, headers: { 'content-type': 'application/json' } });
+      await res.arrayBuffer();
+      if (res.status === 200) done++;
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, client));
+  return done / (ms / 1000);
+}
+
+/** Median of the RSS or fd figures of samples. */
+export function median(samples: ProcSample[], key: 'rssKiB' | 'fds'): number {
+  const v = samples.map((s) => s[key]).sort((a, b) => a - b);
+  return v[Math.floor(v.length / 2)] ?? 0;
+}
+
+/**
+ * Runs the soak for `durationS` (the first `warmupS` are warm-up) at `share` of the measured capacity,
+ * in 5 s open-loop slices so memory stays flat however long it runs.
+ */
+export async function runSoak(durationS: number, warmupS: number, share = 0.8, sampleEveryS = 2): Promise<SoakResult> {
+  const sup = new Supervisor();
+  try {
+    const api = await startApi(sup);
+    const sidecar = await startSidecar(sup, api.origin, 'sidecar:\n  drain: { delay: 0ms, grace: 5s }\n');
+    const url = `${sidecar.url}/predict`;
+    await warmUp(url, SEED_BODY, 500);
+    const capacityRps = await capacity(url, 16, 5000);
+    const rateRps = Math.max(10, Math.floor(capacityRps * share));
+    const result: SoakResult = { capacityRps, rateRps, durationS, warmupS, sent: 0, answered: 0, byStatus: {}, errors: {}, p50Ms: 0, p99Ms: 0, sidecar: [], api: [] };
+    const p50s: number[] = [];
+    const p99s: number[] = [];
+    const started = performance.now();
+    const elapsedS = (): number => (performance.now() - started) / 1000;
+    const sampler = setInterval(() => {
+      result.sidecar.push(sample(sidecar.child.pid, elapsedS()));
+      result.api.push(sample(api.child.pid, elapsedS()));
+    }, sampleEveryS * 1000);
+    try {
+      while (elapsedS() < durationS) {
+        const sliceMs = Math.min(5000, (durationS - elapsedS()) * 1000);
+        if (sliceMs < 100) break;
+        const slice = await openLoop({ url, method: 'POST', body: SEED_BODY, rate: rateRps, durationMs: sliceMs });
+        result.sent += slice.sent;
+        result.answered += slice.answered;
+        for (const [k, v] of Object.entries(slice.byStatus)) result.byStatus[k] = (result.byStatus[k] ?? 0) + v;
+        for (const [k, v] of Object.entries(slice.errors)) result.errors[k] = (result.errors[k] ?? 0) + v;
+        const lat = slice.shots.map((s) => s.latencyMs);
+        p50s.push(percentile(lat, 50));
+        p99s.push(percentile(lat, 99));
+      }
+    } finally {
+      clearInterval(sampler);
+    }
+    result.p50Ms = percentile(p50s, 50);
+    result.p99Ms = percentile(p99s, 50);
+    return result;
+  } finally {
+    await sup.stopAll(3000);
+  }
+}
+
+/** Samples after warm-up: the first and last three, whose medians are compared. */
+export function window(samples: ProcSample[], warmupS: number): { start: ProcSample[]; end: ProcSample[] } {
+  const after = samples.filter((s) => s.atS >= warmupS);
+  return { start: after.slice(0, 3), end: after.slice(-3) };
+}
+
+/** Writes the soak result as Markdown. */
+export function writeReport(path: string, r: SoakResult): void {
+  const row = (name: string, samples: ProcSample[]): string => {
+    const w = window(samples, r.warmupS);
+    const rs = median(w.start, 'rssKiB') / 1024;
+    const re = median(w.end, 'rssKiB') / 1024;
+    return `| ${name} | ${rs.toFixed(1)} | ${re.toFixed(1)} | ${(((re - rs) / rs) * 100).toFixed(1)}% | ${median(w.start, 'fds')} | ${median(w.end, 'fds')} |`;
+  };
+  const text = [
+    '# Soak: open-loop load at 80% of capacity through cb-sidecar',
+    '',
+    `Run ${new Date().toISOString()} by \`make soak\` (bench/soak/soak.ts via test/e2e/soak.test.ts) on a shared 2-core machine.`,
+    `Capacity measured first (16 closed-loop clients, 5 s): ${r.capacityRps.toFixed(0)} req/s; soak rate ${r.rateRps} req/s for ${r.durationS} s,`,
+    `the first ${r.warmupS} s are warm-up. RSS and fds sampled every 2 s from /proc; start/end = median of the first/last 3 samples after warm-up.`,
+    '',
+    `Requests: ${r.sent} sent, ${r.answered} answered; by status ${JSON.stringify(r.byStatus)}; without an answer ${JSON.stringify(r.errors)}.`,
+    `Latency (median of 5 s slices): p50 ${r.p50Ms.toFixed(1)} ms, p99 ${r.p99Ms.toFixed(1)} ms.`,
+    '',
+    '| process | RSS start (MiB) | RSS end (MiB) | growth | fds start | fds end |',
+    '|---|---:|---:|---:|---:|---:|',
+    row('cb-sidecar', r.sidecar),
+    row('iris-api', r.api),
+    '',
+  ].join('\n');
+  writeFileSync(path, text);
+}

@@ -1,0 +1,36 @@
+// The soak (bench/soak/soak.ts): ~45 s here; `make soak` sets SOAK_SECONDS=600 and SOAK_REPORT.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { median, runSoak, window, writeReport } from '../../bench/soak/soak.js';
+import { ROOT } from './support/stack.js';
+
+const SECONDS = Number(process.env.SOAK_SECONDS ?? '40');
+const WARMUP_S = SECONDS >= 300 ? 60 : 20;
+
+describe('soak through the sidecar at 80% of capacity', () => {
+  it('answers every request and keeps RSS (within 10%) and open fds of sidecar and API flat after warm-up', async () => {
+    const r = await runSoak(SECONDS, WARMUP_S);
+    if (process.env.SOAK_REPORT !== undefined) writeReport(process.env.SOAK_REPORT, r);
+    const dir = join(ROOT, '.ci-results', 'reliability');
+    mkdirSync(dir, { recursive: true });
+    const figures = Object.fromEntries(
+      (['sidecar', 'api'] as const).map((p) => {
+        const w = window(r[p], WARMUP_S);
+        return [p, { rssStartKiB: median(w.start, 'rssKiB'), rssEndKiB: median(w.end, 'rssKiB'), fdsStart: median(w.start, 'fds'), fdsEnd: median(w.end, 'fds') }];
+      }),
+    );
+    writeFileSync(join(dir, `soak-${SECONDS}s.json`), JSON.stringify({ ...r, sidecar: r.sidecar.map((x) => [Math.round(x.atS), Math.round(x.rssKiB / 1024), x.fds]), api: r.api.map((x) => [Math.round(x.atS), Math.round(x.rssKiB / 1024), x.fds]), figures, at: new Date().toISOString() }, null, 2));
+
+    expect(r.errors).toEqual({});
+    expect(r.answered).toBe(r.sent);
+    // Admission may shed a little when the shared CPU stalls; the API itself never fails.
+    expect(Object.keys(r.byStatus).filter((s) => s !== '200' && s !== '503')).toEqual([]);
+    expect(r.byStatus['200'] ?? 0).toBeGreaterThanOrEqual(0.995 * r.sent);
+    for (const p of ['sidecar', 'api'] as const) {
+      const f = figures[p] as { rssStartKiB: number; rssEndKiB: number; fdsStart: number; fdsEnd: number };
+      expect(f.rssEndKiB).toBeLessThanOrEqual(1.1 * f.rssStartKiB);
+      // Connections come and go with the load (the upstream pool holds up to 64); a leak grows with every request.
+      expect(f.fdsEnd).toBeLessThanOrEqual(f.fdsStart + 32);
+    }
+  }, (SECONDS + 90) * 1000);
+});
