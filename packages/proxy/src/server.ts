@@ -7,7 +7,7 @@ import { Admission } from './admission.js';
 import { createAdminServer } from './admin.js';
 import { Breaker } from './breaker.js';
 import type { Config, Settings } from './config.js';
-import { BadRequestError, ClientClosedError } from './errors.js';
+import { BadRequestError, ClientClosedError, SidecarError } from './errors.js';
 import { createPool, forwarder, type ForwarderOptions } from './forwarder.js';
 import { createLimit, poolConnections } from './limits.js';
 import { SidecarMetrics } from './metrics.js';
@@ -80,6 +80,7 @@ export class Sidecar {
   private draining = false;
   private idle: (() => void) | undefined;
   private closing: Promise<void> | undefined;
+  private lastUnexpectedLogAt = 0;
 
   private constructor(
     readonly config: Config,
@@ -163,6 +164,7 @@ export class Sidecar {
       const { status } = await this.handle(exchange);
       this.metrics.request('forwarded', status, (performance.now() - exchange.arrivedAt) / 1000);
     } catch (err) {
+      if (!(err instanceof SidecarError || err instanceof ClientClosedError)) this.logUnexpected(err);
       const { outcome, code } = fail(exchange.res, err);
       this.metrics.request(outcome, code, (performance.now() - exchange.arrivedAt) / 1000);
     } finally {
@@ -244,6 +246,14 @@ export class Sidecar {
       admission: { ...this.admission.counters, serviceTimeMs: Number(this.admission.serviceTimeMs.toFixed(3)) },
       activeRequests: this.active,
     };
+  }
+
+  /** A bug on the request path (not a typed error): answered 502, logged at most once a second. */
+  private logUnexpected(err: unknown): void {
+    const now = Date.now();
+    if (now - this.lastUnexpectedLogAt < 1000) return;
+    this.lastUnexpectedLogAt = now;
+    this.log.error({ err }, 'unexpected error on the request path (answered 502 upstream-error)');
   }
 
   /** Logs (debug) every change of the limit in force. */
