@@ -232,3 +232,13 @@ soak: build ## open-loop soak at 80% of capacity through the sidecar for SOAK_SE
 
 reliability: ## assemble bench/results/reliability.md from the figures the e2e tests wrote to .ci-results/reliability
 	node bench/soak/reliability.mjs
+
+# --- adaptive concurrency and proxy overhead benchmarks (issue 3 §4; owner: adaptive; docs/adaptive.md)
+.PHONY: bench-adaptive bench-overhead
+bench-adaptive: install $(TOOLS)/bin/vegeta ## adaptive vs static limits in cb-sidecar through a 2x slower / 2x faster upstream -> bench/results/adaptive.md
+	npx tsc -b packages/proxy
+	node bench/adaptive/run.mjs
+
+bench-overhead: install system-deps $(TOOLS)/bin/vegeta ## CPU/request, req/s, added latency, RSS: direct vs cb-sidecar vs HAProxy vs http-proxy -> bench/results/overhead.md
+	npx tsc -b packages/proxy
+	node bench/overhead/run.mjs
