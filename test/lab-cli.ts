@@ -74,3 +74,15 @@ export function alive(pid: number): boolean {
   const s = stat(pid);
   return s !== undefined && s.state !== 'Z';
 }
+
+/**
+ * Sends SIGINT to a running cb-lab and reports its exit code and which of the descendants it had just
+ * before are still alive afterwards (the list a clean exit leaves empty).
+ */
+export async function interrupt(lab: ReturnType<typeof startLab>): Promise<{ seen: number[]; code: number | null; leftovers: number[] }> {
+  const seen = descendants(lab.proc.pid as number);
+  lab.proc.kill('SIGINT');
+  const run = await lab.done;
+  await new Promise((r) => setTimeout(r, 300));
+  return { seen, code: run.code, leftovers: seen.filter(alive) };
+}

@@ -3,14 +3,14 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { alive, descendants, startLab } from './lab-cli.js';
+import { interrupt, startLab } from './lab-cli.js';
 
 interface Vector { data: { result: { metric: Record<string, string>; value: [number, string] }[] } }
 
 describe('cb-lab --prometheus', () => {
   it('runs a real Prometheus that scraped the sidecar and the API, kept with --keep until SIGINT', async () => {
     const out = mkdtempSync(join(tmpdir(), 'cb-lab-prom-'));
-    const lab = startLab(['--arms', 'sidecar', '--replicas', '1', '--duration', '2', '--rate', '50', '--probe-seconds', '0.5',
+    const lab = startLab(['--arms', 'sidecar', '--replicas', '1', '--duration', '5', '--rate', '50', '--probe-seconds', '0.5',
       '--api-cpu', '0', '--prometheus', '--keep', '--out', out]);
     const deadline = Date.now() + 90_000;
     while (!lab.stderr().includes('stays at') && Date.now() < deadline) await sleep(200);
@@ -23,12 +23,9 @@ describe('cb-lab --prometheus', () => {
     expect(jobs).toEqual(['cb-sidecar/sidecar', 'iris-api/sidecar']);
     const forwarded = await query('sum(last_over_time(cb_requests_total{outcome="forwarded"}[10m]))');
     expect(Number(forwarded.data.result[0]?.value[1] ?? 0)).toBeGreaterThan(0);
-    const seen = descendants(lab.proc.pid as number);
+    const { seen, code, leftovers } = await interrupt(lab);
     expect(seen.length).toBeGreaterThanOrEqual(1); // prometheus itself
-    lab.proc.kill('SIGINT');
-    const run = await lab.done;
-    expect(run.code).toBe(130);
-    await sleep(300);
-    expect(seen.filter(alive)).toEqual([]);
+    expect(code).toBe(130);
+    expect(leftovers).toEqual([]);
   }, 120_000);
 });
