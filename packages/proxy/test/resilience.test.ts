@@ -1,6 +1,6 @@
 import { burst } from './support/burst.js';
 import { useFixture } from './support/fixture.js';
-import { send } from './support/sidecar.js';
+import { metricsText, send } from './support/sidecar.js';
 import { sleep, slow } from './support/upstream.js';
 
 const fx = useFixture('each');
@@ -134,6 +134,11 @@ sidecar: { breaker: { volumeThreshold: 2 } }
     for (let i = 0; i < 6; i++) statuses.push((await send(sidecar.port, '/e')).status);
     expect(statuses).toEqual([500, 500, 500, 500, 500, 503]);
     expect(fx.upstream.received).toBe(5);
+    const metrics = await metricsText(sidecar);
+    expect(metrics).toContain('cb_breaker_transitions_total{from="closed",to="open"} 1');
+    expect(metrics).toContain('cb_breaker_state{state="open"} 1');
+    expect(metrics).toContain('cb_requests_total{outcome="forwarded",code="500"} 5');
+    expect(metrics).toContain('cb_requests_total{outcome="circuit-open",code="503"} 1');
   });
 });
 
