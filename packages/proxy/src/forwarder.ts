@@ -59,6 +59,8 @@ export function createPool(origin: string, options: PoolOptions): Pool {
 export interface ForwarderOptions {
   /** time the upstream has to finish its answer */
   timeoutMs: number;
+  /** client deadline header (lower case); rewritten upstream to the budget left after queueing */
+  deadlineHeader?: string;
   /** called with the upstream call's duration in milliseconds (metrics) */
   readonly onUpstreamDone?: (ms: number) => void;
 }
@@ -91,7 +93,7 @@ export function forwarder(getDispatcher: () => Dispatcher, options: ForwarderOpt
         {
           path: request.path,
           method: req.method as Dispatcher.HttpMethod,
-          headers: upstreamHeaders(req.headers, req.socket.remoteAddress),
+          headers: withBudget(upstreamHeaders(req.headers, req.socket.remoteAddress), options.deadlineHeader, remaining),
           body: hasBody ? req : null,
           signal: controller.signal,
           opaque: exchange,
@@ -183,6 +185,12 @@ export function upstreamHeaders(headers: IncomingHttpHeaders, remoteAddress: str
   out['x-forwarded-for'] = prior === undefined ? client : `${Array.isArray(prior) ? prior.join(', ') : prior}, ${client}`;
   out['x-forwarded-proto'] = 'http';
   return out;
+}
+
+/** Propagates the deadline: the upstream sees the milliseconds left, not the client's original budget. */
+function withBudget(headers: Record<string, string | string[]>, name: string | undefined, remainingMs: number): Record<string, string | string[]> {
+  if (name !== undefined && remainingMs !== Infinity && headers[name] !== undefined) headers[name] = String(Math.max(0, Math.floor(remainingMs)));
+  return headers;
 }
 
 function classify(err: unknown): Error {

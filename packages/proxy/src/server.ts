@@ -98,7 +98,7 @@ export class Sidecar {
     });
     this.watchLimit();
     this.pool = this.newPool(s);
-    this.forwarderOptions = { timeoutMs: s.upstream.timeoutMs, onUpstreamDone: (ms) => this.metrics.upstreamDone(ms) };
+    this.forwarderOptions = { timeoutMs: s.upstream.timeoutMs, deadlineHeader: s.deadline.header, onUpstreamDone: (ms) => this.metrics.upstreamDone(ms) };
     this.handle = compose(this.admission.layer, this.breaker.layer)(forwarder(() => this.pool, this.forwarderOptions));
     this.server = createServer(
       { maxHeaderSize: LISTENER.maxHeaderSize, headersTimeout: LISTENER.headersTimeoutMs, requestTimeout: LISTENER.requestTimeoutMs, keepAliveTimeout: LISTENER.keepAliveTimeoutMs, connectionsCheckingInterval: LISTENER.connectionsCheckingIntervalMs },
@@ -186,6 +186,7 @@ export class Sidecar {
     this.admission.drainQueue();
     if (!isDeepStrictEqual(prev.breaker, next.breaker)) this.breaker.reconfigure(next.breaker);
     this.forwarderOptions.timeoutMs = next.upstream.timeoutMs;
+    this.forwarderOptions.deadlineHeader = next.deadline.header;
     if (!isDeepStrictEqual(prev.upstream, next.upstream) || poolConnections(prev.concurrency) !== poolConnections(next.concurrency)) {
       const old = this.pool;
       this.pool = this.newPool(next);

@@ -113,6 +113,19 @@ sidecar: { queue: { timeout: 5s, codelTarget: 20ms, codelInterval: 50ms } }
     expect(fx.upstream.received).toBe(1);
   });
 
+  it('tells the upstream the budget left after queueing, not the original one', async () => {
+    fx.upstream.handler = (req, res) => setTimeout(() => res.end(String(req.headers['x-request-timeout-ms'])), 200);
+    const sidecar = await fx.start('trafficPolicy: { connectionPool: { tcp: { maxConnections: 1 } } }\nsidecar: { queue: { codelTarget: 1s } }');
+    const first = send(sidecar.port, '/first');
+    await eventually(() => sidecar.state().inflight === 1);
+    const second = await send(sidecar.port, '/second', { headers: { 'x-request-timeout-ms': '5000' } });
+    await first;
+    expect(second.status).toBe(200);
+    const seen = Number(second.body);
+    expect(seen).toBeLessThanOrEqual(5000 - 100); // it waited for /first (~200 ms) in the queue
+    expect(seen).toBeGreaterThan(0);
+  });
+
   it('answers 400 to a deadline header that is not a number', async () => {
     const sidecar = await fx.start();
     const answer = await send(sidecar.port, '/d', { headers: { 'x-request-timeout-ms': 'soon' } });
