@@ -38,8 +38,8 @@ export interface LabOptions {
   apiCpu: number;
   outDir: string;
   paths: LabPaths;
-  /** Called with each arm's topology once it runs (e.g. to point Prometheus at it). */
-  onTopology?: (topo: Topology) => void;
+  /** Called with each arm's topology once it runs (e.g. to point Prometheus at it); awaited. */
+  onTopology?: (topo: Topology) => Promise<void> | void;
   signal?: AbortSignal;
 }
 
@@ -149,8 +149,8 @@ export async function runLab(sup: Supervisor, opts: LabOptions, io: LabIO): Prom
       ...(opts.modelPath === undefined ? {} : { modelPath: opts.modelPath }),
       ...(opts.labelPath === undefined ? {} : { labelPath: opts.labelPath }),
     });
-    opts.onTopology?.(topo);
     try {
+      await opts.onTopology?.(topo);
       const probe = await probeCapacity(topo.baseUrl, body, {
         concurrency: opts.replicas * PROBE_INFLIGHT_PER_REPLICA, durationSeconds: opts.probeSeconds,
         ...(opts.signal === undefined ? {} : { signal: opts.signal }),

@@ -1,5 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
 import { freePort, type Child, type Supervisor } from './processes.js';
 import { findTool } from './tools.js';
@@ -9,8 +10,11 @@ import type { Topology } from './topology.js';
 export interface LabPrometheus {
   url: string;
   child: Child;
-  /** Rewrites the file_sd targets: every API and sidecar admin of the arm (Prometheus re-reads the file). */
-  watch(topo: Topology): void;
+  /**
+   * Rewrites the file_sd targets to every API and sidecar admin of the arm, then waits (up to 15 s) until
+   * Prometheus has scraped each of them once, so its data covers the whole attack.
+   */
+  watch(topo: Topology): Promise<void>;
 }
 
 /**
@@ -45,12 +49,25 @@ export async function startPrometheus(sup: Supervisor, dir: string, repoRoot: st
   return {
     url,
     child,
-    watch(topo: Topology): void {
+    async watch(topo: Topology): Promise<void> {
       const host = (u: string): string => new URL(u).host;
       const labels = (i: number): Record<string, string> => ({ arm: topo.arm, replica: String(i), namespace: 'cb-lab' });
       writeFileSync(apiTargets, JSON.stringify(topo.replicas.map((r) => ({ targets: [host(r.apiUrl)], labels: labels(r.index) }))));
       writeFileSync(sidecarTargets, JSON.stringify(topo.replicas.filter((r) => r.adminUrl !== undefined)
         .map((r) => ({ targets: [host(r.adminUrl as string)], labels: labels(r.index) }))));
+      const want = new Set(topo.replicas.flatMap((r) => [host(r.apiUrl), ...(r.adminUrl === undefined ? [] : [host(r.adminUrl)])]));
+      const deadline = Date.now() + 15_000;
+      while (Date.now() < deadline) {
+        try {
+          const res = await fetch(`${url}/api/v1/targets?state=active`, { signal: AbortSignal.timeout(2000) });
+          const body = (await res.json()) as { data?: { activeTargets?: { labels?: Record<string, string>; health?: string }[] } };
+          const up = new Set((body.data?.activeTargets ?? []).filter((t) => t.health === 'up').map((t) => t.labels?.['instance'] ?? ''));
+          if ([...want].every((w) => up.has(w))) return;
+        } catch {
+          /* not answering yet */
+        }
+        await sleep(250);
+      }
     },
   };
 }
