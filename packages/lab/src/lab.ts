@@ -118,6 +118,7 @@ export function armResult(
     bytes_out: rec.bytesOut,
     latency_ms: rec.latency(),
     sidecar_rejection_p99_ms: sidecarRejectionP99Ms,
+    driver_send_lag_ms: rec.sendLagSummary(),
     max_upstream_concurrency: peak,
     max_upstream_concurrency_source: source,
     capacity_rps: capacity === null ? null : round(capacity, 1),

@@ -82,6 +82,8 @@ export class ResultRecorder {
   lastSendMs = 0;
   /** Latest completion (ms since attack start). */
   lastDoneMs = 0;
+  private readonly lag = histogram();
+  private lagged = false;
   private readonly all = histogram();
   private readonly ok = histogram();
   private readonly rejected = histogram();
@@ -124,6 +126,17 @@ export class ResultRecorder {
     const i = Math.max(0, Math.floor(ms / 1000));
     while (this.perSecond.length <= i) this.perSecond.push({ sent: 0, codes: new Map(), errors: 0, h: undefined });
     return this.perSecond[i] as { sent: number; codes: Map<number, number>; errors: number; h: Histogram | undefined };
+  }
+
+  /** Records how late the driver actually sent a request after its scheduled time (builtin driver). */
+  sendLag(ms: number): void {
+    this.lagged = true;
+    this.lag.recordValue(Math.max(1, Math.round(ms * 1000)));
+  }
+
+  /** The driver's send lag (ms), or null when the driver does not report it (vegeta, k6). */
+  sendLagSummary(): LatencySummary | null {
+    return this.lagged ? summarize(this.lag) : null;
   }
 
   /** Counts one rejection cause (`overload`, `queue-timeout`, ...). */

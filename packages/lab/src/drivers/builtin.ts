@@ -56,7 +56,9 @@ export class BuiltinDriver implements Driver {
     const t0 = performance.now();
 
     const one = async (sendMs: number): Promise<void> => {
-      const remaining = spec.timeoutMs - (performance.now() - t0 - sendMs);
+      const late = performance.now() - t0 - sendMs;
+      rec.sendLag(late);
+      const remaining = spec.timeoutMs - late;
       try {
         if (remaining <= 0) throw Object.assign(new Error('timeout'), { name: 'TimeoutError' });
         const res = await pool.request({

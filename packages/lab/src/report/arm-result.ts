@@ -37,6 +37,11 @@ export interface ArmResult {
    * the balancer, the load generator and the scheduler in between. Null in `direct` or without rejections.
    */
   sidecar_rejection_p99_ms: number | null;
+  /**
+   * How late the builtin driver sent requests after their scheduled times (ms; null for vegeta and k6):
+   * the load generator's own share of every latency, since latency counts from the scheduled time.
+   */
+  driver_send_lag_ms: LatencySummary | null;
   /** Highest number of requests the API of one replica had in flight. */
   max_upstream_concurrency: number | null;
   /** Where that number comes from. */

@@ -41,6 +41,7 @@ export function comparisonRows(arms: readonly ArmResult[]): [string, ...string[]
     row('rejections (5xx)', (r) => String(r.latency_ms.rejection.count)),
     row('rejection p99', (r) => ms(r.latency_ms.rejection.p99)),
     row('rejection p99 inside sidecar (<=)', (r) => (r.sidecar_rejection_p99_ms === null ? '-' : goDuration(r.sidecar_rejection_p99_ms))),
+    row('driver send lag p99', (r) => (r.driver_send_lag_ms === null ? '-' : goDuration(r.driver_send_lag_ms.p99))),
     row('rejections by x-cb-reason', (r) => Object.entries(r.rejection_reasons).map(([k, v]) => `${k}:${v}`).join(' ') || '-'),
     row('errors (no answer)', (r) => String(r.errors)),
     row('all p99', (r) => ms(r.latency_ms.all.p99)),
