@@ -1,0 +1,25 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { findTool } from '../src/tools.js';
+
+describe('findTool', () => {
+  const path = process.env['PATH'];
+  afterEach(() => {
+    process.env['PATH'] = path;
+  });
+
+  it('says to run `make tools` when vegeta is neither on PATH nor in .tools/bin', () => {
+    const empty = mkdtempSync(join(tmpdir(), 'cb-lab-nopath-'));
+    process.env['PATH'] = empty;
+    expect(() => findTool('vegeta', empty)).toThrow(expect.objectContaining({
+      code: 'LAB_TOOL_MISSING',
+      message: expect.stringContaining('run `make tools`'),
+    }));
+  });
+
+  it('finds vegeta in the repository .tools/bin when PATH lacks it (`make tools` puts it there)', () => {
+    process.env['PATH'] = mkdtempSync(join(tmpdir(), 'cb-lab-nopath-'));
+    expect(findTool('vegeta', process.cwd())).toBe(join(process.cwd(), '.tools', 'bin', 'vegeta'));
+  });
+});
