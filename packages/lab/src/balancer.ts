@@ -149,7 +149,7 @@ export class Balancer {
       headers['content-length'] = String(payload.length);
       res.writeHead(answer.statusCode, headers).end(payload);
     } catch (err) {
-      if (abort.signal.aborted || req.destroyed) return; // the client left; nothing to answer, not the backend's fault
+      if (abort.signal.aborted) return; // the client left (res 'close' aborted us): nothing to answer, not the backend's fault
       retry = attempt < this.backends.length - 1 && !res.headersSent && NO_ANSWER.has((err as { code?: string }).code ?? '');
       if (retry) return;
       this.totals.errors++;
