@@ -1,5 +1,4 @@
-import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
-import { Writable } from 'node:stream';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { Pool } from 'undici';
 import { UpstreamProtocolError, UpstreamStatusError, UpstreamTimeoutError, UpstreamUnavailableError } from './errors.js';
@@ -65,11 +64,80 @@ export interface ForwarderOptions {
   readonly onUpstreamDone?: (ms: number) => void;
 }
 
-/** Per-request state the hoisted callbacks need; one small object per request. */
-interface Exchange {
-  readonly request: ProxyRequest;
+/**
+ * One upstream call: undici's dispatch handler, the abort listener of the request's signal and the timer
+ * target, all in one object (no per-request closures on the hot path). Writes the answer straight to `res`.
+ */
+class Exchange implements Dispatcher.DispatchHandler {
   timer: NodeJS.Timeout | undefined;
-  timeout: UpstreamTimeoutError | undefined;
+  status = 0;
+  /** bytes of body still expected (the upstream's content-length), -1 when unknown */
+  private remaining = -1;
+  private upstream: Dispatcher.DispatchController | undefined;
+  private done = false;
+  resolve!: (status: number) => void;
+  reject!: (err: Error) => void;
+
+  constructor(readonly request: ProxyRequest) {}
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.upstream = controller;
+    const signal = this.request.controller.signal;
+    if (signal.aborted) controller.abort(signal.reason as Error);
+  }
+
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+    if (statusCode < 200) return; // informational answers are not relayed
+    const res = this.request.res;
+    const extra = connectionTokens(headers.connection);
+    for (const name in headers) {
+      if (HOP_BY_HOP.has(name) || (extra !== undefined && extra.includes(name))) continue;
+      res.setHeader(name, headers[name] as string | string[]);
+    }
+    // Headers stay unsent until the first body byte: an upstream that fails before it still gets a clean 502.
+    res.statusCode = statusCode;
+    this.status = statusCode;
+    const length = headers['content-length'];
+    this.remaining = typeof length === 'string' ? Number(length) : -1;
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    const res = this.request.res;
+    // The chunk that completes a content-length body ends the response: a small answer is one write.
+    if (this.remaining >= 0 && (this.remaining -= chunk.length) <= 0) res.end(chunk);
+    else if (!res.write(chunk)) {
+      controller.pause();
+      res.once('drain', () => controller.resume());
+    }
+  }
+
+  onResponseEnd(): void {
+    if (this.done) return;
+    const res = this.request.res;
+    if (!res.writableEnded) res.end();
+    this.finish();
+    this.resolve(this.status);
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController | undefined, err: Error): void {
+    if (this.done) return;
+    this.finish();
+    const signal = this.request.controller.signal;
+    this.reject(signal.aborted ? (signal.reason as Error) : classify(err));
+  }
+
+  /** The request's signal fired (client gone, timeout): abort the upstream call, or fail now if not started. */
+  handleEvent(): void {
+    const reason = this.request.controller.signal.reason as Error;
+    if (this.upstream !== undefined) this.upstream.abort(reason);
+    else this.onResponseError(undefined, reason);
+  }
+
+  private finish(): void {
+    this.done = true;
+    clearTimeout(this.timer);
+    this.request.controller.signal.removeEventListener('abort', this);
+  }
 }
 
 /**
@@ -80,31 +148,31 @@ interface Exchange {
  */
 export function forwarder(getDispatcher: () => Dispatcher, options: ForwarderOptions): Handler {
   return async function forward(request: ProxyRequest) {
-    const { req, controller } = request;
-    const exchange: Exchange = { request, timer: undefined, timeout: undefined };
+    const { req } = request;
+    const exchange = new Exchange(request);
     const remaining = request.deadline - performance.now();
     const byDeadline = remaining < options.timeoutMs;
-    exchange.timer = setTimeout(onTimeout, byDeadline ? Math.max(0, remaining) : options.timeoutMs, exchange, byDeadline);
+    const finished = new Promise<number>((resolve, reject) => {
+      exchange.resolve = resolve;
+      exchange.reject = reject;
+    });
+    exchange.timer = setTimeout(onTimeout, byDeadline ? Math.max(0, remaining) : options.timeoutMs, request, byDeadline);
+    request.controller.signal.addEventListener('abort', exchange);
     const started = performance.now();
     let status: number;
     try {
       const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
-      await getDispatcher().stream(
+      getDispatcher().dispatch(
         {
           path: request.path,
           method: req.method as Dispatcher.HttpMethod,
           headers: withBudget(upstreamHeaders(req.headers, req.socket.remoteAddress), options.deadlineHeader, remaining),
           body: hasBody ? req : null,
-          signal: controller.signal,
-          opaque: exchange,
         },
-        writeResponseHead,
+        exchange,
       );
-      status = request.res.statusCode;
-    } catch (err) {
-      throw controller.signal.aborted ? (controller.signal.reason as Error) : classify(err);
+      status = await finished;
     } finally {
-      clearTimeout(exchange.timer);
       options.onUpstreamDone?.(performance.now() - started);
     }
     if (status >= 500) throw new UpstreamStatusError(status);
@@ -112,51 +180,10 @@ export function forwarder(getDispatcher: () => Dispatcher, options: ForwarderOpt
   };
 }
 
-function onTimeout(exchange: Exchange, byDeadline: boolean): void {
-  exchange.timeout = new UpstreamTimeoutError(byDeadline ? 'the client deadline passed while the upstream was answering' : 'the upstream did not answer in time', byDeadline);
-  exchange.request.controller.abort(exchange.timeout);
-}
-
-function writeResponseHead({ statusCode, headers, opaque }: Dispatcher.StreamFactoryData<Exchange>): Writable {
-  const res = opaque.request.res;
-  const extra = connectionTokens(headers.connection);
-  for (const name in headers) {
-    if (HOP_BY_HOP.has(name) || (extra !== undefined && extra.includes(name))) continue;
-    res.setHeader(name, headers[name] as string | string[]);
-  }
-  res.statusCode = statusCode;
-  const length = headers['content-length'];
-  return new ClientSink(res, typeof length === 'string' ? Number(length) : -1);
-}
-
-/**
- * The writable undici streams the upstream body into. Not `res` itself: undici destroys its writable when
- * the upstream fails, and a destroyed `res` could no longer carry the 502 that `respond.fail` owes the client
- * when no byte of the answer has gone out yet (upstream closed right after its headers). A class, so a
- * request costs one object and no closures.
- */
-class ClientSink extends Writable {
-  /**
-   * @param remaining bytes of body still to come (the upstream's content-length), -1 when unknown: the
-   * chunk that completes the body ends the response, so a small answer goes out in one write.
-   */
-  constructor(
-    private readonly res: ServerResponse,
-    private remaining: number,
-  ) {
-    super();
-  }
-  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    if (this.remaining >= 0 && (this.remaining -= chunk.length) <= 0) {
-      this.res.end(chunk);
-      callback();
-    } else if (this.res.write(chunk)) callback();
-    else this.res.once('drain', callback);
-  }
-  override _final(callback: (error?: Error | null) => void): void {
-    if (!this.res.writableEnded) this.res.end();
-    callback();
-  }
+function onTimeout(request: ProxyRequest, byDeadline: boolean): void {
+  request.controller.abort(
+    new UpstreamTimeoutError(byDeadline ? 'the client deadline passed while the upstream was answering' : 'the upstream did not answer in time', byDeadline),
+  );
 }
 
 /**
