@@ -22,6 +22,8 @@ export interface SoakResult {
   sent: number;
   answered: number;
   byStatus: Record<string, number>;
+  /** the sidecar's own answers by `x-cb-reason` */
+  byReason: Record<string, number>;
   errors: Record<string, number>;
   p50Ms: number;
   p99Ms: number;
@@ -70,7 +72,7 @@ export async function runSoak(durationS: number, warmupS: number, share = 0.8, s
     await warmUp(url, SEED_BODY, 500);
     const capacityRps = await capacity(url, 16, 5000);
     const rateRps = Math.max(10, Math.floor(capacityRps * share));
-    const result: SoakResult = { capacityRps, rateRps, durationS, warmupS, sent: 0, answered: 0, byStatus: {}, errors: {}, p50Ms: 0, p99Ms: 0, sidecar: [], api: [] };
+    const result: SoakResult = { capacityRps, rateRps, durationS, warmupS, sent: 0, answered: 0, byStatus: {}, byReason: {}, errors: {}, p50Ms: 0, p99Ms: 0, sidecar: [], api: [] };
     const p50s: number[] = [];
     const p99s: number[] = [];
     const started = performance.now();
@@ -87,6 +89,7 @@ export async function runSoak(durationS: number, warmupS: number, share = 0.8, s
         result.sent += slice.sent;
         result.answered += slice.answered;
         for (const [k, v] of Object.entries(slice.byStatus)) result.byStatus[k] = (result.byStatus[k] ?? 0) + v;
+        for (const [k, v] of Object.entries(slice.byReason)) result.byReason[k] = (result.byReason[k] ?? 0) + v;
         for (const [k, v] of Object.entries(slice.errors)) result.errors[k] = (result.errors[k] ?? 0) + v;
         const lat = slice.shots.map((s) => s.latencyMs);
         p50s.push(percentile(lat, 50));
@@ -124,7 +127,7 @@ export function writeReport(path: string, r: SoakResult): void {
     `Capacity measured first (16 closed-loop clients, 5 s): ${r.capacityRps.toFixed(0)} req/s; soak rate ${r.rateRps} req/s for ${r.durationS} s,`,
     `the first ${r.warmupS} s are warm-up. RSS and fds sampled every 2 s from /proc; start/end = median of the first/last 3 samples after warm-up.`,
     '',
-    `Requests: ${r.sent} sent, ${r.answered} answered; by status ${JSON.stringify(r.byStatus)}; without an answer ${JSON.stringify(r.errors)}.`,
+    `Requests: ${r.sent} sent, ${r.answered} answered; by status ${JSON.stringify(r.byStatus)}; sidecar answers by reason ${JSON.stringify(r.byReason)}; without an answer ${JSON.stringify(r.errors)}.`,
     `Latency (median of 5 s slices): p50 ${r.p50Ms.toFixed(1)} ms, p99 ${r.p99Ms.toFixed(1)} ms.`,
     '',
     '| process | RSS start (MiB) | RSS end (MiB) | growth | fds start | fds end |',
