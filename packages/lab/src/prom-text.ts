@@ -8,11 +8,18 @@ export interface PromSample {
 const LINE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)/;
 const LABEL = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g;
 
-/** Parses Prometheus text exposition (comments skipped; timestamps ignored). */
-export function parsePromText(text: string): PromSample[] {
+/**
+ * Parses Prometheus text exposition (comments skipped; timestamps ignored). With `only`, samples of other
+ * metric names are skipped before any regex runs (the scraper reads a few gauges out of large pages).
+ */
+export function parsePromText(text: string, only?: ReadonlySet<string>): PromSample[] {
   const out: PromSample[] = [];
   for (const line of text.split('\n')) {
     if (line === '' || line.startsWith('#')) continue;
+    if (only !== undefined) {
+      const end = line.search(/[{ ]/);
+      if (!only.has(end < 0 ? line : line.slice(0, end))) continue;
+    }
     const m = LINE.exec(line);
     if (m === null) continue;
     const labels: Record<string, string> = {};

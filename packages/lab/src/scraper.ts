@@ -38,11 +38,13 @@ async function getText(url: string, timeoutMs: number): Promise<string | null> {
 }
 
 const BREAKER_STATES = ['closed', 'open', 'half-open'] as const;
+const SIDECAR_GAUGES = new Set(['cb_breaker_state', 'cb_inflight_requests', 'cb_concurrency_limit', 'cb_queue_depth']);
+const API_GAUGES = new Set(['iris_api_inflight_requests']);
 
 /** Reads the sidecar gauges the report charts from one `/metrics` text. */
 export function sidecarPoint(text: string | null): SidecarPoint {
   if (text === null) return { inflight: null, limit: null, queue: null, breaker: 'unknown' };
-  const s = parsePromText(text);
+  const s = parsePromText(text, SIDECAR_GAUGES);
   const breaker = BREAKER_STATES.find((state) => sampleValue(s, 'cb_breaker_state', { state }) === 1) ?? 'unknown';
   return {
     inflight: sampleValue(s, 'cb_inflight_requests') ?? null,
@@ -115,7 +117,7 @@ export class ArmScraper {
     this.points.push({
       t: Math.round(t * 1000) / 1000,
       balancerInflight: stats?.backends.map((b) => b.inflight) ?? [],
-      apiInflight: apis.map((text) => (text === null ? null : sampleValue(parsePromText(text), 'iris_api_inflight_requests') ?? null)),
+      apiInflight: apis.map((text) => (text === null ? null : sampleValue(parsePromText(text, API_GAUGES), 'iris_api_inflight_requests') ?? null)),
       sidecars: this.topo.arm === 'direct' ? [] : sidecars.map((text) => sidecarPoint(text)),
     });
   }
