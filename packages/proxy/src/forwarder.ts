@@ -162,15 +162,20 @@ export function forwarder(getDispatcher: () => Dispatcher, options: ForwarderOpt
     let status: number;
     try {
       const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
-      getDispatcher().dispatch(
-        {
-          path: request.path,
-          method: req.method as Dispatcher.HttpMethod,
-          headers: withBudget(upstreamHeaders(req.headers, req.socket.remoteAddress), options.deadlineHeader, remaining),
-          body: hasBody ? req : null,
-        },
-        exchange,
-      );
+      try {
+        getDispatcher().dispatch(
+          {
+            path: request.path,
+            method: req.method as Dispatcher.HttpMethod,
+            headers: withBudget(upstreamHeaders(req.headers, req.socket.remoteAddress), options.deadlineHeader, remaining),
+            body: hasBody ? req : null,
+          },
+          exchange,
+        );
+      } catch (err) {
+        // A request undici refuses outright (closed pool, invalid option) settles here, not at the timeout.
+        exchange.onResponseError(undefined, err as Error);
+      }
       status = await finished;
     } finally {
       options.onUpstreamDone?.(performance.now() - started);
