@@ -19,11 +19,10 @@ const SERVICE_MS = Number(process.env.SERVICE_MS ?? 20);
 const BACKLOG = Number(process.env.BACKLOG ?? 16);
 const RATE = Number(process.env.RATE ?? 600);
 const PHASE_S = Number(process.env.PHASE_S ?? 8);
-// Arms: `adaptive:<start>` (the sidecar starts the adaptive limit at maxConnections, clamped to [min, max])
-// or `static:<limit>`.
-const ARMS = (process.env.ARMS ?? 'adaptive:1,adaptive:100,static:4,static:8,static:16,static:24,static:64').split(',').map((a) => {
+// Arms: `adaptive` (seed DestinationRule numbers, sidecar.concurrency.mode adaptive) or `static:<limit>`.
+const ARMS = (process.env.ARMS ?? 'adaptive,static:4,static:8,static:12,static:16,static:24,static:64').split(',').map((a) => {
   const [mode, n] = a.split(':');
-  return { mode, limit: Number(n), name: `${mode} ${n}` };
+  return mode === 'adaptive' ? { mode, limit: 100, name: 'adaptive' } : { mode, limit: Number(n), name: `static ${n}` };
 });
 const RESULTS = process.env.RESULTS ?? `${ROOT}bench/results/adaptive.md`;
 const BUCKET_MS = 500;
@@ -55,7 +54,7 @@ async function runArm(arm) {
     sidecar = await startProcess(
       process.execPath,
       [SIDECAR, '--listen', `127.0.0.1:${port}`, '--upstream', upstream.origin, '--admin-port', String(adminPort), '--config', join(tmp.dir, 'config.yaml')],
-      { readyUrl: `${admin}/readyz`, env: { CB_LOG_LEVEL: 'warn', CB_DEBUG_LIMIT: process.env.CB_DEBUG_LIMIT ?? '' }, name: 'cb-sidecar' },
+      { readyUrl: `${admin}/readyz`, env: { CB_LOG_LEVEL: 'warn' }, name: 'cb-sidecar' },
     );
     const limits = [];
     const t0 = Date.now();
@@ -69,7 +68,6 @@ async function runArm(arm) {
     clearInterval(poll);
     steps.forEach(clearTimeout);
     const metrics = await fetch(`${admin}/metrics`).then((r) => r.text());
-    if (process.env.TRACE) process.stderr.write(`${arm.name} limits: ${limits.map(([t, l]) => `${(t / 1000).toFixed(1)}:${l}`).join(" ")}\n`);
     return summarize(arm, records, t0, limits, metrics);
   } finally {
     if (sidecar) await stopProcess(sidecar, 'SIGINT');
@@ -146,7 +144,7 @@ function limitPerSecond(trace) {
 }
 
 function report(results, load) {
-  const best = results.filter((r) => r.arm.mode === 'static').reduce((a, r) => (r.goodput > a.goodput ? r : a), { arm: { name: 'none' }, goodput: NaN });
+  const best = results.filter((r) => r.arm.mode === 'static').reduce((a, r) => (r.goodput > a.goodput ? r : a), { arm: { name: 'none' }, goodput: -Infinity });
   const adaptives = results.filter((r) => r.arm.mode === 'adaptive');
   const f = (x, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '—');
   const lines = [
@@ -161,7 +159,7 @@ function report(results, load) {
     `  ${PHASES.join(' ms → ')} ms, switched every ${PHASE_S} s. Capacity ${PHASES.map((ms) => f(capacity(ms))).join(' → ')} req/s.`,
     `- cb-sidecar: \`packages/proxy/dist/main.js\` with the seed DestinationRule numbers (maxConnections 100,`,
     '  http1MaxPendingRequests 100), queue timeout 1 s, breaker defaults. Adaptive arm: `sidecar.concurrency:',
-    '  { mode: adaptive, min: 1, max: 256 }` (starts from 100); static arms: maxConnections = the limit.',
+    '  { mode: adaptive, min: 1, max: 256 }` (slow start from 1); static arms: maxConnections = the limit.',
     `- Load: vegeta open loop, ${RATE} req/s for ${PHASE_S * PHASES.length} s (above capacity in every phase), timeout 5 s, seed body.`,
     `- Goodput = 2xx answers / s. Accepted p99 = p99 latency of 2xx answers. 503 rate = 503s / all requests.`,
     '  Settling = time after a step until the 1 s rolling goodput reaches 85% of the new capacity and stays there.',

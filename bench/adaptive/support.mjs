@@ -3,7 +3,7 @@
 // stopped, vegeta open-loop attacks decoded to per-request records, percentiles.
 import { execFileSync, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -70,7 +70,7 @@ export async function stopProcess({ child }, signal = 'SIGINT') {
   clearTimeout(timer);
 }
 
-/** Starts the queueing upstream process (bench/adaptive, bench/overhead with --service-ms 0 is not used). */
+/** Starts the queueing upstream process (bench/adaptive). */
 export async function startQueueingUpstream({ parallelism, serviceMs, backlog }) {
   const proc = await startProcess(
     process.execPath,
@@ -85,14 +85,14 @@ export async function startQueueingUpstream({ parallelism, serviceMs, backlog })
  * Runs `vegeta attack` (open loop, constant rate) at POST `url` with the seed body and returns one record
  * per request: { startMs (epoch), latencyMs, code }. Bounded by `duration` and `timeout`.
  */
-export function vegetaAttack({ url, rate, duration, timeout = '5s', dir, headers = [] }) {
+export function vegetaAttack({ url, rate, duration, timeout = '5s', dir, headers = [], cpu }) {
   const targets = join(dir, 'targets.txt');
   const results = join(dir, 'results.bin');
   writeFileSync(targets, [`POST ${url}`, 'Content-Type: application/json', ...headers, `@${ROOT}vegeta/data.json`, ''].join('\n'));
   return new Promise((resolve, reject) => {
-    const child = spawn(VEGETA, ['attack', `-targets=${targets}`, `-rate=${rate}`, `-duration=${duration}`, `-timeout=${timeout}`, `-output=${results}`], {
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
+    const args = ['attack', `-targets=${targets}`, `-rate=${rate}`, `-duration=${duration}`, `-timeout=${timeout}`, `-output=${results}`];
+    const [cmd, argv] = cpu === undefined ? [VEGETA, args] : ['taskset', ['-c', String(cpu), VEGETA, ...args]];
+    const child = spawn(cmd, argv, { stdio: ['ignore', 'ignore', 'inherit'] });
     children.add(child);
     child.once('error', reject);
     child.once('exit', (code) => {
@@ -116,6 +116,3 @@ export function percentile(values, p) {
   const sorted = Float64Array.from(values).sort();
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 }
-
-/** Reads a whole file as text (for the results writers). */
-export const readText = (path) => readFileSync(path, 'utf8');

@@ -12,7 +12,7 @@ export interface AdaptiveLimitOptions {
   tolerance?: number;
   /** On queueing, cut to `backoff * limit * baseline / rtt` (a share of the queue-free concurrency), in (0, 1). Default 0.9. */
   backoff?: number;
-  /** Multiplicative decrease when a window saw a drop (timeout, 5xx, connection error), in (0, 1]. Default 0.9. */
+  /** Multiplicative decrease when a window saw a drop (timeout, 5xx, connection error), in (0, 1]. Default 0.7. */
   dropBackoff?: number;
   /** Fewest samples in one measurement window (a window also holds at least `limit` samples). Default 10. */
   minWindowSamples?: number;
@@ -36,8 +36,8 @@ const PROPORTIONAL_SLACK = 1.05;
 const PROPORTIONAL_MIN_STEP = 0.8;
 /** The extra cut while the upstream is still queued below the baseline's tolerance. */
 const QUEUED_BASELINE_CUT = 0.7;
-/** Slow start stops doubling once a window's RTT exceeds the baseline by 10%. */
-const SLOW_START_EXIT = 1.1;
+/** Slow start stops doubling once a window's mean RTT exceeds the baseline by 25%. */
+const SLOW_START_EXIT = 1.25;
 /** Below this share of the limit in flight the caller is app-limited and the limit does not grow. */
 const APP_LIMITED_SHARE = 0.5;
 
@@ -74,6 +74,7 @@ export class AdaptiveLimit implements ConcurrencyLimit {
   private windowSamples = 0;
   private windowCount = 0;
   private windowRttMin = Infinity;
+  private windowRttSum = 0;
   private windowInflightSum = 0;
   private windowMaxInflight = 0;
   private windowDropped = false;
@@ -102,7 +103,7 @@ export class AdaptiveLimit implements ConcurrencyLimit {
     check(Number.isFinite(tolerance) && tolerance > 0, 'tolerance', 'a number > 0', tolerance);
     const backoff = options.backoff ?? 0.9;
     check(backoff > 0 && backoff < 1, 'backoff', 'a number in (0, 1)', backoff);
-    const dropBackoff = options.dropBackoff ?? 0.9;
+    const dropBackoff = options.dropBackoff ?? 0.7;
     check(dropBackoff > 0 && dropBackoff <= 1, 'dropBackoff', 'a number in (0, 1]', dropBackoff);
     const minWindowSamples = options.minWindowSamples ?? 10;
     check(Number.isInteger(minWindowSamples) && minWindowSamples >= 1, 'minWindowSamples', 'an integer >= 1', minWindowSamples);
@@ -143,6 +144,7 @@ export class AdaptiveLimit implements ConcurrencyLimit {
       this.windowDropped = true;
     } else if (rttMs >= 0 && Number.isFinite(rttMs)) {
       this.windowCount++;
+      this.windowRttSum += rttMs;
       if (rttMs < this.windowRttMin) this.windowRttMin = rttMs;
       this.windowInflightSum += inflight;
       if (inflight > this.windowMaxInflight) this.windowMaxInflight = inflight;
@@ -161,12 +163,14 @@ export class AdaptiveLimit implements ConcurrencyLimit {
     // this process (GC, a busy shared core) inflates only the calls it overlapped, so the minimum keeps the
     // first signal and drops the noise that made the mean cut the limit below the upstream's parallelism.
     const rtt = count > 0 ? this.windowRttMin : Number.NaN;
+    const meanRtt = this.windowRttSum / count;
     const inflight = count > 0 ? this.windowInflightSum / count : Number.NaN;
     const appLimited = this.windowMaxInflight < this.current * APP_LIMITED_SHARE;
     this.windowStartMs = this.now();
     this.windowSamples = 0;
     this.windowCount = 0;
     this.windowRttMin = Infinity;
+    this.windowRttSum = 0;
     this.windowInflightSum = 0;
     this.windowMaxInflight = 0;
     this.windowDropped = false;
@@ -187,9 +191,12 @@ export class AdaptiveLimit implements ConcurrencyLimit {
     const afterCut = this.justCut;
     this.justCut = false;
     if (afterCut && rtt > this.rttAtCut * NOT_QUEUEING_RATIO) {
-      // The cut did not drain anything: the upstream is slower, not queued. Re-base at once.
-      this.bucketMin = rtt;
-      this.previousBucketMin = rtt;
+      // The cut did not drain anything: the upstream is slower, not queued. Re-base half-way (geometric
+      // mean) at once: a true slowdown repeats this within a few cycles, while a window still queued
+      // (the cut landed above the upstream's parallelism) inflates the baseline only by the square root.
+      const rebased = Math.sqrt(Math.max(this.baselineRttMs, 0) * rtt);
+      this.bucketMin = rebased;
+      this.previousBucketMin = rebased;
       this.bucketStartMs = this.now();
     } else {
       this.observeBaseline(rtt);
@@ -211,8 +218,10 @@ export class AdaptiveLimit implements ConcurrencyLimit {
       // so the baseline itself was measured in a queue (e.g. started above the upstream's parallelism).
       this.cut(rtt, inflight, this.estimate * QUEUED_BASELINE_CUT);
     } else if (!appLimited) {
-      // Slow start ends as soon as the RTT starts to rise (HyStart), not only at the first cut.
-      if (rtt > baseline * SLOW_START_EXIT) this.slowStart = false;
+      // Slow start ends as soon as the RTT starts to rise (HyStart), not only at the first cut. It reads the
+      // window mean: right after a doubling the fastest calls have not met the new queue yet, and doubling
+      // past the upstream's backlog makes a burst of 503s that opens the breaker.
+      if (meanRtt > baseline * SLOW_START_EXIT) this.slowStart = false;
       this.set(this.slowStart ? this.estimate * 2 : this.estimate + Math.sqrt(this.estimate));
     }
   }

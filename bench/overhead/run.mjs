@@ -1,0 +1,249 @@
+#!/usr/bin/env node
+// Proxy overhead: direct (client -> upstream) vs cb-sidecar (admission, breaker, metrics on) vs HAProxy
+// (Debian package, config generated here) vs http-proxy (npm, keep-alive agent), one after the other.
+// Upstream: bench/overhead/upstream.mjs (minimal Node server). Proxies pinned to CPU 0, upstream and
+// load generators to CPU 1 (taskset). Per arm:
+//   - open loop, vegeta RATE (1000) req/s for DURATION_S: p50/p99 latency (added = arm - direct) and the
+//     proxy's CPU per request from /proc/<pid>/stat utime+stime;
+//   - closed loop, wrk -t1 -c32 for MAX_S: requests/s and CPU per request at saturation;
+//   - open loop at RSS_RATE (5000) req/s for RSS_S: the proxy's VmRSS / VmHWM.
+// Then the sidecar alone again under `node --cpu-prof` at RATE for the hot spots.
+// Writes bench/results/overhead.md. Every process started here is stopped here; every run is bounded.
+//   node bench/overhead/run.mjs     (after `npx tsc -b packages/proxy`; `make bench-overhead` does both)
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { ROOT, SIDECAR, freePort, killAll, percentile, scratch, sleep, startProcess, stopProcess, uptime, vegetaAttack } from '../adaptive/support.mjs';
+
+const RATE = Number(process.env.RATE ?? 1000);
+const DURATION_S = Number(process.env.DURATION_S ?? 10);
+const MAX_S = Number(process.env.MAX_S ?? 5);
+const RSS_RATE = Number(process.env.RSS_RATE ?? 5000); // or the proxy's own maximum when lower
+const RSS_S = Number(process.env.RSS_S ?? 5);
+const RESULTS = process.env.RESULTS ?? `${ROOT}bench/results/overhead.md`;
+// Pinning (PIN=1): proxies on CPU 0, upstream and load generators on CPU 1. Off by default: on a shared,
+// loaded machine a pinned process cannot escape a busy core and its latency measures the neighbours.
+const PIN = process.env.PIN === '1';
+const PROXY_CPU = PIN ? 0 : undefined;
+const LOAD_CPU = PIN ? 1 : undefined;
+const TICKS_PER_S = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+
+/** utime + stime of a process in microseconds. */
+function cpuMicros(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / TICKS_PER_S;
+}
+
+/** VmRSS and VmHWM of a process in MB. */
+function memoryMb(pid) {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (key) => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? NaN);
+  return { rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024 };
+}
+
+function haproxyConfig(port, upstreamPort) {
+  return [
+    'global',
+    '  nbthread 1',
+    '  maxconn 4096',
+    'defaults',
+    '  mode http',
+    '  option http-keep-alive',
+    '  http-reuse always',
+    '  timeout connect 1s',
+    '  timeout client 30s',
+    '  timeout server 30s',
+    'frontend fe',
+    `  bind 127.0.0.1:${port}`,
+    '  default_backend be',
+    'backend be',
+    `  server upstream 127.0.0.1:${upstreamPort} maxconn 1000`,
+    '',
+  ].join('\n');
+}
+
+/** Starts one arm's proxy pinned to PROXY_CPU; returns its process and listening origin. */
+async function startArm(arm, upstreamPort, dir, extraNodeArgs = []) {
+  const port = await freePort();
+  const origin = `http://127.0.0.1:${port}`;
+  const ready = { readyUrl: `${origin}/predict`, cpu: PROXY_CPU, name: arm };
+  if (arm === 'direct') return { origin: `http://127.0.0.1:${upstreamPort}` };
+  if (arm === 'cb-sidecar') {
+    const adminPort = await freePort();
+    const proc = await startProcess(
+      process.execPath,
+      [...extraNodeArgs, SIDECAR, '--listen', `127.0.0.1:${port}`, '--upstream', `http://127.0.0.1:${upstreamPort}`, '--admin-port', String(adminPort)],
+      { ...ready, env: { CB_LOG_LEVEL: 'warn' } },
+    );
+    return { proc, origin };
+  }
+  if (arm === 'haproxy') {
+    const cfg = join(dir, 'haproxy.cfg');
+    writeFileSync(cfg, haproxyConfig(port, upstreamPort));
+    return { proc: await startProcess('/usr/sbin/haproxy', ['-f', cfg, '-db'], ready), origin };
+  }
+  if (arm === 'http-proxy') {
+    const proc = await startProcess(process.execPath, [`${ROOT}bench/overhead/http-proxy.mjs`, String(port), `http://127.0.0.1:${upstreamPort}`], ready);
+    return { proc, origin };
+  }
+  throw new Error(`unknown arm ${arm}`);
+}
+
+function wrk(url, dir) {
+  const lua = join(dir, 'post.lua');
+  writeFileSync(lua, `wrk.method = "POST"\nwrk.body = ${JSON.stringify(readFileSync(`${ROOT}vegeta/data.json`, 'utf8'))}\nwrk.headers["Content-Type"] = "application/json"\n`);
+  const args = ['-t1', '-c32', `-d${MAX_S}s`, '-s', lua, url];
+  const [cmd, argv] = LOAD_CPU === undefined ? ['wrk', args] : ['taskset', ['-c', String(LOAD_CPU), 'wrk', ...args]];
+  const out = execFileSync(cmd, argv, { encoding: 'utf8', timeout: (MAX_S + 30) * 1000 });
+  return {
+    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]),
+    requests: Number(/(\d+) requests in/.exec(out)?.[1]),
+    non2xx: Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0),
+  };
+}
+
+async function attack(origin, rate, seconds, dir) {
+  const records = await vegetaAttack({ url: `${origin}/predict`, rate, duration: `${seconds}s`, timeout: '5s', dir, cpu: LOAD_CPU });
+  const ok = records.filter((r) => r.code === 200);
+  return {
+    requests: records.length,
+    ok: ok.length,
+    p50: percentile(ok.map((r) => r.latencyMs), 50),
+    p99: percentile(ok.map((r) => r.latencyMs), 99),
+    achieved: records.length / seconds,
+  };
+}
+
+async function runArm(arm, upstreamPort) {
+  const tmp = scratch(`cb-overhead-${arm}-`);
+  const { proc, origin } = await startArm(arm, upstreamPort, tmp.dir);
+  try {
+    await attack(origin, RATE, 2, tmp.dir); // warm-up (JIT, connections)
+    const pid = proc?.child.pid;
+    const cpu0 = pid ? cpuMicros(pid) : 0;
+    const fixed = await attack(origin, RATE, DURATION_S, tmp.dir);
+    const cpuFixed = pid ? (cpuMicros(pid) - cpu0) / fixed.requests : NaN;
+    const cpu1 = pid ? cpuMicros(pid) : 0;
+    const max = wrk(`${origin}/predict`, tmp.dir);
+    const cpuMax = pid ? (cpuMicros(pid) - cpu1) / max.requests : NaN;
+    // RSS at RSS_RATE when the proxy sustains it, else at its own maximum (the wrk run just before).
+    const heavy = max.rps >= RSS_RATE ? await attack(origin, RSS_RATE, RSS_S, tmp.dir) : undefined;
+    const mem = pid ? memoryMb(pid) : { rss: NaN, hwm: NaN };
+    return { arm, fixed, cpuFixed, max, cpuMax, heavy, mem };
+  } finally {
+    if (proc) await stopProcess(proc, 'SIGINT');
+    tmp.cleanup();
+  }
+}
+
+/** Runs the sidecar under --cpu-prof at RATE and returns the top self-time functions (file:function). */
+async function profileSidecar(upstreamPort) {
+  const tmp = scratch('cb-overhead-prof-');
+  const profDir = join(tmp.dir, 'prof');
+  try {
+    const { proc, origin } = await startArm('cb-sidecar', upstreamPort, tmp.dir, ['--cpu-prof', `--cpu-prof-dir=${profDir}`]);
+    await attack(origin, RATE, 2, tmp.dir);
+    await attack(origin, RATE, DURATION_S, tmp.dir);
+    await stopProcess(proc, 'SIGINT');
+    await sleep(200);
+    const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
+    if (!file) return { total: 0, top: [] };
+    const profile = JSON.parse(readFileSync(join(profDir, file), 'utf8'));
+    const dt = new Map();
+    for (let i = 0; i < profile.samples.length; i++) dt.set(profile.samples[i], (dt.get(profile.samples[i]) ?? 0) + (profile.timeDeltas[i] ?? 0));
+    const byFn = new Map();
+    let total = 0;
+    for (const node of profile.nodes) {
+      const us = dt.get(node.id) ?? 0;
+      total += us;
+      const { functionName, url, lineNumber } = node.callFrame;
+      const file = url.replace(`file://${ROOT}`, '').replace(/^.*node_modules\//, 'node_modules/') || '(native)';
+      const key = `${file}:${functionName || '(anonymous)'}${url ? `:${lineNumber + 1}` : ''}`;
+      byFn.set(key, (byFn.get(key) ?? 0) + us);
+    }
+    // Idle time is not work; startup (module loading) is excluded by the warm-up only partly, so it shows.
+    const idle = byFn.get('(native):(idle)') ?? 0;
+    byFn.delete('(native):(idle)');
+    const top = [...byFn.entries()].sort((a, b) => b[1] - a[1]).slice(0, 15);
+    return { total: total - idle, top };
+  } finally {
+    tmp.cleanup();
+  }
+}
+
+function report(rows, prof, load) {
+  const direct = rows.find((r) => r.arm === 'direct');
+  const f = (x, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '—');
+  const byArm = Object.fromEntries(rows.map((r) => [r.arm, r]));
+  const sc = byArm['cb-sidecar'];
+  const check = (ok) => (ok ? 'met' : '**missed**');
+  const lines = [
+    '# Proxy overhead: cb-sidecar vs HAProxy vs http-proxy vs direct',
+    '',
+    `Generated by \`make bench-overhead\` (bench/overhead/run.mjs) on ${new Date().toISOString()}.`,
+    '',
+    '## Method',
+    '',
+    '- Upstream: `bench/overhead/upstream.mjs` (Node http server, 200 + 32-byte JSON after reading the body).',
+    `- Proxies, one at a time: cb-sidecar (\`packages/proxy/dist/main.js\`, default`,
+    '  config: static limit 64 + queue, opossum breaker, prom-client metrics, undici pool), HAProxy (`/usr/sbin/haproxy`,',
+    '  `nbthread 1`, `http-reuse always`, config generated by the script), http-proxy (npm, keep-alive agent).',
+    `- Load: vegeta open loop at ${RATE} req/s for ${DURATION_S} s after a 2 s warm-up (POST /predict, seed body)`,
+    `  → p50/p99 (added = arm − direct) and proxy CPU µs/request = Δ(utime+stime) of the proxy process / requests;`,
+    `  wrk -t1 -c32 for ${MAX_S} s → max requests/s and CPU µs/request at saturation; RSS (VmRSS, peak VmHWM) after vegeta at`,
+    `  ${RSS_RATE} req/s for ${RSS_S} s when the proxy's max exceeds it, else right after the wrk run (= at the max the machine does).`,
+    `- Pinning: ${PIN ? `proxies on CPU ${PROXY_CPU}, upstream and load generators on CPU ${LOAD_CPU} (taskset)` : 'off (PIN=1 pins proxies to CPU 0, upstream and clients to CPU 1); on this shared, loaded machine a pinned proxy cannot escape a busy core'}.`,
+    `- Machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), shared with other engineers: load before \`${load.before}\`, after \`${load.after}\`.`,
+    '  Treat absolute numbers as noisy; the arms ran back to back under the same conditions.',
+    '',
+    '## Results',
+    '',
+    `| arm | CPU µs/req @${RATE}/s | CPU µs/req @max | max req/s (wrk) | p50 ms @${RATE}/s | p99 ms | added p50 ms | added p99 ms | RSS MB (at) | peak RSS MB |`,
+    '|---|---|---|---|---|---|---|---|---|---|',
+    ...rows.map((r) =>
+      `| ${r.arm} | ${f(r.cpuFixed)} | ${f(r.cpuMax)} | ${f(r.max.rps)} | ${f(r.fixed.p50, 3)} | ${f(r.fixed.p99, 3)} | ${r.arm === 'direct' ? '—' : f(r.fixed.p50 - direct.fixed.p50, 3)} | ${r.arm === 'direct' ? '—' : f(r.fixed.p99 - direct.fixed.p99, 3)} | ${f(r.mem.rss, 1)} (${r.heavy ? `${f(r.heavy.achieved)}/s vegeta, ${r.heavy.ok}/${r.heavy.requests} ok` : `${f(r.max.rps)}/s wrk`}) | ${f(r.mem.hwm, 1)} |`,
+    ),
+    '',
+    '## Targets (cb-sidecar)',
+    '',
+    `- CPU/request ≤ 2× HAProxy's: ${f(sc.cpuFixed)} vs 2 × ${f(byArm.haproxy.cpuFixed)} µs @${RATE}/s → ${check(sc.cpuFixed <= 2 * byArm.haproxy.cpuFixed)} (ratio ${f(sc.cpuFixed / byArm.haproxy.cpuFixed, 2)}×).`,
+    `- CPU/request ≤ 0.8× http-proxy's: ${f(sc.cpuFixed)} vs 0.8 × ${f(byArm['http-proxy'].cpuFixed)} µs → ${check(sc.cpuFixed <= 0.8 * byArm['http-proxy'].cpuFixed)} (ratio ${f(sc.cpuFixed / byArm['http-proxy'].cpuFixed, 2)}×).`,
+    `- Added p99 < 1 ms at ${RATE} req/s: ${f(sc.fixed.p99 - direct.fixed.p99, 3)} ms → ${check(sc.fixed.p99 - direct.fixed.p99 < 1)}.`,
+    `- RSS < 80 MB at ${sc.heavy ? `${RSS_RATE} req/s` : `its max (${f(sc.max.rps)} req/s)`}: ${f(sc.mem.rss, 1)} MB (peak ${f(sc.mem.hwm, 1)}) → ${check(sc.mem.hwm < 80)}.`,
+    '',
+    `## cb-sidecar CPU profile (node --cpu-prof, ${RATE} req/s for ${DURATION_S} s after a 2 s warm-up; self time, top 15; share of non-idle time)`,
+    '',
+    '| self ms | share | file:function:line |',
+    '|---|---|---|',
+    ...prof.top.map(([k, us]) => `| ${f(us / 1000, 1)} | ${f((100 * us) / prof.total, 1)}% | \`${k}\` |`),
+    '',
+  ];
+  mkdirSync(join(RESULTS, '..'), { recursive: true });
+  writeFileSync(RESULTS, lines.join('\n'));
+  process.stdout.write(lines.join('\n'));
+}
+
+try {
+  const load = { before: `${uptime()}` };
+  const upstream = await startProcess(process.execPath, [`${ROOT}bench/overhead/upstream.mjs`], { cpu: LOAD_CPU, name: 'upstream' });
+  const upstreamPort = JSON.parse(upstream.stdout().split('\n')[0]).port;
+  const rows = [];
+  try {
+    for (const arm of (process.env.ARMS ?? 'direct,cb-sidecar,haproxy,http-proxy').split(',')) {
+      process.stderr.write(`bench-overhead: ${arm}\n`);
+      rows.push(await runArm(arm, upstreamPort));
+    }
+    process.stderr.write('bench-overhead: profiling cb-sidecar\n');
+    const prof = await profileSidecar(upstreamPort);
+    load.after = `${uptime()} (loadavg ${loadavg().map((x) => x.toFixed(2)).join(' ')})`;
+    report(rows, prof, load);
+  } finally {
+    await stopProcess(upstream, 'SIGTERM');
+  }
+} catch (err) {
+  killAll();
+  process.stderr.write(`bench-overhead: ${err.stack ?? err}\n`);
+  process.exit(1);
+}
