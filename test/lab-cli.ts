@@ -86,3 +86,12 @@ export async function interrupt(lab: ReturnType<typeof startLab>): Promise<{ see
   await new Promise((r) => setTimeout(r, 300));
   return { seen, code: run.code, leftovers: seen.filter(alive) };
 }
+
+/** Ends a cb-lab that a failed test left running: SIGTERM (it stops its children), SIGKILL after 10 s. */
+export async function stopLab(lab: ReturnType<typeof startLab>): Promise<void> {
+  if (lab.proc.exitCode !== null || lab.proc.signalCode !== null) return;
+  lab.proc.kill('SIGTERM');
+  const timer = setTimeout(() => lab.proc.kill('SIGKILL'), 10_000);
+  await lab.done;
+  clearTimeout(timer);
+}

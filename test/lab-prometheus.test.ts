@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { interrupt, startLab } from './lab-cli.js';
+import { interrupt, startLab, stopLab } from './lab-cli.js';
 
 interface Vector { data: { result: { metric: Record<string, string>; value: [number, string] }[] } }
 
@@ -29,7 +29,7 @@ describe('cb-lab --prometheus', () => {
       expect(code).toBe(130);
       expect(leftovers).toEqual([]);
     } finally {
-      if (lab.proc.exitCode === null && lab.proc.signalCode === null) lab.proc.kill('SIGKILL');
+      await stopLab(lab);
     }
   }, 120_000);
 });
