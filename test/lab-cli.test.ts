@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { interrupt, runLab, startLab, stopLab } from './lab-cli.js';
+import { alive, descendants, interrupt, runLab, startLab, stopLab, waitForStderr } from './lab-cli.js';
 
 describe('cb-lab CLI', () => {
   it('exits 2 with one clear line on bad flags', async () => {
@@ -25,14 +25,33 @@ describe('cb-lab CLI', () => {
     const out = mkdtempSync(join(tmpdir(), 'cb-lab-sigint-'));
     const lab = startLab(['--arms', 'sidecar,direct', '--replicas', '2', '--duration', '30', '--rate', '50', '--probe-seconds', '0.5', '--out', out]);
     try {
-      const deadline = Date.now() + 60_000;
-      while (!lab.stderr().includes('[sidecar]') && Date.now() < deadline) await sleep(100);
+      await waitForStderr(lab, '[sidecar]');
       expect(lab.stderr()).toContain('[sidecar]');
       const { seen, code, leftovers } = await interrupt(lab);
       // two APIs, two sidecars and the balancer at least
       expect(seen.length).toBeGreaterThanOrEqual(5);
       expect(code).toBe(130);
       expect(leftovers).toEqual([]);
+    } finally {
+      await stopLab(lab);
+    }
+  }, 90_000);
+});
+
+describe('cb-lab killed outright', () => {
+  it('leaves no process behind even after SIGKILL: the reaper kills the groups it left', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'cb-lab-sigkill-'));
+    const lab = startLab(['--arms', 'sidecar', '--replicas', '1', '--duration', '30', '--rate', '20', '--probe-seconds', '0.5', '--out', out]);
+    try {
+      await waitForStderr(lab, '[sidecar]');
+      const seen = descendants(lab.proc.pid as number);
+      // the API, the sidecar, the CPU limit, the balancer and the reaper
+      expect(seen.length).toBeGreaterThanOrEqual(5);
+      lab.proc.kill('SIGKILL');
+      await lab.done;
+      const until = Date.now() + 5000;
+      while (seen.some(alive) && Date.now() < until) await sleep(100);
+      expect(seen.filter(alive)).toEqual([]);
     } finally {
       await stopLab(lab);
     }

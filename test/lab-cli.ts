@@ -95,3 +95,9 @@ export async function stopLab(lab: ReturnType<typeof startLab>): Promise<void> {
   await lab.done;
   clearTimeout(timer);
 }
+
+/** Waits (up to `timeoutMs`) until cb-lab's stderr contains `text`, e.g. an arm's progress line. */
+export async function waitForStderr(lab: ReturnType<typeof startLab>, text: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!lab.stderr().includes(text) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+}

@@ -2,8 +2,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { interrupt, startLab, stopLab } from './lab-cli.js';
+import { interrupt, startLab, stopLab, waitForStderr } from './lab-cli.js';
 
 interface Vector { data: { result: { metric: Record<string, string>; value: [number, string] }[] } }
 
@@ -13,8 +12,7 @@ describe('cb-lab --prometheus', () => {
     const lab = startLab(['--arms', 'sidecar', '--replicas', '1', '--duration', '3', '--rate', '50', '--probe-seconds', '0.5',
       '--api-cpu', '0', '--prometheus', '--keep', '--out', out]);
     try {
-      const deadline = Date.now() + 90_000;
-      while (!lab.stderr().includes('stays at') && Date.now() < deadline) await sleep(200);
+      await waitForStderr(lab, 'stays at', 90_000);
       const url = /Prometheus stays at (http:\/\/127\.0\.0\.1:\d+)/.exec(lab.stderr())?.[1];
       expect(url).toBeDefined();
       const query = async (q: string): Promise<Vector> =>

@@ -1,5 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LabError } from './errors.js';
 
@@ -112,13 +115,31 @@ export class Child {
   }
 }
 
+// The reaper: a tiny detached process that outlives a SIGKILLed lab and kills the groups it left behind.
+// argv: <lab pid> <file with the JSON list of process group ids>.
+const REAPER = `
+const fs = require('fs');
+const [ppid, file] = process.argv.slice(1);
+setInterval(() => {
+  try { process.kill(Number(ppid), 0); return; } catch {}
+  let groups = [];
+  try { groups = JSON.parse(fs.readFileSync(file, 'utf8')); } catch {}
+  for (const g of groups) { try { process.kill(-g, 'SIGKILL'); } catch {} }
+  try { fs.rmSync(file, { force: true }); } catch {}
+  process.exit(0);
+}, 250);
+`;
+
 /**
  * Starts children in their own process groups, tracks every one of them and kills them all when the
- * lab ends: normally (`stopAll`), on SIGINT/SIGTERM, on an uncaught error, or at process exit.
+ * lab ends: normally (`stopAll`), on SIGINT/SIGTERM, on an uncaught error, at process exit, and (through
+ * the reaper) when the lab itself is killed.
  */
 export class Supervisor {
   private readonly children = new Set<Child>();
   private handlersInstalled = false;
+  private reaperFile: string | undefined;
+  private reaper: ChildProcess | undefined;
 
   /** Every child started and not yet stopped. */
   get live(): readonly Child[] {
@@ -138,6 +159,7 @@ export class Supervisor {
     });
     const child = new Child(spec.name, proc, spec.stdout === 'buffer');
     this.children.add(child);
+    this.recordGroups();
     void child.exited.then(() => {
       if (!child.running) child.killGroupNow();
     });
@@ -156,6 +178,7 @@ export class Supervisor {
   async stop(child: Child, graceMs?: number): Promise<void> {
     await child.stop(graceMs);
     this.children.delete(child);
+    this.recordGroups();
   }
 
   /** Stops every child in parallel (SIGTERM, then SIGKILL after the grace). */
@@ -163,6 +186,38 @@ export class Supervisor {
     const all = [...this.children];
     await Promise.all(all.map((c) => c.stop(graceMs)));
     for (const c of all) this.children.delete(c);
+    this.recordGroups();
+  }
+
+  /**
+   * Starts the reaper: a detached watcher that SIGKILLs every process group this supervisor still tracks
+   * if the lab itself dies without cleaning up (SIGKILL, OOM). It exits with the lab otherwise.
+   */
+  startReaper(): void {
+    if (this.reaper !== undefined) return;
+    this.reaperFile = join(tmpdir(), `cb-lab-reaper-${process.pid}.json`);
+    this.recordGroups();
+    this.reaper = spawn(process.execPath, ['-e', REAPER, String(process.pid), this.reaperFile], { detached: true, stdio: 'ignore' });
+    this.reaper.unref();
+  }
+
+  private recordGroups(): void {
+    if (this.reaperFile === undefined) return;
+    const groups = [...this.children].filter((c) => c.running).map((c) => c.pid);
+    try {
+      writeFileSync(this.reaperFile, JSON.stringify(groups));
+    } catch {
+      /* best effort: the exit handlers still kill them */
+    }
+  }
+
+  private stopReaper(): void {
+    if (this.reaperFile !== undefined) rmSync(this.reaperFile, { force: true });
+    try {
+      this.reaper?.kill('SIGKILL');
+    } catch {
+      /* gone */
+    }
   }
 
   /** Synchronous last resort: SIGKILL every tracked group. */
@@ -189,7 +244,11 @@ export class Supervisor {
     };
     process.on('SIGINT', onSig);
     process.on('SIGTERM', onSig);
-    process.on('exit', () => this.killAllNow());
+    this.startReaper();
+    process.on('exit', () => {
+      this.killAllNow();
+      this.stopReaper();
+    });
     const fatal = (err: unknown): void => {
       this.killAllNow();
       process.stderr.write(`cb-lab: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
