@@ -48,8 +48,9 @@ $(STAMP): package-lock.json package.json packages/*/package.json | $(NODE)
 
 install: $(STAMP) ## install npm dependencies from the lockfile
 
-build: install ## compile every package (tsc -b)
+build: install ## compile every package (tsc -b) and link their bins (npx iris-api, cb-sidecar, cb-lab, model-loader)
 	npx tsc -b
+	node scripts/link-bins.mjs
 
 lint: install ## eslint
 	npx eslint .
@@ -195,16 +196,7 @@ bench-api: install system-deps $(TOOLS)/bin/vegeta ## benchmark iris-api POST /p
 	node bench/api/run.mjs
 
 # --- cb-sidecar (packages/proxy, docs/sidecar.md; owner: proxy) --------------------------------
-# `npx cb-sidecar` after `make build`: npm links a workspace bin only if its file existed at install time,
-# and tsc writes new files without the execute bit (it keeps the mode of a file it overwrites).
-.PHONY: bench-overload proxy-bin
-build: proxy-bin
-proxy-bin: install
-	@mkdir -p packages/proxy/dist node_modules/.bin
-	@[ -e packages/proxy/dist/main.js ] || : > packages/proxy/dist/main.js
-	@chmod +x packages/proxy/dist/main.js
-	@ln -sfn ../@infer-cb/proxy/dist/main.js node_modules/.bin/cb-sidecar
-
+.PHONY: bench-overload
 bench-overload: install $(TOOLS)/bin/vegeta ## open loop at 3x the upstream's capacity for 30 s through cb-sidecar -> bench/results/overload.md
 	npx tsc -b packages/proxy
 	node bench/overload/run.mjs
