@@ -5,8 +5,16 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { Express } from 'express';
 
-/** The reference model from the seed deployment. */
-export const REFERENCE_MODEL = '/work/shared/models/iris_svc.onnx';
+/** The shared reference files beside the repository (CI clones the repo with shared/ next to it). */
+const SHARED_MODELS = fileURLToPath(new URL('../../../../shared/models/', import.meta.url));
+/** The packaged copy of the reference model (the same bytes; a test pins its sha256). */
+const PACKAGED_MODELS = fileURLToPath(new URL('../models/', import.meta.url));
+/** The reference model from the seed deployment: ../shared/models when present, else the packaged copy. */
+export const REFERENCE_MODEL = existsSync(`${SHARED_MODELS}iris_svc.onnx`)
+  ? `${SHARED_MODELS}iris_svc.onnx`
+  : `${PACKAGED_MODELS}iris_svc.onnx`;
+/** A JSON file that is not a model. */
+export const NOT_A_MODEL = `${PACKAGED_MODELS}label.json`;
 /** The fixture models made by fixtures/make_models.py. */
 export const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url));
 /** The compiled bin (`make test` builds before it tests). */

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { call, postJson, runApiToExit, startApi, type ApiProcess } from './helpers.js';
+import { NOT_A_MODEL, call, postJson, runApiToExit, startApi, type ApiProcess } from './helpers.js';
 
 const started: ApiProcess[] = [];
 afterEach(() => {
@@ -77,14 +77,14 @@ describe('iris-api process', () => {
   });
 
   it('exits 1 with one clear line when the model is not an ONNX model', async () => {
-    const { code, stderr } = await runApiToExit({ MODEL_FILEPATH: '/work/shared/models/label.json' });
+    const { code, stderr } = await runApiToExit({ MODEL_FILEPATH: NOT_A_MODEL });
     expect(code).toBe(1);
     expect(stderr.trim().split('\n')).toHaveLength(1);
     expect(stderr).toMatch(/^iris-api: MODEL_INVALID: /);
   });
 
   it('stops the cluster with exit 1 when its workers cannot load the model', async () => {
-    const { code, stderr } = await runApiToExit({ WORKERS: '2', MODEL_FILEPATH: '/work/shared/models/label.json' });
+    const { code, stderr } = await runApiToExit({ WORKERS: '2', MODEL_FILEPATH: NOT_A_MODEL });
     expect(code).toBe(1);
     expect(stderr).toContain('MODEL_INVALID');
   });
