@@ -65,9 +65,18 @@ export function median(samples: ProcSample[], key: 'rssKiB' | 'fds'): number {
  */
 export async function runSoak(durationS: number, warmupS: number, share = 0.8, sampleEveryS = 2): Promise<SoakResult> {
   const sup = new Supervisor();
+  let started = performance.now();
+  const elapsedS = (): number => (performance.now() - started) / 1000;
   try {
-    const api = await startApi(sup);
-    const sidecar = await startSidecar(sup, api.origin, 'sidecar:\n  drain: { delay: 0ms, grace: 5s }\n');
+    const api = await startApi(sup, undefined, {}, true);
+    const sidecar = await startSidecar(sup, api.origin, 'sidecar:\n  drain: { delay: 0ms, grace: 5s }\n', undefined, true);
+    // A process that dies mid-soak is the finding: stop at once and say which, how, and what it last wrote.
+    let died: string | undefined;
+    for (const [name, child] of [['iris-api', api.child], ['cb-sidecar', sidecar.child]] as const) {
+      void child.exited.then((st) => {
+        died ??= `${name} exited (code ${st.code}, signal ${st.signal}) during the soak at ${elapsedS().toFixed(0)} s; stderr: ${child.stderrTail() || '-'}; log tail: ${child.stdout().slice(-2000) || '-'}`;
+      });
+    }
     const url = `${sidecar.url}/predict`;
     await warmUp(url, SEED_BODY, 500);
     const capacityRps = await capacity(url, 16, 5000);
@@ -75,14 +84,20 @@ export async function runSoak(durationS: number, warmupS: number, share = 0.8, s
     const result: SoakResult = { capacityRps, rateRps, durationS, warmupS, sent: 0, answered: 0, byStatus: {}, byReason: {}, errors: {}, p50Ms: 0, p99Ms: 0, sidecar: [], api: [] };
     const p50s: number[] = [];
     const p99s: number[] = [];
-    const started = performance.now();
-    const elapsedS = (): number => (performance.now() - started) / 1000;
+    started = performance.now();
     const sampler = setInterval(() => {
-      result.sidecar.push(sample(sidecar.child.pid, elapsedS()));
-      result.api.push(sample(api.child.pid, elapsedS()));
+      try {
+        const sc = sample(sidecar.child.pid, elapsedS());
+        const ap = sample(api.child.pid, elapsedS());
+        result.sidecar.push(sc);
+        result.api.push(ap);
+      } catch {
+        /* a process just exited: `died` says which */
+      }
     }, sampleEveryS * 1000);
     try {
       while (elapsedS() < durationS) {
+        if (died !== undefined) throw new Error(died);
         const sliceMs = Math.min(5000, (durationS - elapsedS()) * 1000);
         if (sliceMs < 100) break;
         const slice = await openLoop({ url, method: 'POST', body: SEED_BODY, rate: rateRps, durationMs: sliceMs });
@@ -98,6 +113,7 @@ export async function runSoak(durationS: number, warmupS: number, share = 0.8, s
     } finally {
       clearInterval(sampler);
     }
+    if (died !== undefined) throw new Error(died);
     result.p50Ms = percentile(p50s, 50);
     result.p99Ms = percentile(p99s, 50);
     return result;

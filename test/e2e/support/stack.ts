@@ -16,8 +16,8 @@ export interface ApiProcess {
   origin: string;
 }
 
-/** Starts the built iris-api on 127.0.0.1 (a free port unless given) and waits for /ready. */
-export async function startApi(sup: Supervisor, port?: number, env: Record<string, string> = {}): Promise<ApiProcess> {
+/** Starts the built iris-api on 127.0.0.1 (a free port unless given) and waits for /ready. With `keepLog` its stdout (pino) is kept. */
+export async function startApi(sup: Supervisor, port?: number, env: Record<string, string> = {}, keepLog = false): Promise<ApiProcess> {
   const p = port ?? (await freePort());
   const child = await sup.spawn({
     name: `api-${p}`,
@@ -26,6 +26,7 @@ export async function startApi(sup: Supervisor, port?: number, env: Record<strin
     env: { PORT: String(p), HOST: '127.0.0.1', LOG_LEVEL: 'warn', WORKERS: '1', ...env },
     readyUrl: `http://127.0.0.1:${p}/ready`,
     readyTimeoutMs: 20_000,
+    ...(keepLog ? { stdout: 'buffer' as const } : {}),
   });
   return { child, port: p, origin: `http://127.0.0.1:${p}` };
 }
