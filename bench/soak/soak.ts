@@ -60,8 +60,10 @@ export function median(samples: ProcSample[], key: 'rssKiB' | 'fds'): number {
 }
 
 /**
- * Runs the soak for `durationS` (the first `warmupS` are warm-up) at `share` of the measured capacity,
- * in 5 s open-loop slices so memory stays flat however long it runs.
+ * Runs the soak at `share` of the measured capacity, in 5 s open-loop slices so memory stays flat however
+ * long it runs. Warm-up lasts at least `warmupS` and until both processes' RSS has been steady (within 3%)
+ * for 10 s, at most 3 x `warmupS`: V8 sizes its heap to the load first. Then `durationS - warmupS` more
+ * seconds are measured; the result holds the actual warm-up and duration.
  */
 export async function runSoak(durationS: number, warmupS: number, share = 0.8, sampleEveryS = 2): Promise<SoakResult> {
   const sup = new Supervisor();
@@ -96,9 +98,15 @@ export async function runSoak(durationS: number, warmupS: number, share = 0.8, s
       }
     }, sampleEveryS * 1000);
     try {
-      while (elapsedS() < durationS) {
+      let endS = Infinity;
+      while (elapsedS() < endS) {
         if (died !== undefined) throw new Error(died);
-        const sliceMs = Math.min(5000, (durationS - elapsedS()) * 1000);
+        if (endS === Infinity && elapsedS() >= warmupS && (elapsedS() >= 3 * warmupS || (steady(result.sidecar) && steady(result.api)))) {
+          result.warmupS = Math.round(elapsedS());
+          endS = result.warmupS + durationS - warmupS;
+          result.durationS = endS;
+        }
+        const sliceMs = Math.min(5000, (Math.min(endS, elapsedS() + 5) - elapsedS()) * 1000);
         if (sliceMs < 100) break;
         const slice = await openLoop({ url, method: 'POST', body: SEED_BODY, rate: rateRps, durationMs: sliceMs });
         result.sent += slice.sent;
@@ -120,6 +128,12 @@ export async function runSoak(durationS: number, warmupS: number, share = 0.8, s
   } finally {
     await sup.stopAll(3000);
   }
+}
+
+/** True when the last 10 s of samples (every 2 s) lie within 3% of each other. */
+function steady(samples: ProcSample[]): boolean {
+  const last = samples.slice(-6).map((x) => x.rssKiB);
+  return last.length === 6 && Math.max(...last) <= 1.03 * Math.min(...last);
 }
 
 /**
@@ -144,8 +158,8 @@ export function writeReport(path: string, r: SoakResult): void {
     '# Soak: open-loop load at 80% of capacity through cb-sidecar',
     '',
     `Run ${new Date().toISOString()} by \`make soak\` (bench/soak/soak.ts via test/e2e/soak.test.ts) on a shared 2-core machine.`,
-    `Capacity measured first (16 closed-loop clients, 5 s): ${r.capacityRps.toFixed(0)} req/s; soak rate ${r.rateRps} req/s for ${r.durationS} s,`,
-    `the first ${r.warmupS} s are warm-up. RSS and fds sampled every 2 s from /proc; start/end = median of the first/last third of the samples after warm-up.`,
+    `Capacity measured first (16 closed-loop clients, 5 s): ${r.capacityRps.toFixed(0)} req/s; soak rate ${r.rateRps} req/s for ${r.durationS.toFixed(0)} s;`,
+    `the first ${r.warmupS} s were warm-up (at least 20% of the run, then until RSS was steady for 10 s). RSS and fds sampled every 2 s from /proc; start/end = median of the first/last third of the samples after warm-up.`,
     '',
     `Requests: ${r.sent} sent, ${r.answered} answered; by status ${JSON.stringify(r.byStatus)}; sidecar answers by reason ${JSON.stringify(r.byReason)}; without an answer ${JSON.stringify(r.errors)}.`,
     `Latency (median of 5 s slices): p50 ${r.p50Ms.toFixed(1)} ms, p99 ${r.p99Ms.toFixed(1)} ms.`,

@@ -17,7 +17,7 @@ describe('soak through the sidecar at 80% of capacity', () => {
     mkdirSync(dir, { recursive: true });
     const figures = Object.fromEntries(
       (['sidecar', 'api'] as const).map((p) => {
-        const w = window(r[p], WARMUP_S);
+        const w = window(r[p], r.warmupS);
         return [p, { rssStartKiB: median(w.start, 'rssKiB'), rssEndKiB: median(w.end, 'rssKiB'), fdsStart: median(w.start, 'fds'), fdsEnd: median(w.end, 'fds') }];
       }),
     );
@@ -35,5 +35,5 @@ describe('soak through the sidecar at 80% of capacity', () => {
       // Connections come and go with the load (the upstream pool holds up to 64); a leak grows with every request.
       expect(f.fdsEnd).toBeLessThanOrEqual(f.fdsStart + 32);
     }
-  }, (SECONDS + 90) * 1000);
+  }, (SECONDS + 3 * WARMUP_S + 90) * 1000);
 });
