@@ -190,6 +190,10 @@ dashboards: install ## regenerate grafana/dashboards/*.json from packages/dashbo
 	node packages/dashboards/dist/generate.js
 
 # --- inference API (packages/api) --------------------------------------------------------------
+.PHONY: demo-api
+demo-api: build ## start one iris-api, print the seed's sample requests and their answers, stop it
+	node packages/api/dist/demo.js
+
 .PHONY: bench-api
 bench-api: install system-deps $(TOOLS)/bin/vegeta ## benchmark iris-api POST /predict (wrk, WORKERS=1 and 2; vegeta 1000 req/s) -> bench/results/api.md
 	npx tsc -b packages/api
