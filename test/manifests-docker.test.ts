@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from './manifests-render.js';
+import { SIDECAR_NODE_OPTIONS } from '../packages/proxy/src/runtime.js';
 
 const NODE_IMAGES = { api: 'api', loader: 'loader', proxy: 'proxy' } as const;
 const buildAll = execFileSync('make', ['-n', '--no-print-directory', 'build_all'], { cwd: ROOT, encoding: 'utf8' });
@@ -23,6 +24,10 @@ function finalStage(lines: string[]): string[] {
 
 it('builds the four images from docker/*.Dockerfile', () => {
   expect(dockerfiles.sort()).toEqual(['docker/api.Dockerfile', 'docker/client.Dockerfile', 'docker/loader.Dockerfile', 'docker/proxy.Dockerfile']);
+});
+
+it('proxy image bounds the V8 heap with the NODE_OPTIONS the lab and the e2e suite use', () => {
+  expect(finalStage(instructions('docker/proxy.Dockerfile'))).toContain(`ENV NODE_OPTIONS="${SIDECAR_NODE_OPTIONS}"`);
 });
 
 it.each(Object.entries(NODE_IMAGES))('%s image: multi-stage node:24-slim, production deps, non-root, node dist/main.js', (name, pkg) => {

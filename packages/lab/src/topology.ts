@@ -5,6 +5,7 @@ import { parse, stringify } from 'yaml';
 import { LabError } from './errors.js';
 import { freePorts, type Child, type Supervisor } from './processes.js';
 import { BALANCER_STATS_PATH } from './balancer.js';
+import { SIDECAR_NODE_OPTIONS } from '@infer-cb/proxy/runtime';
 
 /** The arms of the experiment. */
 export const ARM_NAMES = ['direct', 'sidecar', 'sidecar-adaptive'] as const;
@@ -190,7 +191,7 @@ export async function startTopology(sup: Supervisor, opts: TopologyOptions): Pro
           name: `${opts.arm}/sidecar-${i}`, command: process.execPath,
           args: [paths.proxyMain, '--listen', `127.0.0.1:${sidecarPort}`, '--upstream', replica.apiUrl,
             '--admin-port', String(adminPort), '--config', configPath as string],
-          env: { LOG_LEVEL: 'warn' },
+          env: { LOG_LEVEL: 'warn', NODE_OPTIONS: SIDECAR_NODE_OPTIONS },
           readyUrl: `${replica.adminUrl}/readyz`, readyTimeoutMs: 15_000,
         }));
       })(),

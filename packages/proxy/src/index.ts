@@ -9,3 +9,4 @@ export { fail, STATUS_BY_REASON, type Outcome } from './respond.js';
 export { SidecarMetrics } from './metrics.js';
 export * from './errors.js';
 export { StaticLimit, type ConcurrencyLimit } from './limit/limit.js';
+export { SIDECAR_NODE_OPTIONS } from './runtime.js';

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, type Child, type Supervisor } from '../../../packages/lab/src/processes.js';
+import { SIDECAR_NODE_OPTIONS } from '../../../packages/proxy/src/runtime.js';
 
 /** The repository root. */
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -59,7 +60,7 @@ export async function startSidecar(sup: Supervisor, upstream: string, yaml: stri
     name: `sidecar-${p}`,
     command: process.execPath,
     args: [SIDECAR_MAIN, '--listen', `127.0.0.1:${p}`, '--upstream', upstream, '--admin-port', String(admin), '--config', configPath],
-    env: { CB_LOG_LEVEL: 'warn' },
+    env: { CB_LOG_LEVEL: 'warn', NODE_OPTIONS: SIDECAR_NODE_OPTIONS },
     readyUrl: `http://127.0.0.1:${admin}/healthz`,
     readyTimeoutMs: 15_000,
     ...(keepLog ? { stdout: 'buffer' as const } : {}),
