@@ -29,7 +29,7 @@ STAMP := node_modules/.install-stamp
 .PHONY: help node install build lint test demo tools system-deps clean
 
 help: ## list the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_.-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 $(TOOLS)/node/bin/node:
 	@echo "System Node is $(SYSTEM_NODE_MAJOR).x (< 22): installing Node $(NODE_VERSION) into .tools/node"
