@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { DRIVER_NAMES } from './drivers/driver.js';
 import { LabError } from './errors.js';
 import { ARM_NAMES, DEFAULT_TUNING, type ArmName, type SidecarTuning } from './topology.js';
+import { durationToMs } from '@infer-cb/proxy/duration';
 
 /** The parsed and validated command line. */
 export interface LabFlags {
@@ -59,11 +60,11 @@ a side-by-side comparison, summary.json, report.html and raw series under --out.
   --help                this text
 `;
 
+/** A duration flag: the sidecar's Istio-style durations (`10s`, `1m`, `500ms`), or bare seconds (`10`). */
 function durationSeconds(text: string): number | undefined {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text.trim());
-  if (m === null) return undefined;
-  const v = Number(m[1]);
-  return m[2] === 'ms' ? v / 1000 : m[2] === 'm' ? v * 60 : v;
+  const t = text.trim();
+  const ms = /^\d+(?:\.\d+)?$/.test(t) ? Number(t) * 1000 : durationToMs(t);
+  return Number.isFinite(ms) ? ms / 1000 : undefined;
 }
 
 /**
@@ -89,7 +90,7 @@ export function parseLabArgs(argv: readonly string[]): LabFlags {
       },
     }));
   } catch (err) {
-    throw new LabError('LAB_BAD_FLAGS', `${err instanceof Error ? err.message : String(err)} (see --help)`);
+    throw new LabError('LAB_BAD_FLAGS', `${(err instanceof Error ? err.message : String(err)).replace(/\s*\n\s*/g, ' ')} (see --help)`);
   }
   const problems: string[] = [];
   const str = (k: string): string | undefined => values[k] as string | undefined;
