@@ -75,16 +75,17 @@ system-deps: ## install the Debian packages the tests use (chromium, prometheus,
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
-# The soak runs alone after everything else: it measures capacity first and then loads at 80% of it, which
-# a heavy test in the other jest worker would turn into shedding.
+# Tests that put load on the machine run one at a time after everything else: each measures latency or
+# capacity under load it makes itself (the soak loads at 80% of the capacity it measured), which a heavy
+# test in the other jest worker would turn into shedding and slow recoveries.
 JEST := node --experimental-vm-modules node_modules/jest/bin/jest.js --ci --json
-SOAK_TEST := test/e2e/soak.test.ts
+LOAD_TESTS := test/e2e/ test/lab-run.test.ts
 test: build lint tools system-deps ## build, lint and run every test; ends with "N passed, N failed"
 	@mkdir -p .ci-results
-	@rc=0; $(JEST) --outputFile=.ci-results/jest.json --testPathIgnorePatterns='/node_modules/|/dist/|$(SOAK_TEST)' \
+	@rc=0; $(JEST) --outputFile=.ci-results/jest.json --testPathIgnorePatterns='/node_modules/|/dist/|/test/e2e/|/test/lab-run\.test\.ts$$' \
 	  $(JEST_ARGS) || rc=$$?; \
-	$(JEST) --outputFile=.ci-results/jest-soak.json $(SOAK_TEST) || rc=$$?; \
-	node scripts/test-summary.mjs .ci-results/jest.json .ci-results/jest-soak.json; exit $$rc
+	$(JEST) --outputFile=.ci-results/jest-load.json --runInBand $(LOAD_TESTS) || rc=$$?; \
+	node scripts/test-summary.mjs .ci-results/jest.json .ci-results/jest-load.json; exit $$rc
 
 # --- local A/B lab (packages/lab, docs/lab.md) ---------------------------------------------------
 # LAB_ARGS passes flags to cb-lab, e.g. `make demo LAB_ARGS="--preset seed"` or `LAB_ARGS="--driver vegeta"`.

@@ -116,9 +116,21 @@ async function attack(origin, rate, seconds, dir) {
   };
 }
 
+/** startArm, retried: a port freePort() returned can be taken before the proxy binds it. */
+async function startArmRetrying(arm, upstreamPort, dir, extraNodeArgs = []) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startArm(arm, upstreamPort, dir, extraNodeArgs);
+    } catch (err) {
+      if (attempt === 3) throw err;
+      console.error(`bench-overhead: ${arm} did not start (${err.message}); retrying on new ports`);
+    }
+  }
+}
+
 async function runArm(arm, upstreamPort) {
   const tmp = scratch(`cb-overhead-${arm}-`);
-  const { proc, origin } = await startArm(arm, upstreamPort, tmp.dir);
+  const { proc, origin } = await startArmRetrying(arm, upstreamPort, tmp.dir);
   try {
     await attack(origin, RATE, 2, tmp.dir); // warm-up (JIT, connections)
     const pid = proc?.child.pid;
@@ -143,7 +155,7 @@ async function profileSidecar(upstreamPort) {
   const tmp = scratch('cb-overhead-prof-');
   const profDir = join(tmp.dir, 'prof');
   try {
-    const { proc, origin } = await startArm('cb-sidecar', upstreamPort, tmp.dir, ['--cpu-prof', `--cpu-prof-dir=${profDir}`]);
+    const { proc, origin } = await startArmRetrying('cb-sidecar', upstreamPort, tmp.dir, ['--cpu-prof', `--cpu-prof-dir=${profDir}`]);
     await attack(origin, RATE, 2, tmp.dir);
     await attack(origin, RATE, DURATION_S, tmp.dir);
     await stopProcess(proc, 'SIGINT');
