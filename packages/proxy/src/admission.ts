@@ -32,7 +32,7 @@ class Waiter {
   ) {}
   /** The client went away while queued: drop the request, never forward it. */
   handleEvent(): void {
-    this.admission.remove(this, this.request.controller.signal.reason as Error);
+    this.admission.remove(this, this.request.cancellation.reason as Error);
   }
 }
 
@@ -169,7 +169,7 @@ export class Admission {
     }
     this.tail = waiter;
     this.queued++;
-    request.controller.signal.addEventListener('abort', waiter);
+    request.cancellation.listen(waiter);
     return promise;
   }
 
@@ -192,7 +192,7 @@ export class Admission {
     this.queued--;
     if (this.queued === 0) this.lastEmptyAt = performance.now();
     if (waiter.timer !== undefined) clearTimeout(waiter.timer);
-    waiter.request.controller.signal.removeEventListener('abort', waiter);
+    waiter.request.cancellation.unlisten(waiter);
     return true;
   }
 

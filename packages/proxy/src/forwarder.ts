@@ -1,8 +1,8 @@
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { Pool } from 'undici';
 import { UpstreamProtocolError, UpstreamStatusError, UpstreamTimeoutError, UpstreamUnavailableError } from './errors.js';
-import type { Handler, ProxyRequest } from './pipeline.js';
+import type { CancelListener, Handler, ProxyRequest } from './pipeline.js';
 
 /** Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus ones undici manages. */
 const HOP_BY_HOP = new Set([
@@ -65,12 +65,14 @@ export interface ForwarderOptions {
 }
 
 /**
- * One upstream call: undici's dispatch handler, the abort listener of the request's signal and the timer
+ * One upstream call: undici's dispatch handler, the cancellation listener of the request and the timer
  * target, all in one object (no per-request closures on the hot path). Writes the answer straight to `res`.
  */
-class Exchange implements Dispatcher.DispatchHandler {
+class Exchange implements Dispatcher.DispatchHandler, CancelListener {
   timer: NodeJS.Timeout | undefined;
   status = 0;
+  /** the upstream's end-to-end headers, held back until the first body byte (then sent in one writeHead) */
+  private headers: Record<string, string | string[]> | undefined;
   /** bytes of body still expected (the upstream's content-length), -1 when unknown */
   private remaining = -1;
   private upstream: Dispatcher.DispatchController | undefined;
@@ -82,20 +84,14 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.upstream = controller;
-    const signal = this.request.controller.signal;
-    if (signal.aborted) controller.abort(signal.reason as Error);
+    const reason = this.request.cancellation.reason;
+    if (reason !== undefined) controller.abort(reason);
   }
 
   onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
     if (statusCode < 200) return; // informational answers are not relayed
-    const res = this.request.res;
-    const extra = connectionTokens(headers.connection);
-    for (const name in headers) {
-      if (HOP_BY_HOP.has(name) || (extra !== undefined && extra.includes(name))) continue;
-      res.setHeader(name, headers[name] as string | string[]);
-    }
-    // Headers stay unsent until the first body byte: an upstream that fails before it still gets a clean 502.
-    res.statusCode = statusCode;
+    // Held until the first body byte: an upstream that fails before it still gets a clean 502.
+    this.headers = endToEnd(headers);
     this.status = statusCode;
     const length = headers['content-length'];
     this.remaining = typeof length === 'string' ? Number(length) : -1;
@@ -103,6 +99,7 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     const res = this.request.res;
+    this.writeHead(res);
     // The chunk that completes a content-length body ends the response: a small answer is one write.
     if (this.remaining >= 0 && (this.remaining -= chunk.length) <= 0) res.end(chunk);
     else if (!res.write(chunk)) {
@@ -114,6 +111,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   onResponseEnd(): void {
     if (this.done) return;
     const res = this.request.res;
+    this.writeHead(res);
     if (!res.writableEnded) res.end();
     this.finish();
     this.resolve(this.status);
@@ -122,21 +120,27 @@ class Exchange implements Dispatcher.DispatchHandler {
   onResponseError(_controller: Dispatcher.DispatchController | undefined, err: Error): void {
     if (this.done) return;
     this.finish();
-    const signal = this.request.controller.signal;
-    this.reject(signal.aborted ? (signal.reason as Error) : classify(err));
+    const reason = this.request.cancellation.reason;
+    this.reject(reason ?? classify(err));
   }
 
-  /** The request's signal fired (client gone, timeout): abort the upstream call, or fail now if not started. */
+  /** The request was cancelled (client gone, timeout): abort the upstream call, or fail now if not started. */
   handleEvent(): void {
-    const reason = this.request.controller.signal.reason as Error;
+    const reason = this.request.cancellation.reason as Error;
     if (this.upstream !== undefined) this.upstream.abort(reason);
     else this.onResponseError(undefined, reason);
+  }
+
+  private writeHead(res: ServerResponse): void {
+    if (this.headers === undefined) return;
+    res.writeHead(this.status, this.headers);
+    this.headers = undefined;
   }
 
   private finish(): void {
     this.done = true;
     clearTimeout(this.timer);
-    this.request.controller.signal.removeEventListener('abort', this);
+    this.request.cancellation.unlisten(this);
   }
 }
 
@@ -157,7 +161,7 @@ export function forwarder(getDispatcher: () => Dispatcher, options: ForwarderOpt
       exchange.reject = reject;
     });
     exchange.timer = setTimeout(onTimeout, byDeadline ? Math.max(0, remaining) : options.timeoutMs, request, byDeadline);
-    request.controller.signal.addEventListener('abort', exchange);
+    request.cancellation.listen(exchange);
     const started = performance.now();
     let status: number;
     try {
@@ -186,7 +190,7 @@ export function forwarder(getDispatcher: () => Dispatcher, options: ForwarderOpt
 }
 
 function onTimeout(request: ProxyRequest, byDeadline: boolean): void {
-  request.controller.abort(
+  request.cancellation.cancel(
     new UpstreamTimeoutError(byDeadline ? 'the client deadline passed while the upstream was answering' : 'the upstream did not answer in time', byDeadline),
   );
 }
@@ -203,8 +207,8 @@ function connectionTokens(connection: string | string[] | undefined): string[] |
   return tokens.length > 0 ? tokens : undefined;
 }
 
-/** The end-to-end request headers plus X-Forwarded-For/-Proto; `host` is kept but never routes. */
-export function upstreamHeaders(headers: IncomingHttpHeaders, remoteAddress: string | undefined): Record<string, string | string[]> {
+/** A message's end-to-end headers: without hop-by-hop ones and those its Connection header lists. */
+function endToEnd(headers: IncomingHttpHeaders): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   const extra = connectionTokens(headers.connection);
   for (const name in headers) {
@@ -212,6 +216,12 @@ export function upstreamHeaders(headers: IncomingHttpHeaders, remoteAddress: str
     if (value === undefined || HOP_BY_HOP.has(name) || (extra !== undefined && extra.includes(name))) continue;
     out[name] = value;
   }
+  return out;
+}
+
+/** The end-to-end request headers plus X-Forwarded-For/-Proto; `host` is kept but never routes. */
+export function upstreamHeaders(headers: IncomingHttpHeaders, remoteAddress: string | undefined): Record<string, string | string[]> {
+  const out = endToEnd(headers);
   const client = remoteAddress ?? 'unknown';
   const prior = headers['x-forwarded-for'];
   out['x-forwarded-for'] = prior === undefined ? client : `${Array.isArray(prior) ? prior.join(', ') : prior}, ${client}`;

@@ -1,14 +1,49 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
+/** The stage that currently owns a request (its queue slot, then its upstream call) and must stop when it is cancelled. */
+export interface CancelListener {
+  handleEvent(): void;
+}
+
+/**
+ * Cancels one request: what an AbortController does on this path, without an EventTarget per request.
+ * A request is owned by one stage at a time (waiting in the queue, then calling the upstream), so there is
+ * one listener slot; the stage that takes the request over replaces it.
+ */
+export class Cancellation {
+  /** why the request was cancelled; undefined while it is not */
+  reason: Error | undefined = undefined;
+  private listener: CancelListener | undefined = undefined;
+
+  /** Cancels once (later calls are ignored) and tells the current listener. */
+  cancel(reason: Error): void {
+    if (this.reason !== undefined) return;
+    this.reason = reason;
+    const listener = this.listener;
+    this.listener = undefined;
+    listener?.handleEvent();
+  }
+
+  /** Makes `listener` the stage to tell on cancellation. */
+  listen(listener: CancelListener): void {
+    this.listener = listener;
+  }
+
+  /** Removes `listener` if it is still the current one. */
+  unlisten(listener: CancelListener): void {
+    if (this.listener === listener) this.listener = undefined;
+  }
+}
+
 /**
  * One request travelling through the layers. Created once per request by the server; layers read it and
- * the forwarder streams it. `controller` aborts everything the request started (client gone, timeout).
+ * the forwarder streams it. `cancellation` stops whatever the request is doing (client gone, timeout).
  */
 export interface ProxyRequest {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
-  /** Aborted with a `ClientClosedError` when the client goes away, or by the forwarder's upstream timeout. */
-  readonly controller: AbortController;
+  /** Cancelled with a `ClientClosedError` when the client goes away, or by the forwarder's upstream timeout. */
+  readonly cancellation: Cancellation;
   /** Request path and query to send upstream (never the client's absolute-form authority). */
   readonly path: string;
   /** `performance.now()` when the request arrived. */

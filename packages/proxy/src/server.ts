@@ -11,7 +11,7 @@ import { BadRequestError, ClientClosedError, SidecarError } from './errors.js';
 import { createPool, forwarder, type ForwarderOptions } from './forwarder.js';
 import { createLimit, poolConnections } from './limits.js';
 import { SidecarMetrics } from './metrics.js';
-import { compose, type Handler, type ProxyRequest } from './pipeline.js';
+import { Cancellation, compose, type Handler, type ProxyRequest } from './pipeline.js';
 import { fail, refuse, refuseRaw } from './respond.js';
 import { VERSION } from './version.js';
 
@@ -51,7 +51,7 @@ export function upstreamPath(url: string | undefined): string | undefined {
 
 function onResponseClose(this: TrackedResponse): void {
   const exchange = this[EXCHANGE];
-  if (exchange !== undefined && !this.writableFinished) exchange.controller.abort(CLIENT_CLOSED);
+  if (exchange !== undefined && !this.writableFinished) exchange.cancellation.cancel(CLIENT_CLOSED);
 }
 
 /** Options of {@link Sidecar.start}. */
@@ -152,7 +152,7 @@ export class Sidecar {
       deadline = arrivedAt + ms;
     }
     if (this.draining) res.setHeader('connection', 'close');
-    const exchange: ProxyRequest = { req, res, controller: new AbortController(), path, arrivedAt, deadline, inflightAtAdmission: 0 };
+    const exchange: ProxyRequest = { req, res, cancellation: new Cancellation(), path, arrivedAt, deadline, inflightAtAdmission: 0 };
     res[EXCHANGE] = exchange;
     res.once('close', onResponseClose);
     this.active++;

@@ -1,13 +1,13 @@
 import { Pool } from 'undici';
 import { UpstreamProtocolError } from '../src/errors.js';
 import { forwarder } from '../src/forwarder.js';
-import type { ProxyRequest } from '../src/pipeline.js';
+import { Cancellation, type ProxyRequest } from '../src/pipeline.js';
 
 function fakeRequest(path: string): ProxyRequest {
   return {
     req: { headers: {}, method: 'GET', socket: { remoteAddress: '127.0.0.1' } },
     res: {},
-    controller: new AbortController(),
+    cancellation: new Cancellation(),
     path,
     arrivedAt: performance.now(),
     deadline: Infinity,
