@@ -236,7 +236,11 @@ reliability: ## assemble bench/results/reliability.md from the figures the e2e t
 	node bench/soak/reliability.mjs
 
 # --- adaptive concurrency and proxy overhead benchmarks (issue 3 §4; owner: adaptive; docs/adaptive.md)
-.PHONY: bench-adaptive bench-overhead
+.PHONY: bench-adaptive bench-overhead bench-breaker
+bench-breaker: install ## CPU per call of the breaker layer while 20% of calls fail vs opossum's defaults -> bench/results/breaker.md
+	npx tsc -b packages/proxy
+	node bench/breaker/run.mjs
+
 bench-adaptive: install $(TOOLS)/bin/vegeta ## adaptive vs static limits in cb-sidecar through a 2x slower / 2x faster upstream -> bench/results/adaptive.md
 	npx tsc -b packages/proxy
 	node bench/adaptive/run.mjs

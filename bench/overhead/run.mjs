@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-// Proxy overhead: direct (client -> upstream) vs cb-sidecar (admission, breaker, metrics on) vs HAProxy
-// (Debian package, config generated here) vs http-proxy (npm, keep-alive agent), one after the other.
+// Proxy overhead: direct (client -> upstream) vs cb-sidecar (admission, breaker, metrics on, run with the
+// image's NODE_OPTIONS) vs node-floor (node:http + undici dispatch, no layers: what the runtime itself costs)
+// vs HAProxy (Debian package, config generated here) vs http-proxy (npm, keep-alive agent), one after the
+// other, ROUNDS times interleaved (medians reported: this machine is shared and noisy).
 // Upstream: bench/overhead/upstream.mjs (minimal Node server). Proxies pinned to CPU 0, upstream and
 // load generators to CPU 1 (taskset). Per arm:
 //   - open loop, vegeta RATE (1000) req/s for DURATION_S: p50/p99 latency (added = arm - direct) and the
@@ -14,6 +16,7 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
+import { SIDECAR_NODE_OPTIONS } from '../../packages/proxy/dist/runtime.js';
 import { ROOT, SIDECAR, freePort, killAll, percentile, scratch, sleep, startProcess, stopProcess, uptime, vegetaAttack } from '../adaptive/support.mjs';
 
 const RATE = Number(process.env.RATE ?? 1000);
@@ -21,6 +24,7 @@ const DURATION_S = Number(process.env.DURATION_S ?? 10);
 const MAX_S = Number(process.env.MAX_S ?? 5);
 const RSS_RATE = Number(process.env.RSS_RATE ?? 5000); // or the proxy's own maximum when lower
 const RSS_S = Number(process.env.RSS_S ?? 5);
+const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const RESULTS = process.env.RESULTS ?? `${ROOT}bench/results/overhead.md`;
 // Pinning (PIN=1): proxies on CPU 0, upstream and load generators on CPU 1. Off by default: on a shared,
 // loaded machine a pinned process cannot escape a busy core and its latency measures the neighbours.
@@ -36,11 +40,11 @@ function cpuMicros(pid) {
   return ((Number(fields[11]) + Number(fields[12])) * 1e6) / TICKS_PER_S;
 }
 
-/** VmRSS and VmHWM of a process in MB. */
+/** VmRSS, its anonymous and file-backed parts, and VmHWM of a process in MB. */
 function memoryMb(pid) {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (key) => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? NaN);
-  return { rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024 };
+  return { rss: kb('VmRSS') / 1024, anon: kb('RssAnon') / 1024, file: kb('RssFile') / 1024, hwm: kb('VmHWM') / 1024 };
 }
 
 function haproxyConfig(port, upstreamPort) {
@@ -74,7 +78,7 @@ async function startArm(arm, upstreamPort, dir, extraNodeArgs = []) {
     const adminPort = await freePort();
     const proc = await startProcess(
       process.execPath,
-      [...extraNodeArgs, SIDECAR, '--listen', `127.0.0.1:${port}`, '--upstream', `http://127.0.0.1:${upstreamPort}`, '--admin-port', String(adminPort)],
+      [...SIDECAR_NODE_OPTIONS.split(' '), ...extraNodeArgs, SIDECAR, '--listen', `127.0.0.1:${port}`, '--upstream', `http://127.0.0.1:${upstreamPort}`, '--admin-port', String(adminPort)],
       { ...ready, env: { CB_LOG_LEVEL: 'warn' } },
     );
     return { proc, origin };
@@ -83,6 +87,10 @@ async function startArm(arm, upstreamPort, dir, extraNodeArgs = []) {
     const cfg = join(dir, 'haproxy.cfg');
     writeFileSync(cfg, haproxyConfig(port, upstreamPort));
     return { proc: await startProcess('/usr/sbin/haproxy', ['-f', cfg, '-db'], ready), origin };
+  }
+  if (arm === 'node-floor') {
+    const proc = await startProcess(process.execPath, [`${ROOT}bench/overhead/undici-proxy.mjs`, String(port), `http://127.0.0.1:${upstreamPort}`], ready);
+    return { proc, origin };
   }
   if (arm === 'http-proxy') {
     const proc = await startProcess(process.execPath, [`${ROOT}bench/overhead/http-proxy.mjs`, String(port), `http://127.0.0.1:${upstreamPort}`], ready);
@@ -185,45 +193,99 @@ async function profileSidecar(upstreamPort) {
   }
 }
 
-function report(rows, prof, load) {
-  const direct = rows.find((r) => r.arm === 'direct');
+const median = (xs) => {
+  const v = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  if (v.length === 0) return NaN;
+  const m = Math.floor(v.length / 2);
+  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+};
+
+/** One row per arm: medians over the rounds (added latency is taken against direct in the same round). */
+function summarize(rounds) {
+  const arms = rounds[0].map((r) => r.arm);
+  return arms.map((arm) => {
+    const runs = rounds.map((round) => round.find((r) => r.arm === arm));
+    const direct = rounds.map((round) => round.find((r) => r.arm === 'direct'));
+    const pick = (f) => runs.map(f);
+    return {
+      arm,
+      cpuFixed: median(pick((r) => r.cpuFixed)),
+      cpuFixedAll: pick((r) => r.cpuFixed),
+      cpuMax: median(pick((r) => r.cpuMax)),
+      rps: median(pick((r) => r.max.rps)),
+      p50: median(pick((r) => r.fixed.p50)),
+      p99: median(pick((r) => r.fixed.p99)),
+      addedP50: median(runs.map((r, i) => r.fixed.p50 - direct[i].fixed.p50)),
+      addedP99: median(runs.map((r, i) => r.fixed.p99 - direct[i].fixed.p99)),
+      rss: median(pick((r) => r.mem.rss)),
+      anon: median(pick((r) => r.mem.anon)),
+      file: median(pick((r) => r.mem.file)),
+      hwm: Math.max(...pick((r) => r.mem.hwm).filter(Number.isFinite), -Infinity),
+      at: runs.map((r) => (r.heavy ? `${r.heavy.ok}/${r.heavy.requests} ok at ${RSS_RATE}/s` : `wrk max ${r.max.rps.toFixed(0)}/s`)).join('; '),
+      nonOk: runs.reduce((n, r) => n + (r.fixed.requests - r.fixed.ok), 0),
+    };
+  });
+}
+
+function report(rounds, prof, load) {
+  const rows = summarize(rounds);
   const f = (x, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '—');
   const byArm = Object.fromEntries(rows.map((r) => [r.arm, r]));
   const sc = byArm['cb-sidecar'];
+  const floor = byArm['node-floor'];
   const check = (ok) => (ok ? 'met' : '**missed**');
   const lines = [
-    '# Proxy overhead: cb-sidecar vs HAProxy vs http-proxy vs direct',
+    '# Proxy overhead: cb-sidecar vs the Node floor vs HAProxy vs http-proxy vs direct',
     '',
     `Generated by \`make bench-overhead\` (bench/overhead/run.mjs) on ${new Date().toISOString()}.`,
     '',
     '## Method',
     '',
     '- Upstream: `bench/overhead/upstream.mjs` (Node http server, 200 + 32-byte JSON after reading the body).',
-    `- Proxies, one at a time: cb-sidecar (\`packages/proxy/dist/main.js\`, default`,
-    '  config: static limit 64 + queue, opossum breaker, prom-client metrics, undici pool), HAProxy (`/usr/sbin/haproxy`,',
-    '  `nbthread 1`, `http-reuse always`, config generated by the script), http-proxy (npm, keep-alive agent).',
-    `- Load: vegeta open loop at ${RATE} req/s for ${DURATION_S} s after a 2 s warm-up (POST /predict, seed body)`,
-    `  → p50/p99 (added = arm − direct) and proxy CPU µs/request = Δ(utime+stime) of the proxy process / requests;`,
-    `  wrk -t1 -c32 for ${MAX_S} s → max requests/s and CPU µs/request at saturation; RSS (VmRSS, peak VmHWM) after vegeta at`,
-    `  ${RSS_RATE} req/s for ${RSS_S} s when the proxy's max exceeds it, else right after the wrk run (= at the max the machine does).`,
-    `- Pinning: ${PIN ? `proxies on CPU ${PROXY_CPU}, upstream and load generators on CPU ${LOAD_CPU} (taskset)` : 'off (PIN=1 pins proxies to CPU 0, upstream and clients to CPU 1); on this shared, loaded machine a pinned proxy cannot escape a busy core'}.`,
-    `- Machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), shared with other engineers: load before \`${load.before}\`, after \`${load.after}\`.`,
-    '  Treat absolute numbers as noisy; the arms ran back to back under the same conditions.',
+    '- Proxies, one at a time:',
+    `  - cb-sidecar: \`packages/proxy/dist/main.js\` with the image's NODE_OPTIONS (\`${SIDECAR_NODE_OPTIONS}\`) and its default`,
+    '    config: static limit 64 + queue, opossum breaker, prom-client metrics, undici pool;',
+    '  - node-floor: `bench/overhead/undici-proxy.mjs`, node:http + undici `Pool.dispatch` and nothing else (no layers,',
+    '    no header filtering, no timeouts): the cost of the runtime every Node proxy pays before doing anything;',
+    '  - HAProxy: `/usr/sbin/haproxy`, `nbthread 1`, `http-reuse always`, config generated by the script;',
+    '  - http-proxy: npm `http-proxy` with a keep-alive agent.',
+    `- Per arm and round: vegeta open loop at ${RATE} req/s for ${DURATION_S} s after a 2 s warm-up (POST /predict, seed body)`,
+    '  → p50/p99 (added = arm − direct in the same round) and proxy CPU µs/request = Δ(utime+stime) of the proxy',
+    `  process / requests; wrk -t1 -c32 for ${MAX_S} s → max requests/s and CPU µs/request at saturation; RSS (VmRSS, split`,
+    `  into anonymous memory and file-backed pages, mostly the node binary's own code) after vegeta at ${RSS_RATE} req/s for`,
+    `  ${RSS_S} s when the proxy's max exceeds it, else right after the wrk run.`,
+    `- ${ROUNDS} rounds, arms interleaved within each round; every figure is the median over the rounds.`,
+    `- Pinning: ${PIN ? `proxies on CPU ${PROXY_CPU}, upstream and load generators on CPU ${LOAD_CPU} (taskset)` : 'off (PIN=1 pins proxies to CPU 0, upstream and clients to CPU 1)'}.`,
+    `- Machine: ${cpus().length} vCPUs (${cpus()[0]?.model ?? '?'}, a Firecracker VM shared with other engineers): load before`,
+    `  \`${load.before}\`, after \`${load.after}\`.`,
     '',
-    '## Results',
+    '## Results (medians)',
     '',
-    `| arm | CPU µs/req @${RATE}/s | CPU µs/req @max | max req/s (wrk) | p50 ms @${RATE}/s | p99 ms | added p50 ms | added p99 ms | RSS MB (at) | peak RSS MB |`,
-    '|---|---|---|---|---|---|---|---|---|---|',
-    ...rows.map((r) =>
-      `| ${r.arm} | ${f(r.cpuFixed)} | ${f(r.cpuMax)} | ${f(r.max.rps)} | ${f(r.fixed.p50, 3)} | ${f(r.fixed.p99, 3)} | ${r.arm === 'direct' ? '—' : f(r.fixed.p50 - direct.fixed.p50, 3)} | ${r.arm === 'direct' ? '—' : f(r.fixed.p99 - direct.fixed.p99, 3)} | ${f(r.mem.rss, 1)} (${r.heavy ? `${f(r.heavy.achieved)}/s vegeta, ${r.heavy.ok}/${r.heavy.requests} ok` : `${f(r.max.rps)}/s wrk`}) | ${f(r.mem.hwm, 1)} |`,
-    ),
+    `| arm | CPU µs/req @${RATE}/s (each round) | CPU µs/req @max | max req/s (wrk) | p50 ms @${RATE}/s | p99 ms | added p50 ms | added p99 ms | RSS MB (anon + file) | peak RSS MB | RSS measured at |`,
+    '|---|---|---|---|---|---|---|---|---|---|---|',
+    ...rows.map((r) => {
+      const d = r.arm === 'direct';
+      return `| ${r.arm} | ${d ? '—' : `${f(r.cpuFixed)} (${r.cpuFixedAll.map((x) => f(x)).join(', ')})`} | ${d ? '—' : f(r.cpuMax)} | ${f(r.rps)} | ${f(r.p50, 3)} | ${f(r.p99, 3)} | ${d ? '—' : f(r.addedP50, 3)} | ${d ? '—' : f(r.addedP99, 3)} | ${d ? '—' : `${f(r.rss, 1)} (${f(r.anon, 1)} + ${f(r.file, 1)})`} | ${d ? '—' : f(r.hwm, 1)} | ${r.at} |`;
+    }),
     '',
-    '## Targets (cb-sidecar)',
+    `Requests not answered 200 in the ${RATE} req/s runs: ${rows.map((r) => `${r.arm} ${r.nonOk}`).join(', ')}.`,
     '',
-    `- CPU/request ≤ 2× HAProxy's: ${f(sc.cpuFixed)} vs 2 × ${f(byArm.haproxy.cpuFixed)} µs @${RATE}/s → ${check(sc.cpuFixed <= 2 * byArm.haproxy.cpuFixed)} (ratio ${f(sc.cpuFixed / byArm.haproxy.cpuFixed, 2)}×).`,
-    `- CPU/request ≤ 0.8× http-proxy's: ${f(sc.cpuFixed)} vs 0.8 × ${f(byArm['http-proxy'].cpuFixed)} µs → ${check(sc.cpuFixed <= 0.8 * byArm['http-proxy'].cpuFixed)} (ratio ${f(sc.cpuFixed / byArm['http-proxy'].cpuFixed, 2)}×).`,
-    `- Added p99 < 1 ms at ${RATE} req/s: ${f(sc.fixed.p99 - direct.fixed.p99, 3)} ms → ${check(sc.fixed.p99 - direct.fixed.p99 < 1)}.`,
-    `- RSS < 80 MB at ${sc.heavy ? `${RSS_RATE} req/s` : `its max (${f(sc.max.rps)} req/s)`}: ${f(sc.mem.rss, 1)} MB (peak ${f(sc.mem.hwm, 1)}) → ${check(sc.mem.hwm < 80)}.`,
+    '## Targets (cb-sidecar, issue 3)',
+    '',
+    `- CPU/request ≤ 2× HAProxy's: ${f(sc.cpuFixed)} vs 2 × ${f(byArm.haproxy.cpuFixed)} µs @${RATE}/s → ${check(sc.cpuFixed <= 2 * byArm.haproxy.cpuFixed)} (ratio ${f(sc.cpuFixed / byArm.haproxy.cpuFixed, 2)}×; at saturation ${f(sc.cpuMax / byArm.haproxy.cpuMax, 2)}×).`,
+    `- CPU/request ≤ 0.8× http-proxy's: ${f(sc.cpuFixed)} vs 0.8 × ${f(byArm['http-proxy'].cpuFixed)} µs @${RATE}/s → ${check(sc.cpuFixed <= 0.8 * byArm['http-proxy'].cpuFixed)} (ratio ${f(sc.cpuFixed / byArm['http-proxy'].cpuFixed, 2)}×; at saturation ${f(sc.cpuMax / byArm['http-proxy'].cpuMax, 2)}× → ${check(sc.cpuMax <= 0.8 * byArm['http-proxy'].cpuMax)}).`,
+    `- Added p99 < 1 ms at ${RATE} req/s: ${f(sc.addedP99, 3)} ms → ${check(sc.addedP99 < 1)}.`,
+    `- RSS < 80 MB at ${RSS_RATE} req/s (or the proxy's max): ${f(sc.rss, 1)} MB (peak ${f(sc.hwm, 1)}) → ${check(sc.hwm < 80)}.`,
+    ...(floor
+      ? [
+          '',
+          'The Node floor in the same run, for what the targets ask of any Node proxy on this machine:',
+          `- node-floor CPU/request: ${f(floor.cpuFixed)} µs @${RATE}/s = ${f(floor.cpuFixed / byArm.haproxy.cpuFixed, 2)}× HAProxy, ${f(floor.cpuFixed / byArm['http-proxy'].cpuFixed, 2)}× http-proxy;`,
+          `  at saturation ${f(floor.cpuMax)} µs = ${f(floor.cpuMax / byArm.haproxy.cpuMax, 2)}× HAProxy.`,
+          `- cb-sidecar's layers (admission, breaker, metrics, header filtering, timeouts) cost ${f(sc.cpuFixed - floor.cpuFixed)} µs/request above the floor @${RATE}/s (${f(sc.cpuFixed / floor.cpuFixed, 2)}×), ${f(sc.cpuMax - floor.cpuMax)} µs at saturation (${f(sc.cpuMax / floor.cpuMax, 2)}×).`,
+          `- node-floor added p99 @${RATE}/s: ${f(floor.addedP99, 3)} ms; RSS ${f(floor.rss, 1)} MB (${f(floor.anon, 1)} anon + ${f(floor.file, 1)} file) with V8's default heap sizing.`,
+        ]
+      : []),
     '',
     `## cb-sidecar CPU profile (node --cpu-prof, ${RATE} req/s for ${DURATION_S} s after a 2 s warm-up; self time, top 15; share of non-idle time)`,
     '',
@@ -241,16 +303,20 @@ try {
   const load = { before: `${uptime()}` };
   const upstream = await startProcess(process.execPath, [`${ROOT}bench/overhead/upstream.mjs`], { cpu: LOAD_CPU, name: 'upstream' });
   const upstreamPort = JSON.parse(upstream.stdout().split('\n')[0]).port;
-  const rows = [];
+  const rounds = [];
   try {
-    for (const arm of (process.env.ARMS ?? 'direct,cb-sidecar,haproxy,http-proxy').split(',')) {
-      process.stderr.write(`bench-overhead: ${arm}\n`);
-      rows.push(await runArm(arm, upstreamPort));
+    for (let round = 1; round <= ROUNDS; round++) {
+      const rows = [];
+      for (const arm of (process.env.ARMS ?? 'direct,cb-sidecar,node-floor,haproxy,http-proxy').split(',')) {
+        process.stderr.write(`bench-overhead: round ${round}/${ROUNDS}: ${arm}\n`);
+        rows.push(await runArm(arm, upstreamPort));
+      }
+      rounds.push(rows);
     }
     process.stderr.write('bench-overhead: profiling cb-sidecar\n');
     const prof = await profileSidecar(upstreamPort);
     load.after = `${uptime()} (loadavg ${loadavg().map((x) => x.toFixed(2)).join(' ')})`;
-    report(rows, prof, load);
+    report(rounds, prof, load);
   } finally {
     await stopProcess(upstream, 'SIGTERM');
   }

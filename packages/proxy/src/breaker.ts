@@ -119,6 +119,10 @@ export class Breaker {
       volumeThreshold: o.volumeThreshold,
       rollingCountTimeout: o.rollingWindowMs,
       rollingCountBuckets: 10,
+      // opossum otherwise concatenates and sorts every latency in the window for percentiles nobody reads,
+      // once a second for its snapshot event and again on every failure (so worst during an error storm).
+      rollingPercentilesEnabled: false,
+      enableSnapshots: false,
       resetTimeout: o.resetTimeoutMs,
       // Returning true means "not a failure": 4xx never reach here; admission rejections,
       // client disconnects and opossum's own ESEMLOCKED are not the upstream's fault.
