@@ -6,13 +6,14 @@
 // Prints a markdown table (bench/results/breaker.md). Bounded: CALLS calls per arm, one process.
 //   node bench/breaker/run.mjs   (after `npx tsc -b packages/proxy`; `make bench-breaker` does both)
 import { writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { cpus } from 'node:os';
 import CircuitBreaker from 'opossum';
 import { Breaker } from '../../packages/proxy/dist/breaker.js';
 import { UpstreamStatusError } from '../../packages/proxy/dist/errors.js';
 
 const CALLS = Number(process.env.CALLS ?? 20_000);
-const RESULTS = process.env.RESULTS ?? new URL('../results/breaker.md', import.meta.url).pathname;
+const RESULTS = process.env.RESULTS ?? fileURLToPath(import.meta.resolve('../results/breaker.md'));
 const WINDOW_MS = 10_000; // the sidecar's default rolling window; every call below lands in one window
 const failing = (i) => i % 5 === 0;
 const action = (i) => (failing(i) ? Promise.reject(new UpstreamStatusError(503)) : Promise.resolve({ status: 200 }));
