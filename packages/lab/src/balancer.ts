@@ -1,5 +1,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import type { Histogram } from 'hdr-histogram-js';
 import { Pool } from 'undici';
+import { histogram, isRejection, isSuccess, summarize, type LatencySummary } from './results.js';
+import { RuntimeMonitor, type RuntimeStats } from './runtime-stats.js';
 
 /** The path the balancer answers itself with its counters (JSON); never forwarded. */
 export const BALANCER_STATS_PATH = '/-/balancer';
@@ -27,11 +31,19 @@ export interface BackendStats {
   errors: number;
 }
 
-/** What `GET /-/balancer` answers. */
+/** What `GET /-/balancer` answers (`POST` answers the same, then starts the timings afresh). */
 export interface BalancerStats {
   requests: number;
   errors: number;
   backends: BackendStats[];
+  /**
+   * Time inside the balancer per forwarded request, from its `request` event to the end of the answer
+   * (ms), for 2xx answers and for rejections (5xx, 429): the balancer's share of what the load generator
+   * measures end to end. Since the last `POST`.
+   */
+  latency_ms: { success: LatencySummary; rejection: LatencySummary };
+  /** The balancer process's own event loop delay and GC pauses since the last `POST`. */
+  runtime: RuntimeStats;
 }
 
 interface Backend {
@@ -73,6 +85,9 @@ export class Balancer {
   private next = 0;
   private readonly totals = { requests: 0, errors: 0 };
   private server: Server | undefined;
+  private okTimes: Histogram = histogram();
+  private rejectedTimes: Histogram = histogram();
+  private readonly runtime = new RuntimeMonitor().start();
 
   /** @throws RangeError when there is no backend */
   constructor(private readonly options: BalancerOptions) {
@@ -93,15 +108,35 @@ export class Balancer {
 
   /** A snapshot of the counters. */
   stats(): BalancerStats {
-    return { ...this.totals, backends: this.backends.map((b) => ({ ...b.stats })) };
+    return {
+      ...this.totals,
+      backends: this.backends.map((b) => ({ ...b.stats })),
+      latency_ms: { success: summarize(this.okTimes), rejection: summarize(this.rejectedTimes) },
+      runtime: this.runtime.snapshot(),
+    };
+  }
+
+  /** Starts the timings afresh (the lab does this when an attack starts, after the probe). */
+  resetTimings(): void {
+    this.okTimes = histogram();
+    this.rejectedTimes = histogram();
+    this.runtime.reset();
   }
 
   /** Handles one request: stats path, or forward round-robin. */
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
     if (req.url === BALANCER_STATS_PATH) {
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(this.stats()));
+      const stats = this.stats();
+      if (req.method === 'POST') this.resetTimings();
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(stats));
       return;
     }
+    const t0 = performance.now();
+    res.once('finish', () => {
+      const us = Math.max(1, Math.round((performance.now() - t0) * 1000));
+      if (isSuccess(res.statusCode)) this.okTimes.recordValue(us);
+      else if (isRejection(res.statusCode)) this.rejectedTimes.recordValue(us);
+    });
     void this.forward(this.pick(), req, res, 0, undefined);
   };
 
@@ -184,6 +219,7 @@ export class Balancer {
 
   /** Stops listening, drops idle client connections and closes every pool. */
   async close(): Promise<void> {
+    this.runtime.stop();
     const server = this.server;
     if (server !== undefined) {
       await new Promise<void>((resolve) => {

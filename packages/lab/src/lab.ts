@@ -12,6 +12,8 @@ import { renderHtml } from './report/html.js';
 import { comparisonText, vegetaText } from './report/text.js';
 import { ResultRecorder } from './results.js';
 import { histogramPercentile } from './prom-text.js';
+import { RuntimeMonitor, type RuntimeStats } from './runtime-stats.js';
+import type { BalancerStats } from './balancer.js';
 import { ArmScraper } from './scraper.js';
 import { startTopology, stopTopology, type ArmName, type LabPaths, type SidecarTuning, type Topology } from './topology.js';
 
@@ -66,6 +68,9 @@ export interface LabSummary {
   files: { report_html: string; raw: Record<string, string> };
 }
 
+/** Requests each API answers at full speed before its CPU limit applies (see TopologyOptions.warmupRequests). */
+const API_WARMUP_REQUESTS = 2000;
+
 /** Closed-loop probe workers per replica: enough to keep a replica saturated (the direct arm's queue). */
 const PROBE_INFLIGHT_PER_REPLICA = 16;
 
@@ -85,6 +90,7 @@ export function armResult(
   arm: ArmName, driver: string, replicas: number, offeredRate: number, rec: ResultRecorder,
   scrapes: ArmScraper['points'], balancerPeak: number | null, capacity: number | null, configPath: string | null,
   sidecarRejectionP99Ms: number | null = null,
+  runtime: { driver: RuntimeStats; balancer: BalancerStats | null } | null = null,
 ): ArmResult {
   const durationS = rec.requests === 0 ? 0 : Math.max(0.001, (rec.lastSendMs - rec.firstSendMs) / 1000);
   const waitS = rec.requests === 0 ? 0 : Math.max(0, (rec.lastDoneMs - rec.lastSendMs) / 1000);
@@ -119,6 +125,9 @@ export function armResult(
     latency_ms: rec.latency(),
     sidecar_rejection_p99_ms: sidecarRejectionP99Ms,
     driver_send_lag_ms: rec.sendLagSummary(),
+    balancer_latency_ms: runtime?.balancer?.latency_ms ?? null,
+    runtime: runtime === null ? { driver: new RuntimeMonitor().snapshot(), balancer: null }
+      : { driver: runtime.driver, balancer: runtime.balancer?.runtime ?? null },
     max_upstream_concurrency: peak,
     max_upstream_concurrency_source: source,
     capacity_rps: capacity === null ? null : round(capacity, 1),
@@ -147,27 +156,33 @@ export async function runLab(sup: Supervisor, opts: LabOptions, io: LabIO): Prom
     io.err.write(`cb-lab: starting arm ${arm}: ${opts.replicas} replica(s)${arm === 'direct' ? '' : ' with sidecars'} behind the balancer\n`);
     const topo = await startTopology(sup, {
       arm, replicas: opts.replicas, workers: opts.workers, tuning: opts.tuning, workDir: rawDir, paths: opts.paths, apiNice: opts.apiNice, apiCpu: opts.apiCpu,
+      warmupRequests: API_WARMUP_REQUESTS, warmupBody: body,
       ...(opts.modelPath === undefined ? {} : { modelPath: opts.modelPath }),
       ...(opts.labelPath === undefined ? {} : { labelPath: opts.labelPath }),
     });
     try {
       await opts.onTopology?.(topo);
-      const probe = await probeCapacity(topo.baseUrl, body, {
-        concurrency: opts.replicas * PROBE_INFLIGHT_PER_REPLICA, durationSeconds: opts.probeSeconds,
+      const probe = await probeCapacity(topo.replicas.map((r) => r.apiUrl), body, {
+        concurrencyPerTarget: PROBE_INFLIGHT_PER_REPLICA, durationSeconds: opts.probeSeconds, label: 'replicas (each API directly)',
         ...(opts.signal === undefined ? {} : { signal: opts.signal }),
       });
-      io.err.write(`cb-lab: ${arm}: closed-loop probe (${probe.concurrency} in flight, ${probe.durationSeconds}s): capacity ${probe.capacityRps.toFixed(0)} req/s, p50 ${probe.p50Ms.toFixed(2)} ms\n`);
+      io.err.write(`cb-lab: ${arm}: closed-loop probe of the replicas (${probe.concurrency} in flight, ${probe.durationSeconds}s): capacity ${probe.capacityRps.toFixed(0)} req/s (median of ${probe.windowsRps.join(', ')}), p50 ${probe.p50Ms.toFixed(2)} ms\n`);
       if (rate === undefined) {
         rateProbe = probe;
         rate = Math.max(10, Math.round((probe.capacityRps * opts.overload) / 10) * 10);
         io.err.write(`cb-lab: offered rate for every arm: ${opts.overload} x ${probe.capacityRps.toFixed(0)} = ${rate} req/s\n`);
       }
       const rec = new ResultRecorder();
-      const scraper = new ArmScraper(topo, 400);
+      const scraper = new ArmScraper(topo);
       const progress = new Progress(arm, rec, io.err, opts.durationSeconds);
+      // Count only the attack: the sidecars' histograms from here on, the balancer's timings afresh.
+      const sidecarBaseline = await scraper.sidecarMetrics();
+      await scraper.balancerStats(true);
+      const monitor = new RuntimeMonitor().start();
       scraper.start();
       progress.start();
       let files: string[];
+      let driverRuntime: RuntimeStats;
       try {
         files = await opts.driver.attack({
           baseUrl: topo.baseUrl, rate, durationSeconds: opts.durationSeconds, timeoutMs: opts.timeoutMs,
@@ -175,15 +190,17 @@ export async function runLab(sup: Supervisor, opts: LabOptions, io: LabIO): Prom
           ...(opts.signal === undefined ? {} : { signal: opts.signal }),
         });
       } finally {
+        driverRuntime = monitor.snapshot();
+        monitor.stop();
         progress.stop();
         scraper.stop();
       }
       const stats = await scraper.balancerStats();
       const insideP99 = histogramPercentile(await scraper.sidecarMetrics(), 'cb_request_duration_seconds', 99,
-        (l) => l['outcome'] !== 'forwarded' && l['outcome'] !== 'client-closed');
+        (l) => l['outcome'] !== 'forwarded' && l['outcome'] !== 'client-closed', sidecarBaseline);
       const balancerPeak = stats === null ? null : Math.max(...stats.backends.map((b) => b.maxInflight));
       const result = armResult(arm, opts.driver.name, opts.replicas, rate, rec, scraper.points, balancerPeak, probe.capacityRps, topo.configPath ?? null,
-        insideP99 === undefined ? null : round(insideP99 * 1000));
+        insideP99 === undefined ? null : round(insideP99 * 1000), { driver: driverRuntime, balancer: stats });
       results.push(result);
       const rawFile = join(rawDir, `${arm}.json`);
       writeFileSync(rawFile, JSON.stringify({ arm, series: result.series, scrapes: result.scrapes, balancer: stats, tool_files: files }));

@@ -4,35 +4,70 @@ import { Pool } from 'undici';
 
 /** What the closed-loop probe measured. */
 export interface CapacityProbe {
-  /** Successful (2xx) answers per second at saturation: the stack's capacity. */
+  /**
+   * Successful (2xx) answers per second at saturation: the capacity. The median of the per-window rates
+   * (`windowsRps`), so one window disturbed by the rest of the machine does not move it.
+   */
   capacityRps: number;
+  /** 2xx per second over the whole measured time (the plain mean). */
+  meanRps: number;
+  /** 2xx per second in each measured window, in order. */
+  windowsRps: number[];
   /** Median latency of the probe's successes (ms), with `concurrency` requests outstanding. */
   p50Ms: number;
+  /** Requests outstanding in all (`concurrency` per target x targets). */
   concurrency: number;
   durationSeconds: number;
-  /** Non-2xx answers and errors during the measured window. */
+  /** What was probed: `replicas` (each API directly, as the lab does) or the URL given. */
+  target: string;
+  /** Non-2xx answers and errors during the measured time. */
   failures: number;
 }
 
+/** Options of {@link probeCapacity}. */
+export interface ProbeOptions {
+  /** Requests outstanding per target origin. */
+  concurrencyPerTarget: number;
+  /** Measured time, after the warm-up. */
+  durationSeconds: number;
+  /** Discarded first part (default 0.5 s): connections open, JIT warms up. */
+  warmupSeconds?: number;
+  /** Length of one measured window (default 1 s; the last window may be shorter and then counts pro rata). */
+  windowSeconds?: number;
+  /** Written into the result's `target`. */
+  label?: string;
+  signal?: AbortSignal;
+}
+
+function median(values: readonly number[]): number {
+  if (values.length === 0) return 0;
+  const s = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+}
+
 /**
- * Measures capacity with a closed loop: `concurrency` workers each send POST /predict, wait for the
- * answer, and send again, for `warmupSeconds` (discarded) plus `durationSeconds`.
+ * Measures capacity with a closed loop: `concurrencyPerTarget` workers per target origin each send
+ * POST /predict, wait for the answer, and send again, for `warmupSeconds` (discarded) plus
+ * `durationSeconds`. Each 2xx counts in the window it completed in; capacity is the median window.
  */
-export async function probeCapacity(
-  baseUrl: string,
-  body: string,
-  opts: { concurrency: number; durationSeconds: number; warmupSeconds?: number; signal?: AbortSignal },
-): Promise<CapacityProbe> {
-  const pool = new Pool(new URL(baseUrl).origin, { connections: opts.concurrency, pipelining: 1, headersTimeout: 10_000, bodyTimeout: 10_000 });
+export async function probeCapacity(targets: readonly string[], body: string, opts: ProbeOptions): Promise<CapacityProbe> {
+  if (targets.length === 0) throw new RangeError('probeCapacity needs at least one target');
+  const pools = targets.map((t) => new Pool(new URL(t).origin, {
+    connections: opts.concurrencyPerTarget, pipelining: 1, headersTimeout: 10_000, bodyTimeout: 10_000,
+  }));
   const headers = { 'content-type': 'application/json' };
   const warmup = (opts.warmupSeconds ?? 0.5) * 1000;
+  const windowMs = (opts.windowSeconds ?? 1) * 1000;
   const start = performance.now();
   const measureFrom = start + warmup;
-  const end = measureFrom + opts.durationSeconds * 1000;
+  const measureMs = opts.durationSeconds * 1000;
+  const end = measureFrom + measureMs;
+  const windows = Array.from({ length: Math.max(1, Math.ceil(measureMs / windowMs - 1e-9)) }, () => 0);
   let ok = 0;
   let failures = 0;
   const latencies: number[] = [];
-  const worker = async (): Promise<void> => {
+  const worker = async (pool: Pool): Promise<void> => {
     while (performance.now() < end && opts.signal?.aborted !== true) {
       const t = performance.now();
       let good = false;
@@ -48,18 +83,27 @@ export async function probeCapacity(
         if (good) {
           ok++;
           latencies.push(done - t);
+          const w = Math.min(windows.length - 1, Math.floor((done - measureFrom) / windowMs));
+          windows[w] = (windows[w] as number) + 1;
         } else failures++;
       }
     }
   };
-  await Promise.all(Array.from({ length: opts.concurrency }, worker));
-  await pool.destroy();
+  await Promise.all(pools.flatMap((pool) => Array.from({ length: opts.concurrencyPerTarget }, () => worker(pool))));
+  await Promise.all(pools.map((p) => p.destroy()));
   latencies.sort((a, b) => a - b);
+  const windowsRps = windows.map((n, i) => {
+    const len = Math.min(windowMs, measureMs - i * windowMs) / 1000;
+    return Math.round((n / len) * 10) / 10;
+  });
   return {
-    capacityRps: ok / opts.durationSeconds,
+    capacityRps: median(windowsRps),
+    meanRps: Math.round((ok / opts.durationSeconds) * 10) / 10,
+    windowsRps,
     p50Ms: latencies[Math.floor(latencies.length / 2)] ?? 0,
-    concurrency: opts.concurrency,
+    concurrency: opts.concurrencyPerTarget * targets.length,
     durationSeconds: opts.durationSeconds,
+    target: opts.label ?? targets.join(','),
     failures,
   };
 }

@@ -41,22 +41,28 @@ export function sampleValue(samples: readonly PromSample[], name: string, labels
 
 /**
  * The p-th percentile (0-100) of a Prometheus histogram summed over several scrapes and over the label
- * values `keep` accepts, as the upper bound of the bucket it falls in (in the histogram's unit).
+ * values `keep` accepts, as the upper bound of the bucket it falls in (in the histogram's unit). With
+ * `baseline` (earlier scrapes of the same processes), only what was observed since then counts.
  * Undefined when the histogram has no observations.
  */
 export function histogramPercentile(
   texts: readonly string[], name: string, p: number, keep: (labels: Record<string, string>) => boolean,
+  baseline: readonly string[] = [],
 ): number | undefined {
   const cum = new Map<number, number>();
-  for (const text of texts) {
-    for (const s of parsePromText(text)) {
-      if (s.name !== `${name}_bucket` || !keep(s.labels)) continue;
-      const le = s.labels['le'] === '+Inf' ? Number.POSITIVE_INFINITY : Number(s.labels['le']);
-      cum.set(le, (cum.get(le) ?? 0) + s.value);
+  const add = (list: readonly string[], sign: number): void => {
+    for (const text of list) {
+      for (const s of parsePromText(text)) {
+        if (s.name !== `${name}_bucket` || !keep(s.labels)) continue;
+        const le = s.labels['le'] === '+Inf' ? Number.POSITIVE_INFINITY : Number(s.labels['le']);
+        cum.set(le, (cum.get(le) ?? 0) + sign * s.value);
+      }
     }
-  }
+  };
+  add(texts, 1);
+  add(baseline, -1);
   const bounds = [...cum.keys()].sort((a, b) => a - b);
   const total = cum.get(Number.POSITIVE_INFINITY) ?? 0;
-  if (total === 0) return undefined;
+  if (total <= 0) return undefined;
   return bounds.find((le) => (cum.get(le) ?? 0) >= (total * p) / 100);
 }

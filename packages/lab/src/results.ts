@@ -26,12 +26,14 @@ export interface SecondPoint {
   latency: LatencySummary;
 }
 
-function histogram(): Histogram {
+/** An HDR histogram of microseconds (the unit every latency histogram of the lab records in). */
+export function histogram(): Histogram {
   // Microseconds, 3 significant digits, grows as needed: 1 µs .. hours at 0.1% precision.
   return build({ bitBucketSize: 'packed', numberOfSignificantValueDigits: 3, autoResize: true, lowestDiscernibleValue: 1 });
 }
 
-function summarize(h: Histogram): LatencySummary {
+/** A microsecond histogram's figures in ms. */
+export function summarize(h: Histogram): LatencySummary {
   const n = h.totalCount;
   if (n === 0) return { count: 0, min: 0, mean: 0, p50: 0, p90: 0, p95: 0, p99: 0, max: 0 };
   const ms = (us: number): number => Math.round(us) / 1000;

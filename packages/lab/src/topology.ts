@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { join } from 'node:path';
+import { Pool } from 'undici';
 import { parse, stringify } from 'yaml';
 import { LabError } from './errors.js';
 import { freePorts, type Child, type Supervisor } from './processes.js';
@@ -82,6 +83,32 @@ export interface TopologyOptions {
   apiCpu?: number;
   /** Keep-alive connections from the balancer to each backend. */
   balancerConnections?: number;
+  /**
+   * POST /predict requests each API answers before its CPU limit applies (default 0): V8 compiles the
+   * hot paths within ~1000 requests, which at full speed takes a fraction of a second but under a
+   * 0.03-core limit takes seconds of the probe and of the attack.
+   */
+  warmupRequests?: number;
+  /** The body of the warm-up requests (the seed's). */
+  warmupBody?: string;
+}
+
+/** Sends `requests` POST /predict to `url`, `concurrency` at a time, as fast as it answers. */
+export async function warmUp(url: string, body: string, requests: number, concurrency = 8): Promise<void> {
+  const pool = new Pool(url, { connections: concurrency, pipelining: 1, headersTimeout: 10_000, bodyTimeout: 10_000 });
+  let left = requests;
+  const worker = async (): Promise<void> => {
+    while (left > 0) {
+      left--;
+      const res = await pool.request({ method: 'POST', path: '/predict', headers: { 'content-type': 'application/json' }, body });
+      await res.body.dump();
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: Math.min(concurrency, requests) }, worker));
+  } finally {
+    await pool.destroy();
+  }
 }
 
 interface TrafficPolicy {
@@ -198,6 +225,10 @@ export async function startTopology(sup: Supervisor, opts: TopologyOptions): Pro
     );
   }
   await Promise.all(starts);
+  if ((opts.warmupRequests ?? 0) > 0 && opts.warmupBody !== undefined) {
+    const body = opts.warmupBody;
+    await Promise.all(replicas.map((r) => warmUp(r.apiUrl, body, opts.warmupRequests ?? 0)));
+  }
   let quota: Child | undefined;
   if ((opts.apiCpu ?? 0) > 0) {
     requireFile(paths.cpuQuotaMain, 'the lab cpu quota (packages/lab/dist/cpu-quota-main.js)');

@@ -94,7 +94,8 @@ export class Admission {
   /** The admission layer: admit, queue or shed, then report the call's latency to the limit. */
   readonly layer: Layer = (next) => {
     return async (request) => {
-      await this.acquire(request);
+      const queued = this.acquire(request);
+      if (queued !== undefined) await queued; // admitted at once: no extra microtask turn
       const started = performance.now();
       let dropped = false;
       let sampled = true;

@@ -154,7 +154,7 @@ export class Sidecar {
     if (this.draining) res.setHeader('connection', 'close');
     const exchange: ProxyRequest = { req, res, cancellation: new Cancellation(), path, arrivedAt, deadline, inflightAtAdmission: 0 };
     res[EXCHANGE] = exchange;
-    res.once('close', onResponseClose);
+    res.on('close', onResponseClose); // a response closes once: `on` spares `once`'s wrapper
     this.active++;
     void this.serve(exchange);
   };

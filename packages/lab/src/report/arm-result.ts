@@ -1,4 +1,5 @@
 import type { LatencySummary, SecondPoint } from '../results.js';
+import type { RuntimeStats } from '../runtime-stats.js';
 import type { ScrapePoint } from '../scraper.js';
 import type { ArmName } from '../topology.js';
 
@@ -42,11 +43,21 @@ export interface ArmResult {
    * the load generator's own share of every latency, since latency counts from the scheduled time.
    */
   driver_send_lag_ms: LatencySummary | null;
+  /**
+   * The same attack timed inside the balancer (its `request` event to the end of its answer, ms): its
+   * share of every end-to-end figure, including the sidecar behind it. Null when the balancer did not say.
+   */
+  balancer_latency_ms: { success: LatencySummary; rejection: LatencySummary } | null;
+  /** Event loop delay and GC pauses during the attack: the lab process (driver) and the balancer. */
+  runtime: { driver: RuntimeStats; balancer: RuntimeStats | null };
   /** Highest number of requests the API of one replica had in flight. */
   max_upstream_concurrency: number | null;
   /** Where that number comes from. */
   max_upstream_concurrency_source: string;
-  /** Closed-loop capacity of this arm's stack, measured just before its attack (req/s). */
+  /**
+   * Closed-loop capacity of this arm's replicas (each API probed directly, the protection under test not
+   * in the loop), measured just before its attack (req/s): the median 1 s window of the probe.
+   */
   capacity_rps: number | null;
   /** `throughput / capacity_rps`. */
   goodput_ratio: number | null;

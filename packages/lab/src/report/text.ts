@@ -1,3 +1,4 @@
+import type { RuntimeStats } from '../runtime-stats.js';
 import type { ArmResult } from './arm-result.js';
 import { goDuration, vegetaLine } from './format.js';
 
@@ -21,6 +22,14 @@ export function vegetaText(r: ArmResult): string {
   ].join('\n');
 }
 
+function loop(s: RuntimeStats | null): string {
+  return s === null ? '-' : goDuration(s.event_loop_delay_ms.p99);
+}
+
+function gcMax(s: RuntimeStats | null): string {
+  return s === null || s.gc_pause_ms.count === 0 ? '-' : goDuration(s.gc_pause_ms.max);
+}
+
 function ms(v: number | undefined): string {
   return v === undefined || v === 0 ? '-' : goDuration(v);
 }
@@ -41,7 +50,10 @@ export function comparisonRows(arms: readonly ArmResult[]): [string, ...string[]
     row('rejections (5xx)', (r) => String(r.latency_ms.rejection.count)),
     row('rejection p99', (r) => ms(r.latency_ms.rejection.p99)),
     row('rejection p99 inside sidecar (<=)', (r) => (r.sidecar_rejection_p99_ms === null ? '-' : goDuration(r.sidecar_rejection_p99_ms))),
+    row('rejection p99 inside balancer', (r) => (r.balancer_latency_ms === null || r.balancer_latency_ms.rejection.count === 0 ? '-' : goDuration(r.balancer_latency_ms.rejection.p99))),
     row('driver send lag p99', (r) => (r.driver_send_lag_ms === null ? '-' : goDuration(r.driver_send_lag_ms.p99))),
+    row('loop delay p99: driver / balancer', (r) => `${loop(r.runtime.driver)} / ${loop(r.runtime.balancer)}`),
+    row('GC pause max: driver / balancer', (r) => `${gcMax(r.runtime.driver)} / ${gcMax(r.runtime.balancer)}`),
     row('rejections by x-cb-reason', (r) => Object.entries(r.rejection_reasons).map(([k, v]) => `${k}:${v}`).join(' ') || '-'),
     row('errors (no answer)', (r) => String(r.errors)),
     row('all p99', (r) => ms(r.latency_ms.all.p99)),
