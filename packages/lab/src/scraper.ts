@@ -93,12 +93,10 @@ export class ArmScraper {
 
   /** The balancer's counters (exact per-backend peak in-flight, timings); with `reset`, its timings start afresh. */
   async balancerStats(reset = false): Promise<BalancerStats | null> {
-    let text: string | null = null;
     try {
       const res = await request(this.topo.balancerStatsUrl, { method: reset ? 'POST' : 'GET', headersTimeout: 2000, bodyTimeout: 2000 });
-      text = await res.body.text();
-      if (res.statusCode !== 200) text = null;
-      return text === null ? null : (JSON.parse(text) as BalancerStats);
+      const text = await res.body.text();
+      return res.statusCode === 200 ? (JSON.parse(text) as BalancerStats) : null;
     } catch {
       return null;
     }
