@@ -2,6 +2,17 @@
 import { ConfigError, loadConfig, type ApiConfig } from './config.js';
 import { ApiError } from './errors.js';
 import { runApi } from './server.js';
+import { parseCommandLine, USAGE } from './usage.js';
+
+const command = parseCommandLine(process.argv.slice(2));
+if (command.help) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
+if (command.error !== undefined) {
+  process.stderr.write(`${command.error}\n`);
+  process.exit(2);
+}
 
 let config: ApiConfig;
 try {
