@@ -42,7 +42,8 @@ export function raw(port: number, chunks: (string | Buffer)[], waitMs = 2000, ga
         lastWrite = performance.now();
         if (gapMs > 0) await new Promise((r) => setTimeout(r, gapMs));
       }
-      timer = setTimeout(() => done(false), waitMs);
+      // The server may have closed the connection while we were writing: then there is nothing to wait for.
+      if (!settled) timer = setTimeout(() => done(false), waitMs);
     });
   });
 }
