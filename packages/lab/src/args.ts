@@ -55,7 +55,7 @@ a side-by-side comparison, summary.json, report.html and raw series under --out.
   --pending N           sidecar arms: per-replica pending queue (default ${DEFAULT_TUNING.pending})
   --queue-timeout D     sidecar arms: queue timeout, Istio duration (default ${DEFAULT_TUNING.queueTimeout})
   --adaptive-max N      sidecar-adaptive arm: upper bound of the learned limit (default ${DEFAULT_TUNING.adaptiveMax})
-  --api-cpu C           CPU limit per API replica in cores, like a pod's limits.cpu (default 0.03; 0 = none)
+  --api-cpu C           CPU limit per API replica in cores, like a pod's limits.cpu (default 0.015; 0 = none)
   --api-nice N          niceness of the API processes, 0-19 (default 0; see docs/lab.md)
   --help                this text
 `;
@@ -150,7 +150,7 @@ export function parseLabArgs(argv: readonly string[]): LabFlags {
     timeoutMs: int('timeout-ms', 10_000, 10, 600_000),
     maxInflight: int('max-inflight', 20_000, 1, 1_000_000),
     apiNice: int('api-nice', 0, 0, 19),
-    apiCpu: num('api-cpu', 0.03, 0),
+    apiCpu: num('api-cpu', 0.015, 0),
     tuning: {
       limit: int('limit', DEFAULT_TUNING.limit, 1, 100_000),
       pending: int('pending', DEFAULT_TUNING.pending, 0, 100_000),

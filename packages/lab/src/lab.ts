@@ -71,6 +71,9 @@ export interface LabSummary {
 /** Requests each API answers at full speed before its CPU limit applies (see TopologyOptions.warmupRequests). */
 const API_WARMUP_REQUESTS = 2000;
 
+/** Closed-loop traffic through the balancer (and sidecars) before the probe and the attack (s). */
+const PATH_WARMUP_SECONDS = 1.5;
+
 /** Closed-loop probe workers per replica: enough to keep a replica saturated (the direct arm's queue). */
 const PROBE_INFLIGHT_PER_REPLICA = 16;
 
@@ -162,6 +165,13 @@ export async function runLab(sup: Supervisor, opts: LabOptions, io: LabIO): Prom
     });
     try {
       await opts.onTopology?.(topo);
+      // The probe goes to the APIs directly, so warm the rest of the path first, as the traffic a running
+      // Service and sidecar have seen would: the balancer's and sidecars' connections and JIT, for answers
+      // and rejections alike. Discarded.
+      await probeCapacity([topo.baseUrl], body, {
+        concurrencyPerTarget: opts.replicas * PROBE_INFLIGHT_PER_REPLICA, durationSeconds: PATH_WARMUP_SECONDS, warmupSeconds: 0,
+        ...(opts.signal === undefined ? {} : { signal: opts.signal }),
+      });
       const probe = await probeCapacity(topo.replicas.map((r) => r.apiUrl), body, {
         concurrencyPerTarget: PROBE_INFLIGHT_PER_REPLICA, durationSeconds: opts.probeSeconds, label: 'replicas (each API directly)',
         ...(opts.signal === undefined ? {} : { signal: opts.signal }),

@@ -1,0 +1,189 @@
+import { performance } from 'node:perf_hooks';
+import { Pool, type Dispatcher } from 'undici';
+
+/** What one open-model attack needs (plain data: it crosses into the driver's worker thread). */
+export interface OpenLoopParams {
+  /** Base URL of the balancer (127.0.0.1 only). */
+  baseUrl: string;
+  rate: number;
+  durationSeconds: number;
+  /** Upper bound on one request's time, from its scheduled send to its answer. */
+  timeoutMs: number;
+  /** Upper bound on requests in flight; beyond it a request is an error, never delayed. */
+  maxInflight: number;
+  /** The POST /predict body. */
+  body: string;
+}
+
+/** Where the open loop reports (the worker batches it to the lab's ResultRecorder). */
+export interface OpenLoopSink {
+  /** Requests scheduled so far. */
+  scheduled(count: number): void;
+  /** How late one request was sent after its scheduled time (ms). */
+  sendLag(ms: number): void;
+  /** One finished request: latency from its scheduled send; status 0 = no answer (`error` says why). */
+  record(sendMs: number, latencyMs: number, status: number, bytesIn: number, bytesOut: number, error?: string, reason?: string): void;
+}
+
+/** A short error text in vegeta's spirit (`connect ECONNREFUSED`, `timeout`). */
+export function errorText(err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code;
+    if (err.name === 'TimeoutError' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
+      return 'timeout';
+    }
+    return typeof code === 'string' ? `${code}: ${err.message}` : err.message;
+  }
+  return String(err);
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request', 404: 'Not Found', 413: 'Payload Too Large', 422: 'Unprocessable Entity',
+  429: 'Too Many Requests', 500: 'Internal Server Error', 502: 'Bad Gateway', 503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+};
+
+/** vegeta's error text for a non-2xx answer: `503 Service Unavailable`. */
+export function statusText(status: number): string {
+  return `${status} ${STATUS_TEXT[status] ?? 'Status'}`.trim();
+}
+
+const TICK_MS = 1;
+/** How often requests past their deadline are looked for (their deadlines are in send order). */
+const SWEEP_MS = 20;
+
+function timeoutError(): Error {
+  return Object.assign(new Error('timeout'), { name: 'TimeoutError' });
+}
+
+interface InFlight {
+  deadline: number;
+  done: boolean;
+  expired: boolean;
+  controller: Dispatcher.DispatchController | null;
+}
+
+/**
+ * The builtin load generator's loop: open model (constant arrival rate), each request's latency measured
+ * from its *scheduled* send time so a slow server cannot slow the clock down (no coordinated omission).
+ * Requests go out through undici's dispatch API (no stream, no AbortSignal, no timer per request: their
+ * garbage and timers were the driver's GC pauses); one sweep every 20 ms aborts requests `timeoutMs`
+ * after their scheduled time, since those deadlines come in send order.
+ */
+export async function runOpenLoop(p: OpenLoopParams, sink: OpenLoopSink, aborted: () => boolean): Promise<void> {
+  const url = new URL(p.baseUrl);
+  if (url.hostname !== '127.0.0.1') throw new RangeError(`the builtin driver targets 127.0.0.1 only, got ${url.hostname}`);
+  const bytesOut = Buffer.byteLength(p.body);
+  const body = Buffer.from(p.body);
+  const pool = new Pool(url.origin, {
+    connections: Math.min(p.maxInflight, 512),
+    pipelining: 1,
+    keepAliveTimeout: 30_000,
+    headersTimeout: 0, // the sweep below enforces timeoutMs from the scheduled send
+    bodyTimeout: 0,
+    connectTimeout: Math.min(p.timeoutMs, 5000),
+  });
+  const total = Math.round(p.rate * p.durationSeconds);
+  const intervalMs = 1000 / p.rate;
+  const headers = { 'content-type': 'application/json' };
+  const queue: InFlight[] = [];
+  let head = 0;
+  let inflight = 0;
+  let scheduled = 0;
+  let settle: () => void = () => {};
+  const drained = new Promise<void>((resolve) => (settle = resolve));
+  const t0 = performance.now();
+
+  const sweep = setInterval(() => {
+    const now = performance.now() - t0;
+    while (head < queue.length) {
+      const e = queue[head] as InFlight;
+      if (!e.done) {
+        if (e.deadline > now) break;
+        e.expired = true;
+        e.controller?.abort(timeoutError());
+      }
+      head++;
+    }
+    if (head > 4096) {
+      queue.splice(0, head);
+      head = 0;
+    }
+  }, SWEEP_MS);
+
+  const one = (sendMs: number): void => {
+    const late = performance.now() - t0 - sendMs;
+    sink.sendLag(late);
+    const entry: InFlight = { deadline: sendMs + p.timeoutMs, done: false, expired: late >= p.timeoutMs, controller: null };
+    queue.push(entry);
+    let status = 0;
+    let reason: string | undefined;
+    let bytesIn = 0;
+    const finish = (err: unknown): void => {
+      if (entry.done) return;
+      entry.done = true;
+      const latency = performance.now() - t0 - sendMs;
+      if (err !== undefined) sink.record(sendMs, latency, 0, 0, bytesOut, errorText(err));
+      else sink.record(sendMs, latency, status, bytesIn, bytesOut, status >= 200 && status < 300 ? undefined : statusText(status), reason);
+      inflight--;
+      if (scheduled === total && inflight === 0) settle();
+    };
+    const handler: Dispatcher.DispatchHandler = {
+      onRequestStart(controller) {
+        entry.controller = controller;
+        if (entry.expired) controller.abort(timeoutError());
+      },
+      onResponseStart(_controller, statusCode, resHeaders) {
+        status = statusCode;
+        const r = resHeaders['x-cb-reason'];
+        if (typeof r === 'string') reason = r;
+      },
+      onResponseData(_controller, chunk) {
+        bytesIn += chunk.length;
+      },
+      onResponseEnd() {
+        finish(undefined);
+      },
+      onResponseError(_controller, err) {
+        finish(err);
+      },
+    };
+    try {
+      pool.dispatch({ method: 'POST', path: '/predict', headers, body }, handler);
+    } catch (err) {
+      finish(err);
+    }
+  };
+
+  try {
+    await new Promise<void>((resolve) => {
+      const tick = (): void => {
+        const now = performance.now() - t0;
+        while (scheduled < total && scheduled * intervalMs <= now) {
+          if (aborted()) break;
+          const sendMs = scheduled * intervalMs;
+          scheduled++;
+          if (inflight >= p.maxInflight) {
+            sink.record(sendMs, 0, 0, 0, 0, `max in-flight ${p.maxInflight} reached`);
+            continue;
+          }
+          inflight++;
+          one(sendMs);
+        }
+        sink.scheduled(scheduled);
+        if (scheduled >= total || aborted()) resolve();
+        else setTimeout(tick, TICK_MS);
+      };
+      tick();
+    });
+    if (aborted()) {
+      // Count what was never scheduled as nothing: the attack ended early, requests = what was sent.
+      if (inflight > 0) await Promise.race([drained, new Promise((r) => setTimeout(r, p.timeoutMs))]);
+    } else if (inflight > 0) {
+      await drained;
+    }
+  } finally {
+    clearInterval(sweep);
+    await pool.destroy();
+  }
+}
