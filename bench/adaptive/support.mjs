@@ -85,12 +85,12 @@ export async function startQueueingUpstream({ parallelism, serviceMs, backlog })
  * Runs `vegeta attack` (open loop, constant rate) at POST `url` with the seed body and returns one record
  * per request: { startMs (epoch), latencyMs, code }. Bounded by `duration` and `timeout`.
  */
-export function vegetaAttack({ url, rate, duration, timeout = '5s', dir, headers = [], cpu }) {
+export function vegetaAttack({ url, rate, duration, timeout = '5s', dir, headers = [], cpu, maxConnections }) {
   const targets = join(dir, 'targets.txt');
   const results = join(dir, 'results.bin');
   writeFileSync(targets, [`POST ${url}`, 'Content-Type: application/json', ...headers, `@${ROOT}vegeta/data.json`, ''].join('\n'));
   return new Promise((resolve, reject) => {
-    const args = ['attack', `-targets=${targets}`, `-rate=${rate}`, `-duration=${duration}`, `-timeout=${timeout}`, `-output=${results}`];
+    const args = ['attack', `-targets=${targets}`, `-rate=${rate}`, `-duration=${duration}`, `-timeout=${timeout}`, `-output=${results}`, ...(maxConnections ? [`-max-connections=${maxConnections}`] : [])];
     const [cmd, argv] = cpu === undefined ? [VEGETA, args] : ['taskset', ['-c', String(cpu), VEGETA, ...args]];
     const child = spawn(cmd, argv, { stdio: ['ignore', 'ignore', 'inherit'] });
     children.add(child);

@@ -25,6 +25,9 @@ const MAX_S = Number(process.env.MAX_S ?? 5);
 const RSS_RATE = Number(process.env.RSS_RATE ?? 5000); // or the proxy's own maximum when lower
 const RSS_S = Number(process.env.RSS_S ?? 5);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
+// The RSS run caps the client's connections the way a caller's Envoy does (the seed's maxConnections 100):
+// uncapped, vegeta opens a connection per outstanding request and RSS measures the client's connection count.
+const RSS_CONNECTIONS = Number(process.env.RSS_CONNECTIONS ?? 100);
 const RESULTS = process.env.RESULTS ?? `${ROOT}bench/results/overhead.md`;
 // Pinning (PIN=1): proxies on CPU 0, upstream and load generators on CPU 1. Off by default: on a shared,
 // loaded machine a pinned process cannot escape a busy core and its latency measures the neighbours.
@@ -112,8 +115,8 @@ function wrk(url, dir) {
   };
 }
 
-async function attack(origin, rate, seconds, dir) {
-  const records = await vegetaAttack({ url: `${origin}/predict`, rate, duration: `${seconds}s`, timeout: '5s', dir, cpu: LOAD_CPU });
+async function attack(origin, rate, seconds, dir, maxConnections) {
+  const records = await vegetaAttack({ url: `${origin}/predict`, rate, duration: `${seconds}s`, timeout: '5s', dir, cpu: LOAD_CPU, maxConnections });
   const ok = records.filter((r) => r.code === 200);
   return {
     requests: records.length,
@@ -149,7 +152,7 @@ async function runArm(arm, upstreamPort) {
     const max = wrk(`${origin}/predict`, tmp.dir);
     const cpuMax = pid ? (cpuMicros(pid) - cpu1) / max.requests : NaN;
     // RSS at RSS_RATE when the proxy sustains it, else at its own maximum (the wrk run just before).
-    const heavy = max.rps >= RSS_RATE ? await attack(origin, RSS_RATE, RSS_S, tmp.dir) : undefined;
+    const heavy = max.rps >= RSS_RATE ? await attack(origin, RSS_RATE, RSS_S, tmp.dir, RSS_CONNECTIONS) : undefined;
     const mem = pid ? memoryMb(pid) : { rss: NaN, hwm: NaN };
     return { arm, fixed, cpuFixed, max, cpuMax, heavy, mem };
   } finally {
@@ -253,7 +256,8 @@ function report(rounds, prof, load) {
     '  → p50/p99 (added = arm − direct in the same round) and proxy CPU µs/request = Δ(utime+stime) of the proxy',
     `  process / requests; wrk -t1 -c32 for ${MAX_S} s → max requests/s and CPU µs/request at saturation; RSS (VmRSS, split`,
     `  into anonymous memory and file-backed pages, mostly the node binary's own code) after vegeta at ${RSS_RATE} req/s for`,
-    `  ${RSS_S} s when the proxy's max exceeds it, else right after the wrk run.`,
+    `  ${RSS_S} s with at most ${RSS_CONNECTIONS} client connections (as the seed's maxConnections caps a caller's Envoy) when`,
+    "  the proxy's max exceeds it, else right after the wrk run.",
     `- ${ROUNDS} rounds, arms interleaved within each round; every figure is the median over the rounds.`,
     `- Pinning: ${PIN ? `proxies on CPU ${PROXY_CPU}, upstream and load generators on CPU ${LOAD_CPU} (taskset)` : 'off (PIN=1 pins proxies to CPU 0, upstream and clients to CPU 1)'}.`,
     `- Machine: ${cpus().length} vCPUs (${cpus()[0]?.model ?? '?'}, a Firecracker VM shared with other engineers): load before`,
