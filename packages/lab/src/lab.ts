@@ -13,7 +13,7 @@ import { comparisonText, vegetaText } from './report/text.js';
 import { ResultRecorder } from './results.js';
 import { histogramPercentile } from './prom-text.js';
 import { RuntimeMonitor, type RuntimeStats } from './runtime-stats.js';
-import type { BalancerStats } from './balancer.js';
+import type { BalancerTimings } from './balancer.js';
 import { ArmScraper } from './scraper.js';
 import { startTopology, stopTopology, type ArmName, type LabPaths, type SidecarTuning, type Topology } from './topology.js';
 
@@ -93,7 +93,7 @@ export function armResult(
   arm: ArmName, driver: string, replicas: number, offeredRate: number, rec: ResultRecorder,
   scrapes: ArmScraper['points'], balancerPeak: number | null, capacity: number | null, configPath: string | null,
   sidecarRejectionP99Ms: number | null = null,
-  runtime: { driver: RuntimeStats; balancer: BalancerStats | null } | null = null,
+  runtime: { lab: RuntimeStats; balancer: BalancerTimings | null } | null = null,
 ): ArmResult {
   const durationS = rec.requests === 0 ? 0 : Math.max(0.001, (rec.lastSendMs - rec.firstSendMs) / 1000);
   const waitS = rec.requests === 0 ? 0 : Math.max(0, (rec.lastDoneMs - rec.lastSendMs) / 1000);
@@ -129,8 +129,11 @@ export function armResult(
     sidecar_rejection_p99_ms: sidecarRejectionP99Ms,
     driver_send_lag_ms: rec.sendLagSummary(),
     balancer_latency_ms: runtime?.balancer?.latency_ms ?? null,
-    runtime: runtime === null ? { driver: new RuntimeMonitor().snapshot(), balancer: null }
-      : { driver: runtime.driver, balancer: runtime.balancer?.runtime ?? null },
+    runtime: {
+      driver: rec.driverRuntime,
+      lab: runtime?.lab ?? new RuntimeMonitor().snapshot(),
+      balancer: runtime?.balancer?.runtime ?? null,
+    },
     max_upstream_concurrency: peak,
     max_upstream_concurrency_source: source,
     capacity_rps: capacity === null ? null : round(capacity, 1),
@@ -187,12 +190,12 @@ export async function runLab(sup: Supervisor, opts: LabOptions, io: LabIO): Prom
       const progress = new Progress(arm, rec, io.err, opts.durationSeconds);
       // Count only the attack: the sidecars' histograms from here on, the balancer's timings afresh.
       const sidecarBaseline = await scraper.sidecarMetrics();
-      await scraper.balancerStats(true);
+      await scraper.balancerTimings(true);
       const monitor = new RuntimeMonitor().start();
       scraper.start();
       progress.start();
       let files: string[];
-      let driverRuntime: RuntimeStats;
+      let labRuntime: RuntimeStats;
       try {
         files = await opts.driver.attack({
           baseUrl: topo.baseUrl, rate, durationSeconds: opts.durationSeconds, timeoutMs: opts.timeoutMs,
@@ -200,17 +203,18 @@ export async function runLab(sup: Supervisor, opts: LabOptions, io: LabIO): Prom
           ...(opts.signal === undefined ? {} : { signal: opts.signal }),
         });
       } finally {
-        driverRuntime = monitor.snapshot();
+        labRuntime = monitor.snapshot();
         monitor.stop();
         progress.stop();
         scraper.stop();
       }
       const stats = await scraper.balancerStats();
+      const timings = await scraper.balancerTimings();
       const insideP99 = histogramPercentile(await scraper.sidecarMetrics(), 'cb_request_duration_seconds', 99,
         (l) => l['outcome'] !== 'forwarded' && l['outcome'] !== 'client-closed', sidecarBaseline);
       const balancerPeak = stats === null ? null : Math.max(...stats.backends.map((b) => b.maxInflight));
       const result = armResult(arm, opts.driver.name, opts.replicas, rate, rec, scraper.points, balancerPeak, probe.capacityRps, topo.configPath ?? null,
-        insideP99 === undefined ? null : round(insideP99 * 1000), { driver: driverRuntime, balancer: stats });
+        insideP99 === undefined ? null : round(insideP99 * 1000), { lab: labRuntime, balancer: timings });
       results.push(result);
       const rawFile = join(rawDir, `${arm}.json`);
       writeFileSync(rawFile, JSON.stringify({ arm, series: result.series, scrapes: result.scrapes, balancer: stats, tool_files: files }));

@@ -1,4 +1,5 @@
 import { build, type Histogram } from 'hdr-histogram-js';
+import type { RuntimeStats } from './runtime-stats.js';
 
 /** Latency figures in milliseconds (vegeta's columns). */
 export interface LatencySummary {
@@ -84,6 +85,8 @@ export class ResultRecorder {
   lastSendMs = 0;
   /** Latest completion (ms since attack start). */
   lastDoneMs = 0;
+  /** The builtin driver's own event loop delay and GC pauses (its worker thread); null for the tools. */
+  driverRuntime: RuntimeStats | null = null;
   private readonly lag = histogram();
   private lagged = false;
   private readonly all = histogram();

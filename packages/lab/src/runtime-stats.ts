@@ -4,14 +4,14 @@ import { histogram, summarize, type LatencySummary } from './results.js';
 
 /** How a lab process's own event loop fared while it was measured (both ms). */
 export interface RuntimeStats {
-  /** How late the event loop ran a 5 ms timer (`monitorEventLoopDelay`): time a callback could not run. */
+  /** How late the event loop ran a 10 ms timer (`monitorEventLoopDelay`): time a callback could not run. */
   event_loop_delay_ms: { p50: number; p99: number; max: number };
   /** V8 garbage-collection pauses (`gc` performance entries): every one stops the event loop. */
   gc_pause_ms: LatencySummary & { total: number };
 }
 
 /** The delay monitor's timer; its samples are the whole interval, so this much is subtracted. */
-const RESOLUTION_MS = 5;
+const RESOLUTION_MS = 10;
 
 /**
  * Watches the current process's event loop delay and GC pauses from `start()` until `reset()` or

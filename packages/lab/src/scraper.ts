@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { request } from 'undici';
-import type { BalancerStats } from './balancer.js';
+import { BALANCER_STATS_PATH, BALANCER_TIMINGS_PATH, type BalancerStats, type BalancerTimings } from './balancer.js';
 import { parsePromText, sampleValue } from './prom-text.js';
 import type { Topology } from './topology.js';
 
@@ -35,6 +35,16 @@ async function getText(url: string, timeoutMs: number): Promise<string | null> {
     const res = await request(url, { headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
     const text = await res.body.text();
     return res.statusCode === 200 ? text : null;
+  } catch {
+    return null;
+  }
+}
+
+async function getJson<T>(url: string, method: 'GET' | 'POST'): Promise<T | null> {
+  try {
+    const res = await request(url, { method, headersTimeout: 2000, bodyTimeout: 2000 });
+    const text = await res.body.text();
+    return res.statusCode === 200 ? (JSON.parse(text) as T) : null;
   } catch {
     return null;
   }
@@ -91,15 +101,14 @@ export class ArmScraper {
     return texts.filter((t): t is string => t !== null);
   }
 
-  /** The balancer's counters (exact per-backend peak in-flight, timings); with `reset`, its timings start afresh. */
-  async balancerStats(reset = false): Promise<BalancerStats | null> {
-    try {
-      const res = await request(this.topo.balancerStatsUrl, { method: reset ? 'POST' : 'GET', headersTimeout: 2000, bodyTimeout: 2000 });
-      const text = await res.body.text();
-      return res.statusCode === 200 ? (JSON.parse(text) as BalancerStats) : null;
-    } catch {
-      return null;
-    }
+  /** The balancer's final counters (exact per-backend peak in-flight). */
+  async balancerStats(): Promise<BalancerStats | null> {
+    return getJson<BalancerStats>(this.topo.balancerStatsUrl, 'GET');
+  }
+
+  /** The balancer's timings since the last reset; with `reset`, they start afresh. */
+  async balancerTimings(reset = false): Promise<BalancerTimings | null> {
+    return getJson<BalancerTimings>(this.topo.balancerStatsUrl.replace(BALANCER_STATS_PATH, BALANCER_TIMINGS_PATH), reset ? 'POST' : 'GET');
   }
 
   private async scrapeOnce(): Promise<void> {

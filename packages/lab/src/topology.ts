@@ -32,7 +32,7 @@ export const DEFAULT_TUNING: SidecarTuning = { limit: 8, pending: 4, queueTimeou
  * V8 flags of the balancer process. With V8's default young generation each scavenge took 3-7 ms at
  * 400 req/s (~2 MB survived each: undici keeps cleared timers until its next 0.5 s tick), a stall every
  * request passing through waited out; with 1 MB semi-spaces they come ~15x as often and take < 1 ms
- * (measured: rejection p99 inside the balancer 12-18 ms -> 4-7 ms, e2e 45-100 -> 11-20 ms, bench in docs/lab.md).
+ * (measured with a stub backend at 400 req/s: e2e rejection p99 45-100 ms -> 11-20 ms; docs/lab.md).
  */
 export const BALANCER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1'];
 

@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
-import { Balancer, BALANCER_STATS_PATH } from '../src/balancer.js';
+import { Balancer, BALANCER_STATS_PATH, BALANCER_TIMINGS_PATH, type BalancerTimings } from '../src/balancer.js';
 import { freePort } from '../src/processes.js';
 
 function backend(name: string, status = 200): Promise<{ server: Server; url: string }> {
@@ -77,5 +77,26 @@ describe('Balancer', () => {
     await Promise.all(Array.from({ length: 5 }, async () => (await request(`http://127.0.0.1:${port}/`)).body.dump()));
     expect(balancer.stats().backends[0]?.maxInflight).toBe(5);
     expect(balancer.stats().backends[0]?.inflight).toBe(0);
+  });
+
+  it('times answers and rejections inside itself; POST to the timings path starts them afresh', async () => {
+    const ok = await backend('ok');
+    const shed = await backend('shed', 503);
+    servers.push(ok.server, shed.server);
+    balancer = new Balancer({ backends: [ok.url, shed.url] });
+    const port = await balancer.listen(0);
+    for (let i = 0; i < 6; i++) await (await request(`http://127.0.0.1:${port}/predict`, { method: 'POST', body: '{}' })).body.text();
+    const timings = async (method: 'GET' | 'POST'): Promise<BalancerTimings> =>
+      (await (await request(`http://127.0.0.1:${port}${BALANCER_TIMINGS_PATH}`, { method })).body.json()) as BalancerTimings;
+    const before = await timings('POST');
+    expect(before.latency_ms.success.count).toBe(3);
+    expect(before.latency_ms.rejection.count).toBe(3);
+    expect(before.latency_ms.rejection.max).toBeGreaterThan(0);
+    expect(before.runtime.gc_pause_ms.count).toBeGreaterThanOrEqual(0);
+    const after = await timings('GET');
+    expect(after.latency_ms.success.count).toBe(0);
+    expect(after.latency_ms.rejection.count).toBe(0);
+    // The counters are not the timings' and are not reset.
+    expect(balancer.stats().requests).toBe(6);
   });
 });

@@ -3,6 +3,7 @@
 // collections stand between a request's scheduled time and its send or its answer.
 import { parentPort, workerData } from 'node:worker_threads';
 import { runOpenLoop, type OpenLoopParams, type OpenLoopSink } from './open-loop.js';
+import { RuntimeMonitor } from '../runtime-stats.js';
 import type { WorkerMessage } from './worker-protocol.js';
 
 const port = parentPort;
@@ -53,12 +54,15 @@ const sink: OpenLoopSink = {
     records.push(sendMs, latencyMs, status, bytesIn, bytesOut, intern(error), intern(reason));
   },
 };
+const monitor = new RuntimeMonitor().start();
 const timer = setInterval(flush, 100);
 try {
   await runOpenLoop(workerData as OpenLoopParams, sink, () => aborted);
   clearInterval(timer);
   flush();
-  port.postMessage({ type: 'done' } satisfies WorkerMessage);
+  const runtime = monitor.snapshot();
+  monitor.stop();
+  port.postMessage({ type: 'done', runtime } satisfies WorkerMessage);
 } catch (err) {
   clearInterval(timer);
   flush();

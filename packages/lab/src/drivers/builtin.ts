@@ -58,6 +58,7 @@ export class BuiltinDriver implements Driver {
             }
             rec.scheduled = Math.max(rec.scheduled, m.scheduled);
           } else if (m.type === 'done') {
+            rec.driverRuntime = m.runtime;
             resolve();
           } else {
             reject(new Error(`builtin driver: ${m.message}`));

@@ -48,8 +48,11 @@ export interface ArmResult {
    * share of every end-to-end figure, including the sidecar behind it. Null when the balancer did not say.
    */
   balancer_latency_ms: { success: LatencySummary; rejection: LatencySummary } | null;
-  /** Event loop delay and GC pauses during the attack: the lab process (driver) and the balancer. */
-  runtime: { driver: RuntimeStats; balancer: RuntimeStats | null };
+  /**
+   * Event loop delay and GC pauses during the attack: the builtin driver's worker thread (null for the
+   * tools), the lab's main thread (scrapes, progress, histograms) and the balancer (null if it did not say).
+   */
+  runtime: { driver: RuntimeStats | null; lab: RuntimeStats; balancer: RuntimeStats | null };
   /** Highest number of requests the API of one replica had in flight. */
   max_upstream_concurrency: number | null;
   /** Where that number comes from. */
