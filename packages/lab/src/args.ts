@@ -56,7 +56,7 @@ a side-by-side comparison, summary.json, report.html and raw series under --out.
   --queue-timeout D     sidecar arms: queue timeout, Istio duration (default ${DEFAULT_TUNING.queueTimeout})
   --adaptive-max N      sidecar-adaptive arm: upper bound of the learned limit (default ${DEFAULT_TUNING.adaptiveMax})
   --api-cpu C           CPU limit per API replica in cores, like a pod's limits.cpu (default 0.015; 0 = none)
-  --api-nice N          niceness of the API processes, 0-19 (default 0; see docs/lab.md)
+  --api-nice N          niceness of the API processes, 0-19 (default 10; see docs/lab.md)
   --help                this text
 `;
 
@@ -149,7 +149,7 @@ export function parseLabArgs(argv: readonly string[]): LabFlags {
     overload: num('overload', 3, 0.1),
     timeoutMs: int('timeout-ms', 10_000, 10, 600_000),
     maxInflight: int('max-inflight', 20_000, 1, 1_000_000),
-    apiNice: int('api-nice', 0, 0, 19),
+    apiNice: int('api-nice', 10, 0, 19),
     apiCpu: num('api-cpu', 0.015, 0),
     tuning: {
       limit: int('limit', DEFAULT_TUNING.limit, 1, 100_000),
