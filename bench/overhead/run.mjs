@@ -196,12 +196,8 @@ async function profileSidecar(upstreamPort) {
   }
 }
 
-const median = (xs) => {
-  const v = xs.filter(Number.isFinite).sort((a, b) => a - b);
-  if (v.length === 0) return NaN;
-  const m = Math.floor(v.length / 2);
-  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
-};
+/** The median of the rounds (nearest rank; arms without a figure, e.g. direct's CPU, give NaN). */
+const median = (xs) => percentile(xs.filter(Number.isFinite), 50);
 
 /** One row per arm: medians over the rounds (added latency is taken against direct in the same round). */
 function summarize(rounds) {
