@@ -28,7 +28,7 @@ describe('cb-lab CLI', () => {
       await waitForStderr(lab, '[sidecar]');
       expect(lab.stderr()).toContain('[sidecar]');
       const { seen, code, leftovers } = await interrupt(lab);
-      // two APIs, two sidecars and the balancer at least
+      // two APIs, two sidecars and the Service (haproxy) at least
       expect(seen.length).toBeGreaterThanOrEqual(5);
       expect(code).toBe(130);
       expect(leftovers).toEqual([]);
@@ -45,7 +45,7 @@ describe('cb-lab killed outright', () => {
     try {
       await waitForStderr(lab, '[sidecar]');
       const seen = descendants(lab.proc.pid as number);
-      // the API, the sidecar, the CPU limit, the balancer and the reaper
+      // the API, the sidecar, the CPU limit, the Service (haproxy) and the reaper
       expect(seen.length).toBeGreaterThanOrEqual(5);
       lab.proc.kill('SIGKILL');
       await lab.done;

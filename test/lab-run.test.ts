@@ -1,4 +1,4 @@
-// The lab end to end with each driver: real APIs, sidecars, balancer and load tools, briefly.
+// The lab end to end with each driver: real APIs, sidecars, the Service (HAProxy) and load tools, briefly.
 import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

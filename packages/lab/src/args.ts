@@ -31,7 +31,7 @@ export interface LabFlags {
 
 /** `--help` text. */
 export const USAGE = `Usage: cb-lab [flags]
-The local A/B lab: N inference replicas behind a round-robin balancer, attacked per arm at an open-model
+The local A/B lab: N inference replicas behind a round-robin Service (HAProxy), attacked per arm at an open-model
 constant rate (default 3x the capacity a closed-loop probe measures), with a vegeta-style report per arm,
 a side-by-side comparison, summary.json, report.html and raw series under --out.
 

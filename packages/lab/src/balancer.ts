@@ -5,6 +5,7 @@ import { Pool } from 'undici';
 import { build } from 'hdr-histogram-js';
 import { isRejection, isSuccess, summarize, type LatencySummary } from './results.js';
 import { RuntimeMonitor, type RuntimeStats } from './runtime-stats.js';
+import type { BackendStats } from './service.js';
 
 /** The path the balancer answers itself with its counters (JSON); never forwarded. */
 export const BALANCER_STATS_PATH = '/-/balancer';
@@ -25,17 +26,6 @@ export interface BalancerOptions {
   responseTimeoutMs?: number;
   /** Upper bound on connecting to a backend. */
   connectTimeoutMs?: number;
-}
-
-/** Counters of one backend. */
-export interface BackendStats {
-  url: string;
-  requests: number;
-  inflight: number;
-  /** Highest number of requests in flight to this backend at once. */
-  maxInflight: number;
-  /** Requests answered 503 by the balancer because the backend failed (connect, reset, timeout). */
-  errors: number;
 }
 
 /** What `GET /-/balancer` answers. */
@@ -102,6 +92,10 @@ function readAll(req: IncomingMessage): Promise<Buffer> {
  * backend over a keep-alive undici Pool; statuses and bodies pass through unchanged. A request a backend
  * gave no answer to (refused, socket closed) goes to the next backend; when none answers, or one does not
  * answer in time, the balancer answers 503 with an error body, counted in the stats.
+ *
+ * The lab's arms run behind HAProxy (service.ts), which costs a fraction of this process's CPU and adds
+ * no GC pauses; this in-process balancer remains for the rolling-restart test, whose point is its
+ * re-send of a request a replica refused while it restarted (as endpoint removal does in a cluster).
  */
 export class Balancer {
   private readonly backends: Backend[];

@@ -13,7 +13,6 @@ import { comparisonText, vegetaText } from './report/text.js';
 import { ResultRecorder } from './results.js';
 import { histogramPercentile } from './prom-text.js';
 import { RuntimeMonitor, type RuntimeStats } from './runtime-stats.js';
-import type { BalancerTimings } from './balancer.js';
 import { ArmScraper } from './scraper.js';
 import { startTopology, stopTopology, type ArmName, type LabPaths, type SidecarTuning, type Topology } from './topology.js';
 
@@ -71,7 +70,7 @@ export interface LabSummary {
 /** Requests each API answers at full speed before its CPU limit applies (see TopologyOptions.warmupRequests). */
 const API_WARMUP_REQUESTS = 2000;
 
-/** Closed-loop traffic through the balancer (and sidecars) before the probe and the attack (s). */
+/** Closed-loop traffic through the Service (and sidecars) before the probe and the attack (s). */
 const PATH_WARMUP_SECONDS = 1.5;
 
 /** Closed-loop probe workers per replica: enough to keep a replica saturated (the direct arm's queue). */
@@ -88,12 +87,12 @@ function maxOf(values: Iterable<number | null>): number | null {
   return m;
 }
 
-/** Builds an arm's result from its recorder, scrapes and balancer counters. */
+/** Builds an arm's result from its recorder, scrapes and the Service's counters. */
 export function armResult(
   arm: ArmName, driver: string, replicas: number, offeredRate: number, rec: ResultRecorder,
-  scrapes: ArmScraper['points'], balancerPeak: number | null, capacity: number | null, configPath: string | null,
+  scrapes: ArmScraper['points'], servicePeak: number | null, capacity: number | null, configPath: string | null,
   sidecarRejectionP99Ms: number | null = null,
-  runtime: { lab: RuntimeStats; balancer: BalancerTimings | null } | null = null,
+  labRuntime: RuntimeStats | null = null,
 ): ArmResult {
   const durationS = rec.requests === 0 ? 0 : Math.max(0.001, (rec.lastSendMs - rec.firstSendMs) / 1000);
   const waitS = rec.requests === 0 ? 0 : Math.max(0, (rec.lastDoneMs - rec.lastSendMs) / 1000);
@@ -104,8 +103,8 @@ export function armResult(
   let peak: number | null;
   let source: string;
   if (arm === 'direct') {
-    peak = balancerPeak ?? apiPeak;
-    source = balancerPeak !== null ? 'balancer: exact peak of requests in flight to one replica' : 'iris_api_inflight_requests (scraped)';
+    peak = servicePeak ?? apiPeak;
+    source = servicePeak !== null ? 'Service (HAProxy smax): exact peak of requests in flight to one replica' : 'iris_api_inflight_requests (scraped)';
   } else {
     peak = maxOf([apiPeak, sidecarPeak]);
     source = 'max of scraped iris_api_inflight_requests and cb_inflight_requests per replica';
@@ -128,12 +127,7 @@ export function armResult(
     latency_ms: rec.latency(),
     sidecar_rejection_p99_ms: sidecarRejectionP99Ms,
     driver_send_lag_ms: rec.sendLagSummary(),
-    balancer_latency_ms: runtime?.balancer?.latency_ms ?? null,
-    runtime: {
-      driver: rec.driverRuntime,
-      lab: runtime?.lab ?? new RuntimeMonitor().snapshot(),
-      balancer: runtime?.balancer?.runtime ?? null,
-    },
+    runtime: { driver: rec.driverRuntime, lab: labRuntime ?? new RuntimeMonitor().snapshot() },
     max_upstream_concurrency: peak,
     max_upstream_concurrency_source: source,
     capacity_rps: capacity === null ? null : round(capacity, 1),
@@ -159,17 +153,17 @@ export async function runLab(sup: Supervisor, opts: LabOptions, io: LabIO): Prom
   const raw: Record<string, string> = {};
   for (const arm of opts.arms) {
     if (opts.signal?.aborted === true) break;
-    io.err.write(`cb-lab: starting arm ${arm}: ${opts.replicas} replica(s)${arm === 'direct' ? '' : ' with sidecars'} behind the balancer\n`);
+    io.err.write(`cb-lab: starting arm ${arm}: ${opts.replicas} replica(s)${arm === 'direct' ? '' : ' with sidecars'} behind the Service (HAProxy)\n`);
     const topo = await startTopology(sup, {
       arm, replicas: opts.replicas, workers: opts.workers, tuning: opts.tuning, workDir: rawDir, paths: opts.paths, apiNice: opts.apiNice, apiCpu: opts.apiCpu,
-      warmupRequests: API_WARMUP_REQUESTS, warmupBody: body,
+      warmupRequests: API_WARMUP_REQUESTS, warmupBody: body, serviceTimeoutMs: opts.timeoutMs + 1000,
       ...(opts.modelPath === undefined ? {} : { modelPath: opts.modelPath }),
       ...(opts.labelPath === undefined ? {} : { labelPath: opts.labelPath }),
     });
     try {
       await opts.onTopology?.(topo);
       // The probe goes to the APIs directly, so warm the rest of the path first, as the traffic a running
-      // Service and sidecar have seen would: the balancer's and sidecars' connections and JIT, for answers
+      // Service and sidecar have seen would: the Service's and sidecars' connections and JIT, for answers
       // and rejections alike. Discarded.
       await probeCapacity([topo.baseUrl], body, {
         concurrencyPerTarget: opts.replicas * PROBE_INFLIGHT_PER_REPLICA, durationSeconds: PATH_WARMUP_SECONDS, warmupSeconds: 0,
@@ -188,9 +182,8 @@ export async function runLab(sup: Supervisor, opts: LabOptions, io: LabIO): Prom
       const rec = new ResultRecorder();
       const scraper = new ArmScraper(topo);
       const progress = new Progress(arm, rec, io.err, opts.durationSeconds);
-      // Count only the attack: the sidecars' histograms from here on, the balancer's timings afresh.
+      // Count only the attack: the sidecars' histograms from here on.
       const sidecarBaseline = await scraper.sidecarMetrics();
-      await scraper.balancerTimings(true);
       const monitor = new RuntimeMonitor().start();
       scraper.start();
       progress.start();
@@ -208,16 +201,15 @@ export async function runLab(sup: Supervisor, opts: LabOptions, io: LabIO): Prom
         progress.stop();
         scraper.stop();
       }
-      const stats = await scraper.balancerStats();
-      const timings = await scraper.balancerTimings();
+      const stats = await scraper.serviceStats();
       const insideP99 = histogramPercentile(await scraper.sidecarMetrics(), 'cb_request_duration_seconds', 99,
         (l) => l['outcome'] !== 'forwarded' && l['outcome'] !== 'client-closed', sidecarBaseline);
-      const balancerPeak = stats === null ? null : Math.max(...stats.backends.map((b) => b.maxInflight));
-      const result = armResult(arm, opts.driver.name, opts.replicas, rate, rec, scraper.points, balancerPeak, probe.capacityRps, topo.configPath ?? null,
-        insideP99 === undefined ? null : round(insideP99 * 1000), { lab: labRuntime, balancer: timings });
+      const servicePeak = stats === null ? null : Math.max(...stats.backends.map((b) => b.maxInflight));
+      const result = armResult(arm, opts.driver.name, opts.replicas, rate, rec, scraper.points, servicePeak, probe.capacityRps, topo.configPath ?? null,
+        insideP99 === undefined ? null : round(insideP99 * 1000), labRuntime);
       results.push(result);
       const rawFile = join(rawDir, `${arm}.json`);
-      writeFileSync(rawFile, JSON.stringify({ arm, series: result.series, scrapes: result.scrapes, balancer: stats, tool_files: files }));
+      writeFileSync(rawFile, JSON.stringify({ arm, series: result.series, scrapes: result.scrapes, service: stats, tool_files: files }));
       raw[arm] = rawFile;
       io.out(`\n== ${arm}: ${opts.replicas} replica(s), ${rate} req/s offered for ${opts.durationSeconds}s, driver ${opts.driver.name} ==\n${vegetaText(result)}\n`);
     } finally {

@@ -21,7 +21,6 @@ const paths: LabPaths = {
   repoRoot,
   apiMain: join(repoRoot, 'packages', 'api', 'dist', 'main.js'),
   proxyMain: join(repoRoot, 'packages', 'proxy', 'dist', 'main.js'),
-  balancerMain: join(here, 'balancer-main.js'),
   cpuQuotaMain: join(here, 'cpu-quota-main.js'),
 };
 

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { request } from 'undici';
-import { BALANCER_STATS_PATH, BALANCER_TIMINGS_PATH, type BalancerStats, type BalancerTimings } from './balancer.js';
 import { parsePromText, sampleValue } from './prom-text.js';
+import { parseServiceStats, type ServiceStats } from './service.js';
 import type { Topology } from './topology.js';
 
 /** Breaker state as the sidecar exports it (`cb_breaker_state{state}` = 1). */
@@ -19,8 +19,8 @@ export interface SidecarPoint {
 export interface ScrapePoint {
   /** Seconds since the attack started. */
   t: number;
-  /** Per replica: requests in flight from the balancer to the replica. */
-  balancerInflight: number[];
+  /** Per replica: requests in flight from the Service to the replica. */
+  serviceInflight: number[];
   /**
    * Per replica: the API's own in-flight gauge (`iris_api_inflight_requests`), null when unscrapable;
    * empty at the scrapes that skipped the APIs (see `apiEveryMs`).
@@ -35,16 +35,6 @@ async function getText(url: string, timeoutMs: number): Promise<string | null> {
     const res = await request(url, { headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
     const text = await res.body.text();
     return res.statusCode === 200 ? text : null;
-  } catch {
-    return null;
-  }
-}
-
-async function getJson<T>(url: string, method: 'GET' | 'POST'): Promise<T | null> {
-  try {
-    const res = await request(url, { method, headersTimeout: 2000, bodyTimeout: 2000 });
-    const text = await res.body.text();
-    return res.statusCode === 200 ? (JSON.parse(text) as T) : null;
   } catch {
     return null;
   }
@@ -68,7 +58,7 @@ export function sidecarPoint(text: string | null): SidecarPoint {
 }
 
 /**
- * Scrapes an arm every `intervalMs` while an attack runs: the balancer's per-backend in-flight counts
+ * Scrapes an arm every `intervalMs` while an attack runs: the Service's per-replica in-flight counts
  * and, in sidecar arms, each sidecar's in-flight, limit, queue and breaker state; each API's in-flight
  * gauge only every `apiEveryMs`. An API's `/metrics` costs it ~1.9 ms of CPU (measured), taken from its
  * CPU limit: scraped every 400 ms that was ~16% of a 0.03-core replica's budget, which the attack paid
@@ -101,14 +91,10 @@ export class ArmScraper {
     return texts.filter((t): t is string => t !== null);
   }
 
-  /** The balancer's final counters (exact per-backend peak in-flight). */
-  async balancerStats(): Promise<BalancerStats | null> {
-    return getJson<BalancerStats>(this.topo.balancerStatsUrl, 'GET');
-  }
-
-  /** The balancer's timings since the last reset; with `reset`, they start afresh. */
-  async balancerTimings(reset = false): Promise<BalancerTimings | null> {
-    return getJson<BalancerTimings>(this.topo.balancerStatsUrl.replace(BALANCER_STATS_PATH, BALANCER_TIMINGS_PATH), reset ? 'POST' : 'GET');
+  /** The Service's counters now (per replica: requests, exact peak in flight). */
+  async serviceStats(timeoutMs = 2000): Promise<ServiceStats | null> {
+    const csv = await getText(this.topo.serviceStatsUrl, timeoutMs);
+    return csv === null ? null : parseServiceStats(csv, this.topo.replicas.map((r) => r.sidecarUrl ?? r.apiUrl));
   }
 
   private async scrapeOnce(): Promise<void> {
@@ -129,15 +115,14 @@ export class ArmScraper {
     const timeout = Math.max(100, this.intervalMs - 50);
     const apiDue = now - this.lastApiMs >= this.apiEveryMs - this.intervalMs / 2;
     if (apiDue) this.lastApiMs = now;
-    const [bal, apis, sidecars] = await Promise.all([
-      getText(this.topo.balancerStatsUrl, timeout),
+    const [stats, apis, sidecars] = await Promise.all([
+      this.serviceStats(timeout),
       apiDue ? Promise.all(this.topo.replicas.map((r) => getText(`${r.apiUrl}/metrics`, timeout))) : Promise.resolve([]),
       Promise.all(this.topo.replicas.map((r) => (r.adminUrl === undefined ? null : getText(`${r.adminUrl}/metrics`, timeout)))),
     ]);
-    const stats = bal === null ? null : (JSON.parse(bal) as BalancerStats);
     this.points.push({
       t: Math.round(t * 1000) / 1000,
-      balancerInflight: stats?.backends.map((b) => b.inflight) ?? [],
+      serviceInflight: stats?.backends.map((b) => b.inflight) ?? [],
       apiInflight: apis.map((text) => (text === null ? null : sampleValue(parsePromText(text, API_GAUGES), 'iris_api_inflight_requests') ?? null)),
       sidecars: this.topo.arm === 'direct' ? [] : sidecars.map((text) => sidecarPoint(text)),
     });

@@ -3,11 +3,12 @@ import { delimiter, join } from 'node:path';
 import { LabError } from './errors.js';
 
 /**
- * Finds an executable on PATH or in the repository's .tools/bin (where `make tools` puts vegeta and k6).
+ * Finds an executable on PATH, in the repository's .tools/bin (where `make tools` puts vegeta and k6) or
+ * in /usr/sbin (Debian's daemons, haproxy among them, often not on a user's PATH).
  * @throws LabError LAB_TOOL_MISSING naming the make target that installs it
  */
 export function findTool(name: string, repoRoot: string, installHint = 'make tools'): string {
-  const dirs = [...(process.env['PATH'] ?? '').split(delimiter), join(repoRoot, '.tools', 'bin')];
+  const dirs = [...(process.env['PATH'] ?? '').split(delimiter), join(repoRoot, '.tools', 'bin'), '/usr/sbin', '/usr/local/sbin'];
   for (const dir of dirs) {
     if (dir === '') continue;
     const file = join(dir, name);
@@ -18,5 +19,5 @@ export function findTool(name: string, repoRoot: string, installHint = 'make too
       /* next */
     }
   }
-  throw new LabError('LAB_TOOL_MISSING', `${name} not found on PATH or in .tools/bin: run \`${installHint}\``);
+  throw new LabError('LAB_TOOL_MISSING', `${name} not found on PATH, in .tools/bin or in /usr/sbin: run \`${installHint}\``);
 }

@@ -5,7 +5,8 @@ import { Pool } from 'undici';
 import { parse, stringify } from 'yaml';
 import { LabError } from './errors.js';
 import { freePorts, type Child, type Supervisor } from './processes.js';
-import { BALANCER_STATS_PATH } from './balancer.js';
+import { haproxyConfig, SERVICE_STATS_PATH } from './service.js';
+import { findTool } from './tools.js';
 import { SIDECAR_NODE_OPTIONS } from '@infer-cb/proxy/runtime';
 
 /** The arms of the experiment. */
@@ -28,14 +29,6 @@ export interface SidecarTuning {
 /** Defaults tuned on the 2-core lab machine; see docs/lab.md "Scaling the DestinationRule". */
 export const DEFAULT_TUNING: SidecarTuning = { limit: 8, pending: 4, queueTimeout: '20ms', adaptiveMax: 32 };
 
-/**
- * V8 flags of the balancer process. With V8's default young generation each scavenge took 3-7 ms at
- * 400 req/s (~2 MB survived each: undici keeps cleared timers until its next 0.5 s tick), a stall every
- * request passing through waited out; with 1 MB semi-spaces they come ~15x as often and take < 1 ms
- * (measured with a stub backend at 400 req/s: e2e rejection p99 45-100 ms -> 11-20 ms; docs/lab.md).
- */
-export const BALANCER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1'];
-
 /** One replica, like a pod: the API and, in sidecar arms, its sidecar in front. */
 export interface Replica {
   index: number;
@@ -45,12 +38,13 @@ export interface Replica {
   adminUrl?: string;
 }
 
-/** A running arm: replicas behind one balancer. */
+/** A running arm: replicas behind one Service (HAProxy, see service.ts). */
 export interface Topology {
   arm: ArmName;
-  /** The balancer: where the load goes. */
+  /** The Service: where the load goes. */
   baseUrl: string;
-  balancerStatsUrl: string;
+  /** HAProxy's statistics in CSV (per replica: requests, in flight, exact peak in flight). */
+  serviceStatsUrl: string;
   replicas: Replica[];
   /** The sidecar config file written for this arm (sidecar arms only). */
   configPath?: string;
@@ -64,7 +58,6 @@ export interface LabPaths {
   repoRoot: string;
   apiMain: string;
   proxyMain: string;
-  balancerMain: string;
   cpuQuotaMain: string;
 }
 
@@ -89,8 +82,8 @@ export interface TopologyOptions {
    * by a cpu-quota child (SIGSTOP/SIGCONT per 50 ms period, like CFS bandwidth control).
    */
   apiCpu?: number;
-  /** Keep-alive connections from the balancer to each backend. */
-  balancerConnections?: number;
+  /** How long the Service waits for a replica's answer (ms); above the load generator's timeout. Default 60 s. */
+  serviceTimeoutMs?: number;
   /**
    * POST /predict requests each API answers before its CPU limit applies (default 0): V8 compiles the
    * hot paths within ~1000 requests, which at full speed takes a fraction of a second but under a
@@ -172,14 +165,14 @@ function requireFile(file: string, what: string): void {
 }
 
 /**
- * Starts one arm: N API replicas (each with its sidecar in sidecar arms), then the balancer in front;
+ * Starts one arm: N API replicas (each with its sidecar in sidecar arms), then the Service (HAProxy) in front;
  * resolves once every process answers its readiness URL.
  * @throws LabError when a binary is missing or a process fails to become ready (with its stderr)
  */
 export async function startTopology(sup: Supervisor, opts: TopologyOptions): Promise<Topology> {
   const { paths } = opts;
   requireFile(paths.apiMain, 'iris-api (packages/api/dist/main.js)');
-  requireFile(paths.balancerMain, 'the lab balancer (packages/lab/dist/balancer-main.js)');
+  const haproxy = findTool('haproxy', paths.repoRoot, 'make system-deps');
   const withSidecar = opts.arm !== 'direct';
   if (withSidecar) requireFile(paths.proxyMain, 'cb-sidecar (packages/proxy/dist/main.js)');
   const n = opts.replicas;
@@ -245,15 +238,17 @@ export async function startTopology(sup: Supervisor, opts: TopologyOptions): Pro
       args: [paths.cpuQuotaMain, '--cpu', String(opts.apiCpu), '--period-ms', '50', ...apis.flatMap((a) => ['--pid', String(a.pid)])],
     });
   }
-  const balancerPort = take();
-  const backends = replicas.flatMap((r) => ['--backend', r.sidecarUrl ?? r.apiUrl]);
-  const baseUrl = `http://127.0.0.1:${balancerPort}`;
-  children.push(await sup.spawn({
-    name: `${opts.arm}/balancer`, command: process.execPath,
-    args: [...BALANCER_NODE_FLAGS, paths.balancerMain, '--port', String(balancerPort), '--connections', String(opts.balancerConnections ?? 128), ...backends],
-    readyUrl: `${baseUrl}${BALANCER_STATS_PATH}`, readyTimeoutMs: 10_000,
+  const servicePort = take();
+  const baseUrl = `http://127.0.0.1:${servicePort}`;
+  const serviceConfig = join(opts.workDir, `${opts.arm}-haproxy.cfg`);
+  writeFileSync(serviceConfig, haproxyConfig({
+    port: servicePort, backends: replicas.map((r) => r.sidecarUrl ?? r.apiUrl), serverTimeoutMs: opts.serviceTimeoutMs ?? 60_000,
   }));
-  const topo: Topology = { arm: opts.arm, baseUrl, balancerStatsUrl: `${baseUrl}${BALANCER_STATS_PATH}`, replicas, children };
+  children.push(await sup.spawn({
+    name: `${opts.arm}/service`, command: haproxy, args: ['-db', '-f', serviceConfig],
+    readyUrl: `${baseUrl}${SERVICE_STATS_PATH}`, readyTimeoutMs: 10_000,
+  }));
+  const topo: Topology = { arm: opts.arm, baseUrl, serviceStatsUrl: `${baseUrl}${SERVICE_STATS_PATH};csv`, replicas, children };
   if (configPath !== undefined) topo.configPath = configPath;
   if (quota !== undefined) topo.quota = quota;
   return topo;

@@ -1,9 +1,9 @@
 import type { Supervisor } from '../processes.js';
 import type { ResultRecorder } from '../results.js';
 
-/** One attack: an open-model constant arrival rate of POST /predict against the lab's balancer. */
+/** One attack: an open-model constant arrival rate of POST /predict against the lab's Service. */
 export interface AttackSpec {
-  /** Base URL of the balancer, e.g. `http://127.0.0.1:40123` (127.0.0.1 only). */
+  /** Base URL of the Service, e.g. `http://127.0.0.1:40123` (127.0.0.1 only). */
   baseUrl: string;
   /** Offered rate in requests per second. */
   rate: number;

@@ -3,7 +3,7 @@ import { Pool, type Dispatcher } from 'undici';
 
 /** What one open-model attack needs (plain data: it crosses into the driver's worker thread). */
 export interface OpenLoopParams {
-  /** Base URL of the balancer (127.0.0.1 only). */
+  /** Base URL of the Service (127.0.0.1 only). */
   baseUrl: string;
   rate: number;
   durationSeconds: number;

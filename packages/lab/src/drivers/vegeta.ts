@@ -16,7 +16,7 @@ interface VegetaResult {
 }
 
 /**
- * The committed `vegeta/post-target` pointed at the lab: the Service URL becomes the balancer's and the
+ * The committed `vegeta/post-target` pointed at the lab: the Service URL becomes the lab Service's and the
  * `@vegeta/data.json` body reference becomes an absolute path (vegeta resolves it from its cwd).
  */
 export function rewriteTargets(targets: string, baseUrl: string, repoRoot: string): string {
@@ -42,7 +42,7 @@ export function recordVegetaLine(spec: AttackSpec, line: string, t0Ms: number): 
 }
 
 /**
- * Runs the real `vegeta attack` with the committed targets file rewritten to the lab's balancer, piped
+ * Runs the real `vegeta attack` with the committed targets file rewritten to the lab's Service, piped
  * through `vegeta encode --to json`; each result line is parsed live into the recorder.
  */
 export class VegetaDriver implements Driver {

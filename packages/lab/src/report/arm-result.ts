@@ -35,7 +35,7 @@ export interface ArmResult {
   /**
    * p99 of the sidecars' own rejections (`cb_request_duration_seconds` outcomes other than forwarded and
    * client-closed, all sidecars; the upper bound of its bucket, ms): the time inside the sidecar, without
-   * the balancer, the load generator and the scheduler in between. Null in `direct` or without rejections.
+   * the Service, the load generator and the scheduler in between. Null in `direct` or without rejections.
    */
   sidecar_rejection_p99_ms: number | null;
   /**
@@ -44,15 +44,10 @@ export interface ArmResult {
    */
   driver_send_lag_ms: LatencySummary | null;
   /**
-   * The same attack timed inside the balancer (its `request` event to the end of its answer, ms): its
-   * share of every end-to-end figure, including the sidecar behind it. Null when the balancer did not say.
-   */
-  balancer_latency_ms: { success: LatencySummary; rejection: LatencySummary } | null;
-  /**
    * Event loop delay and GC pauses during the attack: the builtin driver's worker thread (null for the
-   * tools), the lab's main thread (scrapes, progress, histograms) and the balancer (null if it did not say).
+   * tools) and the lab's main thread (scrapes, progress, histograms).
    */
-  runtime: { driver: RuntimeStats | null; lab: RuntimeStats; balancer: RuntimeStats | null };
+  runtime: { driver: RuntimeStats | null; lab: RuntimeStats };
   /** Highest number of requests the API of one replica had in flight. */
   max_upstream_concurrency: number | null;
   /** Where that number comes from. */

@@ -49,7 +49,7 @@ export function armCharts(r: ArmResult): string[] {
   ];
   const sidecar = r.arm !== 'direct';
   const inflight: ChartSeries[] = [
-    { name: 'balancer in flight (sum)', color: PALETTE[0]!, points: gauge(r.scrapes, (p) => sum(p.balancerInflight)) },
+    { name: 'Service in flight (sum)', color: PALETTE[0]!, points: gauge(r.scrapes, (p) => sum(p.serviceInflight)) },
     { name: 'API in flight (sum)', color: PALETTE[1]!, points: gauge(r.scrapes, (p) => sum(p.apiInflight)) },
   ];
   if (sidecar) {

@@ -1,0 +1,97 @@
+/**
+ * The lab's Kubernetes Service: HAProxy (the Debian package), round robin per request over the replicas,
+ * with no queue or connection limit of its own (a Service admits everything; kube-proxy is in the kernel).
+ * A balancer written in Node cost ~1 ms of CPU per request on this 2-vCPU machine and added 4-8 ms to the
+ * rejection p99 (GC, a shared event loop); HAProxy is a C process with no GC (bench/results/lab.md).
+ */
+
+/** Where HAProxy answers its statistics on the Service's own port (`;csv` for the machine-readable form). */
+export const SERVICE_STATS_PATH = '/-/haproxy';
+
+/** Counters of one replica as the Service sees it. */
+export interface BackendStats {
+  url: string;
+  /** Requests sent to this replica. */
+  requests: number;
+  /** Requests in flight to this replica now. */
+  inflight: number;
+  /** Highest number of requests in flight to this replica at once (exact). */
+  maxInflight: number;
+  /** Requests that failed at this replica (connect errors, resets, timeouts). */
+  errors: number;
+}
+
+/** What the Service says about an arm: totals and one entry per replica, in the order of the replicas. */
+export interface ServiceStats {
+  requests: number;
+  errors: number;
+  backends: BackendStats[];
+}
+
+/** Options of {@link haproxyConfig}. */
+export interface ServiceConfigOptions {
+  /** Port on 127.0.0.1. */
+  port: number;
+  /** Replica origins, e.g. `http://127.0.0.1:8001`, in order. */
+  backends: readonly string[];
+  /** Longest wait for a replica's answer; set it above the load generator's own timeout (ms). */
+  serverTimeoutMs: number;
+}
+
+/** The HAProxy configuration of one arm's Service. */
+export function haproxyConfig(opts: ServiceConfigOptions): string {
+  const servers = opts.backends.map((url, i) => {
+    const { hostname, port } = new URL(url);
+    return `  server r${i} ${hostname}:${port}`;
+  });
+  return [
+    'global',
+    '  nbthread 1',
+    '  maxconn 8000',
+    'defaults',
+    '  mode http',
+    '  option http-keep-alive',
+    '  http-reuse always',
+    '  timeout connect 2s',
+    '  timeout client 60s',
+    `  timeout server ${Math.ceil(opts.serverTimeoutMs)}ms`,
+    'frontend service',
+    `  bind 127.0.0.1:${opts.port}`,
+    '  stats enable',
+    `  stats uri ${SERVICE_STATS_PATH}`,
+    '  default_backend replicas',
+    'backend replicas',
+    '  balance roundrobin',
+    ...servers,
+    '',
+  ].join('\n');
+}
+
+/** Reads HAProxy's `;csv` statistics: one {@link BackendStats} per server of backend `replicas`. */
+export function parseServiceStats(csv: string, backends: readonly string[]): ServiceStats | null {
+  const lines = csv.split('\n').filter((l) => l.length > 0);
+  const header = lines[0];
+  if (header === undefined || !header.startsWith('# ')) return null;
+  const columns = header.slice(2).split(',');
+  const col = (name: string): number => columns.indexOf(name);
+  const [px, sv, scur, smax, stot, econ, eresp] = ['pxname', 'svname', 'scur', 'smax', 'stot', 'econ', 'eresp'].map(col) as number[];
+  if ([px, sv, scur, smax, stot, econ, eresp].some((i) => i! < 0)) return null;
+  const num = (fields: string[], i: number): number => Number(fields[i] ?? '') || 0;
+  const stats: BackendStats[] = backends.map((url) => ({ url, requests: 0, inflight: 0, maxInflight: 0, errors: 0 }));
+  for (const line of lines.slice(1)) {
+    const f = line.split(',');
+    if (f[px!] !== 'replicas') continue;
+    const m = /^r(\d+)$/.exec(f[sv!] ?? '');
+    const b = m === null ? undefined : stats[Number(m[1])];
+    if (b === undefined) continue;
+    b.requests = num(f, stot!);
+    b.inflight = num(f, scur!);
+    b.maxInflight = num(f, smax!);
+    b.errors = num(f, econ!) + num(f, eresp!);
+  }
+  return {
+    requests: stats.reduce((s, b) => s + b.requests, 0),
+    errors: stats.reduce((s, b) => s + b.errors, 0),
+    backends: stats,
+  };
+}

@@ -1,0 +1,92 @@
+// The lab's Service: the real HAProxy (Debian package) with the generated config, in front of real
+// HTTP servers on 127.0.0.1; its statistics must give the exact per-replica peak of requests in flight.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { request } from 'undici';
+import { freePort, Supervisor } from '../src/processes.js';
+import { haproxyConfig, parseServiceStats, SERVICE_STATS_PATH } from '../src/service.js';
+import { findTool } from '../src/tools.js';
+
+const repoRoot = resolve(import.meta.dirname, '..', '..', '..');
+
+/** A replica that answers with its name after `holdMs`, counting its own peak of requests in flight. */
+function replica(name: string, holdMs: number): Promise<{ server: Server; url: string; peak: () => number }> {
+  let inflight = 0;
+  let peak = 0;
+  const server = createServer((req, res) => {
+    inflight++;
+    peak = Math.max(peak, inflight);
+    req.resume();
+    req.on('end', () => setTimeout(() => {
+      inflight--;
+      res.writeHead(name === 'b' ? 503 : 200, { 'content-type': 'application/json', 'x-replica': name }).end(JSON.stringify({ name, path: req.url }));
+    }, holdMs));
+  });
+  return new Promise((ok) => server.listen(0, '127.0.0.1', () => ok({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, peak: () => peak })));
+}
+
+describe('the Service (HAProxy)', () => {
+  const sup = new Supervisor();
+  const servers: Server[] = [];
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'cb-lab-service-'));
+  });
+  afterEach(async () => {
+    await sup.stopAll();
+    await Promise.all(servers.splice(0).map((s) => new Promise((r) => { s.closeAllConnections(); s.close(r); })));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('balances per request round robin, passes answers through and counts the exact peak in flight per replica', async () => {
+    const a = await replica('a', 150);
+    const b = await replica('b', 150);
+    servers.push(a.server, b.server);
+    const port = await freePort();
+    const config = join(dir, 'haproxy.cfg');
+    writeFileSync(config, haproxyConfig({ port, backends: [a.url, b.url], serverTimeoutMs: 5000 }));
+    const base = `http://127.0.0.1:${port}`;
+    await sup.spawn({ name: 'service', command: findTool('haproxy', repoRoot, 'make system-deps'), args: ['-db', '-f', config], readyUrl: `${base}${SERVICE_STATS_PATH}` });
+
+    // Sequential requests alternate between the replicas (per request, over one keep-alive connection).
+    const seen: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const res = await request(`${base}/predict?x=1`, { method: 'POST', body: '{"data":[[1,2,3,4]]}' });
+      const json = (await res.body.json()) as { name: string; path: string };
+      expect(json.path).toBe('/predict?x=1');
+      expect(res.statusCode).toBe(json.name === 'a' ? 200 : 503);
+      expect(res.headers['x-replica']).toBe(json.name);
+      seen.push(json.name);
+    }
+    expect(seen.sort()).toEqual(['a', 'a', 'b', 'b']);
+
+    // 10 at once: 5 per replica; the statistics' peak is the replicas' own.
+    await Promise.all(Array.from({ length: 10 }, async () => (await request(`${base}/predict`, { method: 'POST', body: '{}' })).body.dump()));
+    const csv = await (await request(`${base}${SERVICE_STATS_PATH};csv`)).body.text();
+    const stats = parseServiceStats(csv, [a.url, b.url]);
+    expect(stats).not.toBeNull();
+    expect(stats!.backends.map((s) => s.url)).toEqual([a.url, b.url]);
+    expect(stats!.backends.map((s) => s.maxInflight)).toEqual([a.peak(), b.peak()]);
+    expect(stats!.backends.map((s) => s.maxInflight)).toEqual([5, 5]);
+    expect(stats!.backends.map((s) => s.inflight)).toEqual([0, 0]);
+    expect(stats!.requests).toBe(14);
+    expect(stats!.errors).toBe(0);
+  });
+
+  it('reads no statistics from text that is not HAProxy CSV', () => {
+    expect(parseServiceStats('<html></html>', ['http://127.0.0.1:1'])).toBeNull();
+    expect(parseServiceStats('', [])).toBeNull();
+  });
+
+  it('takes each replica\'s host and port into the config and the timeout in ms', () => {
+    const cfg = haproxyConfig({ port: 4000, backends: ['http://127.0.0.1:4001', 'http://127.0.0.1:4002'], serverTimeoutMs: 11_000 });
+    expect(cfg).toContain('bind 127.0.0.1:4000');
+    expect(cfg).toContain('server r0 127.0.0.1:4001');
+    expect(cfg).toContain('server r1 127.0.0.1:4002');
+    expect(cfg).toContain('timeout server 11000ms');
+    expect(cfg).toContain('balance roundrobin');
+  });
+});
