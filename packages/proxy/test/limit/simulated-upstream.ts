@@ -11,6 +11,13 @@ export interface SimulatedUpstreamOptions {
   jitter?: number;
   /** Parallelism as a function of time, overriding `parallelism` when given. */
   parallelismAt?: (nowMs: number) => number;
+  /**
+   * A dynamic-batching server instead of workers (an inference server that runs whatever is waiting as one
+   * batch, up to `maxBatch`): one batch at a time, taking `fixedMs + perItemMs x size` (with jitter).
+   * Its latency rises with the calls in flight long before its throughput stops rising. Overrides
+   * `parallelism` and `serviceMs`.
+   */
+  batch?: { fixedMs: number; perItemMs: number; maxBatch: number };
 }
 
 /** What one simulated run measured. */
@@ -60,6 +67,18 @@ export function simulate(
   let maxLimit = limit.limit;
   const startMs = clock.now;
 
+  const batch = upstream.batch;
+  let batchLeft = 0;
+  const startBatch = (nowMs: number): void => {
+    if (batch === undefined || batchLeft > 0 || queued.length === 0) return;
+    const size = Math.min(batch.maxBatch, queued.length);
+    const endMs = nowMs + (batch.fixedMs + batch.perItemMs * size) * (1 + jitter * (2 * random() - 1));
+    for (const call of queued.splice(0, size)) {
+      call.endMs = endMs;
+      running.push(call);
+    }
+    batchLeft = size;
+  };
   const serve = (call: Call, nowMs: number): void => {
     busyWorkers++;
     call.endMs = nowMs + upstream.serviceMs(nowMs) * (1 + jitter * (2 * random() - 1));
@@ -70,7 +89,10 @@ export function simulate(
       inflight++;
       const call: Call = { admittedMs: nowMs, inflightAtAdmission: inflight, endMs: 0, dropped: false };
       const parallelism = upstream.parallelismAt?.(nowMs) ?? upstream.parallelism;
-      if (busyWorkers < parallelism) serve(call, nowMs);
+      if (batch !== undefined) {
+        queued.push(call);
+        startBatch(nowMs);
+      } else if (busyWorkers < parallelism) serve(call, nowMs);
       else if (queued.length < queueCapacity) queued.push(call);
       else {
         call.dropped = true;
@@ -93,7 +115,10 @@ export function simulate(
     }
     clock.now = call.endMs;
     inflight--;
-    if (!call.dropped) {
+    if (batch !== undefined) {
+      completions[bucket]!++;
+      batchLeft--;
+    } else if (!call.dropped) {
       busyWorkers--;
       completions[bucket]!++;
       const parallelism = upstream.parallelismAt?.(clock.now) ?? upstream.parallelism;
@@ -104,6 +129,7 @@ export function simulate(
     minLimit = Math.min(minLimit, limit.limit);
     maxLimit = Math.max(maxLimit, limit.limit);
     admit(clock.now);
+    startBatch(clock.now);
   }
   return { completions, limits, minLimit, maxLimit, bucketMs };
 }
