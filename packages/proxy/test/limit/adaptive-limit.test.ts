@@ -62,6 +62,16 @@ describe('AdaptiveLimit', () => {
     expect(Math.max(...run.limits.slice(6 * PER_SECOND))).toBeLessThanOrEqual(40);
   });
 
+  it.each([
+    ['2x slower', (t: number) => (t < 8_000 ? 20 : 40)],
+    ['2x faster', (t: number) => (t < 8_000 ? 40 : 20)],
+  ])('never overflows a backlog of 2x the workers when the upstream gets %s', (_name, serviceMs) => {
+    // bench/adaptive's upstream: 8 workers, a backlog of 16, then immediate rejections (which open the breaker).
+    const { limit, clock } = fakeClockLimit();
+    const run = simulate(limit, { parallelism: 8, queueCapacity: 16, serviceMs }, 16_000, clock, BUCKET_MS);
+    expect(run.drops).toBe(0);
+  });
+
   it('moves its baseline RTT up when the upstream gets 2x slower', () => {
     const { limit, clock } = fakeClockLimit();
     simulate(limit, { parallelism: 8, serviceMs: (t) => (t < 3_000 ? 20 : 40) }, 3_000, clock, BUCKET_MS);

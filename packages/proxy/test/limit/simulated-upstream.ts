@@ -30,6 +30,8 @@ export interface SimulationResult {
   minLimit: number;
   maxLimit: number;
   bucketMs: number;
+  /** Calls the upstream rejected because its queue was full. */
+  drops: number;
 }
 
 interface Call {
@@ -65,6 +67,7 @@ export function simulate(
   const limits: number[] = [];
   let minLimit = limit.limit;
   let maxLimit = limit.limit;
+  let drops = 0;
   const startMs = clock.now;
 
   const batch = upstream.batch;
@@ -95,6 +98,7 @@ export function simulate(
       } else if (busyWorkers < parallelism) serve(call, nowMs);
       else if (queued.length < queueCapacity) queued.push(call);
       else {
+        drops++;
         call.dropped = true;
         call.endMs = nowMs + 0.5;
         running.push(call);
@@ -131,7 +135,7 @@ export function simulate(
     admit(clock.now);
     startBatch(clock.now);
   }
-  return { completions, limits, minLimit, maxLimit, bucketMs };
+  return { completions, limits, minLimit, maxLimit, bucketMs, drops };
 }
 
 /** Mean of `values[from..to)`. */
