@@ -63,12 +63,13 @@ $(TOOLS)/bin/k6:
 
 tools: $(TOOLS)/bin/vegeta $(TOOLS)/bin/k6 ## build vegeta and k6 into .tools/bin (go install)
 
-# Debian packages the tests and benchmarks drive for real: Chromium (report screenshots),
-# Prometheus (dashboard queries), HAProxy and wrk (benchmark peers).
+# Debian packages the lab, tests and benchmarks drive for real: Chromium (report screenshots),
+# Prometheus (dashboard queries), HAProxy (the lab's Service and a benchmark peer), wrk (benchmark peer).
+# Debian puts daemons in /usr/sbin, often not on a user's PATH: look there too before installing.
 SYSTEM_PKGS := chromium:chromium prometheus:prometheus haproxy:haproxy wrk:wrk
 system-deps: ## install the Debian packages the tests use (chromium, prometheus, haproxy, wrk)
 	@missing=""; for p in $(SYSTEM_PKGS); do cmd=$${p%%:*}; pkg=$${p##*:}; \
-	  command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
+	  command -v $$cmd >/dev/null 2>&1 || [ -x /usr/sbin/$$cmd ] || missing="$$missing $$pkg"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \

@@ -52,7 +52,7 @@ export interface LabIO {
 
 /** The whole run, as written to summary.json. */
 export interface LabSummary {
-  schema: 'cb-lab/summary/v1';
+  schema: 'cb-lab/summary/v2';
   started_at: string;
   finished_at: string;
   host: { cpus: number; node: string; platform: string };
@@ -156,7 +156,7 @@ export async function runLab(sup: Supervisor, opts: LabOptions, io: LabIO): Prom
     io.err.write(`cb-lab: starting arm ${arm}: ${opts.replicas} replica(s)${arm === 'direct' ? '' : ' with sidecars'} behind the Service (HAProxy)\n`);
     const topo = await startTopology(sup, {
       arm, replicas: opts.replicas, workers: opts.workers, tuning: opts.tuning, workDir: rawDir, paths: opts.paths, apiNice: opts.apiNice, apiCpu: opts.apiCpu,
-      warmupRequests: API_WARMUP_REQUESTS, warmupBody: body, serviceTimeoutMs: opts.timeoutMs + 1000,
+      warmupRequests: API_WARMUP_REQUESTS, warmupBody: body,
       ...(opts.modelPath === undefined ? {} : { modelPath: opts.modelPath }),
       ...(opts.labelPath === undefined ? {} : { labelPath: opts.labelPath }),
     });
@@ -221,7 +221,7 @@ export async function runLab(sup: Supervisor, opts: LabOptions, io: LabIO): Prom
   for (const line of verdict.lines) io.out(`${line}\n`);
   const reportHtml = join(opts.outDir, 'report.html');
   const summary: LabSummary = {
-    schema: 'cb-lab/summary/v1',
+    schema: 'cb-lab/summary/v2',
     started_at: startedAt.toISOString(),
     finished_at: new Date().toISOString(),
     host: { cpus: cpus().length, node: process.version, platform: `${process.platform}-${process.arch}` },

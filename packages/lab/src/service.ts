@@ -1,6 +1,8 @@
 /**
  * The lab's Kubernetes Service: HAProxy (the Debian package), round robin per request over the replicas,
- * with no queue or connection limit of its own (a Service admits everything; kube-proxy is in the kernel).
+ * with no queue or connection limit of its own (a Service admits everything; kube-proxy is in the kernel),
+ * and a client's close passed on to the replica at once (`option abortonclose`), as kube-proxy's NAT does:
+ * without it HAProxy kept every request the load generator had given up on until the replica answered.
  * A balancer written in Node cost ~1 ms of CPU per request on this 2-vCPU machine and added 4-8 ms to the
  * rejection p99 (GC, a shared event loop); HAProxy is a C process with no GC (bench/results/lab.md).
  */
@@ -34,8 +36,8 @@ export interface ServiceConfigOptions {
   port: number;
   /** Replica origins, e.g. `http://127.0.0.1:8001`, in order. */
   backends: readonly string[];
-  /** Longest wait for a replica's answer; set it above the load generator's own timeout (ms). */
-  serverTimeoutMs: number;
+  /** Longest wait for a replica's answer (ms); default 60 s, above every driver's own timeout. */
+  serverTimeoutMs?: number;
 }
 
 /** The HAProxy configuration of one arm's Service. */
@@ -45,16 +47,18 @@ export function haproxyConfig(opts: ServiceConfigOptions): string {
     return `  server r${i} ${hostname}:${port}`;
   });
   return [
+    // No global maxconn: HAProxy derives it from the file-descriptor limit (a fixed one above that limit
+    // stops it from starting).
     'global',
     '  nbthread 1',
-    '  maxconn 8000',
     'defaults',
     '  mode http',
     '  option http-keep-alive',
+    '  option abortonclose',
     '  http-reuse always',
     '  timeout connect 2s',
     '  timeout client 60s',
-    `  timeout server ${Math.ceil(opts.serverTimeoutMs)}ms`,
+    `  timeout server ${Math.ceil(opts.serverTimeoutMs ?? 60_000)}ms`,
     'frontend service',
     `  bind 127.0.0.1:${opts.port}`,
     '  stats enable',

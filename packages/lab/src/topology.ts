@@ -82,8 +82,6 @@ export interface TopologyOptions {
    * by a cpu-quota child (SIGSTOP/SIGCONT per 50 ms period, like CFS bandwidth control).
    */
   apiCpu?: number;
-  /** How long the Service waits for a replica's answer (ms); above the load generator's timeout. Default 60 s. */
-  serviceTimeoutMs?: number;
   /**
    * POST /predict requests each API answers before its CPU limit applies (default 0): V8 compiles the
    * hot paths within ~1000 requests, which at full speed takes a fraction of a second but under a
@@ -242,7 +240,7 @@ export async function startTopology(sup: Supervisor, opts: TopologyOptions): Pro
   const baseUrl = `http://127.0.0.1:${servicePort}`;
   const serviceConfig = join(opts.workDir, `${opts.arm}-haproxy.cfg`);
   writeFileSync(serviceConfig, haproxyConfig({
-    port: servicePort, backends: replicas.map((r) => r.sidecarUrl ?? r.apiUrl), serverTimeoutMs: opts.serviceTimeoutMs ?? 60_000,
+    port: servicePort, backends: replicas.map((r) => r.sidecarUrl ?? r.apiUrl),
   }));
   children.push(await sup.spawn({
     name: `${opts.arm}/service`, command: haproxy, args: ['-db', '-f', serviceConfig],

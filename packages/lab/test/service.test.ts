@@ -7,25 +7,57 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { request } from 'undici';
 import { freePort, Supervisor } from '../src/processes.js';
-import { haproxyConfig, parseServiceStats, SERVICE_STATS_PATH } from '../src/service.js';
+import { haproxyConfig, parseServiceStats, SERVICE_STATS_PATH, type ServiceStats } from '../src/service.js';
 import { findTool } from '../src/tools.js';
 
 const repoRoot = resolve(import.meta.dirname, '..', '..', '..');
 
+interface TestReplica {
+  server: Server;
+  url: string;
+  peak: () => number;
+  /** Requests whose client went away before the answer. */
+  abandoned: () => number;
+}
+
 /** A replica that answers with its name after `holdMs`, counting its own peak of requests in flight. */
-function replica(name: string, holdMs: number): Promise<{ server: Server; url: string; peak: () => number }> {
+function replica(name: string, holdMs: number): Promise<TestReplica> {
   let inflight = 0;
   let peak = 0;
+  let abandoned = 0;
   const server = createServer((req, res) => {
     inflight++;
     peak = Math.max(peak, inflight);
     req.resume();
-    req.on('end', () => setTimeout(() => {
+    const timer = setTimeout(() => {
       inflight--;
       res.writeHead(name === 'b' ? 503 : 200, { 'content-type': 'application/json', 'x-replica': name }).end(JSON.stringify({ name, path: req.url }));
-    }, holdMs));
+    }, holdMs);
+    res.on('close', () => {
+      if (res.writableFinished) return;
+      clearTimeout(timer);
+      inflight--;
+      abandoned++;
+    });
   });
-  return new Promise((ok) => server.listen(0, '127.0.0.1', () => ok({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, peak: () => peak })));
+  return new Promise((ok) => server.listen(0, '127.0.0.1', () => ok({
+    server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, peak: () => peak, abandoned: () => abandoned,
+  })));
+}
+
+async function startService(sup: Supervisor, dir: string, backends: string[]): Promise<string> {
+  const port = await freePort();
+  const config = join(dir, 'haproxy.cfg');
+  writeFileSync(config, haproxyConfig({ port, backends, serverTimeoutMs: 5000 }));
+  const base = `http://127.0.0.1:${port}`;
+  await sup.spawn({ name: 'service', command: findTool('haproxy', repoRoot, 'make system-deps'), args: ['-db', '-f', config], readyUrl: `${base}${SERVICE_STATS_PATH}` });
+  return base;
+}
+
+async function stats(base: string, backends: string[]): Promise<ServiceStats> {
+  const parsed = parseServiceStats(await (await request(`${base}${SERVICE_STATS_PATH};csv`)).body.text(), backends);
+  expect(parsed).not.toBeNull();
+  return parsed!;
 }
 
 describe('the Service (HAProxy)', () => {
@@ -45,11 +77,7 @@ describe('the Service (HAProxy)', () => {
     const a = await replica('a', 150);
     const b = await replica('b', 150);
     servers.push(a.server, b.server);
-    const port = await freePort();
-    const config = join(dir, 'haproxy.cfg');
-    writeFileSync(config, haproxyConfig({ port, backends: [a.url, b.url], serverTimeoutMs: 5000 }));
-    const base = `http://127.0.0.1:${port}`;
-    await sup.spawn({ name: 'service', command: findTool('haproxy', repoRoot, 'make system-deps'), args: ['-db', '-f', config], readyUrl: `${base}${SERVICE_STATS_PATH}` });
+    const base = await startService(sup, dir, [a.url, b.url]);
 
     // Sequential requests alternate between the replicas (per request, over one keep-alive connection).
     const seen: string[] = [];
@@ -65,15 +93,27 @@ describe('the Service (HAProxy)', () => {
 
     // 10 at once: 5 per replica; the statistics' peak is the replicas' own.
     await Promise.all(Array.from({ length: 10 }, async () => (await request(`${base}/predict`, { method: 'POST', body: '{}' })).body.dump()));
-    const csv = await (await request(`${base}${SERVICE_STATS_PATH};csv`)).body.text();
-    const stats = parseServiceStats(csv, [a.url, b.url]);
-    expect(stats).not.toBeNull();
-    expect(stats!.backends.map((s) => s.url)).toEqual([a.url, b.url]);
-    expect(stats!.backends.map((s) => s.maxInflight)).toEqual([a.peak(), b.peak()]);
-    expect(stats!.backends.map((s) => s.maxInflight)).toEqual([5, 5]);
-    expect(stats!.backends.map((s) => s.inflight)).toEqual([0, 0]);
-    expect(stats!.requests).toBe(14);
-    expect(stats!.errors).toBe(0);
+    const after = await stats(base, [a.url, b.url]);
+    expect(after.backends.map((s) => s.url)).toEqual([a.url, b.url]);
+    expect(after.backends.map((s) => s.maxInflight)).toEqual([a.peak(), b.peak()]);
+    expect(after.backends.map((s) => s.maxInflight)).toEqual([5, 5]);
+    expect(after.backends.map((s) => s.inflight)).toEqual([0, 0]);
+    expect(after.requests).toBe(14);
+    expect(after.errors).toBe(0);
+  });
+
+  it('passes a client\'s close on to the replica at once, so abandoned requests do not pile up there', async () => {
+    const slow = await replica('a', 3000);
+    servers.push(slow.server);
+    const base = await startService(sup, dir, [slow.url]);
+    const gaveUp = await Promise.allSettled(Array.from({ length: 4 }, () =>
+      request(`${base}/predict`, { method: 'POST', body: '{}', signal: AbortSignal.timeout(200) })));
+    expect(gaveUp.every((r) => r.status === 'rejected')).toBe(true);
+    // Well before the replica's 3 s answer: it saw every client leave, and the Service holds nothing.
+    const deadline = Date.now() + 1500;
+    while (slow.abandoned() < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(slow.abandoned()).toBe(4);
+    expect((await stats(base, [slow.url])).backends[0]!.inflight).toBe(0);
   });
 
   it('reads no statistics from text that is not HAProxy CSV', () => {
@@ -88,5 +128,8 @@ describe('the Service (HAProxy)', () => {
     expect(cfg).toContain('server r1 127.0.0.1:4002');
     expect(cfg).toContain('timeout server 11000ms');
     expect(cfg).toContain('balance roundrobin');
+    expect(cfg).toContain('option abortonclose');
+    expect(cfg).not.toContain('maxconn');
+    expect(haproxyConfig({ port: 4000, backends: ['http://127.0.0.1:4001'] })).toContain('timeout server 60000ms');
   });
 });
