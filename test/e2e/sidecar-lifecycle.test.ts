@@ -1,9 +1,13 @@
 // The sidecar's lifecycle under load, as built processes: SIGTERM drains (readiness fails first, every
 // request in flight finishes, exit 0), SIGHUP applies a valid config and keeps the old one on an invalid
-// one, and a rolling restart of every replica behind the lab's balancer loses no request.
-import { writeFileSync } from 'node:fs';
-import { Balancer } from '../../packages/lab/src/balancer.js';
-import { Supervisor } from '../../packages/lab/src/processes.js';
+// one, and a rolling restart of every replica behind a Service (HAProxy with readiness checks, as
+// Kubernetes removes a pod from its endpoints when /readyz fails) loses no request.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { freePort, Supervisor } from '../../packages/lab/src/processes.js';
+import { haproxyConfig, parseServiceStats, SERVICE_STATS_PATH } from '../../packages/lab/src/service.js';
+import { findTool } from '../../packages/lab/src/tools.js';
 import { FaultUpstream } from './support/fault-upstream.js';
 import { openLoop, SEED_BODY, warmUp } from './support/load.js';
 import { eventually, getJson, recordReliability, startSidecar, type SidecarProcess } from './support/stack.js';
@@ -85,23 +89,31 @@ describe('sidecar lifecycle under load', () => {
     expect((await fetch(`${sidecar.url}/predict`, { method: 'POST', body: SEED_BODY })).status).toBe(200);
   }, 30_000);
 
-  it('loses no request when every replica behind the balancer is restarted one by one', async () => {
+  it('loses no request when every replica behind the Service is restarted one by one', async () => {
     const replicas: SidecarProcess[] = await Promise.all([0, 1, 2].map(() => startSidecar(sup, upstream.origin, config('5s', '500ms'))));
-    const balancer = new Balancer({ backends: replicas.map((r) => r.url), connectionsPerBackend: 32 });
-    const port = await balancer.listen(0);
+    // The Service: HAProxy asks each sidecar's /readyz every 100 ms, as the kubelet's readiness probe
+    // and the endpoints controller take a draining pod out of a Service (less promptly).
+    const dir = mkdtempSync(join(tmpdir(), 'cb-rolling-'));
+    const port = await freePort();
+    const cfg = join(dir, 'haproxy.cfg');
+    writeFileSync(cfg, haproxyConfig({
+      port, backends: replicas.map((r) => r.url), readiness: { path: '/readyz', ports: replicas.map((r) => r.adminPort), intervalMs: 100 },
+    }));
+    const service = `http://127.0.0.1:${port}`;
+    await sup.spawn({ name: 'service', command: findTool('haproxy', resolve(import.meta.dirname, '..', '..'), 'make system-deps'), args: ['-db', '-f', cfg], readyUrl: `${service}${SERVICE_STATS_PATH}` });
     try {
-      await warmUp(`http://127.0.0.1:${port}/predict`, SEED_BODY, 48);
+      await warmUp(`${service}/predict`, SEED_BODY, 48);
       let rolling: Promise<void> | undefined;
       let rolledAt = 0;
       const result = await openLoop({
-        url: `http://127.0.0.1:${port}/predict`, method: 'POST', body: SEED_BODY, rate: 100, durationMs: 9000,
+        url: `${service}/predict`, method: 'POST', body: SEED_BODY, rate: 100, durationMs: 9000,
         onTick: (t) => {
           rolling ??= t < 500 ? undefined : (async () => {
             for (let i = 0; i < replicas.length; i++) {
               const old = replicas[i] as SidecarProcess;
               old.child.signal('SIGTERM');
               expect(await old.child.exited).toEqual({ code: 0, signal: null });
-              replicas[i] = await startSidecar(sup, upstream.origin, config('5s', '500ms'), old.port);
+              replicas[i] = await startSidecar(sup, upstream.origin, config('5s', '500ms'), old.port, false, old.adminPort);
             }
             rolledAt = t;
           })();
@@ -111,9 +123,10 @@ describe('sidecar lifecycle under load', () => {
       expect(rolledAt).toBeGreaterThan(0);
       expect(result.errors).toEqual({});
       expect(result.byStatus).toEqual({ 200: result.sent });
-      recordReliability('rolling-restart', { fault: 'rolling restart of 3 sidecars behind the balancer', sent: result.sent, answered: result.answered, byStatus: result.byStatus, recoveryMs: null, note: `balancer errors ${balancer.stats().errors}` });
+      const stats = parseServiceStats(await (await fetch(`${service}${SERVICE_STATS_PATH};csv`)).text(), replicas.map((r) => r.url));
+      recordReliability('rolling-restart', { fault: 'rolling restart of 3 sidecars behind a Service (HAProxy, readiness checks)', sent: result.sent, answered: result.answered, byStatus: result.byStatus, recoveryMs: null, note: `Service errors ${stats?.errors ?? 'unknown'}` });
     } finally {
-      await balancer.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   }, 60_000);
 });

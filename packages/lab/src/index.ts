@@ -1,7 +1,6 @@
-// The public surface of @infer-cb/lab: the supervisor and the in-process balancer (reused by the end-to-end suite),
-// the Service (HAProxy) config, the drivers and the lab runner.
+// The public surface of @infer-cb/lab: the supervisor and the Service (HAProxy) config (reused by the
+// end-to-end suite), the drivers and the lab runner.
 export { Supervisor, Child, freePort, freePorts, waitForReady, type SpawnSpec, type ExitStatus } from './processes.js';
-export { Balancer, BALANCER_STATS_PATH, BALANCER_TIMINGS_PATH, type BalancerOptions, type BalancerStats, type BalancerTimings } from './balancer.js';
 export { haproxyConfig, parseServiceStats, SERVICE_STATS_PATH, type ServiceStats, type BackendStats } from './service.js';
 export { BuiltinDriver } from './drivers/builtin.js';
 export { VegetaDriver } from './drivers/vegeta.js';

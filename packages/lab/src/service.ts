@@ -3,8 +3,9 @@
  * with no queue or connection limit of its own (a Service admits everything; kube-proxy is in the kernel),
  * and a client's close passed on to the replica at once (`option abortonclose`), as kube-proxy's NAT does:
  * without it HAProxy kept every request the load generator had given up on until the replica answered.
- * A balancer written in Node cost ~1 ms of CPU per request on this 2-vCPU machine and added 4-8 ms to the
- * rejection p99 (GC, a shared event loop); HAProxy is a C process with no GC (bench/results/lab.md).
+ * The balancer written in Node it replaced cost ~1 ms of CPU per request on this 2-vCPU machine and
+ * added 4-8 ms to the rejection p99 (GC, a shared event loop); HAProxy is a C process with no GC
+ * (bench/results/lab.md).
  */
 
 /** Where HAProxy answers its statistics on the Service's own port (`;csv` for the machine-readable form). */
@@ -38,13 +39,21 @@ export interface ServiceConfigOptions {
   backends: readonly string[];
   /** Longest wait for a replica's answer (ms); default 60 s, above every driver's own timeout. */
   serverTimeoutMs?: number;
+  /**
+   * Readiness, as Kubernetes drives a Service's endpoints: HAProxy asks `GET path` on each replica's port
+   * in `ports` (same order as `backends`) every `intervalMs` and sends nothing to a replica that answers
+   * anything but 2xx/3xx until it answers 2xx again. Off by default (the lab's arms run without it).
+   */
+  readiness?: { path: string; ports: readonly number[]; intervalMs: number };
 }
 
 /** The HAProxy configuration of one arm's Service. */
 export function haproxyConfig(opts: ServiceConfigOptions): string {
+  const ready = opts.readiness;
   const servers = opts.backends.map((url, i) => {
     const { hostname, port } = new URL(url);
-    return `  server r${i} ${hostname}:${port}`;
+    const check = ready === undefined ? '' : ` check port ${ready.ports[i]} inter ${ready.intervalMs}ms fall 1 rise 1`;
+    return `  server r${i} ${hostname}:${port}${check}`;
   });
   return [
     // No global maxconn: HAProxy derives it from the file-descriptor limit (a fixed one above that limit
@@ -66,6 +75,7 @@ export function haproxyConfig(opts: ServiceConfigOptions): string {
     '  default_backend replicas',
     'backend replicas',
     '  balance roundrobin',
+    ...(ready === undefined ? [] : [`  option httpchk GET ${ready.path}`]),
     ...servers,
     '',
   ].join('\n');

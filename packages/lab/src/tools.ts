@@ -8,7 +8,7 @@ import { LabError } from './errors.js';
  * @throws LabError LAB_TOOL_MISSING naming the make target that installs it
  */
 export function findTool(name: string, repoRoot: string, installHint = 'make tools'): string {
-  const dirs = [...(process.env['PATH'] ?? '').split(delimiter), join(repoRoot, '.tools', 'bin'), '/usr/sbin', '/usr/local/sbin'];
+  const dirs = [...(process.env['PATH'] ?? '').split(delimiter), join(repoRoot, '.tools', 'bin'), '/usr/local/sbin', '/usr/sbin'];
   for (const dir of dirs) {
     if (dir === '') continue;
     const file = join(dir, name);

@@ -73,7 +73,7 @@ describe('tool output parsing', () => {
     workDir: '/tmp', recorder: rec, supervisor: new Supervisor(),
   });
 
-  it('points the committed vegeta targets at the balancer with an absolute body path', () => {
+  it('points the committed vegeta targets at the lab Service with an absolute body path', () => {
     const out = rewriteTargets('POST http://iris-svc:8000/predict\nContent-Type: application/json\n@vegeta/data.json\n', 'http://127.0.0.1:4000', '/repo');
     expect(out).toBe('POST http://127.0.0.1:4000/predict\nContent-Type: application/json\n@/repo/vegeta/data.json\n');
   });

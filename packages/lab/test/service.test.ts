@@ -131,5 +131,9 @@ describe('the Service (HAProxy)', () => {
     expect(cfg).toContain('option abortonclose');
     expect(cfg).not.toContain('maxconn');
     expect(haproxyConfig({ port: 4000, backends: ['http://127.0.0.1:4001'] })).toContain('timeout server 60000ms');
+    expect(cfg).not.toContain('check');
+    const ready = haproxyConfig({ port: 4000, backends: ['http://127.0.0.1:4001'], readiness: { path: '/readyz', ports: [4101], intervalMs: 100 } });
+    expect(ready).toContain('option httpchk GET /readyz');
+    expect(ready).toContain('server r0 127.0.0.1:4001 check port 4101 inter 100ms fall 1 rise 1');
   });
 });

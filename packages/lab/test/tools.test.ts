@@ -22,4 +22,10 @@ describe('findTool', () => {
     process.env['PATH'] = mkdtempSync(join(tmpdir(), 'cb-lab-nopath-'));
     expect(findTool('vegeta', process.cwd())).toBe(join(process.cwd(), '.tools', 'bin', 'vegeta'));
   });
+
+  it('finds haproxy in /usr/sbin, where Debian puts it, off a user\'s PATH (`make system-deps` installs it)', () => {
+    const empty = mkdtempSync(join(tmpdir(), 'cb-lab-nopath-'));
+    process.env['PATH'] = empty;
+    expect(findTool('haproxy', empty, 'make system-deps')).toMatch(/^\/usr(\/local)?\/sbin\/haproxy$/);
+  });
 });

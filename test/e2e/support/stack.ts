@@ -53,8 +53,8 @@ export function writeConfig(yaml: string, dir = mkdtempSync(join(tmpdir(), 'cb-e
 }
 
 /** Starts the built cb-sidecar in front of `upstream` with the given YAML config; waits for /healthz. With `keepLog` its stdout (pino) is kept. */
-export async function startSidecar(sup: Supervisor, upstream: string, yaml: string, port?: number, keepLog = false): Promise<SidecarProcess> {
-  const [p, admin] = [port ?? (await freePort()), await freePort()];
+export async function startSidecar(sup: Supervisor, upstream: string, yaml: string, port?: number, keepLog = false, adminPort?: number): Promise<SidecarProcess> {
+  const [p, admin] = [port ?? (await freePort()), adminPort ?? (await freePort())];
   const configPath = writeConfig(yaml);
   const child = await sup.spawn({
     name: `sidecar-${p}`,
