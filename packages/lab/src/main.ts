@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // cb-lab: parse flags, run the arms, print the reports; every child process dies with the lab.
+import '@infer-cb/proxy/node-check'; // first: one clear line on a Node too old to load the rest
 import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -38,15 +38,19 @@ export function summarize(h: Histogram): LatencySummary {
   const n = h.totalCount;
   if (n === 0) return { count: 0, min: 0, mean: 0, p50: 0, p90: 0, p95: 0, p99: 0, max: 0 };
   const ms = (us: number): number => Math.round(us) / 1000;
+  // HDR reports a percentile as the top of its bucket (0.1% wide), which can lie above the largest value
+  // recorded; no percentile is shown above the max.
+  const max = h.maxValue;
+  const at = (p: number): number => ms(Math.min(h.getValueAtPercentile(p), max));
   return {
     count: n,
     min: ms(h.minNonZeroValue),
     mean: ms(h.mean),
-    p50: ms(h.getValueAtPercentile(50)),
-    p90: ms(h.getValueAtPercentile(90)),
-    p95: ms(h.getValueAtPercentile(95)),
-    p99: ms(h.getValueAtPercentile(99)),
-    max: ms(h.maxValue),
+    p50: at(50),
+    p90: at(90),
+    p95: at(95),
+    p99: at(99),
+    max: ms(max),
   };
 }
 

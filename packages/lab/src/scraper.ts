@@ -32,7 +32,9 @@ export interface ScrapePoint {
 
 async function getText(url: string, timeoutMs: number): Promise<string | null> {
   try {
-    const res = await request(url, { headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+    // One deadline for the whole exchange: an API stopped by its CPU limit held a scrape round 1-1.5 s
+    // with only undici's headers and body timeouts.
+    const res = await request(url, { signal: AbortSignal.timeout(timeoutMs) });
     const text = await res.body.text();
     return res.statusCode === 200 ? text : null;
   } catch {
@@ -43,6 +45,16 @@ async function getText(url: string, timeoutMs: number): Promise<string | null> {
 const BREAKER_STATES = ['closed', 'open', 'half-open'] as const;
 const SIDECAR_GAUGES = new Set(['cb_breaker_state', 'cb_inflight_requests', 'cb_concurrency_limit', 'cb_queue_depth']);
 const API_GAUGES = new Set(['iris_api_inflight_requests']);
+
+/**
+ * The API's requests in flight from its `/metrics` text, less the scrape itself: the API counts every request
+ * it is answering, the `GET /metrics` that reads the gauge included (which showed a limit of 8 as 9).
+ */
+export function apiInflight(text: string | null): number | null {
+  if (text === null) return null;
+  const value = sampleValue(parsePromText(text, API_GAUGES), 'iris_api_inflight_requests');
+  return value === undefined ? null : Math.max(0, value - 1);
+}
 
 /** Reads the sidecar gauges the report charts from one `/metrics` text. */
 export function sidecarPoint(text: string | null): SidecarPoint {
@@ -123,7 +135,7 @@ export class ArmScraper {
     this.points.push({
       t: Math.round(t * 1000) / 1000,
       serviceInflight: stats?.backends.map((b) => b.inflight) ?? [],
-      apiInflight: apis.map((text) => (text === null ? null : sampleValue(parsePromText(text, API_GAUGES), 'iris_api_inflight_requests') ?? null)),
+      apiInflight: apis.map((text) => apiInflight(text)),
       sidecars: this.topo.arm === 'direct' ? [] : sidecars.map((text) => sidecarPoint(text)),
     });
   }

@@ -1,4 +1,5 @@
-import { ResultRecorder } from '../src/results.js';
+import { histogram, ResultRecorder, summarize } from '../src/results.js';
+import { apiInflight } from '../src/scraper.js';
 import { armResult } from '../src/lab.js';
 import { goDuration } from '../src/report/format.js';
 import { comparisonText, vegetaText } from '../src/report/text.js';
@@ -120,5 +121,24 @@ describe('sidecar histograms', () => {
     expect(histogramPercentile([sidecar(99, 0, 5), sidecar(99, 2, 5)], 'cb_request_duration_seconds', 99, keep)).toBe(0.001);
     expect(histogramPercentile([sidecar(50, 50, 5)], 'cb_request_duration_seconds', 99, keep)).toBe(0.01);
     expect(histogramPercentile([sidecar(0, 0, 5)], 'cb_request_duration_seconds', 99, keep)).toBeUndefined();
+  });
+});
+
+describe('figures', () => {
+  it('never shows a percentile above the max (HDR reports the top of a 0.1%-wide bucket)', () => {
+    const h = histogram();
+    for (let i = 0; i < 100; i++) h.recordValue(10_021_000); // 10.021 s in µs, the driver's timeout
+    const s = summarize(h);
+    expect(s.max).toBe(10_021); // ms
+    expect(s.p99).toBeLessThanOrEqual(s.max);
+    expect(s.p50).toBeLessThanOrEqual(s.max);
+  });
+
+  it('reads the API\'s requests in flight without the scrape that asked for them', () => {
+    const text = '# TYPE iris_api_inflight_requests gauge\niris_api_inflight_requests 9\n';
+    expect(apiInflight(text)).toBe(8);
+    expect(apiInflight('iris_api_inflight_requests 1\n')).toBe(0);
+    expect(apiInflight('other_metric 3\n')).toBeNull();
+    expect(apiInflight(null)).toBeNull();
   });
 });

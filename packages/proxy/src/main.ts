@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // cb-sidecar: parse configuration, start, handle signals (SIGHUP reload, SIGTERM drain, SIGINT stop).
+import './node-check.js'; // first: one clear line on a Node too old to load the rest
 import { pino } from 'pino';
 import { ENV, loadConfig, loadSettings, type Config } from './config.js';
 import { ConfigError } from './errors.js';

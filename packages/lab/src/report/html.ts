@@ -99,7 +99,7 @@ table{border-collapse:collapse;margin:8px 0}th,td{border:1px solid #ccc;padding:
 th{text-align:left;background:#f0f0f0}pre{background:#fff;border:1px solid #ddd;padding:8px;overflow-x:auto}
 .charts{display:flex;flex-wrap:wrap}.note{color:#555}.pass{color:#2a9d3a}.fail{color:#d62728}
 ${CHART_CSS}</style></head><body>
-<h1>cb-lab: direct vs sidecar</h1>
+<h1>cb-lab: ${summary.arms.map((a) => esc(a.arm)).join(' vs ')}</h1>
 <p>${esc(summary.started_at)} · ${c.replicas} replica(s), ${c.workers} worker(s) each · driver ${esc(c.driver)} ·
 ${c.offered_rate} req/s offered (${c.rate_source === 'probe' ? `${c.overload}× the probed capacity` : 'from --rate'}) for ${c.duration_s}s per arm ·
 host ${summary.host.cpus} CPU(s), Node ${esc(summary.host.node)}</p>
