@@ -101,10 +101,15 @@ describe('sidecar lifecycle under load', () => {
     }));
     const service = `http://127.0.0.1:${port}`;
     await sup.spawn({ name: 'service', command: findTool('haproxy', resolve(import.meta.dirname, '..', '..'), 'make system-deps'), args: ['-db', '-f', cfg], readyUrl: `${service}${SERVICE_STATS_PATH}` });
+    // Whether the Service routes to replica i again (its readiness check passed), as a rolling update
+    // waits for the new pod to be Ready before it stops the next one.
+    const serviceUp = async (i: number): Promise<boolean> =>
+      (await (await fetch(`${service}${SERVICE_STATS_PATH};csv`)).text()).split('\n').some((l) => l.startsWith(`replicas,r${i},`) && l.includes(',UP,'));
+    const started = performance.now();
     try {
       await warmUp(`${service}/predict`, SEED_BODY, 48);
       let rolling: Promise<void> | undefined;
-      let rolledAt = 0;
+      let rolledAtMs = 0;
       const result = await openLoop({
         url: `${service}/predict`, method: 'POST', body: SEED_BODY, rate: 100, durationMs: 9000,
         onTick: (t) => {
@@ -114,13 +119,17 @@ describe('sidecar lifecycle under load', () => {
               old.child.signal('SIGTERM');
               expect(await old.child.exited).toEqual({ code: 0, signal: null });
               replicas[i] = await startSidecar(sup, upstream.origin, config('5s', '500ms'), old.port, false, old.adminPort);
+              expect(await eventually(() => serviceUp(i), 3000)).toBe(true);
             }
-            rolledAt = t;
+            rolledAtMs = performance.now() - started;
           })();
         },
       });
+      const loadEndedMs = performance.now() - started;
       await rolling;
-      expect(rolledAt).toBeGreaterThan(0);
+      // All three restarts happened while the load ran.
+      expect(rolledAtMs).toBeGreaterThan(0);
+      expect(rolledAtMs).toBeLessThan(loadEndedMs);
       expect(result.errors).toEqual({});
       expect(result.byStatus).toEqual({ 200: result.sent });
       const stats = parseServiceStats(await (await fetch(`${service}${SERVICE_STATS_PATH};csv`)).text(), replicas.map((r) => r.url));

@@ -181,6 +181,11 @@ describe('operations endpoints', () => {
     expect(text).toMatch(/iris_api_model_info\{sha256="53856dda[0-9a-f]+",input="float_input",features="4",classes="3",zipmap_removed="true",producer="skl2onnx 1.7.0"\} 1/);
     expect(text).toContain('process_cpu_user_seconds_total');
   });
+
+  it('counts the GET /metrics being answered in iris_api_inflight_requests (the lab subtracts it)', async () => {
+    const { text } = await call(base, 'GET', '/metrics');
+    expect(text).toMatch(/^iris_api_inflight_requests 1$/m);
+  });
 });
 
 describe('a client that leaves before the answer', () => {

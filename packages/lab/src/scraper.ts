@@ -48,7 +48,8 @@ const API_GAUGES = new Set(['iris_api_inflight_requests']);
 
 /**
  * The API's requests in flight from its `/metrics` text, less the scrape itself: the API counts every request
- * it is answering, the `GET /metrics` that reads the gauge included (which showed a limit of 8 as 9).
+ * it is answering, the `GET /metrics` that reads the gauge included (which showed a limit of 8 as 9). A
+ * Prometheus scrape (`--prometheus`) that overlaps this one still adds 1.
  */
 export function apiInflight(text: string | null): number | null {
   if (text === null) return null;

@@ -41,8 +41,9 @@ export interface ServiceConfigOptions {
   serverTimeoutMs?: number;
   /**
    * Readiness, as Kubernetes drives a Service's endpoints: HAProxy asks `GET path` on each replica's port
-   * in `ports` (same order as `backends`) every `intervalMs` and sends nothing to a replica that answers
-   * anything but 2xx/3xx until it answers 2xx again. Off by default (the lab's arms run without it).
+   * in `ports` (same order as `backends`) every `intervalMs` (each check may take up to 1 s) and sends
+   * nothing to a replica that answers anything but 2xx/3xx until it answers so again. Off by default (the
+   * lab's arms run without it).
    */
   readiness?: { path: string; ports: readonly number[]; intervalMs: number };
 }
@@ -50,6 +51,9 @@ export interface ServiceConfigOptions {
 /** The HAProxy configuration of one arm's Service. */
 export function haproxyConfig(opts: ServiceConfigOptions): string {
   const ready = opts.readiness;
+  if (ready !== undefined && ready.ports.length !== opts.backends.length) {
+    throw new RangeError(`readiness.ports has ${ready.ports.length} port(s) for ${opts.backends.length} backend(s)`);
+  }
   const servers = opts.backends.map((url, i) => {
     const { hostname, port } = new URL(url);
     const check = ready === undefined ? '' : ` check port ${ready.ports[i]} inter ${ready.intervalMs}ms fall 1 rise 1`;
@@ -75,7 +79,8 @@ export function haproxyConfig(opts: ServiceConfigOptions): string {
     '  default_backend replicas',
     'backend replicas',
     '  balance roundrobin',
-    ...(ready === undefined ? [] : [`  option httpchk GET ${ready.path}`]),
+    // Without `timeout check` a check must finish within `inter`: one slow answer would take a healthy replica out.
+    ...(ready === undefined ? [] : [`  option httpchk GET ${ready.path}`, '  timeout check 1s']),
     ...servers,
     '',
   ].join('\n');

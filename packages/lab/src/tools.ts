@@ -4,7 +4,7 @@ import { LabError } from './errors.js';
 
 /**
  * Finds an executable on PATH, in the repository's .tools/bin (where `make tools` puts vegeta and k6) or
- * in /usr/sbin (Debian's daemons, haproxy among them, often not on a user's PATH).
+ * in /usr/local/sbin or /usr/sbin (daemons, Debian's haproxy among them, often not on a user's PATH).
  * @throws LabError LAB_TOOL_MISSING naming the make target that installs it
  */
 export function findTool(name: string, repoRoot: string, installHint = 'make tools'): string {
@@ -19,5 +19,5 @@ export function findTool(name: string, repoRoot: string, installHint = 'make too
       /* next */
     }
   }
-  throw new LabError('LAB_TOOL_MISSING', `${name} not found on PATH, in .tools/bin or in /usr/sbin: run \`${installHint}\``);
+  throw new LabError('LAB_TOOL_MISSING', `${name} not found on PATH, in .tools/bin, /usr/local/sbin or /usr/sbin: run \`${installHint}\``);
 }

@@ -45,10 +45,19 @@ function replica(name: string, holdMs: number): Promise<TestReplica> {
   })));
 }
 
-async function startService(sup: Supervisor, dir: string, backends: string[]): Promise<string> {
+/** A readiness endpoint that answers `status` to everything (a sidecar's admin port, reduced). */
+function readiness(status: number): Promise<{ server: Server; port: number }> {
+  const server = createServer((_req, res) => res.writeHead(status).end());
+  return new Promise((ok) => server.listen(0, '127.0.0.1', () => ok({ server, port: (server.address() as AddressInfo).port })));
+}
+
+async function startService(sup: Supervisor, dir: string, backends: string[], readyPorts?: number[]): Promise<string> {
   const port = await freePort();
   const config = join(dir, 'haproxy.cfg');
-  writeFileSync(config, haproxyConfig({ port, backends, serverTimeoutMs: 5000 }));
+  writeFileSync(config, haproxyConfig({
+    port, backends, serverTimeoutMs: 5000,
+    ...(readyPorts === undefined ? {} : { readiness: { path: '/readyz', ports: readyPorts, intervalMs: 100 } }),
+  }));
   const base = `http://127.0.0.1:${port}`;
   await sup.spawn({ name: 'service', command: findTool('haproxy', repoRoot, 'make system-deps'), args: ['-db', '-f', config], readyUrl: `${base}${SERVICE_STATS_PATH}` });
   return base;
@@ -116,6 +125,31 @@ describe('the Service (HAProxy)', () => {
     expect((await stats(base, [slow.url])).backends[0]!.inflight).toBe(0);
   });
 
+  it('with readiness checks sends nothing to a replica whose /readyz fails, as a Service skips an unready pod', async () => {
+    const a = await replica('a', 0);
+    const b = await replica('b', 0);
+    const readyA = await readiness(200);
+    const notReadyB = await readiness(503);
+    servers.push(a.server, b.server, readyA.server, notReadyB.server);
+    const base = await startService(sup, dir, [a.url, b.url], [readyA.port, notReadyB.port]);
+    // Checks start at once; wait until the Service has seen b fail (fall 1, every 100 ms).
+    const down = async (): Promise<boolean> => (await (await request(`${base}${SERVICE_STATS_PATH};csv`)).body.text()).split('\n').some((l) => l.startsWith('replicas,r1,') && l.includes(',DOWN,'));
+    const deadline = Date.now() + 3000;
+    while (!(await down()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(await down()).toBe(true);
+    for (let i = 0; i < 10; i++) {
+      const res = await request(`${base}/predict`, { method: 'POST', body: '{}' });
+      expect(((await res.body.json()) as { name: string }).name).toBe('a');
+    }
+    const after = await stats(base, [a.url, b.url]);
+    expect(after.backends[1]!.requests).toBe(0);
+  });
+
+  it('refuses a readiness port list that does not match the replicas', () => {
+    expect(() => haproxyConfig({ port: 4000, backends: ['http://127.0.0.1:4001', 'http://127.0.0.1:4002'], readiness: { path: '/readyz', ports: [4101], intervalMs: 100 } }))
+      .toThrow(RangeError);
+  });
+
   it('reads no statistics from text that is not HAProxy CSV', () => {
     expect(parseServiceStats('<html></html>', ['http://127.0.0.1:1'])).toBeNull();
     expect(parseServiceStats('', [])).toBeNull();
@@ -134,6 +168,7 @@ describe('the Service (HAProxy)', () => {
     expect(cfg).not.toContain('check');
     const ready = haproxyConfig({ port: 4000, backends: ['http://127.0.0.1:4001'], readiness: { path: '/readyz', ports: [4101], intervalMs: 100 } });
     expect(ready).toContain('option httpchk GET /readyz');
+    expect(ready).toContain('timeout check 1s');
     expect(ready).toContain('server r0 127.0.0.1:4001 check port 4101 inter 100ms fall 1 rise 1');
   });
 });

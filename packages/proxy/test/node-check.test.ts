@@ -1,25 +1,27 @@
 // The bins' first import: on a Node older than 22 one clear line and exit 1 instead of undici's TypeError.
+// Each built bin runs with a preload that makes the process report an older Node, so a bin that stopped
+// importing the check first would fail in undici or start, and this test would see it.
 import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 
-const check = resolve(import.meta.dirname, '..', 'dist', 'node-check.js');
+const repo = resolve(import.meta.dirname, '..', '..', '..');
+const SIDECAR = resolve(repo, 'packages', 'proxy', 'dist', 'main.js');
+const LAB = resolve(repo, 'packages', 'lab', 'dist', 'main.js');
+const CHECK = resolve(repo, 'packages', 'proxy', 'dist', 'node-check.js');
 
-/** Loads node-check.js in a child that reports `version` as its Node version. */
-function load(version: string, bin: string): { status: number | null; stderr: string; stdout: string } {
-  const script = `Object.defineProperty(process, 'versions', { value: { ...process.versions, node: '${version}' } });
-process.argv[1] = '${bin}';
-await import(${JSON.stringify(check)});
-console.log('loaded');`;
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+/** Runs `node <script> --help` while the process says it is Node `version`. */
+function run(version: string, script: string): { status: number | null; stderr: string; stdout: string } {
+  const fake = `Object.defineProperty(process, 'versions', { value: { ...process.versions, node: '${version}' } });`;
+  const r = spawnSync(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(fake)}`, script, '--help'], { encoding: 'utf8', timeout: 20_000 });
   return { status: r.status, stderr: r.stderr, stdout: r.stdout };
 }
 
 describe('node-check', () => {
   it.each([
-    ['20.20.2', '/repo/node_modules/.bin/cb-sidecar', 'cb-sidecar'],
-    ['21.7.3', '/repo/packages/lab/dist/main.js', 'cb-lab'],
-  ])('on Node %s stops %s with one line naming the Node it needs', (version, bin, name) => {
-    const r = load(version, bin);
+    ['20.20.2', SIDECAR, 'cb-sidecar'],
+    ['21.7.3', LAB, 'cb-lab'],
+  ])('on Node %s stops %s with one line naming the Node it needs', (version, script, name) => {
+    const r = run(version, script);
     expect(r.status).toBe(1);
     expect(r.stdout).toBe('');
     expect(r.stderr.trim().split('\n')).toEqual([expect.stringContaining(`${name}: needs Node >= 22`)]);
@@ -27,9 +29,18 @@ describe('node-check', () => {
     expect(r.stderr).toContain('.tools/node/bin');
   });
 
-  it.each(['22.0.0', '24.21.0'])('lets Node %s load the rest', (version) => {
-    const r = load(version, '/x/cb-sidecar');
+  it('names the sidecar as cb-sidecar even when its path contains "lab"', () => {
+    const script = `process.argv[1] = '/home/me/gitlab/collab/cb-sidecar';
+Object.defineProperty(process, 'versions', { value: { ...process.versions, node: '20.0.0' } });
+await import(${JSON.stringify(CHECK)});`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^cb-sidecar: needs Node >= 22/);
+  });
+
+  it.each([[SIDECAR, 'usage: cb-sidecar'], [LAB, 'Usage: cb-lab']])('lets a current Node run %s', (script, usage) => {
+    const r = run('24.21.0', script);
     expect(r.status).toBe(0);
-    expect(r.stdout.trim()).toBe('loaded');
+    expect(r.stdout).toContain(usage);
   });
 });
