@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { freePort, Supervisor } from '../../packages/lab/src/processes.js';
-import { haproxyConfig, parseServiceStats, SERVICE_STATS_PATH } from '../../packages/lab/src/service.js';
+import { fetchServiceStats, startService } from '../../packages/lab/src/service.js';
 import { findTool } from '../../packages/lab/src/tools.js';
 import { FaultUpstream } from './support/fault-upstream.js';
 import { openLoop, SEED_BODY, warmUp } from './support/load.js';
@@ -94,17 +94,15 @@ describe('sidecar lifecycle under load', () => {
     // The Service: HAProxy asks each sidecar's /readyz every 100 ms, as the kubelet's readiness probe
     // and the endpoints controller take a draining pod out of a Service (less promptly).
     const dir = mkdtempSync(join(tmpdir(), 'cb-rolling-'));
-    const port = await freePort();
-    const cfg = join(dir, 'haproxy.cfg');
-    writeFileSync(cfg, haproxyConfig({
-      port, backends: replicas.map((r) => r.url), readiness: { path: '/readyz', ports: replicas.map((r) => r.adminPort), intervalMs: 100 },
-    }));
-    const service = `http://127.0.0.1:${port}`;
-    await sup.spawn({ name: 'service', command: findTool('haproxy', resolve(import.meta.dirname, '..', '..'), 'make system-deps'), args: ['-db', '-f', cfg], readyUrl: `${service}${SERVICE_STATS_PATH}` });
+    const backends = replicas.map((r) => r.url);
+    const { url: service } = await startService(sup, {
+      haproxy: findTool('haproxy', resolve(import.meta.dirname, '..', '..'), 'make system-deps'), name: 'service',
+      configFile: join(dir, 'haproxy.cfg'), port: await freePort(), backends,
+      readiness: { path: '/readyz', ports: replicas.map((r) => r.adminPort), intervalMs: 100 },
+    });
     // Whether the Service routes to replica i again (its readiness check passed), as a rolling update
     // waits for the new pod to be Ready before it stops the next one.
-    const serviceUp = async (i: number): Promise<boolean> =>
-      (await (await fetch(`${service}${SERVICE_STATS_PATH};csv`)).text()).split('\n').some((l) => l.startsWith(`replicas,r${i},`) && l.includes(',UP,'));
+    const serviceUp = async (i: number): Promise<boolean> => (await fetchServiceStats(service, backends))?.backends[i]?.ready === true;
     const started = performance.now();
     try {
       await warmUp(`${service}/predict`, SEED_BODY, 48);
@@ -132,7 +130,7 @@ describe('sidecar lifecycle under load', () => {
       expect(rolledAtMs).toBeLessThan(loadEndedMs);
       expect(result.errors).toEqual({});
       expect(result.byStatus).toEqual({ 200: result.sent });
-      const stats = parseServiceStats(await (await fetch(`${service}${SERVICE_STATS_PATH};csv`)).text(), replicas.map((r) => r.url));
+      const stats = await fetchServiceStats(service, backends);
       recordReliability('rolling-restart', { fault: 'rolling restart of 3 sidecars behind a Service (HAProxy, readiness checks)', sent: result.sent, answered: result.answered, byStatus: result.byStatus, recoveryMs: null, note: `Service errors ${stats?.errors ?? 'unknown'}` });
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { request } from 'undici';
 import { parsePromText, sampleValue } from './prom-text.js';
-import { parseServiceStats, type ServiceStats } from './service.js';
+import { fetchServiceStats, type ServiceStats } from './service.js';
 import type { Topology } from './topology.js';
 
 /** Breaker state as the sidecar exports it (`cb_breaker_state{state}` = 1). */
@@ -106,8 +106,7 @@ export class ArmScraper {
 
   /** The Service's counters now (per replica: requests, exact peak in flight). */
   async serviceStats(timeoutMs = 2000): Promise<ServiceStats | null> {
-    const csv = await getText(this.topo.serviceStatsUrl, timeoutMs);
-    return csv === null ? null : parseServiceStats(csv, this.topo.replicas.map((r) => r.sidecarUrl ?? r.apiUrl));
+    return fetchServiceStats(this.topo.baseUrl, this.topo.replicas.map((r) => r.sidecarUrl ?? r.apiUrl), timeoutMs);
   }
 
   private async scrapeOnce(): Promise<void> {

@@ -1,3 +1,7 @@
+import { writeFileSync } from 'node:fs';
+import { request } from 'undici';
+import type { Child, Supervisor } from './processes.js';
+
 /**
  * The lab's Kubernetes Service: HAProxy (the Debian package), round robin per request over the replicas,
  * with no queue or connection limit of its own (a Service admits everything; kube-proxy is in the kernel),
@@ -22,6 +26,8 @@ export interface BackendStats {
   maxInflight: number;
   /** Requests that failed at this replica (connect errors, resets, timeouts). */
   errors: number;
+  /** Whether the Service routes to it: false while its readiness check fails (always true without checks). */
+  ready: boolean;
 }
 
 /** What the Service says about an arm: totals and one entry per replica, in the order of the replicas. */
@@ -93,10 +99,10 @@ export function parseServiceStats(csv: string, backends: readonly string[]): Ser
   if (header === undefined || !header.startsWith('# ')) return null;
   const columns = header.slice(2).split(',');
   const col = (name: string): number => columns.indexOf(name);
-  const [px, sv, scur, smax, stot, econ, eresp] = ['pxname', 'svname', 'scur', 'smax', 'stot', 'econ', 'eresp'].map(col) as number[];
-  if ([px, sv, scur, smax, stot, econ, eresp].some((i) => i! < 0)) return null;
+  const [px, sv, scur, smax, stot, econ, eresp, status] = ['pxname', 'svname', 'scur', 'smax', 'stot', 'econ', 'eresp', 'status'].map(col) as number[];
+  if ([px, sv, scur, smax, stot, econ, eresp, status].some((i) => i! < 0)) return null;
   const num = (fields: string[], i: number): number => Number(fields[i] ?? '') || 0;
-  const stats: BackendStats[] = backends.map((url) => ({ url, requests: 0, inflight: 0, maxInflight: 0, errors: 0 }));
+  const stats: BackendStats[] = backends.map((url) => ({ url, requests: 0, inflight: 0, maxInflight: 0, errors: 0, ready: false }));
   for (const line of lines.slice(1)) {
     const f = line.split(',');
     if (f[px!] !== 'replicas') continue;
@@ -107,10 +113,44 @@ export function parseServiceStats(csv: string, backends: readonly string[]): Ser
     b.inflight = num(f, scur!);
     b.maxInflight = num(f, smax!);
     b.errors = num(f, econ!) + num(f, eresp!);
+    // UP, "no check" (no readiness checks), or a transition such as "UP 1/2"; DOWN and MAINT take it out.
+    b.ready = !/^(DOWN|MAINT|NOLB)/.test(f[status!] ?? '');
   }
   return {
     requests: stats.reduce((s, b) => s + b.requests, 0),
     errors: stats.reduce((s, b) => s + b.errors, 0),
     backends: stats,
   };
+}
+
+/** Where to start a Service and what with (see {@link startService}). */
+export interface StartServiceOptions extends ServiceConfigOptions {
+  /** The haproxy executable (`findTool('haproxy', ...)`). */
+  haproxy: string;
+  /** Where its configuration is written (kept, for the record). */
+  configFile: string;
+  /** The child's name in the supervisor. */
+  name: string;
+}
+
+/** Writes the Service's configuration, starts HAProxy on it and resolves once its statistics answer. */
+export async function startService(sup: Supervisor, opts: StartServiceOptions): Promise<{ url: string; child: Child }> {
+  writeFileSync(opts.configFile, haproxyConfig(opts));
+  const url = `http://127.0.0.1:${opts.port}`;
+  const child = await sup.spawn({
+    name: opts.name, command: opts.haproxy, args: ['-db', '-f', opts.configFile],
+    readyUrl: `${url}${SERVICE_STATS_PATH}`, readyTimeoutMs: 10_000,
+  });
+  return { url, child };
+}
+
+/** The statistics of the Service at `url` (its base URL) for `backends` in order; null when it does not answer in time. */
+export async function fetchServiceStats(url: string, backends: readonly string[], timeoutMs = 2000): Promise<ServiceStats | null> {
+  try {
+    const res = await request(`${url}${SERVICE_STATS_PATH};csv`, { signal: AbortSignal.timeout(timeoutMs) });
+    const text = await res.body.text();
+    return res.statusCode === 200 ? parseServiceStats(text, backends) : null;
+  } catch {
+    return null;
+  }
 }

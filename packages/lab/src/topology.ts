@@ -5,7 +5,7 @@ import { Pool } from 'undici';
 import { parse, stringify } from 'yaml';
 import { LabError } from './errors.js';
 import { freePorts, type Child, type Supervisor } from './processes.js';
-import { haproxyConfig, SERVICE_STATS_PATH } from './service.js';
+import { startService } from './service.js';
 import { findTool } from './tools.js';
 import { SIDECAR_NODE_OPTIONS } from '@infer-cb/proxy/runtime';
 
@@ -43,8 +43,6 @@ export interface Topology {
   arm: ArmName;
   /** The Service: where the load goes. */
   baseUrl: string;
-  /** HAProxy's statistics in CSV (per replica: requests, in flight, exact peak in flight). */
-  serviceStatsUrl: string;
   replicas: Replica[];
   /** The sidecar config file written for this arm (sidecar arms only). */
   configPath?: string;
@@ -236,17 +234,12 @@ export async function startTopology(sup: Supervisor, opts: TopologyOptions): Pro
       args: [paths.cpuQuotaMain, '--cpu', String(opts.apiCpu), '--period-ms', '50', ...apis.flatMap((a) => ['--pid', String(a.pid)])],
     });
   }
-  const servicePort = take();
-  const baseUrl = `http://127.0.0.1:${servicePort}`;
-  const serviceConfig = join(opts.workDir, `${opts.arm}-haproxy.cfg`);
-  writeFileSync(serviceConfig, haproxyConfig({
-    port: servicePort, backends: replicas.map((r) => r.sidecarUrl ?? r.apiUrl),
-  }));
-  children.push(await sup.spawn({
-    name: `${opts.arm}/service`, command: haproxy, args: ['-db', '-f', serviceConfig],
-    readyUrl: `${baseUrl}${SERVICE_STATS_PATH}`, readyTimeoutMs: 10_000,
-  }));
-  const topo: Topology = { arm: opts.arm, baseUrl, serviceStatsUrl: `${baseUrl}${SERVICE_STATS_PATH};csv`, replicas, children };
+  const service = await startService(sup, {
+    haproxy, name: `${opts.arm}/service`, configFile: join(opts.workDir, `${opts.arm}-haproxy.cfg`),
+    port: take(), backends: replicas.map((r) => r.sidecarUrl ?? r.apiUrl),
+  });
+  children.push(service.child);
+  const topo: Topology = { arm: opts.arm, baseUrl: service.url, replicas, children };
   if (configPath !== undefined) topo.configPath = configPath;
   if (quota !== undefined) topo.quota = quota;
   return topo;

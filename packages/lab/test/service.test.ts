@@ -1,13 +1,13 @@
 // The lab's Service: the real HAProxy (Debian package) with the generated config, in front of real
 // HTTP servers on 127.0.0.1; its statistics must give the exact per-replica peak of requests in flight.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { request } from 'undici';
 import { freePort, Supervisor } from '../src/processes.js';
-import { haproxyConfig, parseServiceStats, SERVICE_STATS_PATH, type ServiceStats } from '../src/service.js';
+import { fetchServiceStats, haproxyConfig, parseServiceStats, startService, type ServiceStats } from '../src/service.js';
 import { findTool } from '../src/tools.js';
 
 const repoRoot = resolve(import.meta.dirname, '..', '..', '..');
@@ -51,20 +51,17 @@ function readiness(status: number): Promise<{ server: Server; port: number }> {
   return new Promise((ok) => server.listen(0, '127.0.0.1', () => ok({ server, port: (server.address() as AddressInfo).port })));
 }
 
-async function startService(sup: Supervisor, dir: string, backends: string[], readyPorts?: number[]): Promise<string> {
-  const port = await freePort();
-  const config = join(dir, 'haproxy.cfg');
-  writeFileSync(config, haproxyConfig({
-    port, backends, serverTimeoutMs: 5000,
+async function service(sup: Supervisor, dir: string, backends: string[], readyPorts?: number[]): Promise<string> {
+  const { url } = await startService(sup, {
+    haproxy: findTool('haproxy', repoRoot, 'make system-deps'), name: 'service', configFile: join(dir, 'haproxy.cfg'),
+    port: await freePort(), backends, serverTimeoutMs: 5000,
     ...(readyPorts === undefined ? {} : { readiness: { path: '/readyz', ports: readyPorts, intervalMs: 100 } }),
-  }));
-  const base = `http://127.0.0.1:${port}`;
-  await sup.spawn({ name: 'service', command: findTool('haproxy', repoRoot, 'make system-deps'), args: ['-db', '-f', config], readyUrl: `${base}${SERVICE_STATS_PATH}` });
-  return base;
+  });
+  return url;
 }
 
 async function stats(base: string, backends: string[]): Promise<ServiceStats> {
-  const parsed = parseServiceStats(await (await request(`${base}${SERVICE_STATS_PATH};csv`)).body.text(), backends);
+  const parsed = await fetchServiceStats(base, backends);
   expect(parsed).not.toBeNull();
   return parsed!;
 }
@@ -86,7 +83,7 @@ describe('the Service (HAProxy)', () => {
     const a = await replica('a', 150);
     const b = await replica('b', 150);
     servers.push(a.server, b.server);
-    const base = await startService(sup, dir, [a.url, b.url]);
+    const base = await service(sup, dir, [a.url, b.url]);
 
     // Sequential requests alternate between the replicas (per request, over one keep-alive connection).
     const seen: string[] = [];
@@ -114,7 +111,7 @@ describe('the Service (HAProxy)', () => {
   it('passes a client\'s close on to the replica at once, so abandoned requests do not pile up there', async () => {
     const slow = await replica('a', 3000);
     servers.push(slow.server);
-    const base = await startService(sup, dir, [slow.url]);
+    const base = await service(sup, dir, [slow.url]);
     const gaveUp = await Promise.allSettled(Array.from({ length: 4 }, () =>
       request(`${base}/predict`, { method: 'POST', body: '{}', signal: AbortSignal.timeout(200) })));
     expect(gaveUp.every((r) => r.status === 'rejected')).toBe(true);
@@ -131,12 +128,13 @@ describe('the Service (HAProxy)', () => {
     const readyA = await readiness(200);
     const notReadyB = await readiness(503);
     servers.push(a.server, b.server, readyA.server, notReadyB.server);
-    const base = await startService(sup, dir, [a.url, b.url], [readyA.port, notReadyB.port]);
+    const base = await service(sup, dir, [a.url, b.url], [readyA.port, notReadyB.port]);
     // Checks start at once; wait until the Service has seen b fail (fall 1, every 100 ms).
-    const down = async (): Promise<boolean> => (await (await request(`${base}${SERVICE_STATS_PATH};csv`)).body.text()).split('\n').some((l) => l.startsWith('replicas,r1,') && l.includes(',DOWN,'));
+    const down = async (): Promise<boolean> => (await stats(base, [a.url, b.url])).backends[1]!.ready === false;
     const deadline = Date.now() + 3000;
     while (!(await down()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     expect(await down()).toBe(true);
+    expect((await stats(base, [a.url, b.url])).backends[0]!.ready).toBe(true);
     for (let i = 0; i < 10; i++) {
       const res = await request(`${base}/predict`, { method: 'POST', body: '{}' });
       expect(((await res.body.json()) as { name: string }).name).toBe('a');
