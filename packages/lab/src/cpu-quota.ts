@@ -8,11 +8,17 @@ import { performance } from 'node:perf_hooks';
  */
 export function cpuTimeMs(pid: number): number | undefined {
   try {
-    const first = readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0];
-    return Number(first) / 1e6;
+    return schedstatMs(readFileSync(`/proc/${pid}/schedstat`, 'latin1'));
   } catch {
     return undefined;
   }
+}
+
+/** The first field of a schedstat line (ns on a CPU) in ms; undefined for anything else. */
+function schedstatMs(text: string): number | undefined {
+  const end = text.indexOf(' ');
+  const ns = Number(end < 0 ? text : text.slice(0, end));
+  return text.length === 0 || Number.isNaN(ns) ? undefined : ns / 1e6;
 }
 
 /**
@@ -36,10 +42,7 @@ class SchedstatReader {
     if (this.fd === undefined) return cpuTimeMs(this.pid);
     try {
       const n = readSync(this.fd, this.buf, 0, this.buf.length, 0);
-      const text = this.buf.toString('latin1', 0, n);
-      const end = text.indexOf(' ');
-      const ns = Number(end < 0 ? text : text.slice(0, end));
-      return n === 0 || Number.isNaN(ns) ? undefined : ns / 1e6;
+      return schedstatMs(this.buf.toString('latin1', 0, n));
     } catch {
       this.close();
       return undefined;
@@ -96,8 +99,6 @@ export class CpuQuota {
   private running = false;
   /** How many times a process was stopped (how often the limit bit). */
   stops = 0;
-  /** How many checks ran (the quota's own cost). */
-  ticks = 0;
 
   /** @throws RangeError when `cpu` is not in (0, 64] or the period is under 5 ms */
   constructor(private readonly opts: CpuQuotaOptions) {
@@ -122,7 +123,6 @@ export class CpuQuota {
   }
 
   private tick(): void {
-    this.ticks++;
     const now = performance.now();
     const earned = (now - this.lastTick) * this.opts.cpu;
     this.lastTick = now;

@@ -55,12 +55,12 @@ export function summarize(h: Histogram): LatencySummary {
 }
 
 /** True for answers the report counts as successes (vegeta: 2xx). */
-export function isSuccess(status: number): boolean {
+function isSuccess(status: number): boolean {
   return status >= 200 && status < 300;
 }
 
 /** True for answers the report counts as rejections (the stack said no: 5xx, 429). */
-export function isRejection(status: number): boolean {
+function isRejection(status: number): boolean {
   return status >= 500 || status === 429;
 }
 

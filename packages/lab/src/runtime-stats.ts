@@ -14,12 +14,12 @@ export interface RuntimeStats {
 const RESOLUTION_MS = 10;
 
 /**
- * Watches the current process's event loop delay and GC pauses from `start()` until `reset()` or
- * `snapshot()`: the lab's own share of the milliseconds it reports, made visible.
+ * Watches the current process's event loop delay and GC pauses from `start()` until `snapshot()`: the
+ * lab's own share of the milliseconds it reports, made visible.
  */
 export class RuntimeMonitor {
   private readonly delay = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
-  private gc: Histogram = histogram();
+  private readonly gc: Histogram = histogram();
   private gcTotalMs = 0;
   private readonly observer = new PerformanceObserver((list) => {
     for (const e of list.getEntries()) {
@@ -32,13 +32,6 @@ export class RuntimeMonitor {
     this.delay.enable();
     this.observer.observe({ entryTypes: ['gc'] });
     return this;
-  }
-
-  /** Forgets what was seen so far (e.g. the probe before an attack). */
-  reset(): void {
-    this.delay.reset();
-    this.gc = histogram();
-    this.gcTotalMs = 0;
   }
 
   snapshot(): RuntimeStats {
