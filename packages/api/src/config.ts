@@ -13,6 +13,8 @@ export const ENV = {
   maxBatchRows: 'MAX_BATCH_ROWS',
   bodyLimitBytes: 'BODY_LIMIT_BYTES',
   shutdownTimeoutMs: 'SHUTDOWN_TIMEOUT_MS',
+  inferenceConcurrency: 'INFERENCE_CONCURRENCY',
+  inferenceMinMs: 'INFERENCE_MIN_MS',
 } as const;
 
 /** The model and labels shipped with the package (a copy of the reference deployment's). */
@@ -43,6 +45,10 @@ export interface ApiConfig {
   readonly bodyLimitBytes: number;
   /** How long SIGTERM waits for in-flight requests before closing connections. */
   readonly shutdownTimeoutMs: number;
+  /** Most inferences at once per process, the rest wait in FIFO order; 0 = no limit (service-time.ts). */
+  readonly inferenceConcurrency: number;
+  /** Each inference holds its slot at least this long, ms: a heavier model's service time; 0 = off. */
+  readonly inferenceMinMs: number;
 }
 
 /** Defaults, with units. */
@@ -57,6 +63,8 @@ export const DEFAULTS: ApiConfig = Object.freeze({
   maxBatchRows: 1024, // rows
   bodyLimitBytes: 1024 * 1024, // 1 MiB
   shutdownTimeoutMs: 10_000, // 10 s, inside Kubernetes' default 30 s grace period
+  inferenceConcurrency: 0, // no limit: the model runs as fast as the CPU allows
+  inferenceMinMs: 0,
 });
 
 /** Thrown by {@link loadConfig}; `problems` lists every invalid setting. */
@@ -114,6 +122,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
     maxBatchRows: integer(env, ENV.maxBatchRows, DEFAULTS.maxBatchRows, 1, 1_000_000, problems),
     bodyLimitBytes: integer(env, ENV.bodyLimitBytes, DEFAULTS.bodyLimitBytes, 64, 1024 ** 3, problems),
     shutdownTimeoutMs: integer(env, ENV.shutdownTimeoutMs, DEFAULTS.shutdownTimeoutMs, 0, 3_600_000, problems),
+    inferenceConcurrency: integer(env, ENV.inferenceConcurrency, DEFAULTS.inferenceConcurrency, 0, 10_000, problems),
+    inferenceMinMs: integer(env, ENV.inferenceMinMs, DEFAULTS.inferenceMinMs, 0, 600_000, problems),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(config);

@@ -9,6 +9,7 @@ import { ERRORS } from './errors.js';
 import { createLogger } from './logger.js';
 import { createMetrics } from './metrics.js';
 import { loadModel, type Classifier } from './model.js';
+import { withServiceTime } from './service-time.js';
 
 /** A listening API process. */
 export interface ApiServer {
@@ -43,12 +44,16 @@ function refuseConnect(socket: Socket): void {
  * @throws {ApiError} from {@link loadModel}
  */
 export async function startServer(config: ApiConfig, logger: Logger): Promise<ApiServer> {
-  const model = await loadModel({ modelFilepath: config.modelFilepath, labelFilepath: config.labelFilepath });
+  const loaded = await loadModel({ modelFilepath: config.modelFilepath, labelFilepath: config.labelFilepath });
+  const model = withServiceTime(loaded, { concurrency: config.inferenceConcurrency, minMs: config.inferenceMinMs });
   if (model.info.filepath !== config.modelFilepath) {
     logger.warn({ configured: config.modelFilepath, serving: model.info.filepath }, 'MODEL_FILEPATH not found; serving the shipped model');
   }
   if (model.info.classNamesSource === 'model') {
     logger.warn({ labelFilepath: model.info.labelFilepath }, 'the label file does not name the model classes; using the model class labels');
+  }
+  if (model !== loaded) {
+    logger.info({ inferenceConcurrency: config.inferenceConcurrency, inferenceMinMs: config.inferenceMinMs }, 'inference shaped: limited slots and/or a minimum service time');
   }
   const metrics = createMetrics(model.info);
   let draining = false;

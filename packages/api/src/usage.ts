@@ -16,6 +16,8 @@ these environment variables, each validated at startup (all problems listed, exi
   ${ENV.maxBatchRows.padEnd(20)} most rows per request (default ${DEFAULTS.maxBatchRows})
   ${ENV.bodyLimitBytes.padEnd(20)} largest request body in bytes (default ${DEFAULTS.bodyLimitBytes})
   ${ENV.shutdownTimeoutMs.padEnd(20)} how long SIGTERM/SIGINT waits for requests in flight, ms (default ${DEFAULTS.shutdownTimeoutMs})
+  ${ENV.inferenceConcurrency.padEnd(20)} most inferences at once, the rest wait in order; 0 = no limit (default ${DEFAULTS.inferenceConcurrency})
+  ${ENV.inferenceMinMs.padEnd(20)} each inference holds its slot at least this long, ms: serve like a heavier model (default ${DEFAULTS.inferenceMinMs})
 
 Example: PORT=8000 HOST=127.0.0.1 iris-api
 Endpoints, metrics and exit codes: docs/api.md

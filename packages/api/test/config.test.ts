@@ -20,17 +20,25 @@ describe('loadConfig', () => {
     });
   });
 
+  it('reads the inference shaping variables (off by default)', () => {
+    expect(loadConfig({})).toMatchObject({ inferenceConcurrency: 0, inferenceMinMs: 0 });
+    expect(loadConfig({ INFERENCE_CONCURRENCY: '8', INFERENCE_MIN_MS: '200' })).toMatchObject({ inferenceConcurrency: 8, inferenceMinMs: 200 });
+  });
+
   it('rejects invalid settings listing every problem, not only the first', () => {
     let error: unknown;
     try {
-      loadConfig({ PORT: 'eighty', WORKERS: '0', LOG_LEVEL: 'loud', LOG_FORMAT: 'xml', MAX_BATCH_ROWS: '-1', BODY_LIMIT_BYTES: '1.5' });
+      loadConfig({
+        PORT: 'eighty', WORKERS: '0', LOG_LEVEL: 'loud', LOG_FORMAT: 'xml', MAX_BATCH_ROWS: '-1', BODY_LIMIT_BYTES: '1.5',
+        INFERENCE_CONCURRENCY: 'many', INFERENCE_MIN_MS: '-5',
+      });
     } catch (err) {
       error = err;
     }
     expect(error).toBeInstanceOf(ConfigError);
     const problems = (error as ConfigError).problems;
-    expect(problems).toHaveLength(6);
-    for (const name of ['PORT', 'WORKERS', 'LOG_LEVEL', 'LOG_FORMAT', 'MAX_BATCH_ROWS', 'BODY_LIMIT_BYTES']) {
+    expect(problems).toHaveLength(8);
+    for (const name of ['PORT', 'WORKERS', 'LOG_LEVEL', 'LOG_FORMAT', 'MAX_BATCH_ROWS', 'BODY_LIMIT_BYTES', 'INFERENCE_CONCURRENCY', 'INFERENCE_MIN_MS']) {
       expect(problems.some((p) => p.startsWith(`${name}=`))).toBe(true);
     }
     expect((error as ConfigError).code).toBe('CONFIG_INVALID');

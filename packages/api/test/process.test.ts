@@ -15,6 +15,19 @@ async function start(env: Record<string, string>, readyMessage?: string): Promis
 }
 
 describe('iris-api process', () => {
+  it('serves like a heavier model with INFERENCE_CONCURRENCY and INFERENCE_MIN_MS: one at a time, 150 ms each', async () => {
+    const api = await start({ WORKERS: '1', INFERENCE_CONCURRENCY: '1', INFERENCE_MIN_MS: '150', LOG_LEVEL: 'info' });
+    expect(api.output()).toContain('inference shaped');
+    const t0 = performance.now();
+    const times = await Promise.all(Array.from({ length: 3 }, async () => {
+      const res = await postJson(api.base, '/predict/label', { data: [[6.3, 3.3, 6.0, 2.5]] });
+      expect(res).toMatchObject({ status: 200, json: { prediction: 'virginica' } });
+      return performance.now() - t0;
+    }));
+    times.sort((a, b) => a - b);
+    times.forEach((ms, i) => expect(ms).toBeGreaterThanOrEqual(150 * (i + 1) - 5));
+  });
+
   it('finishes a request in flight on SIGTERM, refuses new connections, and exits 0', async () => {
     const api = await start({ WORKERS: '1' });
     const { port } = new URL(api.base);
