@@ -40,6 +40,12 @@ const QUEUED_BASELINE_CUT = 0.7;
 const SLOW_START_EXIT = 1.25;
 /** Below this share of the limit in flight the caller is app-limited and the limit does not grow. */
 const APP_LIMITED_SHARE = 0.5;
+/**
+ * Fewest samples of a window during slow start, where a window is otherwise one RTT (`limit` calls):
+ * `minWindowSamples` calls at a limit of 1 against a 200 ms model take 2 s per window, and slow start
+ * took 4-5 s to reach a parallelism of 8 (a 10 s lab arm at 63% of capacity).
+ */
+const SLOW_START_MIN_SAMPLES = 3;
 
 function check(ok: boolean, name: string, rule: string, value: unknown): void {
   if (!ok) throw new RangeError(`AdaptiveLimit option ${name} must be ${rule}, got ${String(value)}`);
@@ -149,7 +155,8 @@ export class AdaptiveLimit implements ConcurrencyLimit {
       this.windowInflightSum += inflight;
       if (inflight > this.windowMaxInflight) this.windowMaxInflight = inflight;
     }
-    if (this.windowSamples >= this.minWindowSamples && this.windowSamples >= this.current) this.closeWindow();
+    const minSamples = this.slowStart ? Math.min(this.minWindowSamples, SLOW_START_MIN_SAMPLES) : this.minWindowSamples;
+    if (this.windowSamples >= minSamples && this.windowSamples >= this.current) this.closeWindow();
   }
 
   onChange(listener: (limit: number) => void): void {
