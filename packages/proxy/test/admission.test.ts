@@ -1,4 +1,5 @@
 import { request as httpRequest } from 'node:http';
+import { parseSettings } from '../src/config.js';
 import { burst } from './support/burst.js';
 import { useFixture } from './support/fixture.js';
 import { metricsText, send } from './support/sidecar.js';
@@ -63,6 +64,25 @@ sidecar: { queue: { timeout: 150ms, codelTarget: 150ms } }
     expect(queued.ms).toBeLessThan(1500); // long before the slot frees (2 s)
     expect((await first).status).toBe(200);
     expect(fx.upstream.paths).toEqual(['/a']);
+  });
+
+  it('sheds at once a request that would wait for the calls above a lowered limit longer than allowed', async () => {
+    fx.upstream.handler = slow(600);
+    const queue = 'sidecar: { queue: { timeout: 400ms, codelTarget: 400ms } }';
+    const sidecar = await fx.start(`trafficPolicy: { connectionPool: { tcp: { maxConnections: 4 }, http: { http1MaxPendingRequests: 4 } } }\n${queue}`);
+    await Promise.all([1, 2, 3, 4].map((i) => send(sidecar.port, `/learn${i}`))); // service time ~600 ms
+    const running = [1, 2, 3, 4].map((i) => send(sidecar.port, `/run${i}`));
+    await eventually(() => sidecar.state().inflight === 4);
+    // The limit drops to 2 (an adaptive cut or a reload) with 4 in flight: a new request must wait for three of
+    // them (~450 ms at 4 in flight per 600 ms), more than the 400 ms it is allowed. Counting only the queue ahead
+    // (1 x 600 ms / 2 = 300 ms) it was queued and shed after waiting the whole 400 ms.
+    sidecar.reload(parseSettings(`trafficPolicy: { connectionPool: { tcp: { maxConnections: 2 }, http: { http1MaxPendingRequests: 4 } } }\n${queue}`));
+    const late = await send(sidecar.port, '/late');
+    expect(late.status).toBe(503);
+    expect(late.headers['x-cb-reason']).toBe('queue-timeout');
+    expect(late.ms).toBeLessThan(250);
+    expect((await Promise.all(running)).map((a) => a.status)).toEqual([200, 200, 200, 200]);
+    expect(fx.upstream.paths).not.toContain('/late');
   });
 
   it('cuts the allowed wait to the CoDel target once the queue has not been empty for an interval', async () => {
