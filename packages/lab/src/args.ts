@@ -27,6 +27,8 @@ export interface LabFlags {
   tuning: SidecarTuning;
   apiNice: number;
   apiCpu: number;
+  inferenceConcurrency: number;
+  inferenceMs: number;
 }
 
 /** `--help` text. */
@@ -55,7 +57,9 @@ a side-by-side comparison, summary.json, report.html and raw series under --out.
   --pending N           sidecar arms: per-replica pending queue (default ${DEFAULT_TUNING.pending})
   --queue-timeout D     sidecar arms: queue timeout, Istio duration (default ${DEFAULT_TUNING.queueTimeout})
   --adaptive-max N      sidecar-adaptive arm: upper bound of the learned limit (default ${DEFAULT_TUNING.adaptiveMax})
-  --api-cpu C           CPU limit per API replica in cores, like a pod's limits.cpu (default 0.015; 0 = none)
+  --inference-concurrency N  inferences one replica runs at once, the rest wait in order (default 8; 0 = no limit)
+  --inference-ms T      each inference holds its slot T ms: the replica serves N/T per second (default 200; 0 = off)
+  --api-cpu C           CPU limit per API replica in cores, like a pod's limits.cpu (default 0 = none)
   --api-nice N          niceness of the API processes, 0-19 (default 10; see docs/lab.md)
   --help                this text
 `;
@@ -87,6 +91,8 @@ export function parseLabArgs(argv: readonly string[]): LabFlags {
         limit: { type: 'string' }, pending: { type: 'string' }, 'queue-timeout': { type: 'string' }, 'adaptive-max': { type: 'string' },
         'api-nice': { type: 'string' },
         'api-cpu': { type: 'string' },
+        'inference-concurrency': { type: 'string' },
+        'inference-ms': { type: 'string' },
       },
     }));
   } catch (err) {
@@ -150,7 +156,9 @@ export function parseLabArgs(argv: readonly string[]): LabFlags {
     timeoutMs: int('timeout-ms', 10_000, 10, 600_000),
     maxInflight: int('max-inflight', 20_000, 1, 1_000_000),
     apiNice: int('api-nice', 10, 0, 19),
-    apiCpu: num('api-cpu', 0.015, 0),
+    apiCpu: num('api-cpu', 0, 0),
+    inferenceConcurrency: int('inference-concurrency', 8, 0, 10_000),
+    inferenceMs: int('inference-ms', 200, 0, 600_000),
     tuning: {
       limit: int('limit', DEFAULT_TUNING.limit, 1, 100_000),
       pending: int('pending', DEFAULT_TUNING.pending, 0, 100_000),

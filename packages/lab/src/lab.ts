@@ -37,6 +37,8 @@ export interface LabOptions {
   apiNice: number;
   /** CPU limit per API replica, fraction of a core (see TopologyOptions.apiCpu). */
   apiCpu: number;
+  /** The replicas' model slots and service time (see TopologyOptions.inference). */
+  inference: { concurrency: number; ms: number };
   outDir: string;
   paths: LabPaths;
   /** Called with each arm's topology once it runs (e.g. to point Prometheus at it); awaited. */
@@ -58,7 +60,7 @@ export interface LabSummary {
   host: { cpus: number; node: string; platform: string };
   config: {
     arms: ArmName[]; replicas: number; workers: number; driver: string; duration_s: number;
-    offered_rate: number; rate_source: 'flag' | 'probe'; overload: number; timeout_ms: number; tuning: SidecarTuning; api_nice: number; api_cpu: number;
+    offered_rate: number; rate_source: 'flag' | 'probe'; overload: number; timeout_ms: number; tuning: SidecarTuning; api_nice: number; api_cpu: number; inference_concurrency: number; inference_ms: number;
   };
   /** The probe that set the rate (first arm's stack), when the rate was not given. */
   probe: CapacityProbe | null;
@@ -67,7 +69,11 @@ export interface LabSummary {
   files: { report_html: string; raw: Record<string, string> };
 }
 
-/** Requests each API answers at full speed before its CPU limit applies (see TopologyOptions.warmupRequests). */
+/**
+ * Requests each API answers at full speed before its CPU limit applies (see TopologyOptions.warmupRequests).
+ * Only under a CPU limit: without one the path warm-up and the probe's warm-up compile the hot paths, and
+ * through 8 model slots of 200 ms the 2000 requests would take 50 s per arm.
+ */
 const API_WARMUP_REQUESTS = 2000;
 
 /** Closed-loop traffic through the Service (and sidecars) before the probe and the attack (s). */
@@ -155,8 +161,8 @@ export async function runLab(sup: Supervisor, opts: LabOptions, io: LabIO): Prom
     if (opts.signal?.aborted === true) break;
     io.err.write(`cb-lab: starting arm ${arm}: ${opts.replicas} replica(s)${arm === 'direct' ? '' : ' with sidecars'} behind the Service (HAProxy)\n`);
     const topo = await startTopology(sup, {
-      arm, replicas: opts.replicas, workers: opts.workers, tuning: opts.tuning, workDir: rawDir, paths: opts.paths, apiNice: opts.apiNice, apiCpu: opts.apiCpu,
-      warmupRequests: API_WARMUP_REQUESTS, warmupBody: body,
+      arm, replicas: opts.replicas, workers: opts.workers, tuning: opts.tuning, workDir: rawDir, paths: opts.paths, apiNice: opts.apiNice, apiCpu: opts.apiCpu, inference: opts.inference,
+      warmupRequests: opts.apiCpu > 0 ? API_WARMUP_REQUESTS : 0, warmupBody: body,
       ...(opts.modelPath === undefined ? {} : { modelPath: opts.modelPath }),
       ...(opts.labelPath === undefined ? {} : { labelPath: opts.labelPath }),
     });
@@ -229,6 +235,7 @@ export async function runLab(sup: Supervisor, opts: LabOptions, io: LabIO): Prom
       arms: opts.arms, replicas: opts.replicas, workers: opts.workers, driver: opts.driver.name,
       duration_s: opts.durationSeconds, offered_rate: rate ?? 0, rate_source: opts.rate === undefined ? 'probe' : 'flag',
       overload: opts.overload, timeout_ms: opts.timeoutMs, tuning: opts.tuning, api_nice: opts.apiNice, api_cpu: opts.apiCpu,
+      inference_concurrency: opts.inference.concurrency, inference_ms: opts.inference.ms,
     },
     probe: rateProbe,
     arms: results.map(({ series: _s, scrapes: _p, ...rest }) => rest),

@@ -56,7 +56,8 @@ async function main(): Promise<number> {
     const summary = await runLab(sup, {
       arms: flags.arms, replicas: flags.replicas, workers: flags.workers, overload: flags.overload,
       durationSeconds: flags.durationSeconds, probeSeconds: flags.probeSeconds, timeoutMs: flags.timeoutMs,
-      maxInflight: flags.maxInflight, driver, tuning: flags.tuning, apiNice: flags.apiNice, apiCpu: flags.apiCpu, outDir, paths, signal: abort.signal,
+      maxInflight: flags.maxInflight, driver, tuning: flags.tuning, apiNice: flags.apiNice, apiCpu: flags.apiCpu,
+      inference: { concurrency: flags.inferenceConcurrency, ms: flags.inferenceMs }, outDir, paths, signal: abort.signal,
       ...(flags.rate === undefined ? {} : { rate: flags.rate }),
       ...(flags.model === undefined ? {} : { modelPath: resolve(flags.model) }),
       ...(flags.labels === undefined ? {} : { labelPath: resolve(flags.labels) }),

@@ -81,6 +81,13 @@ export interface TopologyOptions {
    */
   apiCpu?: number;
   /**
+   * The replica's model as a server with a fixed number of execution slots (the API's
+   * INFERENCE_CONCURRENCY and INFERENCE_MIN_MS, service-time.ts): at most `concurrency` inferences at
+   * once, each holding its slot `ms`. Capacity per replica is then `concurrency / ms`, whatever else
+   * runs on the machine. Absent or 0: the model runs as fast as its CPU (limit) allows.
+   */
+  inference?: { concurrency: number; ms: number };
+  /**
    * POST /predict requests each API answers before its CPU limit applies (default 0): V8 compiles the
    * hot paths within ~1000 requests, which at full speed takes a fraction of a second but under a
    * 0.03-core limit takes seconds of the probe and of the attack.
@@ -192,6 +199,10 @@ export async function startTopology(sup: Supervisor, opts: TopologyOptions): Pro
     };
     if (opts.modelPath !== undefined) env['MODEL_FILEPATH'] = opts.modelPath;
     if (opts.labelPath !== undefined) env['LABEL_FILEPATH'] = opts.labelPath;
+    if (opts.inference !== undefined) {
+      env['INFERENCE_CONCURRENCY'] = String(opts.inference.concurrency);
+      env['INFERENCE_MIN_MS'] = String(opts.inference.ms);
+    }
     let sidecarPort = 0;
     let adminPort = 0;
     if (withSidecar) {

@@ -1,5 +1,5 @@
 import { histogram, ResultRecorder, summarize } from '../src/results.js';
-import { apiInflight } from '../src/scraper.js';
+import { apiInflight, sidecarPoint } from '../src/scraper.js';
 import { armResult } from '../src/lab.js';
 import { goDuration } from '../src/report/format.js';
 import { comparisonText, vegetaText } from '../src/report/text.js';
@@ -140,5 +140,14 @@ describe('figures', () => {
     expect(apiInflight('iris_api_inflight_requests 1\n')).toBe(0);
     expect(apiInflight('other_metric 3\n')).toBeNull();
     expect(apiInflight(null)).toBeNull();
+  });
+
+  it('reads a sidecar\'s in flight, limit, queue and breaker from its /state document, and nothing from garbage', () => {
+    const doc = { inflight: 7, concurrency: { mode: 'static', limit: 8 }, queue: { depth: 1, size: 4 }, breaker: { state: 'half-open' } };
+    expect(sidecarPoint(JSON.stringify(doc))).toEqual({ inflight: 7, limit: 8, queue: 1, breaker: 'half-open' });
+    const unknown = { inflight: null, limit: null, queue: null, breaker: 'unknown' };
+    expect(sidecarPoint('not json')).toEqual(unknown);
+    expect(sidecarPoint(null)).toEqual(unknown);
+    expect(sidecarPoint('{"breaker":{"state":"melted"},"inflight":"3"}')).toEqual(unknown);
   });
 });
