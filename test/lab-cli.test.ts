@@ -41,7 +41,9 @@ describe('cb-lab CLI', () => {
 describe('cb-lab killed outright', () => {
   it('leaves no process behind even after SIGKILL: the reaper kills the groups it left', async () => {
     const out = mkdtempSync(join(tmpdir(), 'cb-lab-sigkill-'));
-    const lab = startLab(['--arms', 'sidecar', '--replicas', '1', '--duration', '30', '--rate', '20', '--probe-seconds', '0.5', '--out', out]);
+    // With a CPU limit: its process SIGSTOPs the API, and a lab killed outright must not leave one stopped.
+    const lab = startLab(['--arms', 'sidecar', '--replicas', '1', '--duration', '30', '--rate', '20', '--probe-seconds', '0.5',
+      '--api-cpu', '0.015', '--out', out]);
     try {
       await waitForStderr(lab, '[sidecar]');
       const seen = descendants(lab.proc.pid as number);

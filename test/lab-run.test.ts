@@ -92,7 +92,7 @@ describe('cb-lab end to end', () => {
 
   it('drives the lab with the real vegeta and parses its results into the same report', async () => {
     const out = mkdtempSync(join(tmpdir(), 'cb-lab-vegeta-'));
-    const run = await runLab([...BASE, '--api-cpu', '0', '--arms', 'direct,sidecar', '--driver', 'vegeta', '--out', out]);
+    const run = await runLab([...BASE, '--arms', 'direct,sidecar', '--driver', 'vegeta', '--out', out]);
     expectSuccess(run);
     const s = readSummary(out);
     expect(s.config.driver).toBe('vegeta');
@@ -103,7 +103,7 @@ describe('cb-lab end to end', () => {
 
   it('drives the lab with the real k6 (k6/reference.ts) and parses its JSON output into the same report', async () => {
     const out = mkdtempSync(join(tmpdir(), 'cb-lab-k6-'));
-    const run = await runLab([...BASE, '--api-cpu', '0', '--arms', 'sidecar', '--driver', 'k6', '--out', out]);
+    const run = await runLab([...BASE, '--arms', 'sidecar', '--driver', 'k6', '--out', out]);
     expectSuccess(run);
     const s = readSummary(out);
     expect(s.config.driver).toBe('k6');

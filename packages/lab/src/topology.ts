@@ -97,12 +97,14 @@ export interface TopologyOptions {
   warmupBody?: string;
 }
 
-/** Sends `requests` POST /predict to `url`, `concurrency` at a time, as fast as it answers. */
-export async function warmUp(url: string, body: string, requests: number, concurrency = 8): Promise<void> {
+/** Sends `requests` POST /predict to `url`, `concurrency` at a time, as fast as it answers, for at most `maxMs`. */
+export async function warmUp(url: string, body: string, requests: number, concurrency = 8, maxMs = 3000): Promise<void> {
   const pool = new Pool(url, { connections: concurrency, pipelining: 1, headersTimeout: 10_000, bodyTimeout: 10_000 });
   let left = requests;
+  // Bounded in time too: through model slots (8 x 200 ms) 2000 requests would take 50 s.
+  const deadline = performance.now() + maxMs;
   const worker = async (): Promise<void> => {
-    while (left > 0) {
+    while (left > 0 && performance.now() < deadline) {
       left--;
       const res = await pool.request({ method: 'POST', path: '/predict', headers: { 'content-type': 'application/json' }, body });
       await res.body.dump();
