@@ -7,6 +7,7 @@ import { createMetrics, type ApiMetrics } from './metrics.js';
 import type { Classifier } from './model.js';
 import { buildOpenApi } from './openapi.js';
 import { sendError, toApiError } from './respond.js';
+import { InferenceSlots, type ServiceTimeOptions } from './service-time.js';
 
 /** What {@link createApp} serves and how. */
 export interface AppOptions {
@@ -22,6 +23,8 @@ export interface AppOptions {
   readonly metricsText?: () => Promise<string>;
   /** True while the server drains on SIGTERM: /ready answers 503 and connections are closed after each answer. */
   readonly draining?: () => boolean;
+  /** Execution slots and minimum service time of the model (INFERENCE_CONCURRENCY, INFERENCE_MIN_MS); none by default. */
+  readonly inference?: ServiceTimeOptions;
 }
 
 /** Every route and its methods; /openapi.json and the 405 answers are built from the same table. */
@@ -92,7 +95,13 @@ export function createApp(options: AppOptions): Express {
     if (debug) logger?.debug({ method: req.method, url: req.originalUrl, status, seconds }, 'request');
   }
 
-  async function infer(batch: Batch): Promise<Float32Array> {
+  const slots = options.inference !== undefined && InferenceSlots.enabled(options.inference) ? new InferenceSlots(options.inference) : undefined;
+  /** One batch through the model; with slots, inside a slot (the histogram times the model alone). */
+  function infer(batch: Batch): Promise<Float32Array> {
+    return slots === undefined ? runModel(batch) : slots.run(() => runModel(batch));
+  }
+
+  async function runModel(batch: Batch): Promise<Float32Array> {
     const started = performance.now();
     const probabilities = await model.predict(batch.features, batch.rows);
     metrics.inferenceDuration.observe((performance.now() - started) / 1000);

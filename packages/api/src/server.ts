@@ -9,7 +9,7 @@ import { ERRORS } from './errors.js';
 import { createLogger } from './logger.js';
 import { createMetrics } from './metrics.js';
 import { loadModel, type Classifier } from './model.js';
-import { withServiceTime } from './service-time.js';
+import { InferenceSlots } from './service-time.js';
 
 /** A listening API process. */
 export interface ApiServer {
@@ -44,15 +44,15 @@ function refuseConnect(socket: Socket): void {
  * @throws {ApiError} from {@link loadModel}
  */
 export async function startServer(config: ApiConfig, logger: Logger): Promise<ApiServer> {
-  const loaded = await loadModel({ modelFilepath: config.modelFilepath, labelFilepath: config.labelFilepath });
-  const model = withServiceTime(loaded, { concurrency: config.inferenceConcurrency, minMs: config.inferenceMinMs });
+  const model = await loadModel({ modelFilepath: config.modelFilepath, labelFilepath: config.labelFilepath });
+  const inference = { concurrency: config.inferenceConcurrency, minMs: config.inferenceMinMs };
   if (model.info.filepath !== config.modelFilepath) {
     logger.warn({ configured: config.modelFilepath, serving: model.info.filepath }, 'MODEL_FILEPATH not found; serving the shipped model');
   }
   if (model.info.classNamesSource === 'model') {
     logger.warn({ labelFilepath: model.info.labelFilepath }, 'the label file does not name the model classes; using the model class labels');
   }
-  if (model !== loaded) {
+  if (InferenceSlots.enabled(inference)) {
     logger.info({ inferenceConcurrency: config.inferenceConcurrency, inferenceMinMs: config.inferenceMinMs }, 'inference shaped: limited slots and/or a minimum service time');
   }
   const metrics = createMetrics(model.info);
@@ -63,6 +63,7 @@ export async function startServer(config: ApiConfig, logger: Logger): Promise<Ap
     metrics,
     maxBatchRows: config.maxBatchRows,
     bodyLimitBytes: config.bodyLimitBytes,
+    inference,
     draining: () => draining,
     ...(cluster.isWorker ? { metricsText: clusterMetricsText(metrics.registry) } : {}),
   });

@@ -1,48 +1,50 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Classifier } from './model.js';
 
-/** How {@link withServiceTime} shapes inference. */
+/** How {@link InferenceSlots} shapes inference. */
 export interface ServiceTimeOptions {
   /** Most inferences at once; the rest wait their turn in arrival order. 0 = no limit. */
   readonly concurrency: number;
-  /** Each inference holds its turn at least this long (ms), waiting after the model answered. 0 = as fast as the model. */
+  /** Each inference holds its slot at least this long (ms), waiting after the model answered. 0 = as fast as the model. */
   readonly minMs: number;
 }
 
 /**
- * Wraps a classifier so it serves like a heavier model on a fixed number of execution slots (a model
- * server's instances, an accelerator's streams): at most `concurrency` inferences run at once, each holds
- * its slot for at least `minMs`, later ones wait in FIFO order. Capacity is then `concurrency / minMs`
- * per process, independent of the CPU, and queueing shows as latency, as in a real inference server.
- * The real model still computes every answer. With both options 0 the classifier is returned unchanged.
+ * Serves inference like a heavier model on a fixed number of execution slots (a model server's instances,
+ * an accelerator's streams): at most `concurrency` inferences run at once, each holds its slot for at
+ * least `minMs`, later ones wait in FIFO order. Capacity is then `concurrency / minMs` per process,
+ * independent of the CPU, and a backlog shows as latency, as in a real inference server. The real model
+ * still computes every answer.
  */
-export function withServiceTime(model: Classifier, options: ServiceTimeOptions): Classifier {
-  const { concurrency, minMs } = options;
-  if (concurrency <= 0 && minMs <= 0) return model;
-  let free = concurrency > 0 ? concurrency : Number.POSITIVE_INFINITY;
-  const waiting: (() => void)[] = [];
-  const release = (): void => {
-    const next = waiting.shift();
-    if (next !== undefined) next();
-    else free++;
-  };
-  return {
-    info: model.info,
-    sample: model.sample,
-    sampleProbabilities: model.sampleProbabilities,
-    close: () => model.close(),
-    async predict(features, rows) {
-      if (free > 0) free--;
-      else await new Promise<void>((resolve) => waiting.push(resolve));
-      const started = performance.now();
-      try {
-        const probabilities = await model.predict(features, rows);
-        const left = minMs - (performance.now() - started);
-        if (left >= 1) await sleep(left);
-        return probabilities;
-      } finally {
-        release();
+export class InferenceSlots {
+  private free: number;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(private readonly options: ServiceTimeOptions) {
+    this.free = options.concurrency > 0 ? options.concurrency : Number.POSITIVE_INFINITY;
+  }
+
+  /** True when the options shape anything (otherwise callers skip the slots altogether). */
+  static enabled(options: ServiceTimeOptions): boolean {
+    return options.concurrency > 0 || options.minMs > 0;
+  }
+
+  /** Runs `inference` in a slot, holding the slot at least `minMs` from the start of the run. */
+  async run<T>(inference: () => Promise<T>): Promise<T> {
+    if (this.free > 0) this.free--;
+    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    const started = performance.now();
+    try {
+      const result = await inference();
+      // A timer can fire a little early (it counts from the event loop's cached time): sleep until the
+      // hold has really elapsed.
+      for (let left = this.options.minMs - (performance.now() - started); left > 0; left = this.options.minMs - (performance.now() - started)) {
+        await sleep(Math.ceil(left));
       }
-    },
-  };
+      return result;
+    } finally {
+      const next = this.waiting.shift();
+      if (next !== undefined) next();
+      else this.free++;
+    }
+  }
 }

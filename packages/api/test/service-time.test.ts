@@ -1,40 +1,52 @@
-// withServiceTime: the real iris model on a fixed number of slots with a minimum service time.
+// InferenceSlots: the real iris model on a fixed number of slots with a minimum service time.
 import { loadModel, type Classifier } from '../src/model.js';
-import { withServiceTime } from '../src/service-time.js';
+import { InferenceSlots } from '../src/service-time.js';
 import { REFERENCE_MODEL } from './helpers.js';
 
-describe('withServiceTime', () => {
+describe('InferenceSlots', () => {
   let model: Classifier;
   beforeAll(async () => { model = await loadModel({ modelFilepath: REFERENCE_MODEL }); });
   afterAll(async () => { await model.close(); });
 
-  const row = (): Float32Array => Float32Array.from(model.sample);
+  const predict = (): Promise<Float32Array> => model.predict(Float32Array.from(model.sample), 1);
 
-  it('returns the model itself when both options are 0', () => {
-    expect(withServiceTime(model, { concurrency: 0, minMs: 0 })).toBe(model);
+  it('is enabled only when a slot count or a minimum time is set', () => {
+    expect(InferenceSlots.enabled({ concurrency: 0, minMs: 0 })).toBe(false);
+    expect(InferenceSlots.enabled({ concurrency: 8, minMs: 0 })).toBe(true);
+    expect(InferenceSlots.enabled({ concurrency: 0, minMs: 200 })).toBe(true);
   });
 
   it('runs at most `concurrency` inferences at once, each holding its slot minMs, later ones in arrival order', async () => {
-    const shaped = withServiceTime(model, { concurrency: 2, minMs: 100 });
+    const slots = new InferenceSlots({ concurrency: 2, minMs: 100 });
+    let running = 0;
+    let peak = 0;
+    const startedAt: number[] = [];
     const t0 = performance.now();
-    const done: { index: number; ms: number }[] = [];
-    const answers = await Promise.all(Array.from({ length: 6 }, async (_, index) => {
-      const p = await shaped.predict(row(), 1);
-      done.push({ index, ms: performance.now() - t0 });
-      return Array.from(p);
-    }));
-    // Same answers as the bare model: the shaping only changes when they come.
-    const plain = Array.from(await model.predict(row(), 1));
+    const answers = await Promise.all(Array.from({ length: 6 }, (_, index) => slots.run(async () => {
+      startedAt[index] = performance.now() - t0;
+      peak = Math.max(peak, ++running);
+      try {
+        return Array.from(await predict());
+      } finally {
+        running--;
+      }
+    })));
+    // Same answers as the bare model: the slots only change when they come.
+    const plain = Array.from(await predict());
     for (const a of answers) a.forEach((v, i) => expect(v).toBeCloseTo(plain[i] as number, 6));
-    // Three waves of two: none before 100 ms, the second pair not before 200 ms, the last not before 300 ms.
-    expect(done.map((d) => d.index)).toEqual([0, 1, 2, 3, 4, 5]);
-    done.forEach((d) => expect(d.ms).toBeGreaterThanOrEqual(100 * (Math.floor(d.index / 2) + 1) - 2));
+    expect(peak).toBe(2);
+    // Three waves of two in arrival order: a wave starts only when the previous one held its slots 100 ms.
+    for (let i = 0; i < 6; i++) expect(startedAt[i]).toBeGreaterThanOrEqual(100 * Math.floor(i / 2));
+    expect(Math.max(startedAt[0] as number, startedAt[1] as number)).toBeLessThan(Math.min(startedAt[2] as number, startedAt[3] as number));
+    expect(Math.max(startedAt[2] as number, startedAt[3] as number)).toBeLessThan(Math.min(startedAt[4] as number, startedAt[5] as number));
   });
 
-  it('frees the slot when the model throws, so later calls still run', async () => {
-    const failing: Classifier = { ...model, predict: () => Promise.reject(new Error('boom')) };
-    const shaped = withServiceTime(failing, { concurrency: 1, minMs: 0 });
-    await expect(shaped.predict(row(), 1)).rejects.toThrow('boom');
-    await expect(shaped.predict(row(), 1)).rejects.toThrow('boom'); // would hang if the slot leaked
+  it('frees the slot when the inference throws, also to a caller already waiting', async () => {
+    const slots = new InferenceSlots({ concurrency: 1, minMs: 50 });
+    const failing = slots.run(() => Promise.reject(new Error('boom')));
+    const waiting = slots.run(predict); // queued behind the failing call; would hang if its slot leaked
+    await expect(failing).rejects.toThrow('boom');
+    expect((await waiting).length).toBe(3);
+    await expect(slots.run(() => Promise.reject(new Error('again')))).rejects.toThrow('again');
   });
 });
