@@ -144,14 +144,14 @@ export class Admission {
   private enqueue(request: ProxyRequest, now: number): Promise<void> {
     if (this.queued === 0) this.lastEmptyAt = now;
     const allowed = this.overloaded(now) ? this.queue.codelTargetMs : this.queue.timeoutMs;
-    // FIFO with `limit` slots: a request waits for the calls in flight above the limit (after the limit
-    // was lowered: an adaptive cut, a reload) and the queue ahead of it to finish, and calls finish at about
-    // in-flight / service time. A request that would outwait what it is allowed is shed now, not after
-    // waiting (rejections stay fast). Without the excess term, requests queued right after an adaptive cut
-    // waited out the whole queue timeout: the lab's adaptive arm showed 20 ms rejections in its p99.
+    // FIFO with `limit` slots: a request waits first for the calls in flight above the limit (after the
+    // limit was lowered: an adaptive cut, a reload) and one more to finish, at about in-flight / service
+    // time, then for the queue ahead of it, which drains at limit / service time. A request that would
+    // outwait what it is allowed is shed now, not after waiting (rejections stay fast). Without the excess
+    // term, requests queued right after an adaptive cut waited out the whole queue timeout.
     const limit = this.limitSource.limit;
-    const ahead = Math.max(0, this.inflight - limit) + this.queued + 1;
-    const expectedWaitMs = (ahead * this.serviceTimeMs) / Math.max(limit, this.inflight);
+    const excess = Math.max(0, this.inflight - limit);
+    const expectedWaitMs = ((excess + 1) * this.serviceTimeMs) / Math.max(limit, this.inflight) + (this.queued * this.serviceTimeMs) / limit;
     if (expectedWaitMs > allowed) {
       this.counters.queueTimeout++;
       this.lastShedAt = now;

@@ -14,7 +14,7 @@ export interface AdaptiveLimitOptions {
   backoff?: number;
   /** Multiplicative decrease when a window saw a drop (timeout, 5xx, connection error), in (0, 1]. Default 0.7. */
   dropBackoff?: number;
-  /** Fewest samples in one measurement window (a window also holds at least `limit` samples). Default 10. */
+  /** Fewest samples in one measurement window (a window also holds at least `limit` samples); during slow start at most 3. Default 10. */
   minWindowSamples?: number;
   /** How long the baseline (windowed minimum of window RTTs) remembers a low value, in ms. Default 10 000. */
   baselineWindowMs?: number;

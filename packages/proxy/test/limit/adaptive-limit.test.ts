@@ -72,6 +72,15 @@ describe('AdaptiveLimit', () => {
     expect(run.drops).toBe(0);
   });
 
+  it('slow-starts from 1 to the parallelism of a slow upstream within a few RTTs (8 workers, 200 ms)', () => {
+    const { limit, clock } = fakeClockLimit();
+    const run = simulate(limit, { parallelism: 8, serviceMs: () => 200 }, 4_000, clock, BUCKET_MS);
+    // One-RTT windows: 1 -> 8 in about 2 s. With minWindowSamples (10) per window it took 4-5 s.
+    const reached = run.limits.findIndex((l) => l >= 8);
+    expect(reached).toBeGreaterThanOrEqual(0);
+    expect(reached * BUCKET_MS).toBeLessThanOrEqual(2_500);
+  });
+
   it('moves its baseline RTT up when the upstream gets 2x slower', () => {
     const { limit, clock } = fakeClockLimit();
     simulate(limit, { parallelism: 8, serviceMs: (t) => (t < 3_000 ? 20 : 40) }, 3_000, clock, BUCKET_MS);
