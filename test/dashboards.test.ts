@@ -69,8 +69,9 @@ describe('dashboard PromQL against a real Prometheus', () => {
   const seen: Record<string, number> = {};
 
   /**
-   * Every 100 ms a burst of 16 simultaneous requests against concurrency 2 + 2 queued: each burst sheds
-   * at least 12, whatever the machine's speed, and the steady trickle keeps the rate() windows filled.
+   * Every 100 ms a burst of 16 simultaneous requests against concurrency 2 + 2 queued: a burst that arrives
+   * together sheds up to 12 (on a slow machine its arrivals spread out and it sheds fewer, but some), and
+   * the steady trickle keeps the rate() windows filled.
    * Cheap on purpose (160 req/s): CI runs this next to another heavy test on two cores.
    */
   async function bursts(url: string, init: RequestInit): Promise<void> {
@@ -115,7 +116,7 @@ describe('dashboard PromQL against a real Prometheus', () => {
     const body = readFileSync(join(ROOT, 'vegeta/data.json'), 'utf8');
     load = bursts(`${stack.sidecarUrl}/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
     await untilScraped();
-  }, 90_000);
+  }, 120_000); // the stack's start (up to 2 x 20 s), Prometheus (20 s) and untilScraped (60 s) may all be slow
 
   /**
    * Waits until Prometheus holds several scrapes of the sidecar that include overload 503s. When it does

@@ -10,7 +10,7 @@ describe('cb-lab --prometheus', () => {
   it('runs a real Prometheus that scraped the sidecar and the API, kept with --keep until SIGINT', async () => {
     const out = mkdtempSync(join(tmpdir(), 'cb-lab-prom-'));
     const lab = startLab(['--arms', 'sidecar', '--replicas', '1', '--duration', '3', '--rate', '50', '--probe-seconds', '0.5',
-      '--api-cpu', '0', '--prometheus', '--keep', '--out', out]);
+      '--prometheus', '--keep', '--out', out]);
     try {
       await waitForStderr(lab, 'stays at', 90_000);
       const url = /Prometheus stays at (http:\/\/127\.0\.0\.1:\d+)/.exec(lab.stderr())?.[1];
