@@ -37,9 +37,8 @@ export class InferenceSlots {
       const result = await inference();
       // A timer can fire a little early (it counts from the event loop's cached time): sleep until the
       // hold has really elapsed.
-      for (let left = this.options.minMs - (performance.now() - started); left > 0; left = this.options.minMs - (performance.now() - started)) {
-        await sleep(Math.ceil(left));
-      }
+      const held = (): number => performance.now() - started;
+      while (held() < this.options.minMs) await sleep(Math.ceil(this.options.minMs - held()));
       return result;
     } finally {
       const next = this.waiting.shift();

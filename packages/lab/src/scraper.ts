@@ -85,9 +85,9 @@ export function sidecarPoint(text: string | null): SidecarPoint {
 /**
  * Scrapes an arm every `intervalMs` while an attack runs: the Service's per-replica in-flight counts
  * and, in sidecar arms, each sidecar's in-flight, limit, queue and breaker state (`/state`); each API's in-flight
- * gauge only every `apiEveryMs`. An API's `/metrics` costs it ~1.9 ms of CPU (measured), taken from its
- * CPU limit: scraped every 400 ms that was ~16% of a 0.03-core replica's budget, which the attack paid
- * and the probe did not. In a cluster Prometheus scrapes every 15-30 s.
+ * gauge only every `apiEveryMs`. An API's `/metrics` costs it ~1.9 ms of CPU (measured); under a CPU
+ * limit, scraped every 400 ms, that was ~16% of a 0.03-core replica's budget, which the attack paid and
+ * the probe did not. In a cluster Prometheus scrapes every 15-30 s.
  */
 export class ArmScraper {
   readonly points: ScrapePoint[] = [];
