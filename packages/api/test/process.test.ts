@@ -55,8 +55,11 @@ describe('iris-api process', () => {
 
   it('serves from WORKERS=2 processes, aggregates their metrics and exits 0 on SIGTERM', async () => {
     const api = await start({ WORKERS: '2' }, 'iris-api cluster ready');
-    const pids = new Set([...api.output().matchAll(/"pid":(\d+)[^\n]*"msg":"iris-api ready"/g)].map((m) => m[1]));
-    expect(pids.size).toBe(2);
+    // The primary's "cluster ready" can reach the shared stdout before a worker's own "ready" line: wait for both.
+    const readyPids = (): Set<string | undefined> => new Set([...api.output().matchAll(/"pid":(\d+)[^\n]*"msg":"iris-api ready"/g)].map((m) => m[1]));
+    const deadline = Date.now() + 5_000;
+    while (readyPids().size < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(readyPids().size).toBe(2);
     const answers = await Promise.all(Array.from({ length: 20 }, () => postJson(api.base, '/predict', { data: [[5.1, 3.5, 1.4, 0.2]] })));
     expect(answers.map((a) => a.status)).toEqual(Array(20).fill(200));
     const metrics = await call(api.base, 'GET', '/metrics');
