@@ -32,8 +32,10 @@ describe('soak through the sidecar at 80% of capacity', () => {
     for (const p of ['sidecar', 'api'] as const) {
       const f = figures[p] as { rssStartKiB: number; rssEndKiB: number; fdsStart: number; fdsEnd: number };
       expect(f.rssEndKiB).toBeLessThanOrEqual(1.1 * f.rssStartKiB);
-      // Connections come and go with the load (the upstream pool holds up to 64); a leak grows with every request.
-      expect(f.fdsEnd).toBeLessThanOrEqual(f.fdsStart + 32);
+      // Connections come and go with the load (the upstream pool holds up to 64, the clients' keep-alive sockets
+      // churn too: a CI run saw the sidecar's count swing 103-242 with no trend, start 203, end 206); a leak grows
+      // with every request, by thousands over the ~57,000 requests of a 40 s run.
+      expect(f.fdsEnd).toBeLessThanOrEqual(f.fdsStart + 128);
     }
   }, (SECONDS + 3 * WARMUP_S + 90) * 1000);
 });
