@@ -18,12 +18,23 @@ const OVERLOAD = new OverloadError('concurrency limit and queue are full');
 const QUEUE_TIMEOUT = new QueueTimeoutError('waited in the queue longer than allowed');
 const DEADLINE = new DeadlineError('the client deadline has passed or cannot be met');
 
+/** A call admitted to the upstream and not finished: a node of the in-flight list, oldest first. */
+class Call {
+  prev: Call | undefined;
+  next: Call | undefined;
+  constructor(
+    readonly admittedAt: number,
+    /** calls in flight when this one was admitted (itself included), for the limit */
+    readonly inflightAtAdmission: number,
+  ) {}
+}
+
 /** One queued request: a node of the FIFO list and the abort listener of its client. */
 class Waiter {
   prev: Waiter | undefined;
   next: Waiter | undefined;
   timer: NodeJS.Timeout | undefined;
-  resolve!: () => void;
+  resolve!: (call: Call) => void;
   reject!: (err: Error) => void;
   constructor(
     readonly admission: Admission,
@@ -56,6 +67,8 @@ export class Admission {
   serviceTimeMs = 0;
   private head: Waiter | undefined;
   private tail: Waiter | undefined;
+  private oldest: Call | undefined;
+  private newest: Call | undefined;
   private lastEmptyAt = performance.now();
   /** last time an arrival was shed (queue full, or its expected wait above what it is allowed) */
   private lastShedAt = -Infinity;
@@ -94,9 +107,8 @@ export class Admission {
   /** The admission layer: admit, queue or shed, then report the call's latency to the limit. */
   readonly layer: Layer = (next) => {
     return async (request) => {
-      const queued = this.acquire(request);
-      if (queued !== undefined) await queued; // admitted at once: no extra microtask turn
-      const started = performance.now();
+      const admitted = this.acquire(request);
+      const call = admitted instanceof Call ? admitted : await admitted; // admitted at once: no extra microtask turn
       let dropped = false;
       let sampled = true;
       try {
@@ -112,21 +124,18 @@ export class Admission {
         sampled = !(err instanceof CircuitOpenError || err instanceof ClientClosedError);
         throw err;
       } finally {
-        this.release(performance.now() - started, request.inflightAtAdmission, dropped, sampled);
+        this.release(call, dropped, sampled);
       }
     };
   };
 
-  private acquire(request: ProxyRequest): Promise<void> | undefined {
+  private acquire(request: ProxyRequest): Call | Promise<Call> {
     const now = performance.now();
     if (request.deadline - now <= this.serviceTimeMs) {
       this.counters.deadline++;
       throw DEADLINE;
     }
-    if (this.inflight < this.limitSource.limit && this.queued === 0) {
-      this.admit(request);
-      return undefined;
-    }
+    if (this.inflight < this.limitSource.limit && this.queued === 0) return this.admit(now);
     if (this.queued >= this.queue.size) {
       this.counters.overload++;
       this.lastShedAt = now;
@@ -135,23 +144,56 @@ export class Admission {
     return this.enqueue(request, now);
   }
 
-  private admit(request: ProxyRequest): void {
+  private admit(now: number): Call {
     this.inflight++;
     this.counters.admitted++;
-    request.inflightAtAdmission = this.inflight;
+    const call = new Call(now, this.inflight);
+    if (this.newest === undefined) this.oldest = call;
+    else {
+      this.newest.next = call;
+      call.prev = this.newest;
+    }
+    this.newest = call;
+    return call;
   }
 
-  private enqueue(request: ProxyRequest, now: number): Promise<void> {
-    if (this.queued === 0) this.lastEmptyAt = now;
-    const allowed = this.overloaded(now) ? this.queue.codelTargetMs : this.queue.timeoutMs;
-    // FIFO with `limit` slots: a request waits first for the calls in flight above the limit (after the
-    // limit was lowered: an adaptive cut, a reload) and one more to finish, at about in-flight / service
-    // time, then for the queue ahead of it, which drains at limit / service time. A request that would
-    // outwait what it is allowed is shed now, not after waiting (rejections stay fast). Without the excess
-    // term, requests queued right after an adaptive cut waited out the whole queue timeout.
+  /**
+   * How long a request queued now would wait for a slot: the later of two estimates. It gets one at the
+   * (excess + queued + 1)-th completion, where excess is the calls in flight above the limit (after the
+   * limit was lowered: an adaptive cut, a reload).
+   * - By age: calls finish about one service time after they were admitted, oldest first, so that completion
+   *   is due when the matching call of the in-flight list turns one service time old; beyond the list, the
+   *   queue drains at limit / service time.
+   * - By rate: the excess and one more call finish at about in-flight / service time, then the queue ahead
+   *   drains at limit / service time. This stands in when the calls are older than the service time (their
+   *   end is overdue, so their age says nothing).
+   * By rate alone, calls that started together (a burst after an idle spell, a raised limit) promised a slot
+   * within milliseconds that freed only a service time later: such requests were queued, then shed when
+   * their allowance ran out. Walks at most `excess + queued` nodes, only when a request would queue.
+   */
+  private expectedWaitMs(now: number): number {
+    const serviceMs = this.serviceTimeMs;
     const limit = this.limitSource.limit;
     const excess = Math.max(0, this.inflight - limit);
-    const expectedWaitMs = ((excess + 1) * this.serviceTimeMs) / Math.max(limit, this.inflight) + (this.queued * this.serviceTimeMs) / limit;
+    const ahead = excess + this.queued; // completions that must come first
+    let byAge: number;
+    if (ahead < this.inflight) {
+      let call = this.oldest as Call;
+      for (let i = 0; i < ahead; i++) call = call.next as Call;
+      byAge = Math.max(0, call.admittedAt + serviceMs - now);
+    } else {
+      const newest = this.newest === undefined ? 0 : Math.max(0, this.newest.admittedAt + serviceMs - now);
+      byAge = newest + ((ahead - this.inflight + 1) * serviceMs) / limit;
+    }
+    const byRate = ((excess + 1) * serviceMs) / Math.max(limit, this.inflight) + (this.queued * serviceMs) / limit;
+    return Math.max(byAge, byRate);
+  }
+
+  private enqueue(request: ProxyRequest, now: number): Promise<Call> {
+    if (this.queued === 0) this.lastEmptyAt = now;
+    const allowed = this.overloaded(now) ? this.queue.codelTargetMs : this.queue.timeoutMs;
+    // A request that would outwait what it is allowed is shed now, not after waiting: rejections stay fast.
+    const expectedWaitMs = this.expectedWaitMs(now);
     if (expectedWaitMs > allowed) {
       this.counters.queueTimeout++;
       this.lastShedAt = now;
@@ -164,7 +206,7 @@ export class Admission {
     }
     const waiter = new Waiter(this, request, now);
     waiter.timer = setTimeout(onWaitExpired, Math.min(allowed, slack), waiter, slack < allowed ? DEADLINE : QUEUE_TIMEOUT);
-    const promise = new Promise<void>((resolve, reject) => {
+    const promise = new Promise<Call>((resolve, reject) => {
       waiter.resolve = resolve;
       waiter.reject = reject;
     });
@@ -202,11 +244,16 @@ export class Admission {
     return true;
   }
 
-  private release(rttMs: number, inflightAtAdmission: number, dropped: boolean, sampled: boolean): void {
+  private release(call: Call, dropped: boolean, sampled: boolean): void {
     this.inflight--;
+    if (call.prev !== undefined) call.prev.next = call.next;
+    else this.oldest = call.next;
+    if (call.next !== undefined) call.next.prev = call.prev;
+    else this.newest = call.prev;
     if (sampled) {
+      const rttMs = performance.now() - call.admittedAt;
       if (!dropped) this.serviceTimeMs = this.serviceTimeMs === 0 ? rttMs : this.serviceTimeMs * 0.9 + rttMs * 0.1;
-      this.limitSource.onSample(rttMs, inflightAtAdmission, dropped);
+      this.limitSource.onSample(rttMs, call.inflightAtAdmission, dropped);
     }
     this.drainQueue();
   }
@@ -226,8 +273,7 @@ export class Admission {
         continue;
       }
       this.unlink(waiter);
-      this.admit(waiter.request);
-      waiter.resolve();
+      waiter.resolve(this.admit(now));
     }
   }
 

@@ -50,8 +50,6 @@ export interface ProxyRequest {
   readonly arrivedAt: number;
   /** `performance.now()` by which the client wants its answer; `Infinity` without a deadline header. */
   readonly deadline: number;
-  /** Requests in flight to the upstream when this one was admitted (itself included); set by admission. */
-  inflightAtAdmission: number;
 }
 
 /** What a handler reports once the upstream's answer has been streamed to the client. */

@@ -152,7 +152,7 @@ export class Sidecar {
       deadline = arrivedAt + ms;
     }
     if (this.draining) res.setHeader('connection', 'close');
-    const exchange: ProxyRequest = { req, res, cancellation: new Cancellation(), path, arrivedAt, deadline, inflightAtAdmission: 0 };
+    const exchange: ProxyRequest = { req, res, cancellation: new Cancellation(), path, arrivedAt, deadline };
     res[EXCHANGE] = exchange;
     res.on('close', onResponseClose); // a response closes once: `on` spares `once`'s wrapper
     this.active++;

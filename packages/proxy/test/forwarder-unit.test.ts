@@ -11,7 +11,6 @@ function fakeRequest(path: string): ProxyRequest {
     path,
     arrivedAt: performance.now(),
     deadline: Infinity,
-    inflightAtAdmission: 1,
   } as unknown as ProxyRequest;
 }
 
