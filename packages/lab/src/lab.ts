@@ -190,15 +190,18 @@ export async function runLab(sup: Supervisor, opts: LabOptions, io: LabIO): Prom
       const progress = new Progress(arm, rec, io.err, opts.durationSeconds);
       // Count only the attack: the sidecars' histograms from here on.
       const sidecarBaseline = await scraper.sidecarMetrics();
-      const monitor = new RuntimeMonitor().start();
-      scraper.start();
-      progress.start();
+      const monitor = new RuntimeMonitor();
+      const onStart = (): void => {
+        monitor.start();
+        scraper.start();
+        progress.start();
+      };
       let files: string[];
       let labRuntime: RuntimeStats;
       try {
         files = await opts.driver.attack({
           baseUrl: topo.baseUrl, rate, durationSeconds: opts.durationSeconds, timeoutMs: opts.timeoutMs,
-          maxInflight: opts.maxInflight, repoRoot: opts.paths.repoRoot, workDir: rawDir, recorder: rec, supervisor: sup,
+          maxInflight: opts.maxInflight, repoRoot: opts.paths.repoRoot, workDir: rawDir, recorder: rec, supervisor: sup, onStart,
           ...(opts.signal === undefined ? {} : { signal: opts.signal }),
         });
       } finally {

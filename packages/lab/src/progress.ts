@@ -37,8 +37,9 @@ export class Progress {
     else this.stream.write(`${this.line()}\n`);
   }
 
-  /** Prints the final line and stops. */
+  /** Prints the final line and stops (nothing when it never started: the attack failed first). */
   stop(): void {
+    if (this.timer === undefined) return;
     clearInterval(this.timer);
     this.print();
     if (this.tty) this.stream.write('\n');

@@ -2,7 +2,7 @@
 // generation, so neither the lab's main thread (scrapes, progress, histograms, reports) nor its garbage
 // collections stand between a request's scheduled time and its send or its answer.
 import { parentPort, workerData } from 'node:worker_threads';
-import { runOpenLoop, type OpenLoopParams, type OpenLoopSink } from './open-loop.js';
+import { runOpenLoop, warmUpOpenLoop, type OpenLoopParams, type OpenLoopSink } from './open-loop.js';
 import { RuntimeMonitor } from '../runtime-stats.js';
 import type { WorkerMessage } from './worker-protocol.js';
 
@@ -54,10 +54,13 @@ const sink: OpenLoopSink = {
     records.push(sendMs, latencyMs, status, bytesIn, bytesOut, intern(error), intern(reason));
   },
 };
+const params = workerData as OpenLoopParams;
+await warmUpOpenLoop(params);
+port.postMessage({ type: 'started' } satisfies WorkerMessage);
 const monitor = new RuntimeMonitor().start();
 const timer = setInterval(flush, 100);
 try {
-  await runOpenLoop(workerData as OpenLoopParams, sink, () => aborted);
+  await runOpenLoop(params, sink, () => aborted);
   clearInterval(timer);
   flush();
   const runtime = monitor.snapshot();

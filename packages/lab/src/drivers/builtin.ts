@@ -57,6 +57,8 @@ export class BuiltinDriver implements Driver {
                 error >= 0 ? m.strings[error] : undefined);
             }
             rec.scheduled = Math.max(rec.scheduled, m.scheduled);
+          } else if (m.type === 'started') {
+            spec.onStart?.();
           } else if (m.type === 'done') {
             rec.driverRuntime = m.runtime;
             resolve();

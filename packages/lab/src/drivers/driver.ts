@@ -22,6 +22,8 @@ export interface AttackSpec {
   supervisor: Supervisor;
   /** Aborting ends the attack early. */
   signal?: AbortSignal;
+  /** Called once when the attack's clock starts (the first request is due): the lab's series start here. */
+  onStart?: () => void;
 }
 
 /** A load generator: the builtin one, or a real tool whose output is parsed into the same model. */

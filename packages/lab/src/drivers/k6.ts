@@ -48,6 +48,7 @@ export class K6Driver implements Driver {
     const summary = join(spec.workDir, `k6-${stamp}.summary.json`);
     const rate = Math.max(1, Math.round(spec.rate));
     const t0 = Date.now();
+    spec.onStart?.();
     const child = await spec.supervisor.spawn({
       name: 'k6', command: this.bin,
       args: ['run', '--quiet', '--no-usage-report', '--out', `json=${out}`, script],

@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Pool, type Dispatcher } from 'undici';
 
@@ -61,6 +63,40 @@ interface InFlight {
   done: boolean;
   expired: boolean;
   controller: Dispatcher.DispatchController | null;
+}
+
+/** The driver's own warm-up: requests at this rate for this long, against a throwaway server of its own. */
+const WARMUP_RATE = 1000;
+const WARMUP_SECONDS = 0.3;
+
+/**
+ * Runs the open loop briefly against a server on 127.0.0.1 that this function starts and stops, answering
+ * like the lab's stack (200 with a JSON body, 503 with `Retry-After`, `x-cb-reason` and an error body, in
+ * turn), and discards what it measured. A fresh worker thread compiles undici's client and this loop on their
+ * first requests: the attack's first ~50 ms were sent up to 12 ms late and its first answers read up to ~15 ms
+ * late, which the first rejections of an arm showed as latency of the system under test.
+ */
+export async function warmUpOpenLoop(p: OpenLoopParams): Promise<void> {
+  let n = 0;
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      const ok = n++ % 2 === 0;
+      const body = ok ? '{"predictions":[0]}' : '{"error":{"code":"CB_OVERLOAD","message":"warm-up"}}';
+      const headers: Record<string, string> = { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) };
+      if (!ok) Object.assign(headers, { 'retry-after': '1', 'x-cb-reason': 'overload' });
+      res.writeHead(ok ? 200 : 503, headers).end(body);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const ignore: OpenLoopSink = { scheduled: () => {}, sendLag: () => {}, record: () => {} };
+  try {
+    await runOpenLoop({ ...p, baseUrl: `http://127.0.0.1:${port}`, rate: WARMUP_RATE, durationSeconds: WARMUP_SECONDS }, ignore, () => false);
+  } finally {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
 }
 
 /**

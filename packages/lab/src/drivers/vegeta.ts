@@ -58,6 +58,7 @@ export class VegetaDriver implements Driver {
     const sup = spec.supervisor;
     const script = 'set -o pipefail; "$0" attack -targets="$1" -rate="$2" -duration="$3" -timeout="$4" | tee "$5" | "$0" encode --to json';
     const t0 = Date.now();
+    spec.onStart?.();
     const child = await sup.spawn({
       name: 'vegeta', command: 'bash',
       args: ['-c', script, this.bin, targetsFile, String(Math.max(1, Math.round(spec.rate))), `${spec.durationSeconds}s`, `${spec.timeoutMs}ms`, rawFile],

@@ -5,6 +5,7 @@ export const FIELDS = 7;
 
 /** What the builtin driver's worker thread posts to the lab (strings: per-batch table the indexes point into, -1 = none). */
 export type WorkerMessage =
+  | { type: 'started' }
   | { type: 'batch'; records: Float64Array; lags: Float64Array; strings: string[]; scheduled: number }
   | { type: 'done'; runtime: RuntimeStats }
   | { type: 'error'; message: string };

@@ -1,0 +1,45 @@
+// The builtin driver (built, as cb-lab runs it: its loop lives in a worker thread) against a real server on
+// 127.0.0.1: its own warm-up never reaches the target, and the lab is told once when the clock starts.
+import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { BuiltinDriver } from '../packages/lab/src/drivers/builtin.js';
+import type { Supervisor } from '../packages/lab/src/processes.js';
+import type { ResultRecorder } from '../packages/lab/src/results.js';
+
+const dist = join(process.cwd(), 'packages', 'lab', 'dist');
+
+it('warms up against a server of its own: the target gets exactly rate x duration requests, and onStart fires once', async () => {
+  const { BuiltinDriver: Driver } = (await import(join(dist, 'drivers', 'builtin.js'))) as { BuiltinDriver: new () => BuiltinDriver };
+  const { ResultRecorder: Recorder } = (await import(join(dist, 'results.js'))) as { ResultRecorder: new () => ResultRecorder };
+  const { Supervisor: Sup } = (await import(join(dist, 'processes.js'))) as { Supervisor: new () => Supervisor };
+  let seen = 0;
+  const target = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      seen++;
+      const body = seen % 2 === 0 ? '{"predictions":[0]}' : '{"error":{"code":"CB_OVERLOAD","message":"full"}}';
+      res.writeHead(seen % 2 === 0 ? 200 : 503, { 'content-type': 'application/json', 'x-cb-reason': 'overload' }).end(body);
+    });
+  });
+  await new Promise<void>((resolve) => target.listen(0, '127.0.0.1', resolve));
+  try {
+    const rec = new Recorder();
+    const starts: number[] = [];
+    await new Driver().attack({
+      baseUrl: `http://127.0.0.1:${(target.address() as AddressInfo).port}`, rate: 200, durationSeconds: 1, timeoutMs: 5000,
+      maxInflight: 100, repoRoot: process.cwd(), workDir: mkdtempSync(join(tmpdir(), 'cb-lab-driver-')), recorder: rec,
+      supervisor: new Sup(), onStart: () => starts.push(performance.now()),
+    });
+    expect(starts).toHaveLength(1);
+    expect(seen).toBe(200);
+    expect(rec.requests).toBe(200);
+    expect(rec.successes).toBe(100);
+    expect(rec.count(503)).toBe(100);
+  } finally {
+    target.closeAllConnections();
+    await new Promise<void>((resolve) => target.close(() => resolve()));
+  }
+});
