@@ -12,7 +12,7 @@ import { renderHtml } from './report/html.js';
 import { comparisonText, vegetaText } from './report/text.js';
 import { ResultRecorder } from './results.js';
 import { histogramPercentile } from './prom-text.js';
-import { RuntimeMonitor, type RuntimeStats } from './runtime-stats.js';
+import { machineStats, readCpuTimes, RuntimeMonitor, type CpuTimes, type MachineStats, type RuntimeStats } from './runtime-stats.js';
 import { ArmScraper } from './scraper.js';
 import { startTopology, stopTopology, type ArmName, type LabPaths, type SidecarTuning, type Topology } from './topology.js';
 
@@ -99,6 +99,7 @@ export function armResult(
   scrapes: ArmScraper['points'], servicePeak: number | null, capacity: number | null, configPath: string | null,
   sidecarRejectionP99Ms: number | null = null,
   labRuntime: RuntimeStats | null = null,
+  machine: MachineStats | null = null,
 ): ArmResult {
   const durationS = rec.requests === 0 ? 0 : Math.max(0.001, (rec.lastSendMs - rec.firstSendMs) / 1000);
   const waitS = rec.requests === 0 ? 0 : Math.max(0, (rec.lastDoneMs - rec.lastSendMs) / 1000);
@@ -133,7 +134,7 @@ export function armResult(
     latency_ms: rec.latency(),
     sidecar_rejection_p99_ms: sidecarRejectionP99Ms,
     driver_send_lag_ms: rec.sendLagSummary(),
-    runtime: { driver: rec.driverRuntime, lab: labRuntime ?? new RuntimeMonitor().snapshot() },
+    runtime: { driver: rec.driverRuntime, lab: labRuntime ?? new RuntimeMonitor().snapshot(), machine },
     max_upstream_concurrency: peak,
     max_upstream_concurrency_source: source,
     capacity_rps: capacity === null ? null : round(capacity, 1),
@@ -191,13 +192,16 @@ export async function runLab(sup: Supervisor, opts: LabOptions, io: LabIO): Prom
       // Count only the attack: the sidecars' histograms from here on.
       const sidecarBaseline = await scraper.sidecarMetrics();
       const monitor = new RuntimeMonitor();
+      let cpuAtStart: CpuTimes | null = null;
       const onStart = (): void => {
+        cpuAtStart = readCpuTimes();
         monitor.start();
         scraper.start();
         progress.start();
       };
       let files: string[];
       let labRuntime: RuntimeStats;
+      let machine: MachineStats | null;
       try {
         files = await opts.driver.attack({
           baseUrl: topo.baseUrl, rate, durationSeconds: opts.durationSeconds, timeoutMs: opts.timeoutMs,
@@ -206,6 +210,7 @@ export async function runLab(sup: Supervisor, opts: LabOptions, io: LabIO): Prom
         });
       } finally {
         labRuntime = monitor.snapshot();
+        machine = machineStats(cpuAtStart, readCpuTimes());
         monitor.stop();
         progress.stop();
         scraper.stop();
@@ -215,7 +220,7 @@ export async function runLab(sup: Supervisor, opts: LabOptions, io: LabIO): Prom
         (l) => l['outcome'] !== 'forwarded' && l['outcome'] !== 'client-closed', sidecarBaseline);
       const servicePeak = stats === null ? null : Math.max(...stats.backends.map((b) => b.maxInflight));
       const result = armResult(arm, opts.driver.name, opts.replicas, rate, rec, scraper.points, servicePeak, probe.capacityRps, topo.configPath ?? null,
-        insideP99 === undefined ? null : round(insideP99 * 1000), labRuntime);
+        insideP99 === undefined ? null : round(insideP99 * 1000), labRuntime, machine);
       results.push(result);
       const rawFile = join(rawDir, `${arm}.json`);
       writeFileSync(rawFile, JSON.stringify({ arm, series: result.series, scrapes: result.scrapes, service: stats, tool_files: files }));

@@ -1,5 +1,5 @@
 import type { LatencySummary, SecondPoint } from '../results.js';
-import type { RuntimeStats } from '../runtime-stats.js';
+import type { MachineStats, RuntimeStats } from '../runtime-stats.js';
 import type { ScrapePoint } from '../scraper.js';
 import type { ArmName } from '../topology.js';
 
@@ -45,9 +45,10 @@ export interface ArmResult {
   driver_send_lag_ms: LatencySummary | null;
   /**
    * Event loop delay and GC pauses during the attack: the builtin driver's worker thread (null for the
-   * tools) and the lab's main thread (scrapes, progress, histograms).
+   * tools) and the lab's main thread (scrapes, progress, histograms); and the whole machine's CPU use and
+   * steal (null off Linux).
    */
-  runtime: { driver: RuntimeStats | null; lab: RuntimeStats };
+  runtime: { driver: RuntimeStats | null; lab: RuntimeStats; machine: MachineStats | null };
   /** Highest number of requests the API of one replica had in flight. */
   max_upstream_concurrency: number | null;
   /** Where that number comes from. */

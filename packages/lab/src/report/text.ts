@@ -53,6 +53,7 @@ export function comparisonRows(arms: readonly ArmResult[]): [string, ...string[]
     row('driver send lag p99', (r) => (r.driver_send_lag_ms === null ? '-' : goDuration(r.driver_send_lag_ms.p99))),
     row('loop delay p99: driver/lab', (r) => `${loop(r.runtime.driver)} / ${loop(r.runtime.lab)}`),
     row('GC pause max: driver/lab', (r) => `${gcMax(r.runtime.driver)} / ${gcMax(r.runtime.lab)}`),
+    row('machine CPU busy / steal', (r) => (r.runtime.machine === null ? '-' : `${r.runtime.machine.busy_pct.toFixed(0)}% / ${r.runtime.machine.steal_ms}ms`)),
     row('rejections by x-cb-reason', (r) => Object.entries(r.rejection_reasons).map(([k, v]) => `${k}:${v}`).join(' ') || '-'),
     row('errors (no answer)', (r) => String(r.errors)),
     row('all p99', (r) => ms(r.latency_ms.all.p99)),
