@@ -28,12 +28,15 @@ it('warms up against a server of its own: the target gets exactly rate x duratio
   try {
     const rec = new Recorder();
     const starts: number[] = [];
+    const called = performance.now();
     await new Driver().attack({
       baseUrl: `http://127.0.0.1:${(target.address() as AddressInfo).port}`, rate: 200, durationSeconds: 1, timeoutMs: 5000,
-      maxInflight: 100, repoRoot: process.cwd(), workDir: mkdtempSync(join(tmpdir(), 'cb-lab-driver-')), recorder: rec,
+      maxInflight: 1000, repoRoot: process.cwd(), workDir: mkdtempSync(join(tmpdir(), 'cb-lab-driver-')), recorder: rec,
       supervisor: new Sup(), onStart: () => starts.push(performance.now()),
     });
     expect(starts).toHaveLength(1);
+    // The warm-up schedules requests for 0.3 s before the clock starts (a lower bound: a slow machine only adds).
+    expect((starts[0] as number) - called).toBeGreaterThanOrEqual(300);
     expect(seen).toBe(200);
     expect(rec.requests).toBe(200);
     expect(rec.successes).toBe(100);

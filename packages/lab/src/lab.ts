@@ -193,7 +193,10 @@ export async function runLab(sup: Supervisor, opts: LabOptions, io: LabIO): Prom
       const sidecarBaseline = await scraper.sidecarMetrics();
       const monitor = new RuntimeMonitor();
       let cpuAtStart: CpuTimes | null = null;
+      let started = false;
       const onStart = (): void => {
+        if (started) return;
+        started = true;
         cpuAtStart = readCpuTimes();
         monitor.start();
         scraper.start();

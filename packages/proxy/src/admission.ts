@@ -169,7 +169,7 @@ export class Admission {
    *   end is overdue, so their age says nothing).
    * By rate alone, calls that started together (a burst after an idle spell, a raised limit) promised a slot
    * within milliseconds that freed only a service time later: such requests were queued, then shed when
-   * their allowance ran out. Walks at most `excess + queued` nodes, only when a request would queue.
+   * their allowance ran out. Walks at most half the in-flight list, only when a request would queue.
    */
   private expectedWaitMs(now: number): number {
     const serviceMs = this.serviceTimeMs;
@@ -178,8 +178,15 @@ export class Admission {
     const ahead = excess + this.queued; // completions that must come first
     let byAge: number;
     if (ahead < this.inflight) {
-      let call = this.oldest as Call;
-      for (let i = 0; i < ahead; i++) call = call.next as Call;
+      // From whichever end is nearer: at most half the calls in flight.
+      let call: Call;
+      if (2 * ahead < this.inflight) {
+        call = this.oldest as Call;
+        for (let i = 0; i < ahead; i++) call = call.next as Call;
+      } else {
+        call = this.newest as Call;
+        for (let i = this.inflight - 1; i > ahead; i--) call = call.prev as Call;
+      }
       byAge = Math.max(0, call.admittedAt + serviceMs - now);
     } else {
       const newest = this.newest === undefined ? 0 : Math.max(0, this.newest.admittedAt + serviceMs - now);

@@ -86,23 +86,25 @@ sidecar: { queue: { timeout: 150ms, codelTarget: 150ms } }
   });
 
   it('sheds at once a request behind calls that all started together, and queues one whose slot is about to free', async () => {
-    fx.upstream.handler = slow(1000);
-    const queue = 'sidecar: { queue: { timeout: 300ms, codelTarget: 300ms } }';
+    fx.upstream.handler = slow(1500);
+    const queue = 'sidecar: { queue: { timeout: 500ms, codelTarget: 500ms } }';
     const sidecar = await fx.start(`trafficPolicy: { connectionPool: { tcp: { maxConnections: 8 }, http: { http1MaxPendingRequests: 4 } } }\n${queue}`);
-    expect((await send(sidecar.port, '/learn')).status).toBe(200); // service time ~1 s
+    expect((await send(sidecar.port, '/learn')).status).toBe(200); // service time ~1.5 s
     const running = Array.from({ length: 8 }, (_, i) => send(sidecar.port, `/run${i}`));
     await eventually(() => sidecar.state().inflight === 8);
-    // 8 slots of ~1 s: at their rate a slot frees every ~125 ms, within the 300 ms allowed, but these 8 calls
-    // started together, so none frees for ~1 s. Counting by rate alone it was queued and shed after 300 ms.
+    // 8 slots of ~1.5 s: at their rate a slot frees every ~190 ms, within the 500 ms allowed, but these 8 calls
+    // started together, so none frees for ~1.5 s. Counting by rate alone it was queued and shed after 500 ms.
     const early = await send(sidecar.port, '/early');
     expect(early.status).toBe(503);
     expect(early.headers['x-cb-reason']).toBe('queue-timeout');
-    expect(early.ms).toBeLessThan(200);
-    // ~150 ms before the oldest call ends, a request waits for its slot and is served.
-    await sleep(850 - early.ms);
+    expect(early.ms).toBeLessThan(300);
+    // ~300 ms before the oldest call ends, a request is queued: it waits for that slot, then is served.
+    await sleep(1200 - early.ms);
     const next = send(sidecar.port, '/next');
     expect((await Promise.all(running)).map((a) => a.status)).toEqual(Array(8).fill(200));
-    expect((await next).status).toBe(200);
+    const answer = await next;
+    expect(answer.status).toBe(200);
+    expect(answer.ms).toBeGreaterThan(1500 + 100); // it waited in the queue before its own 1.5 s call
     expect(fx.upstream.paths).not.toContain('/early');
   });
 

@@ -55,11 +55,13 @@ const sink: OpenLoopSink = {
   },
 };
 const params = workerData as OpenLoopParams;
-await warmUpOpenLoop(params);
-port.postMessage({ type: 'started' } satisfies WorkerMessage);
-const monitor = new RuntimeMonitor().start();
-const timer = setInterval(flush, 100);
+const monitor = new RuntimeMonitor();
+let timer: NodeJS.Timeout | undefined;
 try {
+  await warmUpOpenLoop(params);
+  port.postMessage({ type: 'started' } satisfies WorkerMessage);
+  monitor.start();
+  timer = setInterval(flush, 100);
   await runOpenLoop(params, sink, () => aborted);
   clearInterval(timer);
   flush();

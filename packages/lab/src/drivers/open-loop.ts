@@ -88,7 +88,10 @@ export async function warmUpOpenLoop(p: OpenLoopParams): Promise<void> {
       res.writeHead(ok ? 200 : 503, headers).end(body);
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
   const { port } = server.address() as AddressInfo;
   const ignore: OpenLoopSink = { scheduled: () => {}, sendLag: () => {}, record: () => {} };
   try {
