@@ -162,8 +162,8 @@ export class Admission {
    * (excess + queued + 1)-th completion, where excess is the calls in flight above the limit (after the
    * limit was lowered: an adaptive cut, a reload).
    * - By age: calls finish about one service time after they were admitted, oldest first, so that completion
-   *   is due when the matching call of the in-flight list turns one service time old; beyond the list, the
-   *   queue drains at limit / service time.
+   *   is due when the matching call of the in-flight list turns one service time old. A request that must
+   *   wait for more completions than there are calls in flight has only the rate figure.
    * - By rate: the excess and one more call finish at about in-flight / service time, then the queue ahead
    *   drains at limit / service time. This stands in when the calls are older than the service time (their
    *   end is overdue, so their age says nothing).
@@ -175,25 +175,19 @@ export class Admission {
     const serviceMs = this.serviceTimeMs;
     const limit = this.limitSource.limit;
     const excess = Math.max(0, this.inflight - limit);
-    const ahead = excess + this.queued; // completions that must come first
-    let byAge: number;
-    if (ahead < this.inflight) {
-      // From whichever end is nearer: at most half the calls in flight.
-      let call: Call;
-      if (2 * ahead < this.inflight) {
-        call = this.oldest as Call;
-        for (let i = 0; i < ahead; i++) call = call.next as Call;
-      } else {
-        call = this.newest as Call;
-        for (let i = this.inflight - 1; i > ahead; i--) call = call.prev as Call;
-      }
-      byAge = Math.max(0, call.admittedAt + serviceMs - now);
-    } else {
-      const newest = this.newest === undefined ? 0 : Math.max(0, this.newest.admittedAt + serviceMs - now);
-      byAge = newest + ((ahead - this.inflight + 1) * serviceMs) / limit;
-    }
     const byRate = ((excess + 1) * serviceMs) / Math.max(limit, this.inflight) + (this.queued * serviceMs) / limit;
-    return Math.max(byAge, byRate);
+    const ahead = excess + this.queued; // completions that must come first
+    if (ahead >= this.inflight) return byRate;
+    // The matching call, from whichever end of the list is nearer: at most half the calls in flight.
+    let call: Call;
+    if (2 * ahead < this.inflight) {
+      call = this.oldest as Call;
+      for (let i = 0; i < ahead; i++) call = call.next as Call;
+    } else {
+      call = this.newest as Call;
+      for (let i = this.inflight - 1; i > ahead; i--) call = call.prev as Call;
+    }
+    return Math.max(byRate, call.admittedAt + serviceMs - now);
   }
 
   private enqueue(request: ProxyRequest, now: number): Promise<Call> {
