@@ -30,7 +30,12 @@ function bigModel(mib) {
       name: 'big',
       initializer: [{ name: 'W', dims: [count], dataType: onnx.TensorProto.DataType.FLOAT, rawData: raw }],
       node: [{ opType: 'Identity', input: ['W'], output: ['Y'] }],
-      output: [{ name: 'Y', type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim: [{ dimValue: count }] } } } }],
+      output: [
+        {
+          name: 'Y',
+          type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim: [{ dimValue: count }] } } },
+        },
+      ],
     },
   });
   return onnx.ModelProto.encode(model).finish();
@@ -40,7 +45,9 @@ function bigModel(mib) {
 function runCli(args) {
   return new Promise((resolve, reject) => {
     const started = performance.now();
-    const child = spawn('/usr/bin/time', ['-f', '%M', process.execPath, CLI, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn('/usr/bin/time', ['-f', '%M', process.execPath, CLI, ...args], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (c) => (stderr += c));
     child.on('error', reject);
@@ -72,10 +79,17 @@ await writeFile(presentPath, iris);
 const scenarios = [
   ['start-up only (--help)', ['--help']],
   ['iris 2 KB over http', ['--source', `${origin}/iris.onnx`, '--model-filepath', join(dir, 'iris.onnx')]],
-  ['iris already present (sha256 matches)', ['--source', `${origin}/iris.onnx`, '--model-filepath', presentPath, '--sha256', irisSha]],
+  [
+    'iris already present (sha256 matches)',
+    ['--source', `${origin}/iris.onnx`, '--model-filepath', presentPath, '--sha256', irisSha],
+  ],
   [`${BIG_MIB} MiB model over http`, ['--source', `${origin}/big.onnx`, '--model-filepath', join(dir, 'big.onnx')]],
   // A wrong --sha256 stops after the download (exit 7): the streaming part alone, without onnxruntime.
-  [`${BIG_MIB} MiB download only (sha256 mismatch, exit 7)`, ['--source', `${origin}/big.onnx`, '--model-filepath', join(dir, 'big2.onnx'), '--sha256', '0'.repeat(64)], 7],
+  [
+    `${BIG_MIB} MiB download only (sha256 mismatch, exit 7)`,
+    ['--source', `${origin}/big.onnx`, '--model-filepath', join(dir, 'big2.onnx'), '--sha256', '0'.repeat(64)],
+    7,
+  ],
 ];
 
 const rows = [];
@@ -87,7 +101,9 @@ try {
       if (run.code !== expectedCode) throw new Error(`${name}: exit ${run.code}`);
       runs.push(run);
     }
-    rows.push(`| ${name} | ${median(runs.map((r) => r.wallMs)).toFixed(0)} | ${Math.max(...runs.map((r) => r.wallMs)).toFixed(0)} | ${median(runs.map((r) => r.rssMiB)).toFixed(0)} |`);
+    rows.push(
+      `| ${name} | ${median(runs.map((r) => r.wallMs)).toFixed(0)} | ${Math.max(...runs.map((r) => r.wallMs)).toFixed(0)} | ${median(runs.map((r) => r.rssMiB)).toFixed(0)} |`,
+    );
   }
 } finally {
   server.close();

@@ -12,8 +12,15 @@ const body: string = open('../vegeta/data.json');
 
 /** Every cause a 503/504/502 can carry: the sidecar's x-cb-reason values, Envoy's overflow, or unknown. */
 export const rejectionReasons = [
-  'overload', 'queue-timeout', 'deadline', 'circuit-open', 'upstream-timeout', 'upstream-unavailable',
-  'upstream-error', 'envoy-overloaded', 'other',
+  'overload',
+  'queue-timeout',
+  'deadline',
+  'circuit-open',
+  'upstream-timeout',
+  'upstream-unavailable',
+  'upstream-error',
+  'envoy-overloaded',
+  'other',
 ] as const;
 
 /** Counts 5xx answers tagged by `reason` (x-cb-reason, or envoy-overloaded when Envoy sheds). */
@@ -53,9 +60,15 @@ export function predict(): void {
   }
 }
 
-interface MetricValues { [stat: string]: number }
-interface SummaryMetric { values: MetricValues }
-interface SummaryData { metrics: Record<string, SummaryMetric | undefined> }
+interface MetricValues {
+  [stat: string]: number;
+}
+interface SummaryMetric {
+  values: MetricValues;
+}
+interface SummaryData {
+  metrics: Record<string, SummaryMetric | undefined>;
+}
 
 function count(data: SummaryData, name: string): number {
   return data.metrics[name]?.values['count'] ?? 0;
@@ -69,9 +82,7 @@ function ms(v: number | undefined): string {
 export function textSummary(data: SummaryData): string {
   const reqs = data.metrics['http_reqs']?.values ?? {};
   const ok = data.metrics['http_req_duration{expected_response:true}']?.values ?? {};
-  const statuses = summaryStatuses
-    .map((s) => `${s}:${count(data, `responses_by_status{status:${s}}`)}`)
-    .join('  ');
+  const statuses = summaryStatuses.map((s) => `${s}:${count(data, `responses_by_status{status:${s}}`)}`).join('  ');
   const reasons = rejectionReasons
     .map((r) => [r, count(data, `rejected_by_reason{reason:${r}}`)] as const)
     .filter(([, n]) => n > 0)

@@ -13,7 +13,11 @@ const PROMETHEUS = '/usr/bin/prometheus';
 const SIDECAR_NS = 'circuit-breaker-sidecar';
 /** Values Grafana would substitute: the arms' default namespaces, all pods, a rate window for 2 s scrapes. */
 const VARIABLES: Record<string, string> = {
-  $__rate_interval: '20s', $istio_ns: 'circuit-breaker-istio', $sidecar_ns: SIDECAR_NS, $namespace: SIDECAR_NS, $pod: '.*',
+  $__rate_interval: '20s',
+  $istio_ns: 'circuit-breaker-istio',
+  $sidecar_ns: SIDECAR_NS,
+  $namespace: SIDECAR_NS,
+  $pod: '.*',
 };
 
 function substitute(expr: string): string {
@@ -26,19 +30,28 @@ function isIstio(expr: string): boolean {
 }
 
 describe('generated dashboards', () => {
-  it.each(dashboards.map((d) => d.file))('commits %s exactly as generated, in grafana/ and in the monitoring component', (file) => {
-    const d = dashboards.find((x) => x.file === file)!;
-    for (const dir of ['grafana/dashboards', 'manifests/components/monitoring/dashboards']) {
-      expect(readFileSync(join(ROOT, dir, file), 'utf8')).toBe(render(d));
-    }
-  });
+  it.each(dashboards.map((d) => d.file))(
+    'commits %s exactly as generated, in grafana/ and in the monitoring component',
+    (file) => {
+      const d = dashboards.find((x) => x.file === file)!;
+      for (const dir of ['grafana/dashboards', 'manifests/components/monitoring/dashboards']) {
+        expect(readFileSync(join(ROOT, dir, file), 'utf8')).toBe(render(d));
+      }
+    },
+  );
 
   it('shows both arms side by side and covers every question of the A/B comparison', () => {
     const ab = dashboards.find((d) => d.file === 'circuit-breaker-ab.json')!.build();
     const exprs = expressions(ab);
     expect(exprs.some((e) => e.includes('response_flags="UO"'))).toBe(true);
     expect(exprs.some((e) => e.includes('sum by (outcome) (rate(cb_requests_total'))).toBe(true);
-    for (const m of ['cb_inflight_requests', 'cb_concurrency_limit', 'cb_breaker_state', 'histogram_quantile(0.99', 'histogram_quantile(0.5']) {
+    for (const m of [
+      'cb_inflight_requests',
+      'cb_concurrency_limit',
+      'cb_breaker_state',
+      'histogram_quantile(0.99',
+      'histogram_quantile(0.5',
+    ]) {
       expect(exprs.some((e) => e.includes(m))).toBe(true);
     }
     expect(exprs.some((e) => e.includes('$istio_ns'))).toBe(true);
@@ -78,16 +91,18 @@ describe('dashboard PromQL against a real Prometheus', () => {
     const deadline = Date.now() + 120_000; // bounded even if afterAll never runs
     while (!stopLoad && Date.now() < deadline) {
       const round = sleep(100);
-      await Promise.all(Array.from({ length: 16 }, async () => {
-        const key = await fetch(url, { ...init, signal: AbortSignal.timeout(5000) }).then(
-          async (r) => {
-            await r.arrayBuffer();
-            return String(r.status);
-          },
-          (err: Error & { cause?: { code?: string } }) => err.cause?.code ?? err.name,
-        );
-        seen[key] = (seen[key] ?? 0) + 1;
-      }));
+      await Promise.all(
+        Array.from({ length: 16 }, async () => {
+          const key = await fetch(url, { ...init, signal: AbortSignal.timeout(5000) }).then(
+            async (r) => {
+              await r.arrayBuffer();
+              return String(r.status);
+            },
+            (err: Error & { cause?: { code?: string } }) => err.cause?.code ?? err.name,
+          );
+          seen[key] = (seen[key] ?? 0) + 1;
+        }),
+      );
       await round;
     }
   }
@@ -99,22 +114,34 @@ describe('dashboard PromQL against a real Prometheus', () => {
     promUrl = `http://127.0.0.1:${port}`;
     const target = (u: string): string => new URL(u).host;
     const labels = `{ namespace: ${SIDECAR_NS}, ab_arm: sidecar, app: iris-svc }`;
-    writeFileSync(join(dir, 'prometheus.yml'), [
-      'global: { scrape_interval: 2s, scrape_timeout: 2s, evaluation_interval: 2s }',
-      'scrape_configs:',
-      `  - { job_name: cb-sidecar, static_configs: [ { targets: ["${target(stack.adminUrl)}"], labels: ${labels} } ] }`,
-      `  - { job_name: iris-api, static_configs: [ { targets: ["${target(stack.apiUrl)}"], labels: ${labels} } ] }`,
-      '',
-    ].join('\n'));
+    writeFileSync(
+      join(dir, 'prometheus.yml'),
+      [
+        'global: { scrape_interval: 2s, scrape_timeout: 2s, evaluation_interval: 2s }',
+        'scrape_configs:',
+        `  - { job_name: cb-sidecar, static_configs: [ { targets: ["${target(stack.adminUrl)}"], labels: ${labels} } ] }`,
+        `  - { job_name: iris-api, static_configs: [ { targets: ["${target(stack.apiUrl)}"], labels: ${labels} } ] }`,
+        '',
+      ].join('\n'),
+    );
     await stack.supervisor.spawn({
-      name: 'prometheus', command: PROMETHEUS, readyUrl: `${promUrl}/-/ready`, readyTimeoutMs: 20_000,
+      name: 'prometheus',
+      command: PROMETHEUS,
+      readyUrl: `${promUrl}/-/ready`,
+      readyTimeoutMs: 20_000,
       args: [
-        `--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`,
-        `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn',
+        `--config.file=${join(dir, 'prometheus.yml')}`,
+        `--storage.tsdb.path=${join(dir, 'data')}`,
+        `--web.listen-address=127.0.0.1:${port}`,
+        '--log.level=warn',
       ],
     });
     const body = readFileSync(join(ROOT, 'vegeta/data.json'), 'utf8');
-    load = bursts(`${stack.sidecarUrl}/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    load = bursts(`${stack.sidecarUrl}/predict`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body,
+    });
     await untilScraped();
   }, 120_000); // the stack's start (up to 2 x 20 s), Prometheus (20 s) and untilScraped (60 s) may all be slow
 
@@ -128,16 +155,38 @@ describe('dashboard PromQL against a real Prometheus', () => {
     for (;;) {
       const scrapes = await query('count_over_time(cb_inflight_requests[30s])').catch(() => undefined);
       const shed = await query('sum(cb_requests_total{code="503"})').catch(() => undefined);
-      if (Number(scrapes?.data?.result[0]?.value[1] ?? 0) >= 4 && Number(shed?.data?.result[0]?.value[1] ?? 0) > 0) return;
+      if (Number(scrapes?.data?.result[0]?.value[1] ?? 0) >= 4 && Number(shed?.data?.result[0]?.value[1] ?? 0) > 0)
+        return;
       if (Date.now() > deadline) {
-        const targets = await fetch(`${promUrl}/api/v1/targets`).then((r) => r.json(), (err: Error) => err.message) as
-          { data?: { activeTargets?: { scrapePool: string; health: string; lastError: string; lastScrapeDuration: number }[] } } | string;
-        const health = typeof targets === 'string' ? targets : (targets.data?.activeTargets ?? []).map((t) =>
-          ({ job: t.scrapePool, health: t.health, lastError: t.lastError, lastScrapeDuration: t.lastScrapeDuration }));
+        const targets = (await fetch(`${promUrl}/api/v1/targets`).then(
+          (r) => r.json(),
+          (err: Error) => err.message,
+        )) as
+          | {
+              data?: {
+                activeTargets?: { scrapePool: string; health: string; lastError: string; lastScrapeDuration: number }[];
+              };
+            }
+          | string;
+        const health =
+          typeof targets === 'string'
+            ? targets
+            : (targets.data?.activeTargets ?? []).map((t) => ({
+                job: t.scrapePool,
+                health: t.health,
+                lastError: t.lastError,
+                lastScrapeDuration: t.lastScrapeDuration,
+              }));
         const processes = stack.supervisor.live.map((c) => c.name);
-        throw new Error(`Prometheus has no overload data after 60 s: ${JSON.stringify({
-          scrapes: scrapes?.data?.result, shed: shed?.data?.result, load: seen, targets: health, running: processes,
-        })}`);
+        throw new Error(
+          `Prometheus has no overload data after 60 s: ${JSON.stringify({
+            scrapes: scrapes?.data?.result,
+            shed: shed?.data?.result,
+            load: seen,
+            targets: health,
+            running: processes,
+          })}`,
+        );
       }
       await sleep(500);
     }
@@ -150,7 +199,9 @@ describe('dashboard PromQL against a real Prometheus', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function query(expr: string): Promise<{ status: string; data?: { result: { value: [number, string] }[] }; error?: string }> {
+  async function query(
+    expr: string,
+  ): Promise<{ status: string; data?: { result: { value: [number, string] }[] }; error?: string }> {
     const res = await fetch(`${promUrl}/api/v1/query?query=${encodeURIComponent(expr)}`);
     return (await res.json()) as { status: string; data?: { result: { value: [number, string] }[] }; error?: string };
   }

@@ -23,7 +23,20 @@ describe('cb-lab CLI', () => {
 
   it('leaves no process behind when it gets SIGINT in the middle of an arm', async () => {
     const out = mkdtempSync(join(tmpdir(), 'cb-lab-sigint-'));
-    const lab = startLab(['--arms', 'sidecar,direct', '--replicas', '2', '--duration', '30', '--rate', '50', '--probe-seconds', '0.5', '--out', out]);
+    const lab = startLab([
+      '--arms',
+      'sidecar,direct',
+      '--replicas',
+      '2',
+      '--duration',
+      '30',
+      '--rate',
+      '50',
+      '--probe-seconds',
+      '0.5',
+      '--out',
+      out,
+    ]);
     try {
       await waitForStderr(lab, '[sidecar]');
       expect(lab.stderr()).toContain('[sidecar]');
@@ -42,8 +55,22 @@ describe('cb-lab killed outright', () => {
   it('leaves no process behind even after SIGKILL: the reaper kills the groups it left', async () => {
     const out = mkdtempSync(join(tmpdir(), 'cb-lab-sigkill-'));
     // With a CPU limit: its process SIGSTOPs the API, and a lab killed outright must not leave one stopped.
-    const lab = startLab(['--arms', 'sidecar', '--replicas', '1', '--duration', '30', '--rate', '20', '--probe-seconds', '0.5',
-      '--api-cpu', '0.015', '--out', out]);
+    const lab = startLab([
+      '--arms',
+      'sidecar',
+      '--replicas',
+      '1',
+      '--duration',
+      '30',
+      '--rate',
+      '20',
+      '--probe-seconds',
+      '0.5',
+      '--api-cpu',
+      '0.015',
+      '--out',
+      out,
+    ]);
     try {
       await waitForStderr(lab, '[sidecar]');
       const seen = descendants(lab.proc.pid as number);

@@ -14,7 +14,10 @@ export interface CliRun {
 }
 
 /** Starts cb-lab; `done` resolves when it exits (it is killed after `timeoutMs`). */
-export function startLab(args: readonly string[], timeoutMs = 150_000): { proc: ChildProcess; done: Promise<CliRun>; stderr: () => string } {
+export function startLab(
+  args: readonly string[],
+  timeoutMs = 150_000,
+): { proc: ChildProcess; done: Promise<CliRun>; stderr: () => string } {
   const proc = spawn(process.execPath, [labMain, ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
@@ -79,7 +82,9 @@ export function alive(pid: number): boolean {
  * Sends SIGINT to a running cb-lab and reports its exit code and which of the descendants it had just
  * before are still alive afterwards (the list a clean exit leaves empty).
  */
-export async function interrupt(lab: ReturnType<typeof startLab>): Promise<{ seen: number[]; code: number | null; leftovers: number[] }> {
+export async function interrupt(
+  lab: ReturnType<typeof startLab>,
+): Promise<{ seen: number[]; code: number | null; leftovers: number[] }> {
   const seen = descendants(lab.proc.pid as number);
   lab.proc.kill('SIGINT');
   const run = await lab.done;

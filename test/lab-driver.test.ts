@@ -12,8 +12,12 @@ import type { ResultRecorder } from '../packages/lab/src/results.js';
 const dist = join(process.cwd(), 'packages', 'lab', 'dist');
 
 it('warms up against a server of its own: the target gets exactly rate x duration requests, and onStart fires once', async () => {
-  const { BuiltinDriver: Driver } = (await import(join(dist, 'drivers', 'builtin.js'))) as { BuiltinDriver: new () => BuiltinDriver };
-  const { ResultRecorder: Recorder } = (await import(join(dist, 'results.js'))) as { ResultRecorder: new () => ResultRecorder };
+  const { BuiltinDriver: Driver } = (await import(join(dist, 'drivers', 'builtin.js'))) as {
+    BuiltinDriver: new () => BuiltinDriver;
+  };
+  const { ResultRecorder: Recorder } = (await import(join(dist, 'results.js'))) as {
+    ResultRecorder: new () => ResultRecorder;
+  };
   const { Supervisor: Sup } = (await import(join(dist, 'processes.js'))) as { Supervisor: new () => Supervisor };
   let seen = 0;
   const target = createServer((req, res) => {
@@ -21,7 +25,9 @@ it('warms up against a server of its own: the target gets exactly rate x duratio
     req.on('end', () => {
       seen++;
       const body = seen % 2 === 0 ? '{"predictions":[0]}' : '{"error":{"code":"CB_OVERLOAD","message":"full"}}';
-      res.writeHead(seen % 2 === 0 ? 200 : 503, { 'content-type': 'application/json', 'x-cb-reason': 'overload' }).end(body);
+      res
+        .writeHead(seen % 2 === 0 ? 200 : 503, { 'content-type': 'application/json', 'x-cb-reason': 'overload' })
+        .end(body);
     });
   });
   await new Promise<void>((resolve) => target.listen(0, '127.0.0.1', resolve));
@@ -30,9 +36,16 @@ it('warms up against a server of its own: the target gets exactly rate x duratio
     const starts: number[] = [];
     const called = performance.now();
     await new Driver().attack({
-      baseUrl: `http://127.0.0.1:${(target.address() as AddressInfo).port}`, rate: 200, durationSeconds: 1, timeoutMs: 5000,
-      maxInflight: 1000, repoRoot: process.cwd(), workDir: mkdtempSync(join(tmpdir(), 'cb-lab-driver-')), recorder: rec,
-      supervisor: new Sup(), onStart: () => starts.push(performance.now()),
+      baseUrl: `http://127.0.0.1:${(target.address() as AddressInfo).port}`,
+      rate: 200,
+      durationSeconds: 1,
+      timeoutMs: 5000,
+      maxInflight: 1000,
+      repoRoot: process.cwd(),
+      workDir: mkdtempSync(join(tmpdir(), 'cb-lab-driver-')),
+      recorder: rec,
+      supervisor: new Sup(),
+      onStart: () => starts.push(performance.now()),
     });
     expect(starts).toHaveLength(1);
     // The warm-up schedules requests for 0.3 s before the clock starts (a lower bound: a slow machine only adds).

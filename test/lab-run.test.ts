@@ -8,8 +8,15 @@ import { runLab, type CliRun } from './lab-cli.js';
 interface Summary {
   config: { driver: string; offered_rate: number };
   arms: {
-    arm: string; requests: number; status_codes: Record<string, number>; errors: number; offered_rate: number;
-    duration_s: number; throughput: number; success_ratio: number; max_upstream_concurrency: number | null;
+    arm: string;
+    requests: number;
+    status_codes: Record<string, number>;
+    errors: number;
+    offered_rate: number;
+    duration_s: number;
+    throughput: number;
+    success_ratio: number;
+    max_upstream_concurrency: number | null;
     latency_ms: Record<'all' | 'success' | 'rejection', { p99: number; count: number }>;
   }[];
   files: { report_html: string; raw: Record<string, string> };
@@ -29,7 +36,10 @@ function expectAccounted(s: Summary): void {
 
 function expectSuccess(run: CliRun): void {
   // On failure the diff shows the tail of cb-lab's stderr.
-  expect({ code: run.code, stderr: run.stderr.slice(-1500) }).toMatchObject({ code: 0, stderr: expect.not.stringMatching(/cb-lab: LAB_/) });
+  expect({ code: run.code, stderr: run.stderr.slice(-1500) }).toMatchObject({
+    code: 0,
+    stderr: expect.not.stringMatching(/cb-lab: LAB_/),
+  });
 }
 
 const BASE = ['--replicas', '1', '--duration', '2', '--probe-seconds', '0.5', '--rate', '100'];
@@ -49,7 +59,9 @@ describe('cb-lab end to end', () => {
       expect(arm.latency_ms.all.count).toBe(arm.requests);
       expect(arm.max_upstream_concurrency).not.toBeNull();
     }
-    const raw = JSON.parse(readFileSync(s.files.raw['sidecar'] as string, 'utf8')) as { scrapes: { sidecars: { limit: number | null }[] }[] };
+    const raw = JSON.parse(readFileSync(s.files.raw['sidecar'] as string, 'utf8')) as {
+      scrapes: { sidecars: { limit: number | null }[] }[];
+    };
     expect(raw.scrapes.some((p) => p.sidecars.some((sc) => sc.limit !== null))).toBe(true);
 
     // A fresh profile each run (launchPersistentContext passes it as --user-data-dir).
@@ -57,28 +69,49 @@ describe('cb-lab end to end', () => {
       executablePath: '/usr/bin/chromium',
       headless: true,
       viewport: { width: 1400, height: 900 },
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run',
-        '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--no-first-run',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
     try {
       const page = await browser.newPage();
       const problems: string[] = [];
-      page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });
+      page.on('console', (m) => {
+        if (m.type() === 'error') problems.push(m.text());
+      });
       page.on('pageerror', (e) => problems.push(e.message));
-      page.on('request', (r) => { if (!r.url().startsWith('file:')) problems.push(`network request ${r.url()}`); });
+      page.on('request', (r) => {
+        if (!r.url().startsWith('file:')) problems.push(`network request ${r.url()}`);
+      });
       await page.goto(`file://${s.files.report_html}`);
-      const charts = await page.$$eval('svg.chart', (svgs) => svgs.map((svg) => {
-        const paths = [...svg.querySelectorAll('path.s')].map((p) => {
-          const box = (p as SVGGraphicsElement).getBBox();
-          return { d: p.getAttribute('d') ?? '', w: box.width, h: box.height };
-        });
-        return { id: svg.id, drawn: paths.filter((p) => p.d.length > 2 && (p.w > 0 || p.h > 0)).length };
-      }));
+      const charts = await page.$$eval('svg.chart', (svgs) =>
+        svgs.map((svg) => {
+          const paths = [...svg.querySelectorAll('path.s')].map((p) => {
+            const box = (p as SVGGraphicsElement).getBBox();
+            return { d: p.getAttribute('d') ?? '', w: box.width, h: box.height };
+          });
+          return { id: svg.id, drawn: paths.filter((p) => p.d.length > 2 && (p.w > 0 || p.h > 0)).length };
+        }),
+      );
       // direct: throughput, latency, in-flight; sidecar arms: those plus breaker state
       expect(charts.map((c) => c.id)).toEqual([
-        'direct-throughput', 'direct-latency', 'direct-inflight',
-        'sidecar-throughput', 'sidecar-latency', 'sidecar-inflight', 'sidecar-breaker',
-        'sidecar-adaptive-throughput', 'sidecar-adaptive-latency', 'sidecar-adaptive-inflight', 'sidecar-adaptive-breaker',
+        'direct-throughput',
+        'direct-latency',
+        'direct-inflight',
+        'sidecar-throughput',
+        'sidecar-latency',
+        'sidecar-inflight',
+        'sidecar-breaker',
+        'sidecar-adaptive-throughput',
+        'sidecar-adaptive-latency',
+        'sidecar-adaptive-inflight',
+        'sidecar-adaptive-breaker',
       ]);
       for (const c of charts) expect({ id: c.id, drawn: c.drawn > 0 }).toEqual({ id: c.id, drawn: true });
       const png = join(out, 'report.png');

@@ -30,7 +30,8 @@ export interface LocalStack {
 /** The built entry point of a package, or an error that says to build it. */
 export function builtMain(pkg: 'api' | 'proxy'): string {
   const path = join(ROOT, 'packages', pkg, 'dist', 'main.js');
-  if (!existsSync(path)) throw new Error(`${path} is missing: build it first (make build or npx tsc -b packages/${pkg})`);
+  if (!existsSync(path))
+    throw new Error(`${path} is missing: build it first (make build or npx tsc -b packages/${pkg})`);
   return path;
 }
 
@@ -50,13 +51,32 @@ export async function startStack(config = OVERLOAD_CONFIG): Promise<LocalStack> 
   };
   try {
     await supervisor.spawn({
-      name: 'iris-api', command: process.execPath, args: [apiMain], cwd: ROOT,
-      env: { PORT: String(apiPort), HOST: '127.0.0.1', LOG_LEVEL: 'warn' }, readyUrl: `${apiUrl}/ready`, readyTimeoutMs: 20_000,
+      name: 'iris-api',
+      command: process.execPath,
+      args: [apiMain],
+      cwd: ROOT,
+      env: { PORT: String(apiPort), HOST: '127.0.0.1', LOG_LEVEL: 'warn' },
+      readyUrl: `${apiUrl}/ready`,
+      readyTimeoutMs: 20_000,
     });
     await supervisor.spawn({
-      name: 'cb-sidecar', command: process.execPath, cwd: ROOT, env: { LOG_LEVEL: 'warn' },
-      args: [proxyMain, '--listen', `127.0.0.1:${listenPort}`, '--upstream', apiUrl, '--admin-port', String(adminPort), '--config', configPath],
-      readyUrl: `${adminUrl}/readyz`, readyTimeoutMs: 20_000,
+      name: 'cb-sidecar',
+      command: process.execPath,
+      cwd: ROOT,
+      env: { LOG_LEVEL: 'warn' },
+      args: [
+        proxyMain,
+        '--listen',
+        `127.0.0.1:${listenPort}`,
+        '--upstream',
+        apiUrl,
+        '--admin-port',
+        String(adminPort),
+        '--config',
+        configPath,
+      ],
+      readyUrl: `${adminUrl}/readyz`,
+      readyTimeoutMs: 20_000,
     });
   } catch (err) {
     await stop();

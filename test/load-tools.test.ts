@@ -34,20 +34,33 @@ function localTargets(file: string): string {
   return path;
 }
 
-interface VegetaReport { requests: number; status_codes: Record<string, number> }
+interface VegetaReport {
+  requests: number;
+  status_codes: Record<string, number>;
+}
 
 async function vegeta(targets: string, rate: string, duration: string): Promise<VegetaReport> {
   const results = join(dir, 'results.bin');
   // cwd = repository root, so the target's `@vegeta/data.json` body resolves as in the seed.
-  await run(join(TOOLS, 'vegeta'), ['attack', `-duration=${duration}`, `-rate=${rate}`, `-targets=${targets}`, `-output=${results}`, '-timeout=5s'],
-    { cwd: ROOT, timeout: 20_000 });
-  const { stdout } = await run(join(TOOLS, 'vegeta'), ['report', '-type=json', results], { cwd: ROOT, timeout: 10_000 });
+  await run(
+    join(TOOLS, 'vegeta'),
+    ['attack', `-duration=${duration}`, `-rate=${rate}`, `-targets=${targets}`, `-output=${results}`, '-timeout=5s'],
+    { cwd: ROOT, timeout: 20_000 },
+  );
+  const { stdout } = await run(join(TOOLS, 'vegeta'), ['report', '-type=json', results], {
+    cwd: ROOT,
+    timeout: 10_000,
+  });
   return JSON.parse(stdout) as VegetaReport;
 }
 
 it('type-checks the k6 scripts against @types/k6', async () => {
-  await expect(run(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'k6', '--noEmit'], { cwd: ROOT, timeout: 60_000 }))
-    .resolves.toBeDefined();
+  await expect(
+    run(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'k6', '--noEmit'], {
+      cwd: ROOT,
+      timeout: 60_000,
+    }),
+  ).resolves.toBeDefined();
 }, 70_000);
 
 it('vegeta post-target overloads the sidecar: 200s and 503s', async () => {
@@ -66,15 +79,29 @@ it('vegeta get-target answers the test prediction', async () => {
 it('k6 reference.ts reports 200s and 503s by x-cb-reason', async () => {
   const summaryPath = join(dir, 'k6-summary.json');
   const env = {
-    ...process.env, BASE_URL: stack.sidecarUrl, RATE, DURATION: '3s', PRE_ALLOCATED_VUS: '40', MAX_VUS: '200',
-    SUMMARY_JSON: summaryPath, K6_NO_USAGE_REPORT: 'true',
+    ...process.env,
+    BASE_URL: stack.sidecarUrl,
+    RATE,
+    DURATION: '3s',
+    PRE_ALLOCATED_VUS: '40',
+    MAX_VUS: '200',
+    SUMMARY_JSON: summaryPath,
+    K6_NO_USAGE_REPORT: 'true',
   };
   // k6 exits 99 when a threshold is crossed; overloading on purpose may cross the error budget.
-  const result = await run(join(TOOLS, 'k6'), ['run', '--quiet', 'k6/reference.ts'], { cwd: ROOT, env, timeout: 40_000 })
-    .then((r) => ({ code: 0, stdout: r.stdout }), (e: { code: number; stdout: string }) => ({ code: e.code, stdout: e.stdout }));
+  const result = await run(join(TOOLS, 'k6'), ['run', '--quiet', 'k6/reference.ts'], {
+    cwd: ROOT,
+    env,
+    timeout: 40_000,
+  }).then(
+    (r) => ({ code: 0, stdout: r.stdout }),
+    (e: { code: number; stdout: string }) => ({ code: e.code, stdout: e.stdout }),
+  );
   expect([0, 99]).toContain(result.code);
   expect(result.stdout).toMatch(/Status Codes\s+\[code:count\]\s+200:[1-9]\d*\s+502:0\s+503:[1-9]\d*/);
-  const summary = JSON.parse(readFileSync(summaryPath, 'utf8')) as { metrics: Record<string, { values: Record<string, number> }> };
+  const summary = JSON.parse(readFileSync(summaryPath, 'utf8')) as {
+    metrics: Record<string, { values: Record<string, number> }>;
+  };
   const count = (name: string): number => summary.metrics[name]?.values['count'] ?? 0;
   expect(count('responses_by_status{status:200}')).toBeGreaterThan(0);
   expect(count('responses_by_status{status:503}')).toBeGreaterThan(0);

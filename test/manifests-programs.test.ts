@@ -31,13 +31,24 @@ afterAll(async () => {
 async function checkConfig(text: string): Promise<{ code: number; out: string }> {
   const path = join(dir, `cb-${Math.random().toString(36).slice(2)}.yaml`);
   writeFileSync(path, text);
-  return run(process.execPath, [builtMain('proxy'), '--check-config', '--config', path], { cwd: ROOT, timeout: 15_000 })
-    .then((r) => ({ code: 0, out: r.stdout + r.stderr }), (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, out: e.stdout + e.stderr }));
+  return run(process.execPath, [builtMain('proxy'), '--check-config', '--config', path], {
+    cwd: ROOT,
+    timeout: 15_000,
+  }).then(
+    (r) => ({ code: 0, out: r.stdout + r.stderr }),
+    (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, out: e.stdout + e.stderr }),
+  );
 }
 
 function apiContainers(): { arm: string; c: Container }[] {
-  return [['istio', istioArm], ['sidecar', sidecarArm]].flatMap(([arm, objects]) =>
-    pods(objects as typeof sidecarArm).filter((p) => p.labels['app'] === 'iris-svc').flatMap((p) => containers(p).map((c) => ({ arm: arm as string, c }))));
+  return [
+    ['istio', istioArm],
+    ['sidecar', sidecarArm],
+  ].flatMap(([arm, objects]) =>
+    pods(objects as typeof sidecarArm)
+      .filter((p) => p.labels['app'] === 'iris-svc')
+      .flatMap((p) => containers(p).map((c) => ({ arm: arm as string, c }))),
+  );
 }
 
 it('accepts the cb-sidecar ConfigMap with cb-sidecar --check-config', async () => {
@@ -54,7 +65,10 @@ it('would reject a broken cb-sidecar ConfigMap (the check can fail)', async () =
 
 it('answers 200 on every HTTP probe path of every arm', async () => {
   const probes = apiContainers().flatMap(({ c }) =>
-    [c.startupProbe, c.readinessProbe, c.livenessProbe].flatMap((p) => (p?.httpGet ? [{ name: c.name, path: p.httpGet.path }] : [])));
+    [c.startupProbe, c.readinessProbe, c.livenessProbe].flatMap((p) =>
+      p?.httpGet ? [{ name: c.name, path: p.httpGet.path }] : [],
+    ),
+  );
   expect(probes.length).toBeGreaterThanOrEqual(6);
   for (const { name, path } of probes) {
     const base = name === 'cb-sidecar' ? stack.adminUrl : stack.apiUrl;
@@ -65,8 +79,11 @@ it('answers 200 on every HTTP probe path of every arm', async () => {
 
 it('passes every exec probe of the sidecar arm when run for real against the API', async () => {
   const apiPort = new URL(stack.apiUrl).port;
-  const execs = apiContainers().filter(({ arm }) => arm === 'sidecar')
-    .flatMap(({ c }) => [c.startupProbe, c.readinessProbe, c.livenessProbe].flatMap((p) => (p?.exec ? [p.exec.command] : [])));
+  const execs = apiContainers()
+    .filter(({ arm }) => arm === 'sidecar')
+    .flatMap(({ c }) =>
+      [c.startupProbe, c.readinessProbe, c.livenessProbe].flatMap((p) => (p?.exec ? [p.exec.command] : [])),
+    );
   expect(execs).toHaveLength(3);
   for (const [cmd, ...args] of execs) {
     expect(cmd).toBe('node');

@@ -85,10 +85,20 @@ export function pods(objects: K8sObject[]): PodView[] {
   const out: PodView[] = [];
   for (const o of objects) {
     if (o.kind === 'Pod') {
-      out.push({ owner: o, labels: o.metadata.labels ?? {}, annotations: o.metadata.annotations ?? {}, spec: o.spec as unknown as PodSpec });
+      out.push({
+        owner: o,
+        labels: o.metadata.labels ?? {},
+        annotations: o.metadata.annotations ?? {},
+        spec: o.spec as unknown as PodSpec,
+      });
     } else if (o.kind === 'Deployment') {
       const t = (o.spec as { template: { metadata?: K8sObject['metadata']; spec: PodSpec } }).template;
-      out.push({ owner: o, labels: t.metadata?.labels ?? {}, annotations: t.metadata?.annotations ?? {}, spec: t.spec });
+      out.push({
+        owner: o,
+        labels: t.metadata?.labels ?? {},
+        annotations: t.metadata?.annotations ?? {},
+        spec: t.spec,
+      });
     }
   }
   return out;

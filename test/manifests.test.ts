@@ -10,18 +10,37 @@ import { DestinationRule, Sidecar, VirtualService } from '@kubernetes-models/ist
 import { PodMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
 import { parse, parseAllDocuments } from 'yaml';
 import {
-  ARMS, ROOT, containers, env, find, kustomize, pods, renderArm, selects,
-  type Arm, type Container, type K8sObject, type PodView,
+  ARMS,
+  ROOT,
+  containers,
+  env,
+  find,
+  kustomize,
+  pods,
+  renderArm,
+  selects,
+  type Arm,
+  type Container,
+  type K8sObject,
+  type PodView,
 } from './manifests-render.js';
 
-interface Validatable { validate(): void }
+interface Validatable {
+  validate(): void;
+}
 type ModelClass = new (data: never) => Validatable;
 
 const MODELS: Record<string, ModelClass> = {
-  'v1/Namespace': Namespace, 'v1/ConfigMap': ConfigMap, 'v1/Service': Service, 'v1/Pod': Pod,
-  'apps/v1/Deployment': Deployment, 'networking.k8s.io/v1/NetworkPolicy': NetworkPolicy,
-  'networking.istio.io/v1/DestinationRule': DestinationRule, 'networking.istio.io/v1/VirtualService': VirtualService,
-  'networking.istio.io/v1/Sidecar': Sidecar, 'monitoring.coreos.com/v1/PodMonitor': PodMonitor,
+  'v1/Namespace': Namespace,
+  'v1/ConfigMap': ConfigMap,
+  'v1/Service': Service,
+  'v1/Pod': Pod,
+  'apps/v1/Deployment': Deployment,
+  'networking.k8s.io/v1/NetworkPolicy': NetworkPolicy,
+  'networking.istio.io/v1/DestinationRule': DestinationRule,
+  'networking.istio.io/v1/VirtualService': VirtualService,
+  'networking.istio.io/v1/Sidecar': Sidecar,
+  'monitoring.coreos.com/v1/PodMonitor': PodMonitor,
 };
 
 /** Paths each of our programs serves for probes (API: packages/api/src/app.ts; sidecar admin: packages/proxy/src/admin.ts). */
@@ -53,7 +72,11 @@ function trafficPolicyOf(o: K8sObject): unknown {
 }
 
 function makeDryRun(target: string, vars: string[] = []): string {
-  return execFileSync('make', ['-n', '--no-print-directory', target, ...vars], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  return execFileSync('make', ['-n', '--no-print-directory', target, ...vars], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 }
 
 describe.each(arms)('overlay %s', (arm) => {
@@ -86,23 +109,33 @@ describe.each(arms)('overlay %s', (arm) => {
     expect(env(api, 'MODEL_FILEPATH')).toBe('/workdir/iris_svc.onnx');
     const workdir = pod.spec.volumes?.find((v) => v.name === 'workdir');
     expect(workdir?.emptyDir).toBeDefined();
-    for (const c of [api, loader]) expect(c.volumeMounts?.some((m) => m.name === 'workdir' && m.mountPath === '/workdir')).toBe(true);
+    for (const c of [api, loader])
+      expect(c.volumeMounts?.some((m) => m.name === 'workdir' && m.mountPath === '/workdir')).toBe(true);
   });
 
   it('selects pods with every Service and points it at a named port those pods declare', () => {
     for (const svc of objects.filter((o) => o.kind === 'Service')) {
-      const spec = svc.spec as { selector: Record<string, string>; ports: { name: string; port: number; targetPort: string | number }[] };
+      const spec = svc.spec as {
+        selector: Record<string, string>;
+        ports: { name: string; port: number; targetPort: string | number }[];
+      };
       const selected = podsOf(arm).filter((p) => selects(spec.selector, p.labels));
       expect(selected.length).toBeGreaterThan(0);
       for (const port of spec.ports) {
         expect(typeof port.targetPort).toBe('string');
         for (const p of selected) {
-          expect(containers(p).flatMap((c) => c.ports ?? []).map((x) => x.name)).toContain(port.targetPort);
+          expect(
+            containers(p)
+              .flatMap((c) => c.ports ?? [])
+              .map((x) => x.name),
+          ).toContain(port.targetPort);
         }
       }
     }
     const svc = find(objects, 'Service', 'iris-svc');
-    expect((svc.spec as { ports: { name: string; port: number }[] }).ports).toEqual([expect.objectContaining({ name: 'http', port: 8000 })]);
+    expect((svc.spec as { ports: { name: string; port: number }[] }).ports).toEqual([
+      expect.objectContaining({ name: 'http', port: 8000 }),
+    ]);
   });
 
   it('probes only ports the container declares and paths our programs serve', () => {
@@ -116,7 +149,9 @@ describe.each(arms)('overlay %s', (arm) => {
             expect((c.ports ?? []).map((p) => p.name)).toContain(probe.httpGet.port);
           } else {
             // exec probe: a loopback fetch of a served path
-            const url = new URL(/fetch\('([^']+)'\)/.exec(probe.exec?.command.join(' ') ?? '')?.[1] ?? 'http://invalid/');
+            const url = new URL(
+              /fetch\('([^']+)'\)/.exec(probe.exec?.command.join(' ') ?? '')?.[1] ?? 'http://invalid/',
+            );
             expect(url.hostname).toBe('127.0.0.1');
             expect(served).toContain(url.pathname);
           }
@@ -131,7 +166,9 @@ describe.each(arms)('overlay %s', (arm) => {
 
   it('references only ConfigMaps that exist', () => {
     const names = new Set(objects.filter((o) => o.kind === 'ConfigMap').map((o) => o.metadata.name));
-    const refs = podsOf(arm).flatMap((p) => (p.spec.volumes ?? []).flatMap((v) => (v.configMap ? [v.configMap.name] : [])));
+    const refs = podsOf(arm).flatMap((p) =>
+      (p.spec.volumes ?? []).flatMap((v) => (v.configMap ? [v.configMap.name] : [])),
+    );
     expect(refs.length).toBeGreaterThan(0);
     for (const r of refs) expect(names).toContain(r);
     for (const p of podsOf(arm)) {
@@ -142,28 +179,46 @@ describe.each(arms)('overlay %s', (arm) => {
 
   it('scrapes named ports that the selected pods declare', () => {
     for (const pm of objects.filter((o) => o.kind === 'PodMonitor')) {
-      const spec = pm.spec as { selector: { matchLabels?: Record<string, string> }; podMetricsEndpoints: { port: string }[] };
+      const spec = pm.spec as {
+        selector: { matchLabels?: Record<string, string> };
+        podMetricsEndpoints: { port: string }[];
+      };
       const selected = podsOf(arm).filter((p) => selects(spec.selector.matchLabels ?? {}, p.labels));
       const isSidecarMonitor = pm.metadata.name === 'cb-sidecar';
       expect(selected.length > 0).toBe(!(isSidecarMonitor && arm === 'istio'));
       for (const ep of spec.podMetricsEndpoints) {
         if (INJECTED_PORTS.has(ep.port)) continue;
-        for (const p of selected) expect(containers(p).flatMap((c) => c.ports ?? []).map((x) => x.name)).toContain(ep.port);
+        for (const p of selected)
+          expect(
+            containers(p)
+              .flatMap((c) => c.ports ?? [])
+              .map((x) => x.name),
+          ).toContain(ep.port);
       }
     }
   });
 
   it('asks Envoy for circuit-breaker stats in the client and the model pods', () => {
     for (const p of podsOf(arm)) {
-      const config = parse(p.annotations['proxy.istio.io/config'] ?? '') as { proxyStatsMatcher?: { inclusionRegexps?: string[] } } | null;
-      expect(config?.proxyStatsMatcher?.inclusionRegexps).toEqual(expect.arrayContaining(['.*circuit_breakers.*', '.*upstream_rq_pending.*']));
+      const config = parse(p.annotations['proxy.istio.io/config'] ?? '') as {
+        proxyStatsMatcher?: { inclusionRegexps?: string[] };
+      } | null;
+      expect(config?.proxyStatsMatcher?.inclusionRegexps).toEqual(
+        expect.arrayContaining(['.*circuit_breakers.*', '.*upstream_rq_pending.*']),
+      );
     }
   });
 
   it('ships the Grafana dashboards as ConfigMaps the Grafana sidecar picks up', () => {
     const boards = objects.filter((o) => o.kind === 'ConfigMap' && o.metadata.labels?.['grafana_dashboard'] === '1');
-    expect(boards.map((b) => Object.keys(b.data ?? {})).flat().sort()).toEqual(['cb-sidecar.json', 'circuit-breaker-ab.json']);
-    for (const b of boards) for (const text of Object.values(b.data ?? {})) expect(JSON.parse(text)).toHaveProperty('uid');
+    expect(
+      boards
+        .map((b) => Object.keys(b.data ?? {}))
+        .flat()
+        .sort(),
+    ).toEqual(['cb-sidecar.json', 'circuit-breaker-ab.json']);
+    for (const b of boards)
+      for (const text of Object.values(b.data ?? {})) expect(JSON.parse(text)).toHaveProperty('uid');
   });
 
   it('keeps mesh retries off so 503s are measured, not retried', () => {
@@ -201,9 +256,18 @@ describe('arm differences', () => {
     const istio = rendered.istio;
     expect(podsOf('istio').flatMap((p) => containers(p).map((c) => c.name))).not.toContain('cb-sidecar');
     expect(istio.some((o) => o.kind === 'NetworkPolicy')).toBe(false);
-    const pool = { tcp: { maxConnections: 100 }, http: { http1MaxPendingRequests: 100, maxRequestsPerConnection: 100 } };
-    expect(trafficPolicyOf(find(istio, 'DestinationRule', 'iris-svc'))).toMatchObject({ connectionPool: pool, outlierDetection: expect.any(Object) });
-    expect(find(istio, 'Sidecar', 'iris-svc').spec).toMatchObject({ workloadSelector: { labels: { app: 'iris-svc' } }, inboundConnectionPool: pool });
+    const pool = {
+      tcp: { maxConnections: 100 },
+      http: { http1MaxPendingRequests: 100, maxRequestsPerConnection: 100 },
+    };
+    expect(trafficPolicyOf(find(istio, 'DestinationRule', 'iris-svc'))).toMatchObject({
+      connectionPool: pool,
+      outlierDetection: expect.any(Object),
+    });
+    expect(find(istio, 'Sidecar', 'iris-svc').spec).toMatchObject({
+      workloadSelector: { labels: { app: 'iris-svc' } },
+      inboundConnectionPool: pool,
+    });
   });
 
   it('has no DestinationRule connection limits in the sidecar arm', () => {
@@ -251,15 +315,20 @@ describe('sidecar arm security', () => {
 
   it('lets only the sidecar port in from anywhere, and never the API port', () => {
     const np = find(rendered.sidecar, 'NetworkPolicy', 'iris-svc-ingress').spec as {
-      podSelector: { matchLabels: Record<string, string> }; policyTypes: string[];
-      ingress: { from?: { namespaceSelector?: { matchLabels: Record<string, string> } }[]; ports: { port: number }[] }[];
+      podSelector: { matchLabels: Record<string, string> };
+      policyTypes: string[];
+      ingress: {
+        from?: { namespaceSelector?: { matchLabels: Record<string, string> } }[];
+        ports: { port: number }[];
+      }[];
     };
     expect(selects(np.podSelector.matchLabels, pod.labels)).toBe(true);
     expect(np.policyTypes).toEqual(['Ingress']);
     const open = np.ingress.filter((r) => !r.from);
     expect(open.flatMap((r) => r.ports.map((p) => p.port))).toEqual([8080]);
     for (const r of np.ingress.filter((x) => x.from)) {
-      for (const f of r.from ?? []) expect(f.namespaceSelector?.matchLabels).toEqual({ 'kubernetes.io/metadata.name': 'monitoring' });
+      for (const f of r.from ?? [])
+        expect(f.namespaceSelector?.matchLabels).toEqual({ 'kubernetes.io/metadata.name': 'monitoring' });
     }
     expect(np.ingress.flatMap((r) => r.ports.map((p) => p.port))).not.toContain(8000);
   });
@@ -280,7 +349,14 @@ describe('kustomize sources', () => {
     expect(kustomizations.length).toBeGreaterThanOrEqual(8);
     for (const k of kustomizations) {
       const doc = parse(readFileSync(k, 'utf8')) as Record<string, unknown>;
-      for (const old of ['commonLabels', 'commonAnnotations', 'patchesStrategicMerge', 'patchesJson6902', 'bases', 'vars']) {
+      for (const old of [
+        'commonLabels',
+        'commonAnnotations',
+        'patchesStrategicMerge',
+        'patchesJson6902',
+        'bases',
+        'vars',
+      ]) {
         expect({ k, field: old, present: old in doc }).toEqual({ k, field: old, present: false });
       }
     }
@@ -290,18 +366,27 @@ describe('kustomize sources', () => {
     for (const k of kustomizations) {
       const dir = join(k, '..');
       const doc = parse(readFileSync(k, 'utf8')) as { resources?: string[]; patches?: { path?: string }[] };
-      const files = [...(doc.resources ?? []), ...(doc.patches ?? []).flatMap((p) => (p.path ? [p.path] : []))].filter((r) => r.endsWith('.yaml'));
-      for (const f of files) expect({ f, docs: parseAllDocuments(readFileSync(join(dir, f), 'utf8')).length }).toEqual({ f, docs: 1 });
+      const files = [...(doc.resources ?? []), ...(doc.patches ?? []).flatMap((p) => (p.path ? [p.path] : []))].filter(
+        (r) => r.endsWith('.yaml'),
+      );
+      for (const f of files)
+        expect({ f, docs: parseAllDocuments(readFileSync(join(dir, f), 'utf8')).length }).toEqual({ f, docs: 1 });
     }
   });
 
   it('renders the base on its own', () => {
-    expect(kustomize('manifests/base').map((o) => o.kind).sort()).toEqual(['ConfigMap', 'Deployment', 'Namespace', 'Pod', 'Service']);
+    expect(
+      kustomize('manifests/base')
+        .map((o) => o.kind)
+        .sort(),
+    ).toEqual(['ConfigMap', 'Deployment', 'Namespace', 'Pod', 'Service']);
   });
 
   it('keeps the client ConfigMap copies identical to vegeta/', () => {
     for (const f of ['post-target', 'get-target', 'data.json']) {
-      expect(readFileSync(join(ROOT, 'manifests/base/client', f), 'utf8')).toBe(readFileSync(join(ROOT, 'vegeta', f), 'utf8'));
+      expect(readFileSync(join(ROOT, 'manifests/base/client', f), 'utf8')).toBe(
+        readFileSync(join(ROOT, 'vegeta', f), 'utf8'),
+      );
     }
   });
 
@@ -333,7 +418,9 @@ describe('Makefile', () => {
 
   it('runs k6 in the client pod of the chosen arm', () => {
     const out = makeDryRun('k6', ['ARM=sidecar', 'RATE=300']);
-    expect(out).toMatch(/kubectl -n circuit-breaker-sidecar exec client -c client -- .*\n?.*RATE=300 .*k6 run --quiet k6\/reference\.ts/);
+    expect(out).toMatch(
+      /kubectl -n circuit-breaker-sidecar exec client -c client -- .*\n?.*RATE=300 .*k6 run --quiet k6\/reference\.ts/,
+    );
   });
 
   it('rejects an unknown arm with one clear line', () => {

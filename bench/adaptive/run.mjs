@@ -11,7 +11,18 @@ import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { cpus, loadavg } from 'node:os';
 import {
-  ROOT, SIDECAR, freePort, killAll, percentile, scratch, sleep, startProcess, startQueueingUpstream, stopProcess, uptime, vegetaAttack,
+  ROOT,
+  SIDECAR,
+  freePort,
+  killAll,
+  percentile,
+  scratch,
+  sleep,
+  startProcess,
+  startQueueingUpstream,
+  stopProcess,
+  uptime,
+  vegetaAttack,
 } from './support.mjs';
 
 const PARALLELISM = Number(process.env.PARALLELISM ?? 8);
@@ -20,10 +31,14 @@ const BACKLOG = Number(process.env.BACKLOG ?? 16);
 const RATE = Number(process.env.RATE ?? 600);
 const PHASE_S = Number(process.env.PHASE_S ?? 8);
 // Arms: `adaptive` (seed DestinationRule numbers, sidecar.concurrency.mode adaptive) or `static:<limit>`.
-const ARMS = (process.env.ARMS ?? 'adaptive,static:4,static:8,static:12,static:16,static:24,static:64').split(',').map((a) => {
-  const [mode, n] = a.split(':');
-  return mode === 'adaptive' ? { mode, limit: 100, name: 'adaptive' } : { mode, limit: Number(n), name: `static ${n}` };
-});
+const ARMS = (process.env.ARMS ?? 'adaptive,static:4,static:8,static:12,static:16,static:24,static:64')
+  .split(',')
+  .map((a) => {
+    const [mode, n] = a.split(':');
+    return mode === 'adaptive'
+      ? { mode, limit: 100, name: 'adaptive' }
+      : { mode, limit: Number(n), name: `static ${n}` };
+  });
 const RESULTS = process.env.RESULTS ?? `${ROOT}bench/results/adaptive.md`;
 const BUCKET_MS = 500;
 const PHASES = [SERVICE_MS, 2 * SERVICE_MS, SERVICE_MS]; // service time per phase
@@ -53,18 +68,42 @@ async function runArm(arm) {
     const admin = `http://127.0.0.1:${adminPort}`;
     sidecar = await startProcess(
       process.execPath,
-      [SIDECAR, '--listen', `127.0.0.1:${port}`, '--upstream', upstream.origin, '--admin-port', String(adminPort), '--config', join(tmp.dir, 'config.yaml')],
+      [
+        SIDECAR,
+        '--listen',
+        `127.0.0.1:${port}`,
+        '--upstream',
+        upstream.origin,
+        '--admin-port',
+        String(adminPort),
+        '--config',
+        join(tmp.dir, 'config.yaml'),
+      ],
       { readyUrl: `${admin}/readyz`, env: { CB_LOG_LEVEL: 'warn' }, name: 'cb-sidecar' },
     );
     const limits = [];
     const t0 = Date.now();
     const poll = setInterval(() => {
-      fetch(`${admin}/state`).then((r) => r.json()).then((s) => limits.push([Date.now() - t0, s.concurrency.limit]), () => {});
+      fetch(`${admin}/state`)
+        .then((r) => r.json())
+        .then(
+          (s) => limits.push([Date.now() - t0, s.concurrency.limit]),
+          () => {},
+        );
     }, 250);
     const steps = PHASES.slice(1).map((ms, i) =>
-      setTimeout(() => void fetch(`${upstream.origin}/__control?serviceMs=${ms}`, { method: 'POST' }), (i + 1) * PHASE_S * 1000),
+      setTimeout(
+        () => void fetch(`${upstream.origin}/__control?serviceMs=${ms}`, { method: 'POST' }),
+        (i + 1) * PHASE_S * 1000,
+      ),
     );
-    const records = await vegetaAttack({ url: `http://127.0.0.1:${port}/predict`, rate: RATE, duration: `${PHASE_S * PHASES.length}s`, timeout: '5s', dir: tmp.dir });
+    const records = await vegetaAttack({
+      url: `http://127.0.0.1:${port}/predict`,
+      rate: RATE,
+      duration: `${PHASE_S * PHASES.length}s`,
+      timeout: '5s',
+      dir: tmp.dir,
+    });
     clearInterval(poll);
     steps.forEach(clearTimeout);
     const metrics = await fetch(`${admin}/metrics`).then((r) => r.text());
@@ -107,7 +146,15 @@ function summarize(arm, records, t0, limits, metrics) {
     }
     return settledAt;
   });
-  const all = phase.reduce((a, p) => ({ ok: a.ok + p.ok, total: a.total + p.total, shed: a.shed + p.shed, latencies: a.latencies.concat(p.latencies) }), { ok: 0, total: 0, shed: 0, latencies: [] });
+  const all = phase.reduce(
+    (a, p) => ({
+      ok: a.ok + p.ok,
+      total: a.total + p.total,
+      shed: a.shed + p.shed,
+      latencies: a.latencies.concat(p.latencies),
+    }),
+    { ok: 0, total: 0, shed: 0, latencies: [] },
+  );
   const outcomes = {};
   for (const m of metrics.matchAll(/^cb_requests_total\{([^}]*)\} (\d+)/gm)) {
     const outcome = /outcome="([^"]+)"/.exec(m[1])?.[1];
@@ -144,7 +191,9 @@ function limitPerSecond(trace) {
 }
 
 function report(results, load) {
-  const best = results.filter((r) => r.arm.mode === 'static').reduce((a, r) => (r.goodput > a.goodput ? r : a), { arm: { name: 'none' }, goodput: -Infinity });
+  const best = results
+    .filter((r) => r.arm.mode === 'static')
+    .reduce((a, r) => (r.goodput > a.goodput ? r : a), { arm: { name: 'none' }, goodput: -Infinity });
   const adaptives = results.filter((r) => r.arm.mode === 'adaptive');
   const f = (x, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '—');
   const lines = [
@@ -169,12 +218,16 @@ function report(results, load) {
     '',
     '| arm | goodput req/s | per phase (20/40/20 ms) | accepted p50 ms | accepted p99 ms | p99 per phase ms | 503 rate | other errors | settling after 2× slower / 2× faster |',
     '|---|---|---|---|---|---|---|---|---|',
-    ...results.map((r) =>
-      `| ${r.arm.mode === 'adaptive' ? `**${r.arm.name}**` : r.arm.name} | ${f(r.goodput)} | ${r.phaseGoodput.map((x) => f(x)).join(' / ')} | ${f(r.p50, 1)} | ${f(r.p99, 1)} | ${r.phaseP99.map((x) => f(x)).join(' / ')} | ${f(100 * r.shedRate, 1)}% | ${r.other} | ${r.settling.map((s) => (Number.isNaN(s) ? 'never' : `${f(s / 1000, 1)} s`)).join(' / ')} |`,
+    ...results.map(
+      (r) =>
+        `| ${r.arm.mode === 'adaptive' ? `**${r.arm.name}**` : r.arm.name} | ${f(r.goodput)} | ${r.phaseGoodput.map((x) => f(x)).join(' / ')} | ${f(r.p50, 1)} | ${f(r.p99, 1)} | ${r.phaseP99.map((x) => f(x)).join(' / ')} | ${f(100 * r.shedRate, 1)}% | ${r.other} | ${r.settling.map((s) => (Number.isNaN(s) ? 'never' : `${f(s / 1000, 1)} s`)).join(' / ')} |`,
     ),
     '',
     `Best static limit: **${best.arm.name}** (${f(best.goodput)} req/s); target: adaptive ≥ 80% of it.`,
-    ...adaptives.map((a) => `- ${a.arm.name}: goodput **${f((100 * a.goodput) / best.goodput)}%** of the best static; settling after the 2× slower step ${f(a.settling[0] / 1000, 1)} s, after the 2× faster step ${f(a.settling[1] / 1000, 1)} s.`),
+    ...adaptives.map(
+      (a) =>
+        `- ${a.arm.name}: goodput **${f((100 * a.goodput) / best.goodput)}%** of the best static; settling after the 2× slower step ${f(a.settling[0] / 1000, 1)} s, after the 2× faster step ${f(a.settling[1] / 1000, 1)} s.`,
+    ),
     '',
     '## Adaptive limit over time (/state every 250 ms, one value per second: the mean)',
     '',
@@ -185,12 +238,23 @@ function report(results, load) {
     '## Goodput per second (2xx/s, by completion time)',
     '',
     '```',
-    ...results.map((r) => `${r.arm.name.padEnd(13)} ${r.perSecond.filter((_, i) => i % 2 === 1).map((x, i) => f((x + r.perSecond[2 * i]) / 2)).join(' ')}`),
+    ...results.map(
+      (r) =>
+        `${r.arm.name.padEnd(13)} ${r.perSecond
+          .filter((_, i) => i % 2 === 1)
+          .map((x, i) => f((x + r.perSecond[2 * i]) / 2))
+          .join(' ')}`,
+    ),
     '```',
     '',
     '## Sidecar outcomes (cb_requests_total, outcome/code)',
     '',
-    ...results.map((r) => `- ${r.arm.name}: ${Object.entries(r.outcomes).map(([k, v]) => `${k} ${v}`).join(', ')}`),
+    ...results.map(
+      (r) =>
+        `- ${r.arm.name}: ${Object.entries(r.outcomes)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ')}`,
+    ),
     '',
   ];
   mkdirSync(join(RESULTS, '..'), { recursive: true });
@@ -199,7 +263,11 @@ function report(results, load) {
 }
 
 try {
-  const load = { before: `${uptime()} (loadavg ${loadavg().map((x) => x.toFixed(2)).join(' ')})` };
+  const load = {
+    before: `${uptime()} (loadavg ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')})`,
+  };
   const results = [];
   for (const arm of ARMS) {
     process.stderr.write(`bench-adaptive: ${arm.name}\n`);

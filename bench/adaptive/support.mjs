@@ -51,7 +51,12 @@ export async function startProcess(command, args, { readyUrl, env = {}, cpu, nam
     if (child.exitCode !== null) break;
     if (readyUrl === undefined) {
       if (stdout.includes('\n')) return { child, stdout: () => stdout };
-    } else if (await fetch(readyUrl).then((r) => r.ok, () => false)) {
+    } else if (
+      await fetch(readyUrl).then(
+        (r) => r.ok,
+        () => false,
+      )
+    ) {
       return { child, stdout: () => stdout };
     }
     await sleep(100);
@@ -74,7 +79,15 @@ export async function stopProcess({ child }, signal = 'SIGINT') {
 export async function startQueueingUpstream({ parallelism, serviceMs, backlog }) {
   const proc = await startProcess(
     process.execPath,
-    [QUEUEING_UPSTREAM, '--parallelism', String(parallelism), '--service-ms', String(serviceMs), '--backlog', String(backlog)],
+    [
+      QUEUEING_UPSTREAM,
+      '--parallelism',
+      String(parallelism),
+      '--service-ms',
+      String(serviceMs),
+      '--backlog',
+      String(backlog),
+    ],
     { name: 'queueing-upstream' },
   );
   const { port } = JSON.parse(proc.stdout().split('\n')[0]);
@@ -88,9 +101,20 @@ export async function startQueueingUpstream({ parallelism, serviceMs, backlog })
 export function vegetaAttack({ url, rate, duration, timeout = '5s', dir, headers = [], cpu, maxConnections }) {
   const targets = join(dir, 'targets.txt');
   const results = join(dir, 'results.bin');
-  writeFileSync(targets, [`POST ${url}`, 'Content-Type: application/json', ...headers, `@${ROOT}vegeta/data.json`, ''].join('\n'));
+  writeFileSync(
+    targets,
+    [`POST ${url}`, 'Content-Type: application/json', ...headers, `@${ROOT}vegeta/data.json`, ''].join('\n'),
+  );
   return new Promise((resolve, reject) => {
-    const args = ['attack', `-targets=${targets}`, `-rate=${rate}`, `-duration=${duration}`, `-timeout=${timeout}`, `-output=${results}`, ...(maxConnections ? [`-max-connections=${maxConnections}`] : [])];
+    const args = [
+      'attack',
+      `-targets=${targets}`,
+      `-rate=${rate}`,
+      `-duration=${duration}`,
+      `-timeout=${timeout}`,
+      `-output=${results}`,
+      ...(maxConnections ? [`-max-connections=${maxConnections}`] : []),
+    ];
     const [cmd, argv] = cpu === undefined ? [VEGETA, args] : ['taskset', ['-c', String(cpu), VEGETA, ...args]];
     const child = spawn(cmd, argv, { stdio: ['ignore', 'ignore', 'inherit'] });
     children.add(child);
@@ -103,7 +127,12 @@ export function vegetaAttack({ url, rate, duration, timeout = '5s', dir, headers
       for (const line of json.split('\n')) {
         if (line.length === 0) continue;
         const r = JSON.parse(line);
-        records.push({ startMs: Date.parse(r.timestamp) + Number(/\.\d{3}(\d{0,6})/.exec(r.timestamp)?.[1].padEnd(6, '0') ?? 0) / 1e6, latencyMs: r.latency / 1e6, code: r.code });
+        records.push({
+          startMs:
+            Date.parse(r.timestamp) + Number(/\.\d{3}(\d{0,6})/.exec(r.timestamp)?.[1].padEnd(6, '0') ?? 0) / 1e6,
+          latencyMs: r.latency / 1e6,
+          code: r.code,
+        });
       }
       resolve(records);
     });

@@ -26,14 +26,28 @@ async function timeCalls(call) {
   return (used.user + used.system) / CALLS;
 }
 
-const options = { errorThresholdPercentage: 50, volumeThreshold: 20, rollingWindowMs: WINDOW_MS, resetTimeoutMs: 2000, maxResetTimeoutMs: 30_000, consecutive5xxErrors: 0, consecutiveGatewayErrors: 0 };
+const options = {
+  errorThresholdPercentage: 50,
+  volumeThreshold: 20,
+  rollingWindowMs: WINDOW_MS,
+  resetTimeoutMs: 2000,
+  maxResetTimeoutMs: 30_000,
+  consecutive5xxErrors: 0,
+  consecutiveGatewayErrors: 0,
+};
 const breaker = new Breaker(options);
 let n = 0;
 const layered = breaker.layer(() => action(n));
 const ours = await timeCalls((i) => ((n = i), layered({})));
 breaker.close();
 
-const defaults = new CircuitBreaker(action, { timeout: false, errorThresholdPercentage: 50, volumeThreshold: 20, rollingCountTimeout: WINDOW_MS, rollingCountBuckets: 10 });
+const defaults = new CircuitBreaker(action, {
+  timeout: false,
+  errorThresholdPercentage: 50,
+  volumeThreshold: 20,
+  rollingCountTimeout: WINDOW_MS,
+  rollingCountBuckets: 10,
+});
 const theirs = await timeCalls((i) => defaults.fire(i));
 defaults.shutdown();
 

@@ -17,7 +17,19 @@ import { readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { SIDECAR_NODE_OPTIONS } from '../../packages/proxy/dist/runtime.js';
-import { ROOT, SIDECAR, freePort, killAll, percentile, scratch, sleep, startProcess, stopProcess, uptime, vegetaAttack } from '../adaptive/support.mjs';
+import {
+  ROOT,
+  SIDECAR,
+  freePort,
+  killAll,
+  percentile,
+  scratch,
+  sleep,
+  startProcess,
+  stopProcess,
+  uptime,
+  vegetaAttack,
+} from '../adaptive/support.mjs';
 
 const RATE = Number(process.env.RATE ?? 1000);
 const DURATION_S = Number(process.env.DURATION_S ?? 10);
@@ -81,7 +93,17 @@ async function startArm(arm, upstreamPort, dir, extraNodeArgs = []) {
     const adminPort = await freePort();
     const proc = await startProcess(
       process.execPath,
-      [...SIDECAR_NODE_OPTIONS.split(' '), ...extraNodeArgs, SIDECAR, '--listen', `127.0.0.1:${port}`, '--upstream', `http://127.0.0.1:${upstreamPort}`, '--admin-port', String(adminPort)],
+      [
+        ...SIDECAR_NODE_OPTIONS.split(' '),
+        ...extraNodeArgs,
+        SIDECAR,
+        '--listen',
+        `127.0.0.1:${port}`,
+        '--upstream',
+        `http://127.0.0.1:${upstreamPort}`,
+        '--admin-port',
+        String(adminPort),
+      ],
       { ...ready, env: { CB_LOG_LEVEL: 'warn' } },
     );
     return { proc, origin };
@@ -92,11 +114,19 @@ async function startArm(arm, upstreamPort, dir, extraNodeArgs = []) {
     return { proc: await startProcess('/usr/sbin/haproxy', ['-f', cfg, '-db'], ready), origin };
   }
   if (arm === 'node-floor') {
-    const proc = await startProcess(process.execPath, [`${ROOT}bench/overhead/undici-proxy.mjs`, String(port), `http://127.0.0.1:${upstreamPort}`], ready);
+    const proc = await startProcess(
+      process.execPath,
+      [`${ROOT}bench/overhead/undici-proxy.mjs`, String(port), `http://127.0.0.1:${upstreamPort}`],
+      ready,
+    );
     return { proc, origin };
   }
   if (arm === 'http-proxy') {
-    const proc = await startProcess(process.execPath, [`${ROOT}bench/overhead/http-proxy.mjs`, String(port), `http://127.0.0.1:${upstreamPort}`], ready);
+    const proc = await startProcess(
+      process.execPath,
+      [`${ROOT}bench/overhead/http-proxy.mjs`, String(port), `http://127.0.0.1:${upstreamPort}`],
+      ready,
+    );
     return { proc, origin };
   }
   throw new Error(`unknown arm ${arm}`);
@@ -104,7 +134,10 @@ async function startArm(arm, upstreamPort, dir, extraNodeArgs = []) {
 
 function wrk(url, dir) {
   const lua = join(dir, 'post.lua');
-  writeFileSync(lua, `wrk.method = "POST"\nwrk.body = ${JSON.stringify(readFileSync(`${ROOT}vegeta/data.json`, 'utf8'))}\nwrk.headers["Content-Type"] = "application/json"\n`);
+  writeFileSync(
+    lua,
+    `wrk.method = "POST"\nwrk.body = ${JSON.stringify(readFileSync(`${ROOT}vegeta/data.json`, 'utf8'))}\nwrk.headers["Content-Type"] = "application/json"\n`,
+  );
   const args = ['-t1', '-c32', `-d${MAX_S}s`, '-s', lua, url];
   const [cmd, argv] = LOAD_CPU === undefined ? ['wrk', args] : ['taskset', ['-c', String(LOAD_CPU), 'wrk', ...args]];
   const out = execFileSync(cmd, argv, { encoding: 'utf8', timeout: (MAX_S + 30) * 1000 });
@@ -116,13 +149,27 @@ function wrk(url, dir) {
 }
 
 async function attack(origin, rate, seconds, dir, maxConnections) {
-  const records = await vegetaAttack({ url: `${origin}/predict`, rate, duration: `${seconds}s`, timeout: '5s', dir, cpu: LOAD_CPU, maxConnections });
+  const records = await vegetaAttack({
+    url: `${origin}/predict`,
+    rate,
+    duration: `${seconds}s`,
+    timeout: '5s',
+    dir,
+    cpu: LOAD_CPU,
+    maxConnections,
+  });
   const ok = records.filter((r) => r.code === 200);
   return {
     requests: records.length,
     ok: ok.length,
-    p50: percentile(ok.map((r) => r.latencyMs), 50),
-    p99: percentile(ok.map((r) => r.latencyMs), 99),
+    p50: percentile(
+      ok.map((r) => r.latencyMs),
+      50,
+    ),
+    p99: percentile(
+      ok.map((r) => r.latencyMs),
+      99,
+    ),
     achieved: records.length / seconds,
   };
 }
@@ -166,7 +213,10 @@ async function profileSidecar(upstreamPort) {
   const tmp = scratch('cb-overhead-prof-');
   const profDir = join(tmp.dir, 'prof');
   try {
-    const { proc, origin } = await startArmRetrying('cb-sidecar', upstreamPort, tmp.dir, ['--cpu-prof', `--cpu-prof-dir=${profDir}`]);
+    const { proc, origin } = await startArmRetrying('cb-sidecar', upstreamPort, tmp.dir, [
+      '--cpu-prof',
+      `--cpu-prof-dir=${profDir}`,
+    ]);
     await attack(origin, RATE, 2, tmp.dir);
     await attack(origin, RATE, DURATION_S, tmp.dir);
     await stopProcess(proc, 'SIGINT');
@@ -175,7 +225,8 @@ async function profileSidecar(upstreamPort) {
     if (!file) return { total: 0, top: [] };
     const profile = JSON.parse(readFileSync(join(profDir, file), 'utf8'));
     const dt = new Map();
-    for (let i = 0; i < profile.samples.length; i++) dt.set(profile.samples[i], (dt.get(profile.samples[i]) ?? 0) + (profile.timeDeltas[i] ?? 0));
+    for (let i = 0; i < profile.samples.length; i++)
+      dt.set(profile.samples[i], (dt.get(profile.samples[i]) ?? 0) + (profile.timeDeltas[i] ?? 0));
     const byFn = new Map();
     let total = 0;
     for (const node of profile.nodes) {
@@ -220,7 +271,11 @@ function summarize(rounds) {
       anon: median(pick((r) => r.mem.anon)),
       file: median(pick((r) => r.mem.file)),
       hwm: Math.max(...pick((r) => r.mem.hwm).filter(Number.isFinite), -Infinity),
-      at: runs.map((r) => (r.heavy ? `${r.heavy.ok}/${r.heavy.requests} ok at ${RSS_RATE}/s` : `wrk max ${r.max.rps.toFixed(0)}/s`)).join('; '),
+      at: runs
+        .map((r) =>
+          r.heavy ? `${r.heavy.ok}/${r.heavy.requests} ok at ${RSS_RATE}/s` : `wrk max ${r.max.rps.toFixed(0)}/s`,
+        )
+        .join('; '),
       nonOk: runs.reduce((n, r) => n + (r.fixed.requests - r.fixed.ok), 0),
     };
   });
@@ -301,7 +356,10 @@ function report(rounds, prof, load) {
 
 try {
   const load = { before: `${uptime()}` };
-  const upstream = await startProcess(process.execPath, [`${ROOT}bench/overhead/upstream.mjs`], { cpu: LOAD_CPU, name: 'upstream' });
+  const upstream = await startProcess(process.execPath, [`${ROOT}bench/overhead/upstream.mjs`], {
+    cpu: LOAD_CPU,
+    name: 'upstream',
+  });
   const upstreamPort = JSON.parse(upstream.stdout().split('\n')[0]).port;
   const rounds = [];
   try {
@@ -315,7 +373,9 @@ try {
     }
     process.stderr.write('bench-overhead: profiling cb-sidecar\n');
     const prof = await profileSidecar(upstreamPort);
-    load.after = `${uptime()} (loadavg ${loadavg().map((x) => x.toFixed(2)).join(' ')})`;
+    load.after = `${uptime()} (loadavg ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')})`;
     report(rounds, prof, load);
   } finally {
     await stopProcess(upstream, 'SIGTERM');

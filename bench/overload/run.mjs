@@ -9,7 +9,17 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { SIDECAR_NODE_OPTIONS } from '../../packages/proxy/dist/runtime.js';
-import { ROOT, SIDECAR, freePort, percentile, scratch, startProcess, stopProcess, uptime, vegetaAttack } from '../adaptive/support.mjs';
+import {
+  ROOT,
+  SIDECAR,
+  freePort,
+  percentile,
+  scratch,
+  startProcess,
+  stopProcess,
+  uptime,
+  vegetaAttack,
+} from '../adaptive/support.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -32,19 +42,40 @@ const loadBefore = uptime();
 const work = scratch('cb-overload-');
 const config = join(work.dir, 'sidecar.yaml');
 // The sidecar's numbers match the upstream: limit = its workers; the rest is the documented defaults.
-writeFileSync(config, `trafficPolicy:\n  connectionPool:\n    tcp: { maxConnections: ${WORKERS} }\n    http: { http1MaxPendingRequests: ${QUEUE} }\n`);
+writeFileSync(
+  config,
+  `trafficPolicy:\n  connectionPool:\n    tcp: { maxConnections: ${WORKERS} }\n    http: { http1MaxPendingRequests: ${QUEUE} }\n`,
+);
 
 let upstream;
 let sidecar;
 try {
-  upstream = await startProcess(process.execPath, [join(ROOT, 'bench/overload/upstream.mjs'), '--workers', String(WORKERS), '--service-ms', String(SERVICE_MS)], { name: 'upstream' });
+  upstream = await startProcess(
+    process.execPath,
+    [join(ROOT, 'bench/overload/upstream.mjs'), '--workers', String(WORKERS), '--service-ms', String(SERVICE_MS)],
+    { name: 'upstream' },
+  );
   const upstreamOrigin = `http://127.0.0.1:${JSON.parse(upstream.stdout().split('\n')[0]).port}`;
   const [port, adminPort] = [await freePort(), await freePort()];
-  sidecar = await startProcess(process.execPath, [SIDECAR, '--listen', `127.0.0.1:${port}`, '--admin-port', String(adminPort), '--upstream', upstreamOrigin, '--config', config], {
-    readyUrl: `http://127.0.0.1:${adminPort}/readyz`,
-    env: { CB_LOG_LEVEL: 'warn', NODE_OPTIONS: SIDECAR_NODE_OPTIONS }, // as the image runs it
-    name: 'cb-sidecar',
-  });
+  sidecar = await startProcess(
+    process.execPath,
+    [
+      SIDECAR,
+      '--listen',
+      `127.0.0.1:${port}`,
+      '--admin-port',
+      String(adminPort),
+      '--upstream',
+      upstreamOrigin,
+      '--config',
+      config,
+    ],
+    {
+      readyUrl: `http://127.0.0.1:${adminPort}/readyz`,
+      env: { CB_LOG_LEVEL: 'warn', NODE_OPTIONS: SIDECAR_NODE_OPTIONS }, // as the image runs it
+      name: 'cb-sidecar',
+    },
+  );
   const url = `http://127.0.0.1:${port}/predict`;
 
   console.error(`unloaded: ${UNLOADED_RATE} req/s for 10 s`);
@@ -67,16 +98,24 @@ try {
   const rejectedP99 = percentile(lat(rejected), 99);
   const expectedSent = RATE * DURATION_S;
   const reasons = {};
-  for (const m of metrics.matchAll(/^cb_requests_total\{outcome="([^"]+)",code="(\d+)"\} (\d+)/gm)) reasons[`${m[1]} ${m[2]}`] = Number(m[3]);
+  for (const m of metrics.matchAll(/^cb_requests_total\{outcome="([^"]+)",code="(\d+)"\} (\d+)/gm))
+    reasons[`${m[1]} ${m[2]}`] = Number(m[3]);
 
   // Server-side view: the sidecar's own histogram, per outcome (bucket-interpolated like histogram_quantile).
   const serverQuantile = (outcome, q) => {
-    const buckets = [...metrics.matchAll(new RegExp(`^cb_request_duration_seconds_bucket\\{le="([^"]+)",outcome="${outcome}"\\} (\\d+)`, 'gm'))].map((m) => [Number(m[1]), Number(m[2])]);
+    const buckets = [
+      ...metrics.matchAll(
+        new RegExp(`^cb_request_duration_seconds_bucket\\{le="([^"]+)",outcome="${outcome}"\\} (\\d+)`, 'gm'),
+      ),
+    ].map((m) => [Number(m[1]), Number(m[2])]);
     const total = buckets.at(-1)?.[1] ?? 0;
     if (total === 0) return NaN;
     let [prevLe, prevCount] = [0, 0];
     for (const [le, count] of buckets) {
-      if (count >= q * total) return le === Infinity ? prevLe * 1000 : (prevLe + ((le - prevLe) * (q * total - prevCount)) / Math.max(1, count - prevCount)) * 1000;
+      if (count >= q * total)
+        return le === Infinity
+          ? prevLe * 1000
+          : (prevLe + ((le - prevLe) * (q * total - prevCount)) / Math.max(1, count - prevCount)) * 1000;
       [prevLe, prevCount] = [le, count];
     }
     return NaN;
@@ -86,10 +125,22 @@ try {
     .filter(([, p50]) => !Number.isNaN(p50));
 
   const checks = [
-    ['upstream never holds more than the limit', `max held ${upstreamStats.maxHeld} <= limit ${WORKERS}`, upstreamStats.maxHeld <= WORKERS],
-    ['accepted p99 within 3x the unloaded p99', `${acceptedP99.toFixed(2)} ms <= 3 x ${unloadedP99.toFixed(2)} = ${(3 * unloadedP99).toFixed(2)} ms`, acceptedP99 <= 3 * unloadedP99],
+    [
+      'upstream never holds more than the limit',
+      `max held ${upstreamStats.maxHeld} <= limit ${WORKERS}`,
+      upstreamStats.maxHeld <= WORKERS,
+    ],
+    [
+      'accepted p99 within 3x the unloaded p99',
+      `${acceptedP99.toFixed(2)} ms <= 3 x ${unloadedP99.toFixed(2)} = ${(3 * unloadedP99).toFixed(2)} ms`,
+      acceptedP99 <= 3 * unloadedP99,
+    ],
     ['rejection p99 <= 5 ms', `${rejectedP99.toFixed(2)} ms`, rejectedP99 <= 5],
-    ['every request answered', `sent ${overload.length} (planned ${expectedSent}), answered ${overload.length - errors.length}, socket errors ${errors.length}, other statuses ${other}`, errors.length === 0 && other === 0 && overload.length === expectedSent],
+    [
+      'every request answered',
+      `sent ${overload.length} (planned ${expectedSent}), answered ${overload.length - errors.length}, socket errors ${errors.length}, other statuses ${other}`,
+      errors.length === 0 && other === 0 && overload.length === expectedSent,
+    ],
   ];
   const pass = checks.every((c) => c[2]);
   const f = (n) => n.toFixed(2);
@@ -122,14 +173,18 @@ Generated by \`make bench-overload\` (\`node bench/overload/run.mjs\`) on ${new 
 | rejections answered within 5 ms | ${((100 * rejected.filter((r) => r.latencyMs <= 5).length) / Math.max(1, rejected.length)).toFixed(1)} % |
 | upstream max held at once | ${upstreamStats.maxHeld} (limit ${WORKERS}) |
 | sidecar-side p50 / p99 by outcome (histogram buckets 0.5, 1, 2.5, 5, 10, 25, 50, 100 ms interpolated; whole run) | ${serverSide.map(([o, p50, p99]) => `${o} ${f(p50)} / ${f(p99)} ms`).join('; ')} |
-| sidecar cb_requests_total (whole run) | ${Object.entries(reasons).map(([k, v]) => `${k}: ${v}`).join('; ')} |
+| sidecar cb_requests_total (whole run) | ${Object.entries(reasons)
+    .map(([k, v]) => `${k}: ${v}`)
+    .join('; ')} |
 
 ## Targets
 | target | measured | |
 |---|---|---|
 ${checks.map(([name, measured, ok]) => `| ${name} | ${measured} | ${ok ? 'PASS' : 'FAIL'} |`).join('\n')}
 
-Overall: **${pass ? 'PASS' : 'FAIL'}**. Load average during the run: ${loadavg().map((l) => l.toFixed(2)).join(', ')}.
+Overall: **${pass ? 'PASS' : 'FAIL'}**. Load average during the run: ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(', ')}.
 
 Reading the numbers: the client-side latencies include the time vegeta, the sidecar and the upstream spend
 waiting for a CPU. On this shared 2-core machine (load average above) that wait, not the sidecar's logic, sets

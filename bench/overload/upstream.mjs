@@ -6,7 +6,9 @@
 import { createServer } from 'node:http';
 import { parseArgs } from 'node:util';
 
-const { values } = parseArgs({ options: { workers: { type: 'string', default: '4' }, 'service-ms': { type: 'string', default: '20' } } });
+const { values } = parseArgs({
+  options: { workers: { type: 'string', default: '4' }, 'service-ms': { type: 'string', default: '20' } },
+});
 const workers = Number(values.workers);
 const serviceMs = Number(values['service-ms']);
 if (!(workers >= 1) || !(serviceMs > 0)) {

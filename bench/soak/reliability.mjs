@@ -17,7 +17,10 @@ for (const name of readdirSync(dir).sort()) {
   const doc = JSON.parse(readFileSync(join(dir, name), 'utf8'));
   (name.startsWith('soak-') ? soaks : rows).push(doc);
 }
-const statuses = (by) => Object.entries(by).map(([k, v]) => `${k}: ${v}`).join(', ');
+const statuses = (by) =>
+  Object.entries(by)
+    .map(([k, v]) => `${k}: ${v}`)
+    .join(', ');
 const lines = [
   '## Reliability',
   '',
@@ -28,15 +31,25 @@ const lines = [
   '',
   '| fault | sent | answered | answers by status | recovery | note |',
   '|---|---:|---:|---|---:|---|',
-  ...rows.map((r) => `| ${r.fault} | ${r.sent} | ${r.answered} | ${statuses(r.byStatus)} | ${r.recoveryMs === null ? '-' : `${Math.round(r.recoveryMs)} ms`} | ${r.note} |`),
+  ...rows.map(
+    (r) =>
+      `| ${r.fault} | ${r.sent} | ${r.answered} | ${statuses(r.byStatus)} | ${r.recoveryMs === null ? '-' : `${Math.round(r.recoveryMs)} ms`} | ${r.note} |`,
+  ),
   '',
 ];
 if (soaks.length > 0) {
-  lines.push('### Soak (80% of measured capacity, through the sidecar)', '', '| run | rate | sent / answered | by status | process | RSS start → end (MiB) | fds start → end |', '|---|---:|---|---|---|---|---|');
+  lines.push(
+    '### Soak (80% of measured capacity, through the sidecar)',
+    '',
+    '| run | rate | sent / answered | by status | process | RSS start → end (MiB) | fds start → end |',
+    '|---|---:|---|---|---|---|---|',
+  );
   for (const s of soaks) {
     for (const p of ['sidecar', 'api']) {
       const f = s.figures[p];
-      lines.push(`| ${s.durationS} s (warm-up ${s.warmupS} s) | ${s.rateRps}/s of ${Math.round(s.capacityRps)}/s | ${s.sent} / ${s.answered} | ${statuses(s.byStatus)} | ${p === 'sidecar' ? 'cb-sidecar' : 'iris-api'} | ${(f.rssStartKiB / 1024).toFixed(1)} → ${(f.rssEndKiB / 1024).toFixed(1)} | ${f.fdsStart} → ${f.fdsEnd} |`);
+      lines.push(
+        `| ${s.durationS} s (warm-up ${s.warmupS} s) | ${s.rateRps}/s of ${Math.round(s.capacityRps)}/s | ${s.sent} / ${s.answered} | ${statuses(s.byStatus)} | ${p === 'sidecar' ? 'cb-sidecar' : 'iris-api'} | ${(f.rssStartKiB / 1024).toFixed(1)} → ${(f.rssEndKiB / 1024).toFixed(1)} | ${f.fdsStart} → ${f.fdsEnd} |`,
+      );
     }
   }
   lines.push('');

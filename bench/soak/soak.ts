@@ -44,7 +44,11 @@ async function capacity(url: string, concurrency: number, ms: number): Promise<n
   let done = 0;
   const client = async (): Promise<void> => {
     while (performance.now() < end) {
-      const res = await fetch(url, { method: 'POST', body: SEED_BODY, headers: { 'content-type': 'application/json' } });
+      const res = await fetch(url, {
+        method: 'POST',
+        body: SEED_BODY,
+        headers: { 'content-type': 'application/json' },
+      });
       await res.arrayBuffer();
       if (res.status === 200) done++;
     }
@@ -71,10 +75,19 @@ export async function runSoak(durationS: number, warmupS: number, share = 0.8, s
   const elapsedS = (): number => (performance.now() - started) / 1000;
   try {
     const api = await startApi(sup, undefined, {}, true);
-    const sidecar = await startSidecar(sup, api.origin, 'sidecar:\n  drain: { delay: 0ms, grace: 5s }\n', undefined, true);
+    const sidecar = await startSidecar(
+      sup,
+      api.origin,
+      'sidecar:\n  drain: { delay: 0ms, grace: 5s }\n',
+      undefined,
+      true,
+    );
     // A process that dies mid-soak is the finding: stop at once and say which, how, and what it last wrote.
     let died: string | undefined;
-    for (const [name, child] of [['iris-api', api.child], ['cb-sidecar', sidecar.child]] as const) {
+    for (const [name, child] of [
+      ['iris-api', api.child],
+      ['cb-sidecar', sidecar.child],
+    ] as const) {
       void child.exited.then((st) => {
         died ??= `${name} exited (code ${st.code}, signal ${st.signal}) during the soak at ${elapsedS().toFixed(0)} s; stderr: ${child.stderrTail() || '-'}; log tail: ${child.stdout().slice(-2000) || '-'}`;
       });
@@ -83,7 +96,21 @@ export async function runSoak(durationS: number, warmupS: number, share = 0.8, s
     await warmUp(url, SEED_BODY, 500);
     const capacityRps = await capacity(url, 16, 5000);
     const rateRps = Math.max(10, Math.floor(capacityRps * share));
-    const result: SoakResult = { capacityRps, rateRps, durationS, warmupS, sent: 0, answered: 0, byStatus: {}, byReason: {}, errors: {}, p50Ms: 0, p99Ms: 0, sidecar: [], api: [] };
+    const result: SoakResult = {
+      capacityRps,
+      rateRps,
+      durationS,
+      warmupS,
+      sent: 0,
+      answered: 0,
+      byStatus: {},
+      byReason: {},
+      errors: {},
+      p50Ms: 0,
+      p99Ms: 0,
+      sidecar: [],
+      api: [],
+    };
     const p50s: number[] = [];
     const p99s: number[] = [];
     started = performance.now();
@@ -101,7 +128,11 @@ export async function runSoak(durationS: number, warmupS: number, share = 0.8, s
       let endS = Infinity;
       while (elapsedS() < endS) {
         if (died !== undefined) throw new Error(died);
-        if (endS === Infinity && elapsedS() >= warmupS && (elapsedS() >= 3 * warmupS || (steady(result.sidecar) && steady(result.api)))) {
+        if (
+          endS === Infinity &&
+          elapsedS() >= warmupS &&
+          (elapsedS() >= 3 * warmupS || (steady(result.sidecar) && steady(result.api)))
+        ) {
           result.warmupS = Math.round(elapsedS());
           endS = result.warmupS + durationS - warmupS;
           result.durationS = endS;

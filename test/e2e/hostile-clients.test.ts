@@ -42,14 +42,23 @@ describe.each([
   it('rejects Content-Length together with Transfer-Encoding (smuggling) with one 400 and a closed connection', async () => {
     const smuggled = request('GET', '/smuggled-cl-te');
     const body = `0\r\n\r\n${smuggled}`;
-    const a = await raw(port(), [request('POST', '/predict', { 'content-type': 'application/json', 'content-length': String(body.length), 'transfer-encoding': 'chunked' }, body)]);
+    const a = await raw(port(), [
+      request(
+        'POST',
+        '/predict',
+        { 'content-type': 'application/json', 'content-length': String(body.length), 'transfer-encoding': 'chunked' },
+        body,
+      ),
+    ]);
     expect(a.statuses).toEqual([400]);
     expect(a.closed).toBe(true);
     await stillServes(port());
   });
 
   it('rejects duplicate, conflicting Content-Length headers with 400', async () => {
-    const a = await raw(port(), [`POST /predict HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 4\r\ncontent-length: 40\r\n\r\n{"a"`]);
+    const a = await raw(port(), [
+      `POST /predict HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 4\r\ncontent-length: 40\r\n\r\n{"a"`,
+    ]);
     expect(a.statuses).toEqual([400]);
     expect(a.closed).toBe(true);
   });
@@ -62,10 +71,25 @@ describe.each([
 
   it('answers 413 to a body over the limit, and to more rows than a batch may hold', async () => {
     const big = JSON.stringify({ data: [[5.1, 3.5, 1.4, 0.2]], pad: 'x'.repeat(2 * 1024 * 1024) });
-    const a = await raw(port(), [request('POST', '/predict', { 'content-type': 'application/json', 'content-length': String(big.length) }, big)], 5000);
+    const a = await raw(
+      port(),
+      [request('POST', '/predict', { 'content-type': 'application/json', 'content-length': String(big.length) }, big)],
+      5000,
+    );
     expect(a.statuses).toEqual([413]);
     const rows = JSON.stringify({ data: Array.from({ length: 5000 }, () => [5.1, 3.5, 1.4, 0.2]) });
-    const b = await raw(port(), [request('POST', '/predict', { 'content-type': 'application/json', 'content-length': String(rows.length) }, rows)], 5000);
+    const b = await raw(
+      port(),
+      [
+        request(
+          'POST',
+          '/predict',
+          { 'content-type': 'application/json', 'content-length': String(rows.length) },
+          rows,
+        ),
+      ],
+      5000,
+    );
     expect(b.statuses).toEqual([413]);
     expect(b.text).toMatch(/"error":\{"code":/);
     await stillServes(port());
@@ -74,7 +98,18 @@ describe.each([
   it('answers 4xx with an error body to deeply nested JSON and stays up', async () => {
     const depth = 200_000;
     const nested = `{"data":${'['.repeat(depth)}${']'.repeat(depth)}}`;
-    const a = await raw(port(), [request('POST', '/predict', { 'content-type': 'application/json', 'content-length': String(nested.length) }, nested)], 5000);
+    const a = await raw(
+      port(),
+      [
+        request(
+          'POST',
+          '/predict',
+          { 'content-type': 'application/json', 'content-length': String(nested.length) },
+          nested,
+        ),
+      ],
+      5000,
+    );
     expect(a.statuses).toHaveLength(1);
     expect(a.statuses[0]).toBeGreaterThanOrEqual(400);
     expect(a.statuses[0]).toBeLessThan(500);
@@ -83,8 +118,15 @@ describe.each([
   });
 
   it('answers 400 to invalid UTF-8 in a JSON body', async () => {
-    const body = Buffer.concat([Buffer.from('{"data":[[5.1,3.5,1.4,"'), Buffer.from([0xff, 0xfe, 0xc3]), Buffer.from('"]]}')]);
-    const a = await raw(port(), [request('POST', '/predict', { 'content-type': 'application/json', 'content-length': String(body.length) }), body]);
+    const body = Buffer.concat([
+      Buffer.from('{"data":[[5.1,3.5,1.4,"'),
+      Buffer.from([0xff, 0xfe, 0xc3]),
+      Buffer.from('"]]}'),
+    ]);
+    const a = await raw(port(), [
+      request('POST', '/predict', { 'content-type': 'application/json', 'content-length': String(body.length) }),
+      body,
+    ]);
     expect(a.statuses).toHaveLength(1);
     expect(a.statuses[0]).toBeGreaterThanOrEqual(400);
     expect(a.statuses[0]).toBeLessThan(500);
@@ -119,7 +161,14 @@ describe.each([
   });
 
   it('does not switch protocols on an Upgrade request', async () => {
-    const a = await raw(port(), [request('GET', '/health', { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-version': '13' })]);
+    const a = await raw(port(), [
+      request('GET', '/health', {
+        connection: 'Upgrade',
+        upgrade: 'websocket',
+        'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+        'sec-websocket-version': '13',
+      }),
+    ]);
     expect(a.statuses).toHaveLength(1);
     // The sidecar refuses (501); the API, which has no upgrade handler, answers the GET as plain HTTP.
     expect(a.statuses[0]).not.toBe(101);
@@ -156,7 +205,14 @@ describe('the sidecar in front of a recording upstream', () => {
 
   it('sends an absolute-form request to its one upstream, reduced to the path', async () => {
     const before = spied.paths.length;
-    const a = await raw(spy.port, [request('POST', `http://127.0.0.1:${attacker.port}/predict?x=1`, { host: `127.0.0.1:${attacker.port}`, 'content-length': '2' }, '{}')]);
+    const a = await raw(spy.port, [
+      request(
+        'POST',
+        `http://127.0.0.1:${attacker.port}/predict?x=1`,
+        { host: `127.0.0.1:${attacker.port}`, 'content-length': '2' },
+        '{}',
+      ),
+    ]);
     expect(a.statuses).toEqual([200]);
     expect(spied.paths.slice(before)).toEqual(['/predict?x=1']);
     expect(attacker.connections).toBe(0);

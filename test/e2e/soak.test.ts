@@ -10,32 +10,59 @@ const SECONDS = Number(process.env.SOAK_SECONDS ?? '40');
 const WARMUP_S = Math.max(20, Math.round(SECONDS * 0.2));
 
 describe('soak through the sidecar at 80% of capacity', () => {
-  it('answers every request and keeps RSS (within 10%) and open fds of sidecar and API flat after warm-up', async () => {
-    const r = await runSoak(SECONDS, WARMUP_S);
-    if (process.env.SOAK_REPORT !== undefined) writeReport(process.env.SOAK_REPORT, r);
-    const dir = join(ROOT, '.ci-results', 'reliability');
-    mkdirSync(dir, { recursive: true });
-    const figures = Object.fromEntries(
-      (['sidecar', 'api'] as const).map((p) => {
-        const w = window(r[p], r.warmupS);
-        return [p, { rssStartKiB: median(w.start, 'rssKiB'), rssEndKiB: median(w.end, 'rssKiB'), fdsStart: median(w.start, 'fds'), fdsEnd: median(w.end, 'fds') }];
-      }),
-    );
-    writeFileSync(join(dir, `soak-${SECONDS}s.json`), JSON.stringify({ ...r, sidecar: r.sidecar.map((x) => [Math.round(x.atS), Math.round(x.rssKiB / 1024), x.fds]), api: r.api.map((x) => [Math.round(x.atS), Math.round(x.rssKiB / 1024), x.fds]), figures, at: new Date().toISOString() }, null, 2));
+  it(
+    'answers every request and keeps RSS (within 10%) and open fds of sidecar and API flat after warm-up',
+    async () => {
+      const r = await runSoak(SECONDS, WARMUP_S);
+      if (process.env.SOAK_REPORT !== undefined) writeReport(process.env.SOAK_REPORT, r);
+      const dir = join(ROOT, '.ci-results', 'reliability');
+      mkdirSync(dir, { recursive: true });
+      const figures = Object.fromEntries(
+        (['sidecar', 'api'] as const).map((p) => {
+          const w = window(r[p], r.warmupS);
+          return [
+            p,
+            {
+              rssStartKiB: median(w.start, 'rssKiB'),
+              rssEndKiB: median(w.end, 'rssKiB'),
+              fdsStart: median(w.start, 'fds'),
+              fdsEnd: median(w.end, 'fds'),
+            },
+          ];
+        }),
+      );
+      writeFileSync(
+        join(dir, `soak-${SECONDS}s.json`),
+        JSON.stringify(
+          {
+            ...r,
+            sidecar: r.sidecar.map((x) => [Math.round(x.atS), Math.round(x.rssKiB / 1024), x.fds]),
+            api: r.api.map((x) => [Math.round(x.atS), Math.round(x.rssKiB / 1024), x.fds]),
+            figures,
+            at: new Date().toISOString(),
+          },
+          null,
+          2,
+        ),
+      );
 
-    expect(r.errors).toEqual({});
-    expect(r.answered).toBe(r.sent);
-    // Admission may shed a little (503 overload/queue-timeout) when the shared CPU stalls; nothing else fails.
-    expect(Object.keys(r.byStatus).filter((s) => s !== '200' && s !== '503')).toEqual([]);
-    expect(Object.keys(r.byReason).filter((s) => s !== 'overload' && s !== 'queue-timeout' && s !== 'deadline')).toEqual([]);
-    expect(r.byStatus['200'] ?? 0).toBeGreaterThanOrEqual(0.99 * r.sent);
-    for (const p of ['sidecar', 'api'] as const) {
-      const f = figures[p] as { rssStartKiB: number; rssEndKiB: number; fdsStart: number; fdsEnd: number };
-      expect(f.rssEndKiB).toBeLessThanOrEqual(1.1 * f.rssStartKiB);
-      // Connections come and go with the load (the upstream pool holds up to 64, the clients' keep-alive sockets
-      // churn too: a CI run saw the sidecar's count swing 103-242 with no trend, start 203, end 206); a leak grows
-      // with every request, by thousands over the ~57,000 requests of a 40 s run.
-      expect(f.fdsEnd).toBeLessThanOrEqual(f.fdsStart + 128);
-    }
-  }, (SECONDS + 3 * WARMUP_S + 90) * 1000);
+      expect(r.errors).toEqual({});
+      expect(r.answered).toBe(r.sent);
+      // Admission may shed a little (503 overload/queue-timeout) when the shared CPU stalls; nothing else fails.
+      expect(Object.keys(r.byStatus).filter((s) => s !== '200' && s !== '503')).toEqual([]);
+      expect(
+        Object.keys(r.byReason).filter((s) => s !== 'overload' && s !== 'queue-timeout' && s !== 'deadline'),
+      ).toEqual([]);
+      expect(r.byStatus['200'] ?? 0).toBeGreaterThanOrEqual(0.99 * r.sent);
+      for (const p of ['sidecar', 'api'] as const) {
+        const f = figures[p] as { rssStartKiB: number; rssEndKiB: number; fdsStart: number; fdsEnd: number };
+        expect(f.rssEndKiB).toBeLessThanOrEqual(1.1 * f.rssStartKiB);
+        // Connections come and go with the load (the upstream pool holds up to 64, the clients' keep-alive sockets
+        // churn too: a CI run saw the sidecar's count swing 103-242 with no trend, start 203, end 206); a leak grows
+        // with every request, by thousands over the ~57,000 requests of a 40 s run.
+        expect(f.fdsEnd).toBeLessThanOrEqual(f.fdsStart + 128);
+      }
+    },
+    (SECONDS + 3 * WARMUP_S + 90) * 1000,
+  );
 });

@@ -3,7 +3,15 @@
 import { Supervisor } from '../../packages/lab/src/processes.js';
 import { FaultUpstream, type FaultMode } from './support/fault-upstream.js';
 import { openLoop, percentile, SEED_BODY, warmUp, type LoadResult, type Shot } from './support/load.js';
-import { breakerState, eventually, getJson, recordReliability, startApi, startSidecar, type SidecarProcess } from './support/stack.js';
+import {
+  breakerState,
+  eventually,
+  getJson,
+  recordReliability,
+  startApi,
+  startSidecar,
+  type SidecarProcess,
+} from './support/stack.js';
 
 const RESET_MS = 1000;
 // The open interval stays at resetTimeout (max = reset), so "recovers within resetTimeout + 1 s" is exact.
@@ -17,7 +25,15 @@ sidecar:
 `;
 /** Admission answers: documented, and possible in any case when the shared CPU stalls the sidecar. */
 const SHEDDING = ['overload', 'queue-timeout'];
-const SIDECAR_REASONS = new Set(['overload', 'queue-timeout', 'deadline', 'circuit-open', 'upstream-timeout', 'upstream-unavailable', 'upstream-error']);
+const SIDECAR_REASONS = new Set([
+  'overload',
+  'queue-timeout',
+  'deadline',
+  'circuit-open',
+  'upstream-timeout',
+  'upstream-unavailable',
+  'upstream-error',
+]);
 
 const sup = new Supervisor();
 afterAll(() => sup.stopAll(2000));
@@ -28,7 +44,8 @@ function expectDocumentedAnswers(result: LoadResult, allowed: Record<number, rea
   expect(result.answered).toBe(result.sent);
   for (const s of result.shots) {
     const rule = allowed[s.status];
-    if (rule === undefined) throw new Error(`unexpected status ${s.status} (reason ${s.reason}) at ${s.sentAtMs.toFixed(0)} ms`);
+    if (rule === undefined)
+      throw new Error(`unexpected status ${s.status} (reason ${s.reason}) at ${s.sentAtMs.toFixed(0)} ms`);
     if (rule === 'forwarded') expect(s.reason).toBeUndefined();
     else expect([...rule, ...SHEDDING]).toContain(s.reason);
     if (s.reason !== undefined) expect(SIDECAR_REASONS.has(s.reason)).toBe(true);
@@ -61,14 +78,21 @@ describe('upstream faults under load', () => {
   it('answers 503 upstream-unavailable fast when the API is killed, opens the breaker, and recovers within resetTimeout + 1 s of the restart', async () => {
     let api = await startApi(sup);
     // The real model on a shared CPU can take longer than 300 ms; this case is about a dead process, not a slow one.
-    const sidecar = await sidecarFor(api.origin, CONFIG.replace('upstream: { timeout: 300ms }', 'upstream: { timeout: 3s }'));
+    const sidecar = await sidecarFor(
+      api.origin,
+      CONFIG.replace('upstream: { timeout: 300ms }', 'upstream: { timeout: 3s }'),
+    );
     await warmUp(`${sidecar.url}/predict`);
     let killedAt = -1;
     let restartedAt = -1;
     let restarting: Promise<void> | undefined;
     const t0 = performance.now();
     const result = await openLoop({
-      url: `${sidecar.url}/predict`, method: 'POST', body: SEED_BODY, rate: 150, durationMs: 6000,
+      url: `${sidecar.url}/predict`,
+      method: 'POST',
+      body: SEED_BODY,
+      rate: 150,
+      durationMs: 6000,
       onTick: (t) => {
         if (killedAt < 0 && t >= 1000) {
           killedAt = t;
@@ -83,20 +107,47 @@ describe('upstream faults under load', () => {
       },
     });
     await restarting;
-    expectDocumentedAnswers(result, { 200: 'forwarded', 502: ['upstream-error'], 503: ['upstream-unavailable', 'circuit-open'] });
+    expectDocumentedAnswers(result, {
+      200: 'forwarded',
+      502: ['upstream-error'],
+      503: ['upstream-unavailable', 'circuit-open'],
+    });
     // Only requests in flight at the kill can see the connection cut (502); the rest are refused fast.
     expect(result.byStatus['502'] ?? 0).toBeLessThanOrEqual(10);
     const refused = result.shots.filter((s) => s.reason === 'upstream-unavailable' || s.reason === 'circuit-open');
     expect(refused.length).toBeGreaterThan(0);
     // Refusals cost a failed connect or nothing at all (open breaker). Bounds are loose: CI shares 2 cores.
-    expect(percentile(refused.map((s) => s.latencyMs), 50)).toBeLessThan(50);
-    expect(percentile(refused.map((s) => s.latencyMs), 99)).toBeLessThan(1000);
+    expect(
+      percentile(
+        refused.map((s) => s.latencyMs),
+        50,
+      ),
+    ).toBeLessThan(50);
+    expect(
+      percentile(
+        refused.map((s) => s.latencyMs),
+        99,
+      ),
+    ).toBeLessThan(1000);
     expect(result.byReason['circuit-open'] ?? 0).toBeGreaterThan(0);
     const recoveryMs = recoveryAfter(result.shots, restartedAt);
     expect(recoveryMs).not.toBeNull();
     expect(recoveryMs as number).toBeLessThanOrEqual(RESET_MS + 1000);
     expect(await breakerState(sidecar.admin)).toBe('closed');
-    recordReliability('api-killed', { fault: 'API process killed (SIGKILL), restarted 1 s later', sent: result.sent, answered: result.answered, byStatus: result.byStatus, recoveryMs, note: `503 p50 ${percentile(refused.map((s) => s.latencyMs), 50).toFixed(1)} ms, p99 ${percentile(refused.map((s) => s.latencyMs), 99).toFixed(1)} ms; recovery counted from the restart` });
+    recordReliability('api-killed', {
+      fault: 'API process killed (SIGKILL), restarted 1 s later',
+      sent: result.sent,
+      answered: result.answered,
+      byStatus: result.byStatus,
+      recoveryMs,
+      note: `503 p50 ${percentile(
+        refused.map((s) => s.latencyMs),
+        50,
+      ).toFixed(1)} ms, p99 ${percentile(
+        refused.map((s) => s.latencyMs),
+        99,
+      ).toFixed(1)} ms; recovery counted from the restart`,
+    });
     await sup.stop(sidecar.child);
     await sup.stop(api.child);
   }, 40_000);
@@ -113,11 +164,22 @@ describe('upstream faults under load', () => {
     });
 
     /** Runs `rate`/s for `durationMs`, with `mode` between `fromMs` and `toMs`; then checks the sidecar is alive. */
-    async function faultRun(mode: FaultMode, fromMs: number, toMs: number, rate = 150, durationMs = 4500, onTick?: (t: number) => void): Promise<LoadResult> {
+    async function faultRun(
+      mode: FaultMode,
+      fromMs: number,
+      toMs: number,
+      rate = 150,
+      durationMs = 4500,
+      onTick?: (t: number) => void,
+    ): Promise<LoadResult> {
       upstream.mode = 'ok';
       await warmUp(`${sidecar.url}/predict`);
       const result = await openLoop({
-        url: `${sidecar.url}/predict`, method: 'POST', body: SEED_BODY, rate, durationMs,
+        url: `${sidecar.url}/predict`,
+        method: 'POST',
+        body: SEED_BODY,
+        rate,
+        durationMs,
         onTick: (t) => {
           if (t >= fromMs && t < toMs) upstream.mode = mode;
           else if (t >= toMs) upstream.mode = 'ok';
@@ -135,25 +197,51 @@ describe('upstream faults under load', () => {
       const timeouts = result.shots.filter((s) => s.status === 504);
       expect(timeouts.length).toBeGreaterThan(0);
       // upstream.timeout is 300 ms; the margins are for a CPU shared with other jobs, not for the sidecar.
-      expect(percentile(timeouts.map((s) => s.latencyMs), 50)).toBeLessThan(300 + 300);
+      expect(
+        percentile(
+          timeouts.map((s) => s.latencyMs),
+          50,
+        ),
+      ).toBeLessThan(300 + 300);
       expect(Math.max(...timeouts.map((s) => s.latencyMs))).toBeLessThan(3000);
       expect(result.byReason['circuit-open'] ?? 0).toBeGreaterThan(0);
       const recoveryMs = recoveryAfter(result.shots, 2000);
       expect(recoveryMs).not.toBeNull();
       expect(recoveryMs as number).toBeLessThanOrEqual(RESET_MS + 1000);
-      recordReliability('upstream-hangs', { fault: 'upstream hangs for 1.5 s (upstream.timeout 300 ms)', sent: result.sent, answered: result.answered, byStatus: result.byStatus, recoveryMs, note: `504 p50 ${percentile(timeouts.map((s) => s.latencyMs), 50).toFixed(0)} ms, max ${Math.max(...timeouts.map((s) => s.latencyMs)).toFixed(0)} ms` });
+      recordReliability('upstream-hangs', {
+        fault: 'upstream hangs for 1.5 s (upstream.timeout 300 ms)',
+        sent: result.sent,
+        answered: result.answered,
+        byStatus: result.byStatus,
+        recoveryMs,
+        note: `504 p50 ${percentile(
+          timeouts.map((s) => s.latencyMs),
+          50,
+        ).toFixed(0)} ms, max ${Math.max(...timeouts.map((s) => s.latencyMs)).toFixed(0)} ms`,
+      });
     }, 30_000);
 
     it('keeps accepted latency bounded when the upstream becomes 10x slower (adaptive limit, queue timeout)', async () => {
       upstream.capacity = 4;
       upstream.baseDelayMs = 10; // capacity 400/s, then 40/s when slow
-      sidecar = await sidecarFor(upstream.origin, CONFIG.replace('mode: static', 'mode: adaptive, min: 1, max: 64').replace('upstream: { timeout: 300ms }', 'upstream: { timeout: 5s }'));
+      sidecar = await sidecarFor(
+        upstream.origin,
+        CONFIG.replace('mode: static', 'mode: adaptive, min: 1, max: 64').replace(
+          'upstream: { timeout: 300ms }',
+          'upstream: { timeout: 5s }',
+        ),
+      );
       let limitWhileSlow: Promise<number> | undefined;
       const result = await faultRun('slow', 1000, 3000, 200, 5000, (t) => {
-        limitWhileSlow ??= t >= 2900 ? getJson(`${sidecar.admin}/state`).then(({ body }) => (body.concurrency as { limit: number }).limit) : undefined;
+        limitWhileSlow ??=
+          t >= 2900
+            ? getJson(`${sidecar.admin}/state`).then(({ body }) => (body.concurrency as { limit: number }).limit)
+            : undefined;
       });
       expectDocumentedAnswers(result, { 200: 'forwarded', 503: ['overload', 'queue-timeout', 'deadline'] });
-      const accepted = result.shots.filter((s) => s.status === 200 && s.sentAtMs >= 1000 && s.sentAtMs < 3000).map((s) => s.latencyMs);
+      const accepted = result.shots
+        .filter((s) => s.status === 200 && s.sentAtMs >= 1000 && s.sentAtMs < 3000)
+        .map((s) => s.latencyMs);
       // Unprotected, 200/s into 40/s grows a backlog of 320 requests (8 s of waiting) over these 2 s. Admitted,
       // a request waits at most queue.timeout (250 ms) plus the upstream's own queue at the limit in flight,
       // which the adaptive limit pulls down from 64 (64 / 4 workers x 100 ms = 1.6 s) as it measures.
@@ -163,7 +251,14 @@ describe('upstream faults under load', () => {
       const recoveryMs = recoveryAfter(result.shots, 3000);
       expect(recoveryMs).not.toBeNull();
       expect(recoveryMs as number).toBeLessThanOrEqual(3000);
-      recordReliability('upstream-slow', { fault: 'upstream 10x slower for 2 s at 5x its slow capacity', sent: result.sent, answered: result.answered, byStatus: result.byStatus, recoveryMs, note: `accepted p99 ${p99.toFixed(0)} ms while slow (unprotected: backlog of 8 s); adaptive limit 64 -> ${await limitWhileSlow}` });
+      recordReliability('upstream-slow', {
+        fault: 'upstream 10x slower for 2 s at 5x its slow capacity',
+        sent: result.sent,
+        answered: result.answered,
+        byStatus: result.byStatus,
+        recoveryMs,
+        note: `accepted p99 ${p99.toFixed(0)} ms while slow (unprotected: backlog of 8 s); adaptive limit 64 -> ${await limitWhileSlow}`,
+      });
     }, 30_000);
 
     it('trips the breaker on a burst of 5xx and closes it again through a half-open probe', async () => {
@@ -177,7 +272,14 @@ describe('upstream faults under load', () => {
       expect(recoveryMs).not.toBeNull();
       expect(recoveryMs as number).toBeLessThanOrEqual(RESET_MS + 1000);
       expect(await eventually(async () => (await breakerState(sidecar.admin)) === 'closed', 2000)).toBe(true);
-      recordReliability('upstream-5xx', { fault: 'upstream answers 500 for 1 s', sent: result.sent, answered: result.answered, byStatus: result.byStatus, recoveryMs, note: 'half-open probe closes the breaker' });
+      recordReliability('upstream-5xx', {
+        fault: 'upstream answers 500 for 1 s',
+        sent: result.sent,
+        answered: result.answered,
+        byStatus: result.byStatus,
+        recoveryMs,
+        note: 'half-open probe closes the breaker',
+      });
     }, 30_000);
 
     it('answers 502 upstream-error to garbage and to a connection closed after the headers, without crashing', async () => {
@@ -194,7 +296,13 @@ describe('upstream faults under load', () => {
       const both = { sent: garbage.sent + cut.sent, answered: garbage.answered + cut.answered };
       const byStatus: Record<string, number> = { ...garbage.byStatus };
       for (const [k, v] of Object.entries(cut.byStatus)) byStatus[k] = (byStatus[k] ?? 0) + v;
-      recordReliability('upstream-garbage', { fault: 'upstream writes non-HTTP bytes / closes after the headers (0.5 s each)', ...both, byStatus, recoveryMs, note: 'sidecar stays up' });
+      recordReliability('upstream-garbage', {
+        fault: 'upstream writes non-HTTP bytes / closes after the headers (0.5 s each)',
+        ...both,
+        byStatus,
+        recoveryMs,
+        note: 'sidecar stays up',
+      });
     }, 30_000);
 
     it('cuts the client connection when the upstream closes mid-body, so a truncated answer never looks complete', async () => {
@@ -208,7 +316,14 @@ describe('upstream faults under load', () => {
       expect(result.shots.filter((s) => s.status === 0)).toEqual([]);
       const recoveryMs = recoveryAfter(result.shots, 800);
       expect(recoveryMs as number).toBeLessThanOrEqual(RESET_MS + 1000);
-      recordReliability('upstream-mid-body', { fault: 'upstream closes mid-body for 0.5 s (client sees 200 + cut body)', sent: result.sent, answered: result.answered, byStatus: result.byStatus, recoveryMs, note: `${result.errors.TRUNCATED ?? 0} got 200 then a cut body (the answer had started; as Envoy does), counted in 200, not answered` });
+      recordReliability('upstream-mid-body', {
+        fault: 'upstream closes mid-body for 0.5 s (client sees 200 + cut body)',
+        sent: result.sent,
+        answered: result.answered,
+        byStatus: result.byStatus,
+        recoveryMs,
+        note: `${result.errors.TRUNCATED ?? 0} got 200 then a cut body (the answer had started; as Envoy does), counted in 200, not answered`,
+      });
     }, 30_000);
   });
 });

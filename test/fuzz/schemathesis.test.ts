@@ -34,13 +34,36 @@ interface RunResult {
 function schemathesis(base: string, report: string): Promise<RunResult> {
   mkdirSync(join(ROOT, '.ci-results'), { recursive: true });
   const args = [
-    '--config-file', CONFIG, 'run', `${base}/openapi.json`, '--url', base,
-    '--checks', 'all', '--phases', 'examples,coverage,fuzzing', '--max-examples', MAX_EXAMPLES, '--seed', SEED,
-    '--workers', '1', '--request-timeout', '5', '--suppress-health-check', 'all',
-    '--report', 'junit', '--report-junit-path', join(ROOT, '.ci-results', report),
+    '--config-file',
+    CONFIG,
+    'run',
+    `${base}/openapi.json`,
+    '--url',
+    base,
+    '--checks',
+    'all',
+    '--phases',
+    'examples,coverage,fuzzing',
+    '--max-examples',
+    MAX_EXAMPLES,
+    '--seed',
+    SEED,
+    '--workers',
+    '1',
+    '--request-timeout',
+    '5',
+    '--suppress-health-check',
+    'all',
+    '--report',
+    'junit',
+    '--report-junit-path',
+    join(ROOT, '.ci-results', report),
   ];
   return new Promise((resolve) => {
-    const child = spawn(SCHEMATHESIS, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+    const child = spawn(SCHEMATHESIS, args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, NO_COLOR: '1' },
+    });
     let output = '';
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr.on('data', (d: Buffer) => (output += d.toString()));
@@ -66,11 +89,15 @@ describe('schemathesis against /openapi.json', () => {
   it.each([
     ['the API directly', () => api.origin, 'fuzz-api.xml'],
     ['the API through the sidecar', () => sidecar.url, 'fuzz-sidecar.xml'],
-  ])('finds no 5xx and no answer off the spec, fuzzing %s', async (_name, base, report) => {
-    const { code, output } = await schemathesis(base(), report);
-    const cases = casesLine(output);
-    if (code !== 0) throw new Error(`schemathesis exited ${code}:\n${output.slice(-6000)}`);
-    expect(cases.generated).toBeGreaterThan(50);
-    expect(cases.passed).toBe(cases.generated);
-  }, RUN_LIMIT_MS + 10_000);
+  ])(
+    'finds no 5xx and no answer off the spec, fuzzing %s',
+    async (_name, base, report) => {
+      const { code, output } = await schemathesis(base(), report);
+      const cases = casesLine(output);
+      if (code !== 0) throw new Error(`schemathesis exited ${code}:\n${output.slice(-6000)}`);
+      expect(cases.generated).toBeGreaterThan(50);
+      expect(cases.passed).toBe(cases.generated);
+    },
+    RUN_LIMIT_MS + 10_000,
+  );
 });

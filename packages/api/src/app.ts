@@ -74,12 +74,12 @@ export function createApp(options: AppOptions): Express {
   function requestCounter(route: string, method: string, status: string): { inc(): void } {
     const key = `${route} ${method} ${status}`;
     let child = counters.get(key);
-    if (!child) counters.set(key, child = metrics.requests.labels({ route, method, status }));
+    if (!child) counters.set(key, (child = metrics.requests.labels({ route, method, status })));
     return child;
   }
   function durationHistogram(route: string): { observe(value: number): void } {
     let child = durations.get(route);
-    if (!child) durations.set(route, child = metrics.requestDuration.labels({ route }));
+    if (!child) durations.set(route, (child = metrics.requestDuration.labels({ route })));
     return child;
   }
 
@@ -95,7 +95,10 @@ export function createApp(options: AppOptions): Express {
     if (debug) logger?.debug({ method: req.method, url: req.originalUrl, status, seconds }, 'request');
   }
 
-  const slots = options.inference !== undefined && InferenceSlots.enabled(options.inference) ? new InferenceSlots(options.inference) : undefined;
+  const slots =
+    options.inference !== undefined && InferenceSlots.enabled(options.inference)
+      ? new InferenceSlots(options.inference)
+      : undefined;
   /** One batch through the model; with slots, inside a slot (the histogram times the model alone). */
   function infer(batch: Batch): Promise<Float32Array> {
     return slots === undefined ? runModel(batch) : slots.run(() => runModel(batch));
@@ -142,7 +145,12 @@ export function createApp(options: AppOptions): Express {
     if (type === undefined && chunked === undefined && (length === undefined || length === '0')) {
       return next(new ApiError('INVALID_BODY', 'the body is empty; expected {"data": [[...features], ...]}'));
     }
-    next(new ApiError('UNSUPPORTED_MEDIA_TYPE', `Content-Type ${type ?? '(none)'} is not supported; send application/json`));
+    next(
+      new ApiError(
+        'UNSUPPORTED_MEDIA_TYPE',
+        `Content-Type ${type ?? '(none)'} is not supported; send application/json`,
+      ),
+    );
   }
 
   const app = express();
@@ -158,9 +166,15 @@ export function createApp(options: AppOptions): Express {
     next();
   });
 
-  const json = express.json({ limit: options.bodyLimitBytes ?? DEFAULTS.bodyLimitBytes, strict: true, type: 'application/json' });
+  const json = express.json({
+    limit: options.bodyLimitBytes ?? DEFAULTS.bodyLimitBytes,
+    strict: true,
+    type: 'application/json',
+  });
 
-  app.get('/health', (_req, res) => { res.json({ health: 'ok' }); });
+  app.get('/health', (_req, res) => {
+    res.json({ health: 'ok' });
+  });
   app.get('/ready', (_req, res) => {
     if (draining()) return sendError(res, new ApiError('NOT_READY', 'the server is draining'));
     res.json({ ready: true });
@@ -174,7 +188,10 @@ export function createApp(options: AppOptions): Express {
       prediction_type: 'float32',
       prediction_structure: `(1,${classCount})`,
       prediction_sample: model.sampleProbabilities,
-      batch: { max_rows: maxBatchRows, prediction_structure: `(N,${classCount}) for N>1 rows; (${classCount}) for 1 row` },
+      batch: {
+        max_rows: maxBatchRows,
+        prediction_structure: `(N,${classCount}) for N>1 rows; (${classCount}) for 1 row`,
+      },
       model: {
         filepath: info.filepath,
         shipped: info.shipped,
@@ -193,7 +210,9 @@ export function createApp(options: AppOptions): Express {
       },
     });
   });
-  app.get('/label', (_req, res) => { res.json(labelMap); });
+  app.get('/label', (_req, res) => {
+    res.json(labelMap);
+  });
   app.get('/predict/test', async (_req, res) => {
     reply(res, { prediction: probabilitiesOf(await infer(sampleBatch), 1) });
   });
@@ -212,13 +231,18 @@ export function createApp(options: AppOptions): Express {
     const text = await metricsText();
     res.type(metrics.registry.contentType).send(text);
   });
-  app.get('/openapi.json', (_req, res) => { res.type('application/json').send(openapi); });
+  app.get('/openapi.json', (_req, res) => {
+    res.type('application/json').send(openapi);
+  });
 
   for (const [path, methods] of Object.entries(ROUTES)) {
     const allow = [...methods, ...(methods.includes('GET') ? ['HEAD'] : [])].join(', ');
     app.all(path, (req, res) => {
       res.setHeader('Allow', allow);
-      sendError(res, new ApiError('METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${path}; use ${methods.join(' or ')}`));
+      sendError(
+        res,
+        new ApiError('METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${path}; use ${methods.join(' or ')}`),
+      );
     });
   }
   app.use((req, res) => {

@@ -22,13 +22,17 @@ export function parseBatch(body: unknown, featureCount: number, maxBatchRows: nu
   if (!Array.isArray(data)) throw new ApiError('INVALID_DATA', '"data" must be a list of rows, each a list of numbers');
   const rows = data.length;
   if (rows === 0) throw new ApiError('EMPTY_BATCH', '"data" has no rows');
-  if (rows > maxBatchRows) throw new ApiError('TOO_MANY_ROWS', `"data" has ${rows} rows; at most ${maxBatchRows} are allowed`);
+  if (rows > maxBatchRows)
+    throw new ApiError('TOO_MANY_ROWS', `"data" has ${rows} rows; at most ${maxBatchRows} are allowed`);
   const features = new Float32Array(rows * featureCount);
   for (let r = 0; r < rows; r++) {
     const row: unknown = data[r];
     if (!Array.isArray(row)) throw new ApiError('INVALID_DATA', `data[${r}] must be a list of numbers`);
     if (row.length !== featureCount) {
-      throw new ApiError('WRONG_FEATURE_COUNT', `data[${r}] has ${row.length} values; the model takes ${featureCount} features`);
+      throw new ApiError(
+        'WRONG_FEATURE_COUNT',
+        `data[${r}] has ${row.length} values; the model takes ${featureCount} features`,
+      );
     }
     for (let c = 0; c < featureCount; c++) {
       const value: unknown = row[c];

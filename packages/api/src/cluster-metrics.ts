@@ -6,7 +6,11 @@ const RESPONSE = 'iris-api:cluster-metrics-response';
 /** A scrape must not hang on a dead worker; fall back to this worker's own metrics after this long. */
 const CLUSTER_METRICS_TIMEOUT_MS = 2000;
 
-interface Message { type?: unknown; id?: unknown; text?: unknown }
+interface Message {
+  type?: unknown;
+  id?: unknown;
+  text?: unknown;
+}
 
 /**
  * In the cluster primary: answers workers' requests for the metrics of all workers, aggregated
@@ -36,15 +40,16 @@ export function clusterMetricsText(registry: Registry): () => Promise<string> {
     if (message?.type !== RESPONSE || typeof message.id !== 'number') return;
     pending.get(message.id)?.(typeof message.text === 'string' ? message.text : undefined);
   });
-  return () => new Promise<string | undefined>((resolve) => {
-    const id = nextId++;
-    const timer = setTimeout(() => done(undefined), CLUSTER_METRICS_TIMEOUT_MS);
-    function done(text: string | undefined): void {
-      clearTimeout(timer);
-      pending.delete(id);
-      resolve(text);
-    }
-    pending.set(id, done);
-    process.send?.({ type: REQUEST, id });
-  }).then((text) => text ?? registry.metrics());
+  return () =>
+    new Promise<string | undefined>((resolve) => {
+      const id = nextId++;
+      const timer = setTimeout(() => done(undefined), CLUSTER_METRICS_TIMEOUT_MS);
+      function done(text: string | undefined): void {
+        clearTimeout(timer);
+        pending.delete(id);
+        resolve(text);
+      }
+      pending.set(id, done);
+      process.send?.({ type: REQUEST, id });
+    }).then((text) => text ?? registry.metrics());
 }

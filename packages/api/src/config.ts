@@ -76,7 +76,12 @@ export class ConfigError extends ApiError {
 }
 
 function integer(
-  env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number, problems: string[],
+  env: NodeJS.ProcessEnv,
+  name: string,
+  fallback: number,
+  min: number,
+  max: number,
+  problems: string[],
 ): number {
   const raw = env[name];
   if (raw === undefined || raw.trim() === '') return fallback;
@@ -89,7 +94,11 @@ function integer(
 }
 
 function oneOf<T extends string>(
-  env: NodeJS.ProcessEnv, name: string, fallback: T, allowed: readonly T[], problems: string[],
+  env: NodeJS.ProcessEnv,
+  name: string,
+  fallback: T,
+  allowed: readonly T[],
+  problems: string[],
 ): T {
   const raw = env[name]?.trim().toLowerCase();
   if (raw === undefined || raw === '') return fallback;

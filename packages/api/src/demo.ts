@@ -24,7 +24,10 @@ async function freePort(): Promise<number> {
 async function waitReady(base: string, exited: () => boolean): Promise<void> {
   const deadline = Date.now() + READY_TIMEOUT_MS;
   while (Date.now() < deadline && !exited()) {
-    const ok = await fetch(`${base}/ready`).then((r) => r.ok, () => false);
+    const ok = await fetch(`${base}/ready`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) return;
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -32,9 +35,10 @@ async function waitReady(base: string, exited: () => boolean): Promise<void> {
 }
 
 async function show(base: string, method: 'GET' | 'POST', path: string, body?: string): Promise<void> {
-  const curl = method === 'GET'
-    ? `curl ${base}${path}`
-    : `curl -X POST -H "Content-Type: application/json" -d '${body}' ${base}${path}`;
+  const curl =
+    method === 'GET'
+      ? `curl ${base}${path}`
+      : `curl -X POST -H "Content-Type: application/json" -d '${body}' ${base}${path}`;
   const answer = await fetch(`${base}${path}`, {
     method,
     ...(body === undefined ? {} : { body, headers: { 'content-type': 'application/json' } }),
@@ -71,7 +75,10 @@ async function main(): Promise<number> {
   return code === 0 ? 0 : 1;
 }
 
-main().then((code) => process.exit(code), (err: unknown) => {
-  process.stderr.write(`demo: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exit(1);
-});
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`demo: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -28,8 +28,12 @@ export async function loadClassNames(filepath: string, classLabels: readonly (nu
   } catch (err) {
     throw new ApiError('LABELS_INVALID', `${filepath}: not JSON (${(err as Error).message})`, { cause: err });
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)
-    || !Object.values(parsed).every((v) => typeof v === 'string')) {
+  if (
+    typeof parsed !== 'object' ||
+    parsed === null ||
+    Array.isArray(parsed) ||
+    !Object.values(parsed).every((v) => typeof v === 'string')
+  ) {
     throw new ApiError('LABELS_INVALID', `${filepath}: expected a JSON object of class label -> name strings`);
   }
   const byLabel = parsed as Record<string, string>;

@@ -19,7 +19,9 @@ try {
   config = loadConfig(process.env);
 } catch (err) {
   if (!(err instanceof ConfigError)) throw err;
-  process.stderr.write(`iris-api: ${err.code}: invalid configuration:\n${err.problems.map((p) => `  - ${p}\n`).join('')}`);
+  process.stderr.write(
+    `iris-api: ${err.code}: invalid configuration:\n${err.problems.map((p) => `  - ${p}\n`).join('')}`,
+  );
   process.exit(2);
 }
 

@@ -61,13 +61,16 @@ export function createMetrics(model: ModelInfo): ApiMetrics {
     registers: [registry],
     aggregator: 'first', // every worker serves the same model; do not sum to WORKERS
   });
-  info.set({
-    sha256: model.sha256,
-    input: model.inputName,
-    features: String(model.featureCount),
-    classes: String(model.classCount),
-    zipmap_removed: String(model.zipMapRemoved),
-    producer: model.producer,
-  }, 1);
+  info.set(
+    {
+      sha256: model.sha256,
+      input: model.inputName,
+      features: String(model.featureCount),
+      classes: String(model.classCount),
+      zipmap_removed: String(model.zipMapRemoved),
+      producer: model.producer,
+    },
+    1,
+  );
   return { registry, requests, requestDuration, inferenceDuration, batchRows, inflight };
 }

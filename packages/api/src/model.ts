@@ -52,7 +52,10 @@ export interface Classifier {
 }
 
 async function exists(path: string): Promise<boolean> {
-  return access(path).then(() => true, () => false);
+  return access(path).then(
+    () => true,
+    () => false,
+  );
 }
 
 /** MODEL_FILEPATH if present, else the shipped model, as the seed does. */
@@ -76,7 +79,10 @@ class OnnxClassifier implements Classifier {
   sample: readonly number[] = [];
   sampleProbabilities: readonly number[] = [];
 
-  constructor(session: ort.InferenceSession, readonly info: ModelInfo) {
+  constructor(
+    session: ort.InferenceSession,
+    readonly info: ModelInfo,
+  ) {
     this.#session = session;
     this.#fetches = [info.outputName];
   }
@@ -98,7 +104,10 @@ class OnnxClassifier implements Classifier {
     const sample = featureCount === IRIS_SAMPLE.length ? [...IRIS_SAMPLE] : new Array<number>(featureCount).fill(0);
     const probabilities = await this.predict(Float32Array.from(sample), 1);
     if (probabilities.length !== classCount) {
-      throw new ApiError('MODEL_UNSUPPORTED', `the probability output has ${probabilities.length} values per row, expected ${classCount} classes`);
+      throw new ApiError(
+        'MODEL_UNSUPPORTED',
+        `the probability output has ${probabilities.length} values per row, expected ${classCount} classes`,
+      );
     }
     this.sample = Object.freeze(sample);
     this.sampleProbabilities = Object.freeze(Array.from(probabilities));
@@ -122,29 +131,35 @@ export async function loadModel(options: LoadModelOptions = {}): Promise<Classif
   try {
     session = await ort.InferenceSession.create(graph.bytes, SESSION_OPTIONS);
   } catch (err) {
-    throw new ApiError('MODEL_INVALID', `${path}: onnxruntime cannot load it: ${(err as Error).message}`, { cause: err });
+    throw new ApiError('MODEL_INVALID', `${path}: onnxruntime cannot load it: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
-  const labelFilepath = options.labelFilepath !== undefined && (await exists(options.labelFilepath))
-    ? options.labelFilepath
-    : SHIPPED_LABEL_FILEPATH;
+  const labelFilepath =
+    options.labelFilepath !== undefined && (await exists(options.labelFilepath))
+      ? options.labelFilepath
+      : SHIPPED_LABEL_FILEPATH;
   const names = await loadClassNames(labelFilepath, graph.classLabels);
-  const classifier = new OnnxClassifier(session, Object.freeze({
-    filepath: path,
-    shipped,
-    sha256: createHash('sha256').update(bytes).digest('hex'),
-    sizeBytes: bytes.length,
-    inputName: graph.inputName,
-    outputName: graph.outputName,
-    featureCount: graph.featureCount,
-    classCount: graph.classLabels.length,
-    classLabels: graph.classLabels,
-    classNames: names.names,
-    classNamesSource: names.source,
-    labelFilepath,
-    zipMapRemoved: graph.zipMapRemoved,
-    producer: graph.producer,
-    opsetVersion: graph.opsetVersion,
-  }));
+  const classifier = new OnnxClassifier(
+    session,
+    Object.freeze({
+      filepath: path,
+      shipped,
+      sha256: createHash('sha256').update(bytes).digest('hex'),
+      sizeBytes: bytes.length,
+      inputName: graph.inputName,
+      outputName: graph.outputName,
+      featureCount: graph.featureCount,
+      classCount: graph.classLabels.length,
+      classLabels: graph.classLabels,
+      classNames: names.names,
+      classNamesSource: names.source,
+      labelFilepath,
+      zipMapRemoved: graph.zipMapRemoved,
+      producer: graph.producer,
+      opsetVersion: graph.opsetVersion,
+    }),
+  );
   try {
     await classifier.warmUp();
   } catch (err) {

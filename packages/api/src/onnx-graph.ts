@@ -48,7 +48,10 @@ function onlyInput(graph: Graph): onnxProto.onnx.IValueInfoProto {
   const initializers = new Set((graph.initializer ?? []).map((t) => t.name));
   const inputs = (graph.input ?? []).filter((i) => !initializers.has(i.name));
   if (inputs.length !== 1) {
-    throw new ApiError('MODEL_UNSUPPORTED', `the model has ${inputs.length} inputs; a single [N, features] input is supported`);
+    throw new ApiError(
+      'MODEL_UNSUPPORTED',
+      `the model has ${inputs.length} inputs; a single [N, features] input is supported`,
+    );
   }
   return inputs[0]!;
 }
@@ -61,7 +64,10 @@ function featureCountOf(input: onnxProto.onnx.IValueInfoProto): number {
   const dims = tensor.shape?.dim ?? [];
   const features = toInt(dims[1]?.dimValue);
   if (dims.length !== 2 || features === undefined || features < 1) {
-    throw new ApiError('MODEL_UNSUPPORTED', `input "${input.name}" is not a [N, features] tensor with a fixed feature count`);
+    throw new ApiError(
+      'MODEL_UNSUPPORTED',
+      `input "${input.name}" is not a [N, features] tensor with a fixed feature count`,
+    );
   }
   return features;
 }
@@ -103,7 +109,9 @@ export function inspectClassifier(bytes: Uint8Array): ClassifierGraph {
     graph.output = [
       onnx.ValueInfoProto.create({
         name: outputName,
-        type: { tensorType: { elemType: FLOAT, shape: { dim: [{ dimParam: 'N' }, { dimValue: classLabels.length }] } } },
+        type: {
+          tensorType: { elemType: FLOAT, shape: { dim: [{ dimParam: 'N' }, { dimValue: classLabels.length }] } },
+        },
       }),
     ];
     return { ...meta, bytes: onnx.ModelProto.encode(model).finish(), outputName, classLabels, zipMapRemoved: true };
@@ -116,7 +124,10 @@ export function inspectClassifier(bytes: Uint8Array): ClassifierGraph {
   const output = probabilities.at(-1);
   const classLabels = classifier ? classLabelsOf(classifier) : undefined;
   if (!output?.name || !classLabels || classLabels.length === 0) {
-    throw new ApiError('MODEL_UNSUPPORTED', 'the model has no float [N, classes] probability output with readable class labels');
+    throw new ApiError(
+      'MODEL_UNSUPPORTED',
+      'the model has no float [N, classes] probability output with readable class labels',
+    );
   }
   return { ...meta, bytes, outputName: output.name, classLabels, zipMapRemoved: false };
 }

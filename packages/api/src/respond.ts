@@ -21,10 +21,14 @@ interface HttpErrorLike {
 function describe(code: ErrorCode, err: HttpErrorLike): string {
   const detail = String(err.message ?? '');
   switch (code) {
-    case 'INVALID_JSON': return `the body is not valid JSON: ${detail}`;
-    case 'BODY_TOO_LARGE': return `the body is larger than the limit of ${String(err.limit)} bytes`;
-    case 'UNSUPPORTED_MEDIA_TYPE': return `unsupported body encoding: ${detail}`;
-    default: return detail;
+    case 'INVALID_JSON':
+      return `the body is not valid JSON: ${detail}`;
+    case 'BODY_TOO_LARGE':
+      return `the body is larger than the limit of ${String(err.limit)} bytes`;
+    case 'UNSUPPORTED_MEDIA_TYPE':
+      return `unsupported body encoding: ${detail}`;
+    default:
+      return detail;
   }
 }
 

@@ -31,7 +31,9 @@ const IDLE_SWEEP_MS = 50;
 
 /** Answers a CONNECT (this is not a forward proxy) with 405 and the registry's error body, then closes. */
 function refuseConnect(socket: Socket): void {
-  const body = JSON.stringify({ error: { code: 'METHOD_NOT_ALLOWED', message: `CONNECT: ${ERRORS.METHOD_NOT_ALLOWED.summary}` } });
+  const body = JSON.stringify({
+    error: { code: 'METHOD_NOT_ALLOWED', message: `CONNECT: ${ERRORS.METHOD_NOT_ALLOWED.summary}` },
+  });
   socket.on('error', () => socket.destroy());
   socket.end(
     `HTTP/1.1 ${ERRORS.METHOD_NOT_ALLOWED.status} Method Not Allowed\r\ncontent-type: application/json\r\n` +
@@ -47,13 +49,22 @@ export async function startServer(config: ApiConfig, logger: Logger): Promise<Ap
   const model = await loadModel({ modelFilepath: config.modelFilepath, labelFilepath: config.labelFilepath });
   const inference = { concurrency: config.inferenceConcurrency, minMs: config.inferenceMinMs };
   if (model.info.filepath !== config.modelFilepath) {
-    logger.warn({ configured: config.modelFilepath, serving: model.info.filepath }, 'MODEL_FILEPATH not found; serving the shipped model');
+    logger.warn(
+      { configured: config.modelFilepath, serving: model.info.filepath },
+      'MODEL_FILEPATH not found; serving the shipped model',
+    );
   }
   if (model.info.classNamesSource === 'model') {
-    logger.warn({ labelFilepath: model.info.labelFilepath }, 'the label file does not name the model classes; using the model class labels');
+    logger.warn(
+      { labelFilepath: model.info.labelFilepath },
+      'the label file does not name the model classes; using the model class labels',
+    );
   }
   if (InferenceSlots.enabled(inference)) {
-    logger.info({ inferenceConcurrency: config.inferenceConcurrency, inferenceMinMs: config.inferenceMinMs }, 'inference shaped: limited slots and/or a minimum service time');
+    logger.info(
+      { inferenceConcurrency: config.inferenceConcurrency, inferenceMinMs: config.inferenceMinMs },
+      'inference shaped: limited slots and/or a minimum service time',
+    );
   }
   const metrics = createMetrics(model.info);
   let draining = false;
@@ -122,10 +133,17 @@ function onTerminate(handler: (signal: NodeJS.Signals) => void): void {
 async function runSingle(config: ApiConfig, logger: Logger): Promise<void> {
   const api = await startServer(config, logger);
   const { info } = api.model;
-  logger.info({
-    url: api.url, model: info.filepath, sha256: info.sha256, features: info.featureCount,
-    classes: info.classNames, zipMapRemoved: info.zipMapRemoved,
-  }, 'iris-api ready');
+  logger.info(
+    {
+      url: api.url,
+      model: info.filepath,
+      sha256: info.sha256,
+      features: info.featureCount,
+      classes: info.classNames,
+      zipMapRemoved: info.zipMapRemoved,
+    },
+    'iris-api ready',
+  );
   onTerminate((signal) => {
     logger.info({ signal, timeoutMs: config.shutdownTimeoutMs }, 'draining');
     void api.close().then((clean) => {
@@ -148,7 +166,8 @@ function runPrimary(config: ApiConfig, logger: Logger): void {
     alive++;
     worker.once('listening', () => {
       listened.add(worker.id);
-      if (listened.size === config.workers) logger.info({ workers: config.workers, port: config.port }, 'iris-api cluster ready');
+      if (listened.size === config.workers)
+        logger.info({ workers: config.workers, port: config.port }, 'iris-api cluster ready');
     });
   };
   const shutdown = (code: number): void => {

@@ -29,5 +29,8 @@ export function parseCommandLine(args: readonly string[]): { help: true } | { he
   const first = args[0];
   if (first === undefined) return { help: false };
   const what = first.startsWith('-') ? 'unknown flag' : 'unexpected argument';
-  return { help: false, error: `iris-api: ${what} ${JSON.stringify(first)}: it takes no flags, only environment variables (see iris-api --help)` };
+  return {
+    help: false,
+    error: `iris-api: ${what} ${JSON.stringify(first)}: it takes no flags, only environment variables (see iris-api --help)`,
+  };
 }

@@ -13,7 +13,9 @@ let draining = false;
 
 beforeAll(async () => {
   model = await loadModel({ modelFilepath: REFERENCE_MODEL });
-  ({ base, close } = await serve(createApp({ model, maxBatchRows: 16, bodyLimitBytes: 4096, draining: () => draining })));
+  ({ base, close } = await serve(
+    createApp({ model, maxBatchRows: 16, bodyLimitBytes: 4096, draining: () => draining }),
+  ));
 });
 afterAll(async () => {
   await close();
@@ -37,8 +39,11 @@ describe('seed endpoints', () => {
   it('GET /metadata answers the seed fields with the computed prediction sample and model facts', async () => {
     const { json } = await call(base, 'GET', '/metadata');
     expect(json).toMatchObject({
-      data_type: 'float32', data_structure: '(1,4)', data_sample: [[5.1, 3.5, 1.4, 0.2]],
-      prediction_type: 'float32', prediction_structure: '(1,3)',
+      data_type: 'float32',
+      data_structure: '(1,4)',
+      data_sample: [[5.1, 3.5, 1.4, 0.2]],
+      prediction_type: 'float32',
+      prediction_structure: '(1,3)',
       model: { input_name: 'float_input', feature_count: 4, class_count: 3, zipmap_removed: true },
     });
     [0.97093159, 0.01558308, 0.01348537].forEach((p, i) => expect(json.prediction_sample[i]).toBeCloseTo(p, 6));
@@ -81,7 +86,11 @@ describe('POST /predict and /predict/label (acceptance with the reference model)
 });
 
 describe('batches', () => {
-  const rows = [[5.1, 3.5, 1.4, 0.2], [6.4, 3.2, 4.5, 1.5], [6.3, 3.3, 6.0, 2.5]];
+  const rows = [
+    [5.1, 3.5, 1.4, 0.2],
+    [6.4, 3.2, 4.5, 1.5],
+    [6.3, 3.3, 6.0, 2.5],
+  ];
 
   it('answers N rows with a list of N probability lists in request order', async () => {
     const { json } = await postJson(base, '/predict', { data: rows });
@@ -93,7 +102,9 @@ describe('batches', () => {
   });
 
   it('answers N rows with a list of N labels', async () => {
-    expect((await postJson(base, '/predict/label', { data: rows })).json).toEqual({ prediction: ['setosa', 'versicolor', 'virginica'] });
+    expect((await postJson(base, '/predict/label', { data: rows })).json).toEqual({
+      prediction: ['setosa', 'versicolor', 'virginica'],
+    });
   });
 
   it('accepts exactly MAX_BATCH_ROWS rows', async () => {
@@ -116,12 +127,42 @@ describe('bad input gets a clear 4xx, never a 500', () => {
     ['wrong feature count', 400, 'WRONG_FEATURE_COUNT', { body: '{"data":[[1,2,3]]}', headers: json }],
     ['a non-finite number', 400, 'NON_FINITE_VALUE', { body: '{"data":[[1e999,2,3,4]]}', headers: json }],
     ['an empty batch', 400, 'EMPTY_BATCH', { body: '{"data":[]}', headers: json }],
-    ['more rows than MAX_BATCH_ROWS', 413, 'TOO_MANY_ROWS', { body: JSON.stringify({ data: Array(17).fill([1, 2, 3, 4]) }), headers: json }],
-    ['a body over the size limit', 413, 'BODY_TOO_LARGE', { body: JSON.stringify({ data: [[1, 2, 3, 4]], pad: 'x'.repeat(5000) }), headers: json }],
-    ['text/plain', 415, 'UNSUPPORTED_MEDIA_TYPE', { body: '{"data":[[1,2,3,4]]}', headers: { 'content-type': 'text/plain' } }],
-    ['a form body', 415, 'UNSUPPORTED_MEDIA_TYPE', { body: 'data=1', headers: { 'content-type': 'application/x-www-form-urlencoded' } }],
-    ['JSON in latin1', 415, 'UNSUPPORTED_MEDIA_TYPE', { body: '{"data":[[1,2,3,4]]}', headers: { 'content-type': 'application/json; charset=latin1' } }],
-    ['an unknown content encoding', 415, 'UNSUPPORTED_MEDIA_TYPE', { body: '{"data":[[1,2,3,4]]}', headers: { ...json, 'content-encoding': 'br-unknown' } }],
+    [
+      'more rows than MAX_BATCH_ROWS',
+      413,
+      'TOO_MANY_ROWS',
+      { body: JSON.stringify({ data: Array(17).fill([1, 2, 3, 4]) }), headers: json },
+    ],
+    [
+      'a body over the size limit',
+      413,
+      'BODY_TOO_LARGE',
+      { body: JSON.stringify({ data: [[1, 2, 3, 4]], pad: 'x'.repeat(5000) }), headers: json },
+    ],
+    [
+      'text/plain',
+      415,
+      'UNSUPPORTED_MEDIA_TYPE',
+      { body: '{"data":[[1,2,3,4]]}', headers: { 'content-type': 'text/plain' } },
+    ],
+    [
+      'a form body',
+      415,
+      'UNSUPPORTED_MEDIA_TYPE',
+      { body: 'data=1', headers: { 'content-type': 'application/x-www-form-urlencoded' } },
+    ],
+    [
+      'JSON in latin1',
+      415,
+      'UNSUPPORTED_MEDIA_TYPE',
+      { body: '{"data":[[1,2,3,4]]}', headers: { 'content-type': 'application/json; charset=latin1' } },
+    ],
+    [
+      'an unknown content encoding',
+      415,
+      'UNSUPPORTED_MEDIA_TYPE',
+      { body: '{"data":[[1,2,3,4]]}', headers: { ...json, 'content-encoding': 'br-unknown' } },
+    ],
   ])('POST with %s answers %i %s', async (_name, status, code, options) => {
     for (const path of ['/predict', '/predict/label']) {
       const answer = await call(base, 'POST', path, options);
@@ -133,8 +174,16 @@ describe('bad input gets a clear 4xx, never a 500', () => {
   });
 
   it('names the offending value in the message', async () => {
-    const { json } = await postJson(base, '/predict', { data: [[1, 2, 3, 4], [1, 2, 3]] });
-    expect(json.error).toEqual({ code: 'WRONG_FEATURE_COUNT', message: 'data[1] has 3 values; the model takes 4 features' });
+    const { json } = await postJson(base, '/predict', {
+      data: [
+        [1, 2, 3, 4],
+        [1, 2, 3],
+      ],
+    });
+    expect(json.error).toEqual({
+      code: 'WRONG_FEATURE_COUNT',
+      message: 'data[1] has 3 values; the model takes 4 features',
+    });
   });
 
   it('answers an unknown route with 404 NOT_FOUND', async () => {
@@ -167,7 +216,12 @@ describe('operations endpoints', () => {
   });
 
   it('GET /metrics counts requests by route and status and times inference', async () => {
-    await postJson(base, '/predict', { data: [[5.1, 3.5, 1.4, 0.2], [6.4, 3.2, 4.5, 1.5]] });
+    await postJson(base, '/predict', {
+      data: [
+        [5.1, 3.5, 1.4, 0.2],
+        [6.4, 3.2, 4.5, 1.5],
+      ],
+    });
     await postJson(base, '/predict', { data: [] });
     const { status, text, headers } = await call(base, 'GET', '/metrics');
     expect(status).toBe(200);
@@ -178,7 +232,9 @@ describe('operations endpoints', () => {
     expect(text).toContain('iris_api_request_duration_seconds_bucket{le="0.0001",route="/predict"}');
     expect(text).toContain('iris_api_inference_duration_seconds_bucket{le="0.00005"}');
     expect(text).toMatch(/iris_api_batch_rows_sum [1-9]/);
-    expect(text).toMatch(/iris_api_model_info\{sha256="53856dda[0-9a-f]+",input="float_input",features="4",classes="3",zipmap_removed="true",producer="skl2onnx 1.7.0"\} 1/);
+    expect(text).toMatch(
+      /iris_api_model_info\{sha256="53856dda[0-9a-f]+",input="float_input",features="4",classes="3",zipmap_removed="true",producer="skl2onnx 1.7.0"\} 1/,
+    );
     expect(text).toContain('process_cpu_user_seconds_total');
   });
 
@@ -193,7 +249,9 @@ describe('a client that leaves before the answer', () => {
     const { port } = new URL(base);
     const socket = connect(Number(port), '127.0.0.1');
     await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
-    socket.write('POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 40\r\n\r\n{"data"');
+    socket.write(
+      'POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 40\r\n\r\n{"data"',
+    );
     await new Promise((r) => setTimeout(r, 100));
     socket.destroy();
     const deadline = Date.now() + 5000;
@@ -226,13 +284,20 @@ describe('GET /openapi.json', () => {
   });
 
   it('lists every HTTP error code of the registry', () => {
-    const httpCodes = Object.entries(ERRORS).filter(([, e]) => e.status > 0).map(([c]) => c);
+    const httpCodes = Object.entries(ERRORS)
+      .filter(([, e]) => e.status > 0)
+      .map(([c]) => c);
     expect(doc.components.schemas.Error.properties.error.properties.code.enum).toEqual(httpCodes);
   });
 
   it('describes the answers the API really gives', async () => {
     const one = await postJson(base, '/predict', { data: [[5.1, 3.5, 1.4, 0.2]] });
-    const many = await postJson(base, '/predict/label', { data: [[5.1, 3.5, 1.4, 0.2], [6.3, 3.3, 6.0, 2.5]] });
+    const many = await postJson(base, '/predict/label', {
+      data: [
+        [5.1, 3.5, 1.4, 0.2],
+        [6.3, 3.3, 6.0, 2.5],
+      ],
+    });
     const bad = await postJson(base, '/predict', { data: [[1]] });
     const metadata = await call(base, 'GET', '/metadata');
     expect(schema('Prediction')(one.json)).toBe(true);
@@ -248,7 +313,9 @@ describe('other classifiers over HTTP', () => {
     const strings = await loadModel({ modelFilepath: join(FIXTURES, 'logistic_regression_strings.onnx') });
     const server = await serve(createApp({ model: strings }));
     try {
-      expect((await postJson(server.base, '/predict/label', { data: [[6.3, 3.3, 6.0, 2.5]] })).json).toEqual({ prediction: 'virginica' });
+      expect((await postJson(server.base, '/predict/label', { data: [[6.3, 3.3, 6.0, 2.5]] })).json).toEqual({
+        prediction: 'virginica',
+      });
       expect((await call(server.base, 'GET', '/label')).json).toEqual({ 0: 'setosa', 1: 'versicolor', 2: 'virginica' });
     } finally {
       await server.close();
@@ -260,10 +327,18 @@ describe('other classifiers over HTTP', () => {
     const binary = await loadModel({ modelFilepath: join(FIXTURES, 'gradient_boosting_binary.onnx') });
     const server = await serve(createApp({ model: binary }));
     try {
-      const { json } = await postJson(server.base, '/predict', { data: [[6.4, 3.2, 4.5, 1.5], [6.3, 3.3, 6.0, 2.5]] });
+      const { json } = await postJson(server.base, '/predict', {
+        data: [
+          [6.4, 3.2, 4.5, 1.5],
+          [6.3, 3.3, 6.0, 2.5],
+        ],
+      });
       expect(json.prediction.map((p: number[]) => p.length)).toEqual([2, 2]);
       expect(json.prediction.map(argmax)).toEqual([0, 1]);
-      expect((await call(server.base, 'GET', '/metadata')).json).toMatchObject({ prediction_structure: '(1,2)', model: { class_names_source: 'model' } });
+      expect((await call(server.base, 'GET', '/metadata')).json).toMatchObject({
+        prediction_structure: '(1,2)',
+        model: { class_names_source: 'model' },
+      });
     } finally {
       await server.close();
       await binary.close();

@@ -12,7 +12,16 @@ function codeOf(body: unknown, features = 4, maxRows = 3): string {
 
 describe('parseBatch', () => {
   it('packs rows row-major into a Float32Array', () => {
-    const batch = parseBatch({ data: [[1, 2], [3, 4.5]] }, 2, 10);
+    const batch = parseBatch(
+      {
+        data: [
+          [1, 2],
+          [3, 4.5],
+        ],
+      },
+      2,
+      10,
+    );
     expect(batch.rows).toBe(2);
     expect(Array.from(batch.features)).toEqual([1, 2, 3, 4.5]);
   });
@@ -30,12 +39,34 @@ describe('parseBatch', () => {
     ['too many features', { data: [[1, 2, 3, 4, 5]] }, 'WRONG_FEATURE_COUNT'],
     ['an infinite value (1e999 parses to Infinity)', JSON.parse('{"data":[[1e999,2,3,4]]}'), 'NON_FINITE_VALUE'],
     ['a value beyond float32', { data: [[1e39, 2, 3, 4]] }, 'NON_FINITE_VALUE'],
-    ['more rows than allowed', { data: [[1, 2, 3, 4], [1, 2, 3, 4], [1, 2, 3, 4], [1, 2, 3, 4]] }, 'TOO_MANY_ROWS'],
+    [
+      'more rows than allowed',
+      {
+        data: [
+          [1, 2, 3, 4],
+          [1, 2, 3, 4],
+          [1, 2, 3, 4],
+          [1, 2, 3, 4],
+        ],
+      },
+      'TOO_MANY_ROWS',
+    ],
   ])('rejects %s', (_name, body, code) => {
     expect(codeOf(body)).toBe(code);
   });
 
   it('names the offending row and column', () => {
-    expect(() => parseBatch({ data: [[1, 2, 3, 4], [1, 2, 'x', 4]] }, 4, 10)).toThrow('data[1][2] must be a number');
+    expect(() =>
+      parseBatch(
+        {
+          data: [
+            [1, 2, 3, 4],
+            [1, 2, 'x', 4],
+          ],
+        },
+        4,
+        10,
+      ),
+    ).toThrow('data[1][2] must be a number');
   });
 });

@@ -6,12 +6,20 @@ import { loadModel, type Classifier } from '../src/model.js';
 import { inspectClassifier } from '../src/onnx-graph.js';
 import { FIXTURES, REFERENCE_MODEL } from './helpers.js';
 
-interface Expected { file: string; classes: (number | string)[]; inputs: number[][]; probabilities: number[][] }
+interface Expected {
+  file: string;
+  classes: (number | string)[];
+  inputs: number[][];
+  probabilities: number[][];
+}
 const expected = JSON.parse(readFileSync(join(FIXTURES, 'expected.json'), 'utf8')) as Record<string, Expected>;
 const scratch = mkdtempSync(join(tmpdir(), 'iris-api-model-'));
 
 async function codeOf(promise: Promise<unknown>): Promise<string> {
-  return promise.then(() => 'OK', (err: ApiError) => err.code);
+  return promise.then(
+    () => 'OK',
+    (err: ApiError) => err.code,
+  );
 }
 
 describe('loadModel with skl2onnx default exports (ZipMap kept)', () => {
@@ -32,14 +40,24 @@ describe('loadModel with skl2onnx default exports (ZipMap kept)', () => {
 
 describe('loadModel with the reference model', () => {
   let model: Classifier;
-  beforeAll(async () => { model = await loadModel({ modelFilepath: REFERENCE_MODEL }); });
-  afterAll(async () => { await model.close(); });
+  beforeAll(async () => {
+    model = await loadModel({ modelFilepath: REFERENCE_MODEL });
+  });
+  afterAll(async () => {
+    await model.close();
+  });
 
   it('reads input name, feature count and class labels from the model', () => {
     expect(model.info).toMatchObject({
-      inputName: 'float_input', outputName: 'probabilities', featureCount: 4, classCount: 3,
-      classLabels: [0, 1, 2], classNames: ['setosa', 'versicolor', 'virginica'], classNamesSource: 'file',
-      sha256: '53856dda7040348575b82319fef5506ad8479d800c87b5ba102b756d842f94e2', shipped: false,
+      inputName: 'float_input',
+      outputName: 'probabilities',
+      featureCount: 4,
+      classCount: 3,
+      classLabels: [0, 1, 2],
+      classNames: ['setosa', 'versicolor', 'virginica'],
+      classNamesSource: 'file',
+      sha256: '53856dda7040348575b82319fef5506ad8479d800c87b5ba102b756d842f94e2',
+      shipped: false,
     });
   });
 

@@ -19,11 +19,13 @@ describe('iris-api process', () => {
     const api = await start({ WORKERS: '1', INFERENCE_CONCURRENCY: '1', INFERENCE_MIN_MS: '150', LOG_LEVEL: 'info' });
     expect(api.output()).toContain('inference shaped');
     const t0 = performance.now();
-    const times = await Promise.all(Array.from({ length: 3 }, async () => {
-      const res = await postJson(api.base, '/predict/label', { data: [[6.3, 3.3, 6.0, 2.5]] });
-      expect(res).toMatchObject({ status: 200, json: { prediction: 'virginica' } });
-      return performance.now() - t0;
-    }));
+    const times = await Promise.all(
+      Array.from({ length: 3 }, async () => {
+        const res = await postJson(api.base, '/predict/label', { data: [[6.3, 3.3, 6.0, 2.5]] });
+        expect(res).toMatchObject({ status: 200, json: { prediction: 'virginica' } });
+        return performance.now() - t0;
+      }),
+    );
     times.sort((a, b) => a - b);
     times.forEach((ms, i) => expect(ms).toBeGreaterThanOrEqual(150 * (i + 1)));
   });
@@ -34,11 +36,15 @@ describe('iris-api process', () => {
     const body = '{"data":[[6.3,3.3,6.0,2.5]]}';
     const socket = connect(Number(port), '127.0.0.1');
     let answer = '';
-    socket.on('data', (c: Buffer) => { answer += c.toString(); });
+    socket.on('data', (c: Buffer) => {
+      answer += c.toString();
+    });
     const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
     await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
     // Headers and half of the body: the request is in flight when SIGTERM arrives.
-    socket.write(`POST /predict/label HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 10)}`);
+    socket.write(
+      `POST /predict/label HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 10)}`,
+    );
     await new Promise((r) => setTimeout(r, 300));
     api.child.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 300));
@@ -56,11 +62,14 @@ describe('iris-api process', () => {
   it('serves from WORKERS=2 processes, aggregates their metrics and exits 0 on SIGTERM', async () => {
     const api = await start({ WORKERS: '2' }, 'iris-api cluster ready');
     // The primary's "cluster ready" can reach the shared stdout before a worker's own "ready" line: wait for both.
-    const readyPids = (): Set<string | undefined> => new Set([...api.output().matchAll(/"pid":(\d+)[^\n]*"msg":"iris-api ready"/g)].map((m) => m[1]));
+    const readyPids = (): Set<string | undefined> =>
+      new Set([...api.output().matchAll(/"pid":(\d+)[^\n]*"msg":"iris-api ready"/g)].map((m) => m[1]));
     const deadline = Date.now() + 5_000;
     while (readyPids().size < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     expect(readyPids().size).toBe(2);
-    const answers = await Promise.all(Array.from({ length: 20 }, () => postJson(api.base, '/predict', { data: [[5.1, 3.5, 1.4, 0.2]] })));
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, () => postJson(api.base, '/predict', { data: [[5.1, 3.5, 1.4, 0.2]] })),
+    );
     expect(answers.map((a) => a.status)).toEqual(Array(20).fill(200));
     const metrics = await call(api.base, 'GET', '/metrics');
     // Each answer came from one of the two workers; the scrape sums both.
@@ -72,7 +81,8 @@ describe('iris-api process', () => {
 
   it('replaces a WORKERS=2 worker that dies', async () => {
     const api = await start({ WORKERS: '2' }, 'iris-api cluster ready');
-    const readyPids = (): string[] => [...api.output().matchAll(/"pid":(\d+)[^\n]*"msg":"iris-api ready"/g)].map((m) => m[1]!);
+    const readyPids = (): string[] =>
+      [...api.output().matchAll(/"pid":(\d+)[^\n]*"msg":"iris-api ready"/g)].map((m) => m[1]!);
     const [victim] = readyPids();
     process.kill(Number(victim), 'SIGKILL');
     const deadline = Date.now() + 15_000;
@@ -106,10 +116,16 @@ describe('iris-api process', () => {
   });
 
   it('serves the shipped model with a warning when MODEL_FILEPATH is missing, logging as text with LOG_FORMAT=text', async () => {
-    const api = await start({ MODEL_FILEPATH: '/workdir/absent.onnx', LABEL_FILEPATH: '/workdir/absent.json', LOG_FORMAT: 'text' });
+    const api = await start({
+      MODEL_FILEPATH: '/workdir/absent.onnx',
+      LABEL_FILEPATH: '/workdir/absent.json',
+      LOG_FORMAT: 'text',
+    });
     expect(api.output()).toMatch(/WARN.*MODEL_FILEPATH not found; serving the shipped model/);
     expect(api.output()).not.toMatch(/^\{/m);
-    expect((await postJson(api.base, '/predict/label', { data: [[6.4, 3.2, 4.5, 1.5]] })).json).toEqual({ prediction: 'versicolor' });
+    expect((await postJson(api.base, '/predict/label', { data: [[6.4, 3.2, 4.5, 1.5]] })).json).toEqual({
+      prediction: 'versicolor',
+    });
     api.child.kill('SIGINT');
     expect(await api.exited).toBe(0);
   });
@@ -121,7 +137,15 @@ describe('make demo (dist/demo.js)', () => {
     const stdout = await new Promise<string>((resolve, reject) => {
       execFile(process.execPath, [demo], { timeout: 30_000 }, (err, out) => (err ? reject(err) : resolve(out)));
     });
-    for (const path of ['/health', '/metadata', '/label', '/predict/test', '/predict/test/label', '/predict', '/predict/label']) {
+    for (const path of [
+      '/health',
+      '/metadata',
+      '/label',
+      '/predict/test',
+      '/predict/test/label',
+      '/predict',
+      '/predict/label',
+    ]) {
       expect(stdout).toContain(`${path}\n200 `);
     }
     expect(stdout).toContain('200 {"health":"ok"}');

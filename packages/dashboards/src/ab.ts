@@ -47,51 +47,167 @@ export function abDashboard(): dashboard.Dashboard {
     .refresh('5s')
     .time({ from: 'now-15m', to: 'now' })
     .withVariable(datasourceVariable())
-    .withVariable(new CustomVariableBuilder('istio_ns').label('Arm A namespace (Istio)').values('circuit-breaker-istio'))
-    .withVariable(new CustomVariableBuilder('sidecar_ns').label('Arm B namespace (cb-sidecar)').values('circuit-breaker-sidecar'))
+    .withVariable(
+      new CustomVariableBuilder('istio_ns').label('Arm A namespace (Istio)').values('circuit-breaker-istio'),
+    )
+    .withVariable(
+      new CustomVariableBuilder('sidecar_ns').label('Arm B namespace (cb-sidecar)').values('circuit-breaker-sidecar'),
+    )
 
     .withRow(new RowBuilder('How many requests succeed?'))
-    .withPanel(timeseries('A · Istio: success rate', 'Share of 200 answers among all answers the client received.', 'percentunit', [successRate(A)], half))
-    .withPanel(timeseries('B · cb-sidecar: success rate', 'Share of 200 answers: seen by the client Envoy (same point as arm A) and by the sidecar.', 'percentunit', [successRate(B), sidecarSuccess], half))
-    .withPanel(timeseries('A · Istio: answers by status', 'Answers per second by HTTP status, at the client Envoy.', 'reqps', [answersByCode(A)], half))
-    .withPanel(timeseries('B · cb-sidecar: answers by status', 'Answers per second by HTTP status, at the client Envoy and at the sidecar.', 'reqps', [
-      answersByCode(B),
-      { expr: `sum by (code) (rate(${sidecar('cb_requests_total', B)}[${W}]))`, legend: 'sidecar {{code}}' },
-    ], half))
+    .withPanel(
+      timeseries(
+        'A · Istio: success rate',
+        'Share of 200 answers among all answers the client received.',
+        'percentunit',
+        [successRate(A)],
+        half,
+      ),
+    )
+    .withPanel(
+      timeseries(
+        'B · cb-sidecar: success rate',
+        'Share of 200 answers: seen by the client Envoy (same point as arm A) and by the sidecar.',
+        'percentunit',
+        [successRate(B), sidecarSuccess],
+        half,
+      ),
+    )
+    .withPanel(
+      timeseries(
+        'A · Istio: answers by status',
+        'Answers per second by HTTP status, at the client Envoy.',
+        'reqps',
+        [answersByCode(A)],
+        half,
+      ),
+    )
+    .withPanel(
+      timeseries(
+        'B · cb-sidecar: answers by status',
+        'Answers per second by HTTP status, at the client Envoy and at the sidecar.',
+        'reqps',
+        [
+          answersByCode(B),
+          { expr: `sum by (code) (rate(${sidecar('cb_requests_total', B)}[${W}]))`, legend: 'sidecar {{code}}' },
+        ],
+        half,
+      ),
+    )
 
     .withRow(new RowBuilder('Why are requests rejected?'))
-    .withPanel(timeseries('A · Istio: 503 by cause', 'UO = Envoy overflow (connection pool / pending limit); other flags: UH no healthy host, URX retries exhausted, UF connect failure.', 'reqps', [
-      { expr: `sum(rate(${clientSeen(A, ',response_flags="UO"')}[${W}]))`, legend: 'UO (overflow)' },
-      { expr: `sum by (response_flags) (rate(${clientSeen(A, ',response_code="503",response_flags!="UO"')}[${W}]))`, legend: '{{response_flags}}' },
-      { expr: `sum(rate(envoy_cluster_upstream_rq_pending_overflow{${envoyCluster(A)}}[${W}]))`, legend: 'pending overflow (Envoy counter)' },
-    ], half))
-    .withPanel(timeseries('B · cb-sidecar: 5xx by cause', 'x-cb-reason of every answer the sidecar made (overload, queue-timeout, circuit-open, ...) and 5xx forwarded from the API.', 'reqps', [
-      { expr: `sum by (outcome) (rate(${sidecar('cb_requests_total', B, ',code=~"5.."')}[${W}]))`, legend: '{{outcome}}' },
-      { expr: `sum(rate(${clientSeen(B, ',response_flags="UO"')}[${W}]))`, legend: 'UO (Envoy overflow, should stay 0)' },
-    ], half))
+    .withPanel(
+      timeseries(
+        'A · Istio: 503 by cause',
+        'UO = Envoy overflow (connection pool / pending limit); other flags: UH no healthy host, URX retries exhausted, UF connect failure.',
+        'reqps',
+        [
+          { expr: `sum(rate(${clientSeen(A, ',response_flags="UO"')}[${W}]))`, legend: 'UO (overflow)' },
+          {
+            expr: `sum by (response_flags) (rate(${clientSeen(A, ',response_code="503",response_flags!="UO"')}[${W}]))`,
+            legend: '{{response_flags}}',
+          },
+          {
+            expr: `sum(rate(envoy_cluster_upstream_rq_pending_overflow{${envoyCluster(A)}}[${W}]))`,
+            legend: 'pending overflow (Envoy counter)',
+          },
+        ],
+        half,
+      ),
+    )
+    .withPanel(
+      timeseries(
+        'B · cb-sidecar: 5xx by cause',
+        'x-cb-reason of every answer the sidecar made (overload, queue-timeout, circuit-open, ...) and 5xx forwarded from the API.',
+        'reqps',
+        [
+          {
+            expr: `sum by (outcome) (rate(${sidecar('cb_requests_total', B, ',code=~"5.."')}[${W}]))`,
+            legend: '{{outcome}}',
+          },
+          {
+            expr: `sum(rate(${clientSeen(B, ',response_flags="UO"')}[${W}]))`,
+            legend: 'UO (Envoy overflow, should stay 0)',
+          },
+        ],
+        half,
+      ),
+    )
 
     .withRow(new RowBuilder('How fast are the successful answers?'))
-    .withPanel(timeseries('A · Istio: success latency', 'p50 and p99 of 200 answers at the client Envoy.', 's', clientLatency(A), half))
-    .withPanel(timeseries('B · cb-sidecar: success latency', 'p50 and p99 of 200 answers at the client Envoy, and of forwarded answers at the sidecar.', 's', [...clientLatency(B), ...sidecarLatency], half))
+    .withPanel(
+      timeseries(
+        'A · Istio: success latency',
+        'p50 and p99 of 200 answers at the client Envoy.',
+        's',
+        clientLatency(A),
+        half,
+      ),
+    )
+    .withPanel(
+      timeseries(
+        'B · cb-sidecar: success latency',
+        'p50 and p99 of 200 answers at the client Envoy, and of forwarded answers at the sidecar.',
+        's',
+        [...clientLatency(B), ...sidecarLatency],
+        half,
+      ),
+    )
 
     .withRow(new RowBuilder('How much is let in, against which limit?'))
-    .withPanel(timeseries('A · Istio: active and pending requests', 'Requests open and waiting in the calling Envoy for iris-svc; DestinationRule limits are static (100 pending).', 'short', [
-      { expr: `sum(envoy_cluster_upstream_rq_active{${envoyCluster(A)}})`, legend: 'active' },
-      { expr: `sum(envoy_cluster_upstream_rq_pending_active{${envoyCluster(A)}})`, legend: 'pending' },
-      { expr: `max(envoy_cluster_circuit_breakers_default_rq_pending_open{${envoyCluster(A)}})`, legend: 'pending limit reached (1)' },
-    ], half))
-    .withPanel(timeseries('B · cb-sidecar: in-flight vs limit', 'Requests in flight, queued, and the (adaptive) concurrency limit, summed over pods.', 'short', [
-      { expr: `sum(${sidecar('cb_inflight_requests', B)})`, legend: 'in flight' },
-      { expr: `sum(${sidecar('cb_queue_depth', B)})`, legend: 'queued' },
-      { expr: `sum(${sidecar('cb_concurrency_limit', B)})`, legend: 'limit' },
-    ], half))
+    .withPanel(
+      timeseries(
+        'A · Istio: active and pending requests',
+        'Requests open and waiting in the calling Envoy for iris-svc; DestinationRule limits are static (100 pending).',
+        'short',
+        [
+          { expr: `sum(envoy_cluster_upstream_rq_active{${envoyCluster(A)}})`, legend: 'active' },
+          { expr: `sum(envoy_cluster_upstream_rq_pending_active{${envoyCluster(A)}})`, legend: 'pending' },
+          {
+            expr: `max(envoy_cluster_circuit_breakers_default_rq_pending_open{${envoyCluster(A)}})`,
+            legend: 'pending limit reached (1)',
+          },
+        ],
+        half,
+      ),
+    )
+    .withPanel(
+      timeseries(
+        'B · cb-sidecar: in-flight vs limit',
+        'Requests in flight, queued, and the (adaptive) concurrency limit, summed over pods.',
+        'short',
+        [
+          { expr: `sum(${sidecar('cb_inflight_requests', B)})`, legend: 'in flight' },
+          { expr: `sum(${sidecar('cb_queue_depth', B)})`, legend: 'queued' },
+          { expr: `sum(${sidecar('cb_concurrency_limit', B)})`, legend: 'limit' },
+        ],
+        half,
+      ),
+    )
 
     .withRow(new RowBuilder('Is the breaker open?'))
-    .withPanel(timeseries('A · Istio: outlier ejections', 'Hosts ejected by outlierDetection (Istio\'s breaker).', 'short', [
-      { expr: `sum(envoy_cluster_outlier_detection_ejections_active{${envoyCluster(A)}})`, legend: 'ejected hosts' },
-    ], half))
-    .withPanel(stat('B · cb-sidecar: breaker state', 'Pods whose breaker is closed, open or half-open.', 'short', [
-      { expr: `sum by (state) (${sidecar('cb_breaker_state', B)})`, legend: '{{state}}' },
-    ], half))
+    .withPanel(
+      timeseries(
+        'A · Istio: outlier ejections',
+        "Hosts ejected by outlierDetection (Istio's breaker).",
+        'short',
+        [
+          {
+            expr: `sum(envoy_cluster_outlier_detection_ejections_active{${envoyCluster(A)}})`,
+            legend: 'ejected hosts',
+          },
+        ],
+        half,
+      ),
+    )
+    .withPanel(
+      stat(
+        'B · cb-sidecar: breaker state',
+        'Pods whose breaker is closed, open or half-open.',
+        'short',
+        [{ expr: `sum by (state) (${sidecar('cb_breaker_state', B)})`, legend: '{{state}}' }],
+        half,
+      ),
+    )
     .build();
 }

@@ -29,20 +29,41 @@ export function datasourceVariable(): DatasourceVariableBuilder {
 
 function targets(queries: Query[]): cog.Builder<cog.Dataquery>[] {
   return queries.map((q, i) =>
-    new DataqueryBuilder().expr(q.expr).legendFormat(q.legend).refId(String.fromCharCode(65 + i)).datasource(prometheus),
+    new DataqueryBuilder()
+      .expr(q.expr)
+      .legendFormat(q.legend)
+      .refId(String.fromCharCode(65 + i))
+      .datasource(prometheus),
   );
 }
 
 function panel<T extends TimeseriesPanelBuilder | StatPanelBuilder>(
-  builder: T, title: string, description: string, unit: string, queries: Query[], size: Size,
+  builder: T,
+  title: string,
+  description: string,
+  unit: string,
+  queries: Query[],
+  size: Size,
 ): T {
-  builder.title(title).description(description).datasource(prometheus).unit(unit)
-    .targets(targets(queries)).span(size.w).height(size.h);
+  builder
+    .title(title)
+    .description(description)
+    .datasource(prometheus)
+    .unit(unit)
+    .targets(targets(queries))
+    .span(size.w)
+    .height(size.h);
   return builder;
 }
 
 /** A time series panel of the given queries, in `unit` (Grafana unit id). */
-export function timeseries(title: string, description: string, unit: string, queries: Query[], size: Size): TimeseriesPanelBuilder {
+export function timeseries(
+  title: string,
+  description: string,
+  unit: string,
+  queries: Query[],
+  size: Size,
+): TimeseriesPanelBuilder {
   return panel(new TimeseriesPanelBuilder(), title, description, unit, queries, size);
 }
 

@@ -83,12 +83,27 @@ export function parseLabArgs(argv: readonly string[]): LabFlags {
       strict: true,
       allowPositionals: false,
       options: {
-        help: { type: 'boolean', short: 'h' }, replicas: { type: 'string' }, arms: { type: 'string' },
-        rate: { type: 'string' }, duration: { type: 'string' }, driver: { type: 'string' }, model: { type: 'string' },
-        labels: { type: 'string' }, workers: { type: 'string' }, out: { type: 'string' }, preset: { type: 'string' },
-        prometheus: { type: 'boolean' }, keep: { type: 'boolean' }, 'probe-seconds': { type: 'string' },
-        overload: { type: 'string' }, 'timeout-ms': { type: 'string' }, 'max-inflight': { type: 'string' },
-        limit: { type: 'string' }, pending: { type: 'string' }, 'queue-timeout': { type: 'string' }, 'adaptive-max': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+        replicas: { type: 'string' },
+        arms: { type: 'string' },
+        rate: { type: 'string' },
+        duration: { type: 'string' },
+        driver: { type: 'string' },
+        model: { type: 'string' },
+        labels: { type: 'string' },
+        workers: { type: 'string' },
+        out: { type: 'string' },
+        preset: { type: 'string' },
+        prometheus: { type: 'boolean' },
+        keep: { type: 'boolean' },
+        'probe-seconds': { type: 'string' },
+        overload: { type: 'string' },
+        'timeout-ms': { type: 'string' },
+        'max-inflight': { type: 'string' },
+        limit: { type: 'string' },
+        pending: { type: 'string' },
+        'queue-timeout': { type: 'string' },
+        'adaptive-max': { type: 'string' },
         'api-nice': { type: 'string' },
         'api-cpu': { type: 'string' },
         'inference-concurrency': { type: 'string' },
@@ -96,7 +111,10 @@ export function parseLabArgs(argv: readonly string[]): LabFlags {
       },
     }));
   } catch (err) {
-    throw new LabError('LAB_BAD_FLAGS', `${(err instanceof Error ? err.message : String(err)).replace(/\s*\n\s*/g, ' ')} (see --help)`);
+    throw new LabError(
+      'LAB_BAD_FLAGS',
+      `${(err instanceof Error ? err.message : String(err)).replace(/\s*\n\s*/g, ' ')} (see --help)`,
+    );
   }
   const problems: string[] = [];
   const str = (k: string): string | undefined => values[k] as string | undefined;
@@ -104,7 +122,8 @@ export function parseLabArgs(argv: readonly string[]): LabFlags {
     const raw = str(k);
     if (raw === undefined) return def;
     const v = Number(raw);
-    if (!/^\d+$/.test(raw) || v < min || v > max) problems.push(`--${k} must be an integer ${min}-${max}, got "${raw}"`);
+    if (!/^\d+$/.test(raw) || v < min || v > max)
+      problems.push(`--${k} must be an integer ${min}-${max}, got "${raw}"`);
     return v;
   };
   const num = (k: string, def: number, min: number): number => {
@@ -123,20 +142,27 @@ export function parseLabArgs(argv: readonly string[]): LabFlags {
   if (rateRaw !== undefined) rate = num('rate', 0, 1);
   const durRaw = str('duration') ?? '10s';
   const dur = durationSeconds(durRaw);
-  if (dur === undefined || dur < 1 || dur > 3600) problems.push(`--duration must be 1s-1h (10, 10s, 1m), got "${durRaw}"`);
+  if (dur === undefined || dur < 1 || dur > 3600)
+    problems.push(`--duration must be 1s-1h (10, 10s, 1m), got "${durRaw}"`);
   const driver = str('driver') ?? 'builtin';
-  if (!(DRIVER_NAMES as readonly string[]).includes(driver)) problems.push(`--driver must be one of ${DRIVER_NAMES.join(', ')}, got "${driver}"`);
+  if (!(DRIVER_NAMES as readonly string[]).includes(driver))
+    problems.push(`--driver must be one of ${DRIVER_NAMES.join(', ')}, got "${driver}"`);
   const armsRaw = str('arms') ?? ARM_NAMES.join(',');
-  const arms = armsRaw.split(',').map((a) => a.trim()).filter((a) => a !== '');
+  const arms = armsRaw
+    .split(',')
+    .map((a) => a.trim())
+    .filter((a) => a !== '');
   const badArms = arms.filter((a) => !(ARM_NAMES as readonly string[]).includes(a));
-  if (arms.length === 0 || badArms.length > 0) problems.push(`--arms must list ${ARM_NAMES.join(', ')}, got "${armsRaw}"`);
+  if (arms.length === 0 || badArms.length > 0)
+    problems.push(`--arms must list ${ARM_NAMES.join(', ')}, got "${armsRaw}"`);
   if (new Set(arms).size !== arms.length) problems.push(`--arms lists an arm twice: "${armsRaw}"`);
   for (const k of ['model', 'labels'] as const) {
     const f = str(k);
     if (f !== undefined && !existsSync(f)) problems.push(`--${k} file not found: ${f}`);
   }
   const qt = str('queue-timeout') ?? DEFAULT_TUNING.queueTimeout;
-  if (!/^\d+(\.\d+)?(ms|s|m)$/.test(qt)) problems.push(`--queue-timeout must be an Istio duration like 50ms, got "${qt}"`);
+  if (!/^\d+(\.\d+)?(ms|s|m)$/.test(qt))
+    problems.push(`--queue-timeout must be an Istio duration like 50ms, got "${qt}"`);
   const flags: LabFlags = {
     help: values['help'] === true,
     replicas,

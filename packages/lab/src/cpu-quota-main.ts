@@ -16,7 +16,8 @@ try {
     strict: true,
   });
   const pids = (values.pid ?? []).map(Number);
-  if (pids.length === 0 || pids.some((p) => !Number.isInteger(p) || p <= 0)) fail('--pid must name at least one process id');
+  if (pids.length === 0 || pids.some((p) => !Number.isInteger(p) || p <= 0))
+    fail('--pid must name at least one process id');
   quota = new CpuQuota({ pids, cpu: Number(values.cpu ?? 'NaN'), periodMs: Number(values['period-ms'] ?? '50') });
 } catch (err) {
   fail(err instanceof Error ? err.message : String(err));

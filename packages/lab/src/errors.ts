@@ -15,7 +15,10 @@ export type LabErrorCode = keyof typeof LAB_ERROR_CODES;
 export class LabError extends Error {
   override readonly name = 'LabError';
   /** @param code stable code from {@link LAB_ERROR_CODES} */
-  constructor(readonly code: LabErrorCode, message: string) {
+  constructor(
+    readonly code: LabErrorCode,
+    message: string,
+  ) {
     super(message);
   }
   /** Process exit status for this error. */

@@ -1,7 +1,13 @@
 // The public surface of @infer-cb/lab: the supervisor and the Service (HAProxy) config (reused by the
 // end-to-end suite), the drivers and the lab runner.
 export { Supervisor, Child, freePort, freePorts, waitForReady, type SpawnSpec, type ExitStatus } from './processes.js';
-export { haproxyConfig, parseServiceStats, SERVICE_STATS_PATH, type ServiceStats, type BackendStats } from './service.js';
+export {
+  haproxyConfig,
+  parseServiceStats,
+  SERVICE_STATS_PATH,
+  type ServiceStats,
+  type BackendStats,
+} from './service.js';
 export { BuiltinDriver } from './drivers/builtin.js';
 export { VegetaDriver } from './drivers/vegeta.js';
 export { K6Driver } from './drivers/k6.js';
@@ -10,6 +16,14 @@ export { ResultRecorder, type LatencySummary } from './results.js';
 export { runLab, type LabOptions, type LabSummary } from './lab.js';
 export { parseLabArgs, type LabFlags } from './args.js';
 export { LabError, LAB_ERROR_CODES, type LabErrorCode } from './errors.js';
-export { startTopology, stopTopology, sidecarConfig, ARM_NAMES, DEFAULT_TUNING, type ArmName, type Topology } from './topology.js';
+export {
+  startTopology,
+  stopTopology,
+  sidecarConfig,
+  ARM_NAMES,
+  DEFAULT_TUNING,
+  type ArmName,
+  type Topology,
+} from './topology.js';
 export { CpuQuota, type CpuQuotaOptions } from './cpu-quota.js';
 export { probeCapacity, type CapacityProbe } from './probe.js';

@@ -12,9 +12,23 @@ import { renderHtml } from './report/html.js';
 import { comparisonText, vegetaText } from './report/text.js';
 import { ResultRecorder } from './results.js';
 import { histogramPercentile } from './prom-text.js';
-import { machineStats, readCpuTimes, RuntimeMonitor, type CpuTimes, type MachineStats, type RuntimeStats } from './runtime-stats.js';
+import {
+  machineStats,
+  readCpuTimes,
+  RuntimeMonitor,
+  type CpuTimes,
+  type MachineStats,
+  type RuntimeStats,
+} from './runtime-stats.js';
 import { ArmScraper } from './scraper.js';
-import { startTopology, stopTopology, type ArmName, type LabPaths, type SidecarTuning, type Topology } from './topology.js';
+import {
+  startTopology,
+  stopTopology,
+  type ArmName,
+  type LabPaths,
+  type SidecarTuning,
+  type Topology,
+} from './topology.js';
 
 /** Everything one lab run needs (the CLI builds it from flags). */
 export interface LabOptions {
@@ -59,8 +73,20 @@ export interface LabSummary {
   finished_at: string;
   host: { cpus: number; node: string; platform: string };
   config: {
-    arms: ArmName[]; replicas: number; workers: number; driver: string; duration_s: number;
-    offered_rate: number; rate_source: 'flag' | 'probe'; overload: number; timeout_ms: number; tuning: SidecarTuning; api_nice: number; api_cpu: number; inference_concurrency: number; inference_ms: number;
+    arms: ArmName[];
+    replicas: number;
+    workers: number;
+    driver: string;
+    duration_s: number;
+    offered_rate: number;
+    rate_source: 'flag' | 'probe';
+    overload: number;
+    timeout_ms: number;
+    tuning: SidecarTuning;
+    api_nice: number;
+    api_cpu: number;
+    inference_concurrency: number;
+    inference_ms: number;
   };
   /** The probe that set the rate (first arm's stack), when the rate was not given. */
   probe: CapacityProbe | null;
@@ -95,8 +121,15 @@ function maxOf(values: Iterable<number | null>): number | null {
 
 /** Builds an arm's result from its recorder, scrapes and the Service's counters. */
 export function armResult(
-  arm: ArmName, driver: string, replicas: number, offeredRate: number, rec: ResultRecorder,
-  scrapes: ArmScraper['points'], servicePeak: number | null, capacity: number | null, configPath: string | null,
+  arm: ArmName,
+  driver: string,
+  replicas: number,
+  offeredRate: number,
+  rec: ResultRecorder,
+  scrapes: ArmScraper['points'],
+  servicePeak: number | null,
+  capacity: number | null,
+  configPath: string | null,
   sidecarRejectionP99Ms: number | null = null,
   labRuntime: RuntimeStats | null = null,
   machine: MachineStats | null = null,
@@ -111,13 +144,18 @@ export function armResult(
   let source: string;
   if (arm === 'direct') {
     peak = servicePeak ?? apiPeak;
-    source = servicePeak !== null ? 'Service (HAProxy smax): exact peak of requests in flight to one replica' : 'iris_api_inflight_requests (scraped)';
+    source =
+      servicePeak !== null
+        ? 'Service (HAProxy smax): exact peak of requests in flight to one replica'
+        : 'iris_api_inflight_requests (scraped)';
   } else {
     peak = maxOf([apiPeak, sidecarPeak]);
     source = 'max of scraped iris_api_inflight_requests and cb_inflight_requests per replica';
   }
   return {
-    arm, driver, replicas,
+    arm,
+    driver,
+    replicas,
     requests: rec.requests,
     offered_rate: offeredRate,
     rate: round(durationS > 0 ? (rec.requests - 1) / durationS : 0, 2),
@@ -160,10 +198,21 @@ export async function runLab(sup: Supervisor, opts: LabOptions, io: LabIO): Prom
   const raw: Record<string, string> = {};
   for (const arm of opts.arms) {
     if (opts.signal?.aborted === true) break;
-    io.err.write(`cb-lab: starting arm ${arm}: ${opts.replicas} replica(s)${arm === 'direct' ? '' : ' with sidecars'} behind the Service (HAProxy)\n`);
+    io.err.write(
+      `cb-lab: starting arm ${arm}: ${opts.replicas} replica(s)${arm === 'direct' ? '' : ' with sidecars'} behind the Service (HAProxy)\n`,
+    );
     const topo = await startTopology(sup, {
-      arm, replicas: opts.replicas, workers: opts.workers, tuning: opts.tuning, workDir: rawDir, paths: opts.paths, apiNice: opts.apiNice, apiCpu: opts.apiCpu, inference: opts.inference,
-      warmupRequests: opts.apiCpu > 0 ? API_WARMUP_REQUESTS : 0, warmupBody: body,
+      arm,
+      replicas: opts.replicas,
+      workers: opts.workers,
+      tuning: opts.tuning,
+      workDir: rawDir,
+      paths: opts.paths,
+      apiNice: opts.apiNice,
+      apiCpu: opts.apiCpu,
+      inference: opts.inference,
+      warmupRequests: opts.apiCpu > 0 ? API_WARMUP_REQUESTS : 0,
+      warmupBody: body,
       ...(opts.modelPath === undefined ? {} : { modelPath: opts.modelPath }),
       ...(opts.labelPath === undefined ? {} : { labelPath: opts.labelPath }),
     });
@@ -173,18 +222,30 @@ export async function runLab(sup: Supervisor, opts: LabOptions, io: LabIO): Prom
       // Service and sidecar have seen would: the Service's and sidecars' connections and JIT, for answers
       // and rejections alike. Discarded.
       await probeCapacity([topo.baseUrl], body, {
-        concurrencyPerTarget: opts.replicas * PROBE_INFLIGHT_PER_REPLICA, durationSeconds: PATH_WARMUP_SECONDS, warmupSeconds: 0,
+        concurrencyPerTarget: opts.replicas * PROBE_INFLIGHT_PER_REPLICA,
+        durationSeconds: PATH_WARMUP_SECONDS,
+        warmupSeconds: 0,
         ...(opts.signal === undefined ? {} : { signal: opts.signal }),
       });
-      const probe = await probeCapacity(topo.replicas.map((r) => r.apiUrl), body, {
-        concurrencyPerTarget: PROBE_INFLIGHT_PER_REPLICA, durationSeconds: opts.probeSeconds, label: 'replicas (each API directly)',
-        ...(opts.signal === undefined ? {} : { signal: opts.signal }),
-      });
-      io.err.write(`cb-lab: ${arm}: closed-loop probe of the replicas (${probe.concurrency} in flight, ${probe.durationSeconds}s): capacity ${probe.capacityRps.toFixed(0)} req/s (median of ${probe.windowsRps.join(', ')}), p50 ${probe.p50Ms.toFixed(2)} ms\n`);
+      const probe = await probeCapacity(
+        topo.replicas.map((r) => r.apiUrl),
+        body,
+        {
+          concurrencyPerTarget: PROBE_INFLIGHT_PER_REPLICA,
+          durationSeconds: opts.probeSeconds,
+          label: 'replicas (each API directly)',
+          ...(opts.signal === undefined ? {} : { signal: opts.signal }),
+        },
+      );
+      io.err.write(
+        `cb-lab: ${arm}: closed-loop probe of the replicas (${probe.concurrency} in flight, ${probe.durationSeconds}s): capacity ${probe.capacityRps.toFixed(0)} req/s (median of ${probe.windowsRps.join(', ')}), p50 ${probe.p50Ms.toFixed(2)} ms\n`,
+      );
       if (rate === undefined) {
         rateProbe = probe;
         rate = Math.max(10, Math.round((probe.capacityRps * opts.overload) / 10) * 10);
-        io.err.write(`cb-lab: offered rate for every arm: ${opts.overload} x ${probe.capacityRps.toFixed(0)} = ${rate} req/s\n`);
+        io.err.write(
+          `cb-lab: offered rate for every arm: ${opts.overload} x ${probe.capacityRps.toFixed(0)} = ${rate} req/s\n`,
+        );
       }
       const rec = new ResultRecorder();
       const scraper = new ArmScraper(topo);
@@ -207,8 +268,16 @@ export async function runLab(sup: Supervisor, opts: LabOptions, io: LabIO): Prom
       let machine: MachineStats | null;
       try {
         files = await opts.driver.attack({
-          baseUrl: topo.baseUrl, rate, durationSeconds: opts.durationSeconds, timeoutMs: opts.timeoutMs,
-          maxInflight: opts.maxInflight, repoRoot: opts.paths.repoRoot, workDir: rawDir, recorder: rec, supervisor: sup, onStart,
+          baseUrl: topo.baseUrl,
+          rate,
+          durationSeconds: opts.durationSeconds,
+          timeoutMs: opts.timeoutMs,
+          maxInflight: opts.maxInflight,
+          repoRoot: opts.paths.repoRoot,
+          workDir: rawDir,
+          recorder: rec,
+          supervisor: sup,
+          onStart,
           ...(opts.signal === undefined ? {} : { signal: opts.signal }),
         });
       } finally {
@@ -219,16 +288,38 @@ export async function runLab(sup: Supervisor, opts: LabOptions, io: LabIO): Prom
         scraper.stop();
       }
       const stats = await scraper.serviceStats();
-      const insideP99 = histogramPercentile(await scraper.sidecarMetrics(), 'cb_request_duration_seconds', 99,
-        (l) => l['outcome'] !== 'forwarded' && l['outcome'] !== 'client-closed', sidecarBaseline);
+      const insideP99 = histogramPercentile(
+        await scraper.sidecarMetrics(),
+        'cb_request_duration_seconds',
+        99,
+        (l) => l['outcome'] !== 'forwarded' && l['outcome'] !== 'client-closed',
+        sidecarBaseline,
+      );
       const servicePeak = stats === null ? null : Math.max(...stats.backends.map((b) => b.maxInflight));
-      const result = armResult(arm, opts.driver.name, opts.replicas, rate, rec, scraper.points, servicePeak, probe.capacityRps, topo.configPath ?? null,
-        insideP99 === undefined ? null : round(insideP99 * 1000), labRuntime, machine);
+      const result = armResult(
+        arm,
+        opts.driver.name,
+        opts.replicas,
+        rate,
+        rec,
+        scraper.points,
+        servicePeak,
+        probe.capacityRps,
+        topo.configPath ?? null,
+        insideP99 === undefined ? null : round(insideP99 * 1000),
+        labRuntime,
+        machine,
+      );
       results.push(result);
       const rawFile = join(rawDir, `${arm}.json`);
-      writeFileSync(rawFile, JSON.stringify({ arm, series: result.series, scrapes: result.scrapes, service: stats, tool_files: files }));
+      writeFileSync(
+        rawFile,
+        JSON.stringify({ arm, series: result.series, scrapes: result.scrapes, service: stats, tool_files: files }),
+      );
       raw[arm] = rawFile;
-      io.out(`\n== ${arm}: ${opts.replicas} replica(s), ${rate} req/s offered for ${opts.durationSeconds}s, driver ${opts.driver.name} ==\n${vegetaText(result)}\n`);
+      io.out(
+        `\n== ${arm}: ${opts.replicas} replica(s), ${rate} req/s offered for ${opts.durationSeconds}s, driver ${opts.driver.name} ==\n${vegetaText(result)}\n`,
+      );
     } finally {
       await stopTopology(sup, topo);
     }
@@ -243,10 +334,20 @@ export async function runLab(sup: Supervisor, opts: LabOptions, io: LabIO): Prom
     finished_at: new Date().toISOString(),
     host: { cpus: cpus().length, node: process.version, platform: `${process.platform}-${process.arch}` },
     config: {
-      arms: opts.arms, replicas: opts.replicas, workers: opts.workers, driver: opts.driver.name,
-      duration_s: opts.durationSeconds, offered_rate: rate ?? 0, rate_source: opts.rate === undefined ? 'probe' : 'flag',
-      overload: opts.overload, timeout_ms: opts.timeoutMs, tuning: opts.tuning, api_nice: opts.apiNice, api_cpu: opts.apiCpu,
-      inference_concurrency: opts.inference.concurrency, inference_ms: opts.inference.ms,
+      arms: opts.arms,
+      replicas: opts.replicas,
+      workers: opts.workers,
+      driver: opts.driver.name,
+      duration_s: opts.durationSeconds,
+      offered_rate: rate ?? 0,
+      rate_source: opts.rate === undefined ? 'probe' : 'flag',
+      overload: opts.overload,
+      timeout_ms: opts.timeoutMs,
+      tuning: opts.tuning,
+      api_nice: opts.apiNice,
+      api_cpu: opts.apiCpu,
+      inference_concurrency: opts.inference.concurrency,
+      inference_ms: opts.inference.ms,
     },
     probe: rateProbe,
     arms: results.map(({ series: _s, scrapes: _p, ...rest }) => rest),

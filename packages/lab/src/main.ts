@@ -26,7 +26,10 @@ const paths: LabPaths = {
 };
 
 function timestamp(): string {
-  return new Date().toISOString().replace(/[:.]/g, '-').replace(/-\d{3}Z$/, 'Z');
+  return new Date()
+    .toISOString()
+    .replace(/[:.]/g, '-')
+    .replace(/-\d{3}Z$/, 'Z');
 }
 
 async function main(): Promise<number> {
@@ -53,16 +56,32 @@ async function main(): Promise<number> {
     process.stderr.write(`cb-lab: Prometheus at ${prom.url} (jobs iris-api, cb-sidecar; label arm)\n`);
   }
   try {
-    const summary = await runLab(sup, {
-      arms: flags.arms, replicas: flags.replicas, workers: flags.workers, overload: flags.overload,
-      durationSeconds: flags.durationSeconds, probeSeconds: flags.probeSeconds, timeoutMs: flags.timeoutMs,
-      maxInflight: flags.maxInflight, driver, tuning: flags.tuning, apiNice: flags.apiNice, apiCpu: flags.apiCpu,
-      inference: { concurrency: flags.inferenceConcurrency, ms: flags.inferenceMs }, outDir, paths, signal: abort.signal,
-      ...(flags.rate === undefined ? {} : { rate: flags.rate }),
-      ...(flags.model === undefined ? {} : { modelPath: resolve(flags.model) }),
-      ...(flags.labels === undefined ? {} : { labelPath: resolve(flags.labels) }),
-      ...(prom === undefined ? {} : { onTopology: (t) => prom?.watch(t) }),
-    }, { out: (t) => process.stdout.write(t), err: process.stderr });
+    const summary = await runLab(
+      sup,
+      {
+        arms: flags.arms,
+        replicas: flags.replicas,
+        workers: flags.workers,
+        overload: flags.overload,
+        durationSeconds: flags.durationSeconds,
+        probeSeconds: flags.probeSeconds,
+        timeoutMs: flags.timeoutMs,
+        maxInflight: flags.maxInflight,
+        driver,
+        tuning: flags.tuning,
+        apiNice: flags.apiNice,
+        apiCpu: flags.apiCpu,
+        inference: { concurrency: flags.inferenceConcurrency, ms: flags.inferenceMs },
+        outDir,
+        paths,
+        signal: abort.signal,
+        ...(flags.rate === undefined ? {} : { rate: flags.rate }),
+        ...(flags.model === undefined ? {} : { modelPath: resolve(flags.model) }),
+        ...(flags.labels === undefined ? {} : { labelPath: resolve(flags.labels) }),
+        ...(prom === undefined ? {} : { onTopology: (t) => prom?.watch(t) }),
+      },
+      { out: (t) => process.stdout.write(t), err: process.stderr },
+    );
     if (prom !== undefined && flags.keep) {
       process.stderr.write(`cb-lab: arms done; Prometheus stays at ${prom.url} until Ctrl-C\n`);
       await new Promise<never>(() => {});
@@ -76,7 +95,10 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (err: unknown) => {
-    const line = err instanceof LabError ? `cb-lab: ${err.code}: ${err.message}` : `cb-lab: ${err instanceof Error ? err.message : String(err)}`;
+    const line =
+      err instanceof LabError
+        ? `cb-lab: ${err.code}: ${err.message}`
+        : `cb-lab: ${err instanceof Error ? err.message : String(err)}`;
     process.stderr.write(`${line}\n`);
     process.exit(err instanceof LabError ? err.exitCode : 1);
   },

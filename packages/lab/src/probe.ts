@@ -52,11 +52,21 @@ function median(values: readonly number[]): number {
  * `durationSeconds`. Each 2xx counts in the window it completed in; capacity is the median window.
  * Every answer completing in the measured time counts, whenever it was sent.
  */
-export async function probeCapacity(targets: readonly string[], body: string, opts: ProbeOptions): Promise<CapacityProbe> {
+export async function probeCapacity(
+  targets: readonly string[],
+  body: string,
+  opts: ProbeOptions,
+): Promise<CapacityProbe> {
   if (targets.length === 0) throw new RangeError('probeCapacity needs at least one target');
-  const pools = targets.map((t) => new Pool(new URL(t).origin, {
-    connections: opts.concurrencyPerTarget, pipelining: 1, headersTimeout: 10_000, bodyTimeout: 10_000,
-  }));
+  const pools = targets.map(
+    (t) =>
+      new Pool(new URL(t).origin, {
+        connections: opts.concurrencyPerTarget,
+        pipelining: 1,
+        headersTimeout: 10_000,
+        bodyTimeout: 10_000,
+      }),
+  );
   const headers = { 'content-type': 'application/json' };
   const warmup = (opts.warmupSeconds ?? 0.5) * 1000;
   const windowMs = (opts.windowSeconds ?? 1) * 1000;

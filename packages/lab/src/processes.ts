@@ -39,7 +39,11 @@ export class Child {
   private out: Buffer[] = [];
   private exitStatus: ExitStatus | undefined;
 
-  constructor(readonly name: string, readonly proc: ChildProcess, keepStdout = false) {
+  constructor(
+    readonly name: string,
+    readonly proc: ChildProcess,
+    keepStdout = false,
+  ) {
     proc.stderr?.setEncoding('utf8');
     proc.stderr?.on('data', (chunk: string) => {
       this.tail = (this.tail + chunk).slice(-STDERR_TAIL_BYTES);
@@ -197,7 +201,10 @@ export class Supervisor {
     if (this.reaper !== undefined) return;
     this.reaperFile = join(tmpdir(), `cb-lab-reaper-${process.pid}.json`);
     this.recordGroups();
-    this.reaper = spawn(process.execPath, ['-e', REAPER, String(process.pid), this.reaperFile], { detached: true, stdio: 'ignore' });
+    this.reaper = spawn(process.execPath, ['-e', REAPER, String(process.pid), this.reaperFile], {
+      detached: true,
+      stdio: 'ignore',
+    });
     this.reaper.unref();
   }
 
@@ -251,7 +258,9 @@ export class Supervisor {
     });
     const fatal = (err: unknown): void => {
       this.killAllNow();
-      process.stderr.write(`cb-lab: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.stderr.write(
+        `cb-lab: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+      );
       process.exit(1);
     };
     process.on('uncaughtException', fatal);

@@ -31,7 +31,11 @@ export function parsePromText(text: string, only?: ReadonlySet<string>): PromSam
 }
 
 /** The value of the first sample named `name` whose labels include `labels`; undefined when absent. */
-export function sampleValue(samples: readonly PromSample[], name: string, labels: Record<string, string> = {}): number | undefined {
+export function sampleValue(
+  samples: readonly PromSample[],
+  name: string,
+  labels: Record<string, string> = {},
+): number | undefined {
   for (const s of samples) {
     if (s.name !== name) continue;
     if (Object.entries(labels).every(([k, v]) => s.labels[k] === v)) return s.value;
@@ -46,7 +50,10 @@ export function sampleValue(samples: readonly PromSample[], name: string, labels
  * Undefined when the histogram has no observations.
  */
 export function histogramPercentile(
-  texts: readonly string[], name: string, p: number, keep: (labels: Record<string, string>) => boolean,
+  texts: readonly string[],
+  name: string,
+  p: number,
+  keep: (labels: Record<string, string>) => boolean,
   baseline: readonly string[] = [],
 ): number | undefined {
   const cum = new Map<number, number>();

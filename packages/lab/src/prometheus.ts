@@ -41,27 +41,53 @@ export async function startPrometheus(sup: Supervisor, dir: string, repoRoot: st
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const child = await sup.spawn({
-    name: 'prometheus', command: bin,
-    args: [`--config.file=${configFile}`, `--storage.tsdb.path=${join(dir, 'tsdb')}`, `--web.listen-address=127.0.0.1:${port}`,
-      '--storage.tsdb.retention.time=1d', '--log.level=warn'],
-    readyUrl: `${url}/-/ready`, readyTimeoutMs: 30_000,
+    name: 'prometheus',
+    command: bin,
+    args: [
+      `--config.file=${configFile}`,
+      `--storage.tsdb.path=${join(dir, 'tsdb')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      '--storage.tsdb.retention.time=1d',
+      '--log.level=warn',
+    ],
+    readyUrl: `${url}/-/ready`,
+    readyTimeoutMs: 30_000,
   });
   return {
     url,
     child,
     async watch(topo: Topology): Promise<void> {
       const host = (u: string): string => new URL(u).host;
-      const labels = (i: number): Record<string, string> => ({ arm: topo.arm, replica: String(i), namespace: 'cb-lab' });
-      writeFileSync(apiTargets, JSON.stringify(topo.replicas.map((r) => ({ targets: [host(r.apiUrl)], labels: labels(r.index) }))));
-      writeFileSync(sidecarTargets, JSON.stringify(topo.replicas.filter((r) => r.adminUrl !== undefined)
-        .map((r) => ({ targets: [host(r.adminUrl as string)], labels: labels(r.index) }))));
-      const want = new Set(topo.replicas.flatMap((r) => [host(r.apiUrl), ...(r.adminUrl === undefined ? [] : [host(r.adminUrl)])]));
+      const labels = (i: number): Record<string, string> => ({
+        arm: topo.arm,
+        replica: String(i),
+        namespace: 'cb-lab',
+      });
+      writeFileSync(
+        apiTargets,
+        JSON.stringify(topo.replicas.map((r) => ({ targets: [host(r.apiUrl)], labels: labels(r.index) }))),
+      );
+      writeFileSync(
+        sidecarTargets,
+        JSON.stringify(
+          topo.replicas
+            .filter((r) => r.adminUrl !== undefined)
+            .map((r) => ({ targets: [host(r.adminUrl as string)], labels: labels(r.index) })),
+        ),
+      );
+      const want = new Set(
+        topo.replicas.flatMap((r) => [host(r.apiUrl), ...(r.adminUrl === undefined ? [] : [host(r.adminUrl)])]),
+      );
       const deadline = Date.now() + 15_000;
       while (Date.now() < deadline) {
         try {
           const res = await fetch(`${url}/api/v1/targets?state=active`, { signal: AbortSignal.timeout(2000) });
-          const body = (await res.json()) as { data?: { activeTargets?: { labels?: Record<string, string>; health?: string }[] } };
-          const up = new Set((body.data?.activeTargets ?? []).filter((t) => t.health === 'up').map((t) => t.labels?.['instance'] ?? ''));
+          const body = (await res.json()) as {
+            data?: { activeTargets?: { labels?: Record<string, string>; health?: string }[] };
+          };
+          const up = new Set(
+            (body.data?.activeTargets ?? []).filter((t) => t.health === 'up').map((t) => t.labels?.['instance'] ?? ''),
+          );
           if ([...want].every((w) => up.has(w))) return;
         } catch {
           /* not answering yet */

@@ -30,7 +30,12 @@ export interface SecondPoint {
 /** An HDR histogram of microseconds (the unit every latency histogram of the lab records in). */
 export function histogram(): Histogram {
   // Microseconds, 3 significant digits, grows as needed: 1 µs .. hours at 0.1% precision.
-  return build({ bitBucketSize: 'packed', numberOfSignificantValueDigits: 3, autoResize: true, lowestDiscernibleValue: 1 });
+  return build({
+    bitBucketSize: 'packed',
+    numberOfSignificantValueDigits: 3,
+    autoResize: true,
+    lowestDiscernibleValue: 1,
+  });
 }
 
 /** A microsecond histogram's figures in ms. */
@@ -96,7 +101,8 @@ export class ResultRecorder {
   private readonly all = histogram();
   private readonly ok = histogram();
   private readonly rejected = histogram();
-  private readonly perSecond: { sent: number; codes: Map<number, number>; errors: number; h: Histogram | undefined }[] = [];
+  private readonly perSecond: { sent: number; codes: Map<number, number>; errors: number; h: Histogram | undefined }[] =
+    [];
 
   /**
    * Records one request.

@@ -39,8 +39,10 @@ export class RuntimeMonitor {
     const ms = (ns: number): number => Math.max(0, Math.round(ns / 1e3) / 1e3 - RESOLUTION_MS);
     const count = this.delay.count;
     return {
-      event_loop_delay_ms: count === 0 ? { p50: 0, p99: 0, max: 0 }
-        : { p50: ms(this.delay.percentile(50)), p99: ms(this.delay.percentile(99)), max: ms(this.delay.max) },
+      event_loop_delay_ms:
+        count === 0
+          ? { p50: 0, p99: 0, max: 0 }
+          : { p50: ms(this.delay.percentile(50)), p99: ms(this.delay.percentile(99)), max: ms(this.delay.max) },
       gc_pause_ms: { ...summarize(this.gc), total: Math.round(this.gcTotalMs * 1000) / 1000 },
     };
   }
@@ -87,5 +89,8 @@ export function machineStats(from: CpuTimes | null, to: CpuTimes | null): Machin
   const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = d;
   const total = user + nice + system + idle + iowait + irq + softirq + steal;
   if (total <= 0) return null;
-  return { busy_pct: Math.round(((user + nice + system + irq + softirq) / total) * 1000) / 10, steal_ms: steal * MS_PER_TICK };
+  return {
+    busy_pct: Math.round(((user + nice + system + irq + softirq) / total) * 1000) / 10,
+    steal_ms: steal * MS_PER_TICK,
+  };
 }

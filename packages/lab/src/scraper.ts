@@ -66,7 +66,12 @@ export function apiInflight(text: string | null): number | null {
 export function sidecarPoint(text: string | null): SidecarPoint {
   const none: SidecarPoint = { inflight: null, limit: null, queue: null, breaker: 'unknown' };
   if (text === null) return none;
-  let doc: { inflight?: unknown; concurrency?: { limit?: unknown }; queue?: { depth?: unknown }; breaker?: { state?: unknown } };
+  let doc: {
+    inflight?: unknown;
+    concurrency?: { limit?: unknown };
+    queue?: { depth?: unknown };
+    breaker?: { state?: unknown };
+  };
   try {
     doc = JSON.parse(text) as typeof doc;
   } catch {
@@ -100,7 +105,11 @@ export class ArmScraper {
   private t0 = performance.now();
   private lastApiMs = Number.NEGATIVE_INFINITY;
 
-  constructor(private readonly topo: Topology, private readonly intervalMs = 500, private readonly apiEveryMs = 2500) {}
+  constructor(
+    private readonly topo: Topology,
+    private readonly intervalMs = 500,
+    private readonly apiEveryMs = 2500,
+  ) {}
 
   /** Starts scraping; `t` of the points counts from now. */
   start(): void {
@@ -116,13 +125,19 @@ export class ArmScraper {
 
   /** Each sidecar's `/metrics` text now (for the histograms at the end of an attack). */
   async sidecarMetrics(): Promise<string[]> {
-    const texts = await Promise.all(this.topo.replicas.map((r) => (r.adminUrl === undefined ? null : getText(`${r.adminUrl}/metrics`, 2000))));
+    const texts = await Promise.all(
+      this.topo.replicas.map((r) => (r.adminUrl === undefined ? null : getText(`${r.adminUrl}/metrics`, 2000))),
+    );
     return texts.filter((t): t is string => t !== null);
   }
 
   /** The Service's counters now (per replica: requests, exact peak in flight). */
   async serviceStats(timeoutMs = 2000): Promise<ServiceStats | null> {
-    return fetchServiceStats(this.topo.baseUrl, this.topo.replicas.map((r) => r.sidecarUrl ?? r.apiUrl), timeoutMs);
+    return fetchServiceStats(
+      this.topo.baseUrl,
+      this.topo.replicas.map((r) => r.sidecarUrl ?? r.apiUrl),
+      timeoutMs,
+    );
   }
 
   private async scrapeOnce(): Promise<void> {
@@ -146,7 +161,8 @@ export class ArmScraper {
     // One process at a time (see the class comment); the point's `t` is when the round began.
     const stats = await this.serviceStats(timeout);
     const sidecars: (string | null)[] = [];
-    for (const r of this.topo.replicas) sidecars.push(r.adminUrl === undefined ? null : await getText(`${r.adminUrl}/state`, timeout));
+    for (const r of this.topo.replicas)
+      sidecars.push(r.adminUrl === undefined ? null : await getText(`${r.adminUrl}/state`, timeout));
     const apis: (string | null)[] = [];
     if (apiDue) for (const r of this.topo.replicas) apis.push(await getText(`${r.apiUrl}/metrics`, timeout));
     this.points.push({

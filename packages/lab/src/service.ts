@@ -99,10 +99,26 @@ export function parseServiceStats(csv: string, backends: readonly string[]): Ser
   if (header === undefined || !header.startsWith('# ')) return null;
   const columns = header.slice(2).split(',');
   const col = (name: string): number => columns.indexOf(name);
-  const [px, sv, scur, smax, stot, econ, eresp, status] = ['pxname', 'svname', 'scur', 'smax', 'stot', 'econ', 'eresp', 'status'].map(col) as number[];
+  const [px, sv, scur, smax, stot, econ, eresp, status] = [
+    'pxname',
+    'svname',
+    'scur',
+    'smax',
+    'stot',
+    'econ',
+    'eresp',
+    'status',
+  ].map(col) as number[];
   if ([px, sv, scur, smax, stot, econ, eresp, status].some((i) => i! < 0)) return null;
   const num = (fields: string[], i: number): number => Number(fields[i] ?? '') || 0;
-  const stats: BackendStats[] = backends.map((url) => ({ url, requests: 0, inflight: 0, maxInflight: 0, errors: 0, ready: false }));
+  const stats: BackendStats[] = backends.map((url) => ({
+    url,
+    requests: 0,
+    inflight: 0,
+    maxInflight: 0,
+    errors: 0,
+    ready: false,
+  }));
   for (const line of lines.slice(1)) {
     const f = line.split(',');
     if (f[px!] !== 'replicas') continue;
@@ -138,14 +154,21 @@ export async function startService(sup: Supervisor, opts: StartServiceOptions): 
   writeFileSync(opts.configFile, haproxyConfig(opts));
   const url = `http://127.0.0.1:${opts.port}`;
   const child = await sup.spawn({
-    name: opts.name, command: opts.haproxy, args: ['-db', '-f', opts.configFile],
-    readyUrl: `${url}${SERVICE_STATS_PATH}`, readyTimeoutMs: 10_000,
+    name: opts.name,
+    command: opts.haproxy,
+    args: ['-db', '-f', opts.configFile],
+    readyUrl: `${url}${SERVICE_STATS_PATH}`,
+    readyTimeoutMs: 10_000,
   });
   return { url, child };
 }
 
 /** The statistics of the Service at `url` (its base URL) for `backends` in order; null when it does not answer in time. */
-export async function fetchServiceStats(url: string, backends: readonly string[], timeoutMs = 2000): Promise<ServiceStats | null> {
+export async function fetchServiceStats(
+  url: string,
+  backends: readonly string[],
+  timeoutMs = 2000,
+): Promise<ServiceStats | null> {
   try {
     const res = await request(`${url}${SERVICE_STATS_PATH};csv`, { signal: AbortSignal.timeout(timeoutMs) });
     const text = await res.body.text();

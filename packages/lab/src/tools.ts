@@ -8,7 +8,12 @@ import { LabError } from './errors.js';
  * @throws LabError LAB_TOOL_MISSING naming the make target that installs it
  */
 export function findTool(name: string, repoRoot: string, installHint = 'make tools'): string {
-  const dirs = [...(process.env['PATH'] ?? '').split(delimiter), join(repoRoot, '.tools', 'bin'), '/usr/local/sbin', '/usr/sbin'];
+  const dirs = [
+    ...(process.env['PATH'] ?? '').split(delimiter),
+    join(repoRoot, '.tools', 'bin'),
+    '/usr/local/sbin',
+    '/usr/sbin',
+  ];
   for (const dir of dirs) {
     if (dir === '') continue;
     const file = join(dir, name);
@@ -19,5 +24,8 @@ export function findTool(name: string, repoRoot: string, installHint = 'make too
       /* next */
     }
   }
-  throw new LabError('LAB_TOOL_MISSING', `${name} not found on PATH, in .tools/bin, /usr/local/sbin or /usr/sbin: run \`${installHint}\``);
+  throw new LabError(
+    'LAB_TOOL_MISSING',
+    `${name} not found on PATH, in .tools/bin, /usr/local/sbin or /usr/sbin: run \`${installHint}\``,
+  );
 }

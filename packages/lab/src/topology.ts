@@ -98,7 +98,13 @@ export interface TopologyOptions {
 }
 
 /** Sends `requests` POST /predict to `url`, `concurrency` at a time, as fast as it answers, for at most `maxMs`. */
-export async function warmUp(url: string, body: string, requests: number, concurrency = 8, maxMs = 3000): Promise<void> {
+export async function warmUp(
+  url: string,
+  body: string,
+  requests: number,
+  concurrency = 8,
+  maxMs = 3000,
+): Promise<void> {
   const pool = new Pool(url, { connections: concurrency, pipelining: 1, headersTimeout: 10_000, bodyTimeout: 10_000 });
   let left = requests;
   // Bounded in time too: through model slots (8 x 200 ms) 2000 requests would take 50 s.
@@ -106,7 +112,12 @@ export async function warmUp(url: string, body: string, requests: number, concur
   const worker = async (): Promise<void> => {
     while (left > 0 && performance.now() < deadline) {
       left--;
-      const res = await pool.request({ method: 'POST', path: '/predict', headers: { 'content-type': 'application/json' }, body });
+      const res = await pool.request({
+        method: 'POST',
+        path: '/predict',
+        headers: { 'content-type': 'application/json' },
+        body,
+      });
       await res.body.dump();
     }
   };
@@ -134,7 +145,13 @@ export function readDestinationRule(repoRoot: string): TrafficPolicy {
       tcp: { maxConnections: 100, connectTimeout: '1s' },
       http: { http1MaxPendingRequests: 100, http2MaxRequests: 100, maxRequestsPerConnection: 100, idleTimeout: '60s' },
     },
-    outlierDetection: { consecutive5xxErrors: 5, consecutiveGatewayErrors: 0, interval: '10s', baseEjectionTime: '30s', maxEjectionPercent: 100 },
+    outlierDetection: {
+      consecutive5xxErrors: 5,
+      consecutiveGatewayErrors: 0,
+      interval: '10s',
+      baseEjectionTime: '30s',
+      maxEjectionPercent: 100,
+    },
   };
 }
 
@@ -154,10 +171,18 @@ export function sidecarConfig(arm: ArmName, tuning: SidecarTuning, dr: TrafficPo
       outlierDetection: dr.outlierDetection ?? {},
     },
     sidecar: {
-      concurrency: adaptive ? { mode: 'adaptive', min: 1, max: tuning.adaptiveMax } : { mode: 'static', min: 1, max: tuning.limit },
+      concurrency: adaptive
+        ? { mode: 'adaptive', min: 1, max: tuning.adaptiveMax }
+        : { mode: 'static', min: 1, max: tuning.limit },
       queue: { timeout: tuning.queueTimeout, codelTarget: '5ms', codelInterval: '100ms' },
       deadline: { header: 'x-request-timeout-ms' },
-      breaker: { errorThresholdPercentage: 50, volumeThreshold: 20, rollingWindow: '10s', resetTimeout: '2s', maxResetTimeout: '30s' },
+      breaker: {
+        errorThresholdPercentage: 50,
+        volumeThreshold: 20,
+        rollingWindow: '10s',
+        resetTimeout: '2s',
+        maxResetTimeout: '30s',
+      },
       upstream: { timeout: '10s' },
       readiness: { failWhenOpen: false },
       drain: { delay: '0s', grace: '2s' },
@@ -187,7 +212,10 @@ export async function startTopology(sup: Supervisor, opts: TopologyOptions): Pro
   if (withSidecar) {
     configPath = join(opts.workDir, `${opts.arm}.sidecar.yaml`);
     const header = `# cb-sidecar config written by cb-lab for arm ${opts.arm}: the DestinationRule scaled to one replica\n`;
-    writeFileSync(configPath, header + stringify(sidecarConfig(opts.arm, opts.tuning, readDestinationRule(paths.repoRoot))));
+    writeFileSync(
+      configPath,
+      header + stringify(sidecarConfig(opts.arm, opts.tuning, readDestinationRule(paths.repoRoot))),
+    );
   }
   const children: Child[] = [];
   const apis: Child[] = [];
@@ -197,7 +225,11 @@ export async function startTopology(sup: Supervisor, opts: TopologyOptions): Pro
     const apiPort = take();
     const replica: Replica = { index: i, apiUrl: `http://127.0.0.1:${apiPort}` };
     const env: Record<string, string> = {
-      PORT: String(apiPort), HOST: '127.0.0.1', WORKERS: String(opts.workers), LOG_LEVEL: 'warn', LOG_FORMAT: 'json',
+      PORT: String(apiPort),
+      HOST: '127.0.0.1',
+      WORKERS: String(opts.workers),
+      LOG_LEVEL: 'warn',
+      LOG_FORMAT: 'json',
     };
     if (opts.modelPath !== undefined) env['MODEL_FILEPATH'] = opts.modelPath;
     if (opts.labelPath !== undefined) env['LABEL_FILEPATH'] = opts.labelPath;
@@ -217,20 +249,37 @@ export async function startTopology(sup: Supervisor, opts: TopologyOptions): Pro
     starts.push(
       (async () => {
         const api = await sup.spawn({
-          name: `${opts.arm}/api-${i}`, command: process.execPath, args: [paths.apiMain], env,
-          readyUrl: `${replica.apiUrl}/ready`, readyTimeoutMs: 30_000,
+          name: `${opts.arm}/api-${i}`,
+          command: process.execPath,
+          args: [paths.apiMain],
+          env,
+          readyUrl: `${replica.apiUrl}/ready`,
+          readyTimeoutMs: 30_000,
         });
         children.push(api);
         apis.push(api);
         if ((opts.apiNice ?? 0) > 0) setPriority(api.pid, opts.apiNice ?? 0);
         if (!withSidecar) return;
-        children.push(await sup.spawn({
-          name: `${opts.arm}/sidecar-${i}`, command: process.execPath,
-          args: [paths.proxyMain, '--listen', `127.0.0.1:${sidecarPort}`, '--upstream', replica.apiUrl,
-            '--admin-port', String(adminPort), '--config', configPath as string],
-          env: { LOG_LEVEL: 'warn', NODE_OPTIONS: SIDECAR_NODE_OPTIONS },
-          readyUrl: `${replica.adminUrl}/readyz`, readyTimeoutMs: 15_000,
-        }));
+        children.push(
+          await sup.spawn({
+            name: `${opts.arm}/sidecar-${i}`,
+            command: process.execPath,
+            args: [
+              paths.proxyMain,
+              '--listen',
+              `127.0.0.1:${sidecarPort}`,
+              '--upstream',
+              replica.apiUrl,
+              '--admin-port',
+              String(adminPort),
+              '--config',
+              configPath as string,
+            ],
+            env: { LOG_LEVEL: 'warn', NODE_OPTIONS: SIDECAR_NODE_OPTIONS },
+            readyUrl: `${replica.adminUrl}/readyz`,
+            readyTimeoutMs: 15_000,
+          }),
+        );
       })(),
     );
   }
@@ -243,13 +292,24 @@ export async function startTopology(sup: Supervisor, opts: TopologyOptions): Pro
   if ((opts.apiCpu ?? 0) > 0) {
     requireFile(paths.cpuQuotaMain, 'the lab cpu quota (packages/lab/dist/cpu-quota-main.js)');
     quota = await sup.spawn({
-      name: `${opts.arm}/cpu-quota`, command: process.execPath,
-      args: [paths.cpuQuotaMain, '--cpu', String(opts.apiCpu), '--period-ms', '50', ...apis.flatMap((a) => ['--pid', String(a.pid)])],
+      name: `${opts.arm}/cpu-quota`,
+      command: process.execPath,
+      args: [
+        paths.cpuQuotaMain,
+        '--cpu',
+        String(opts.apiCpu),
+        '--period-ms',
+        '50',
+        ...apis.flatMap((a) => ['--pid', String(a.pid)]),
+      ],
     });
   }
   const service = await startService(sup, {
-    haproxy, name: `${opts.arm}/service`, configFile: join(opts.workDir, `${opts.arm}-haproxy.cfg`),
-    port: take(), backends: replicas.map((r) => r.sidecarUrl ?? r.apiUrl),
+    haproxy,
+    name: `${opts.arm}/service`,
+    configFile: join(opts.workDir, `${opts.arm}-haproxy.cfg`),
+    port: take(),
+    backends: replicas.map((r) => r.sidecarUrl ?? r.apiUrl),
   });
   children.push(service.child);
   const topo: Topology = { arm: opts.arm, baseUrl: service.url, replicas, children };

@@ -3,7 +3,13 @@ import { parseLabArgs } from '../src/args.js';
 describe('cb-lab flags', () => {
   it('defaults to three replicas, all three arms, 10 s, the builtin driver and a probed rate', () => {
     const f = parseLabArgs([]);
-    expect(f).toMatchObject({ replicas: 3, arms: ['direct', 'sidecar', 'sidecar-adaptive'], durationSeconds: 10, driver: 'builtin', rate: undefined });
+    expect(f).toMatchObject({
+      replicas: 3,
+      arms: ['direct', 'sidecar', 'sidecar-adaptive'],
+      durationSeconds: 10,
+      driver: 'builtin',
+      rate: undefined,
+    });
     // Replicas are model servers of 8 slots x 200 ms (40 req/s each), no CPU limit.
     expect(f).toMatchObject({ inferenceConcurrency: 8, inferenceMs: 200, apiCpu: 0 });
   });
@@ -20,13 +26,27 @@ describe('cb-lab flags', () => {
   it('reports every bad flag together in one LAB_BAD_FLAGS error (exit 2)', () => {
     let err: unknown;
     try {
-      parseLabArgs(['--replicas', '0', '--arms', 'direct,bogus', '--driver', 'wrk', '--rate', 'fast', '--inference-ms', '1.5', '--inference-concurrency', 'x']);
+      parseLabArgs([
+        '--replicas',
+        '0',
+        '--arms',
+        'direct,bogus',
+        '--driver',
+        'wrk',
+        '--rate',
+        'fast',
+        '--inference-ms',
+        '1.5',
+        '--inference-concurrency',
+        'x',
+      ]);
     } catch (e) {
       err = e;
     }
     expect(err).toMatchObject({ code: 'LAB_BAD_FLAGS', exitCode: 2 });
     const message = (err as Error).message;
-    for (const flag of ['--replicas', '--arms', '--driver', '--rate', '--inference-ms', '--inference-concurrency']) expect(message).toContain(flag);
+    for (const flag of ['--replicas', '--arms', '--driver', '--rate', '--inference-ms', '--inference-concurrency'])
+      expect(message).toContain(flag);
     expect(message).not.toContain('\n');
   });
 

@@ -7,20 +7,38 @@ function server(status: number): Promise<{ server: Server; url: string }> {
     req.resume();
     req.on('end', () => res.writeHead(status, { 'content-type': 'application/json' }).end('{"prediction":[1,0,0]}'));
   });
-  return new Promise((resolve) => s.listen(0, '127.0.0.1', () => resolve({ server: s, url: `http://127.0.0.1:${(s.address() as AddressInfo).port}` })));
+  return new Promise((resolve) =>
+    s.listen(0, '127.0.0.1', () =>
+      resolve({ server: s, url: `http://127.0.0.1:${(s.address() as AddressInfo).port}` }),
+    ),
+  );
 }
 
 describe('probeCapacity', () => {
   const servers: Server[] = [];
   afterEach(async () => {
-    await Promise.all(servers.splice(0).map((s) => new Promise((r) => { s.closeAllConnections(); s.close(r); })));
+    await Promise.all(
+      servers.splice(0).map(
+        (s) =>
+          new Promise((r) => {
+            s.closeAllConnections();
+            s.close(r);
+          }),
+      ),
+    );
   });
 
   it('probes every target with its own workers; capacity is the median of the per-window rates', async () => {
     const a = await server(200);
     const b = await server(200);
     servers.push(a.server, b.server);
-    const p = await probeCapacity([a.url, b.url], '{"data":[[1,2,3,4]]}', { concurrencyPerTarget: 2, durationSeconds: 1.5, warmupSeconds: 0.1, windowSeconds: 0.5, label: 'two' });
+    const p = await probeCapacity([a.url, b.url], '{"data":[[1,2,3,4]]}', {
+      concurrencyPerTarget: 2,
+      durationSeconds: 1.5,
+      warmupSeconds: 0.1,
+      windowSeconds: 0.5,
+      label: 'two',
+    });
     expect(p.concurrency).toBe(4);
     expect(p.target).toBe('two');
     expect(p.windowsRps).toHaveLength(3);
@@ -35,7 +53,11 @@ describe('probeCapacity', () => {
   it('counts non-2xx answers as failures, not capacity', async () => {
     const shed = await server(503);
     servers.push(shed.server);
-    const p = await probeCapacity([shed.url], '{}', { concurrencyPerTarget: 2, durationSeconds: 0.5, warmupSeconds: 0.1 });
+    const p = await probeCapacity([shed.url], '{}', {
+      concurrencyPerTarget: 2,
+      durationSeconds: 0.5,
+      warmupSeconds: 0.1,
+    });
     expect(p.capacityRps).toBe(0);
     expect(p.windowsRps).toEqual([0]);
     expect(p.failures).toBeGreaterThan(0);

@@ -19,7 +19,13 @@ describe('Supervisor', () => {
   it('waits until the child answers its readiness URL', async () => {
     const port = await freePort();
     const script = `setTimeout(() => require('http').createServer((q, s) => s.end('ok')).listen(${port}, '127.0.0.1'), 300)`;
-    const child = await sup.spawn({ name: 'late', command: process.execPath, args: ['-e', script], readyUrl: `http://127.0.0.1:${port}/`, readyTimeoutMs: 5000 });
+    const child = await sup.spawn({
+      name: 'late',
+      command: process.execPath,
+      args: ['-e', script],
+      readyUrl: `http://127.0.0.1:${port}/`,
+      readyTimeoutMs: 5000,
+    });
     expect(child.running).toBe(true);
     const res = await fetch(`http://127.0.0.1:${port}/`);
     expect(await res.text()).toBe('ok');
@@ -28,14 +34,26 @@ describe('Supervisor', () => {
   it('reports a child that exits before it is ready with its stderr tail', async () => {
     const port = await freePort();
     await expect(
-      sup.spawn({ name: 'broken', command: process.execPath, args: ['-e', 'console.error("model file missing"); process.exit(3)'], readyUrl: `http://127.0.0.1:${port}/`, readyTimeoutMs: 5000 }),
+      sup.spawn({
+        name: 'broken',
+        command: process.execPath,
+        args: ['-e', 'console.error("model file missing"); process.exit(3)'],
+        readyUrl: `http://127.0.0.1:${port}/`,
+        readyTimeoutMs: 5000,
+      }),
     ).rejects.toMatchObject({ code: 'LAB_CHILD_EXITED', message: expect.stringContaining('model file missing') });
   });
 
   it('gives up after the readiness timeout', async () => {
     const port = await freePort();
     await expect(
-      sup.spawn({ name: 'mute', command: process.execPath, args: ['-e', 'setInterval(() => {}, 1000)'], readyUrl: `http://127.0.0.1:${port}/`, readyTimeoutMs: 300 }),
+      sup.spawn({
+        name: 'mute',
+        command: process.execPath,
+        args: ['-e', 'setInterval(() => {}, 1000)'],
+        readyUrl: `http://127.0.0.1:${port}/`,
+        readyTimeoutMs: 300,
+      }),
     ).rejects.toMatchObject({ code: 'LAB_READY_TIMEOUT' });
     expect(sup.live).toHaveLength(0);
   });
@@ -43,7 +61,12 @@ describe('Supervisor', () => {
   it('stops the whole process group, grandchildren included, with SIGKILL after the grace', async () => {
     // The child ignores SIGTERM and starts a grandchild that ignores it too.
     const script = `process.on('SIGTERM', () => {}); const g = require('child_process').spawn(process.execPath, ['-e', "process.on('SIGTERM', () => {}); setInterval(() => {}, 1000)"], { stdio: 'ignore' }); console.log(g.pid); setInterval(() => {}, 1000)`;
-    const child = await sup.spawn({ name: 'stubborn', command: process.execPath, args: ['-e', script], stdout: 'buffer' });
+    const child = await sup.spawn({
+      name: 'stubborn',
+      command: process.execPath,
+      args: ['-e', script],
+      stdout: 'buffer',
+    });
     const deadline = Date.now() + 5000;
     while (child.stdout().trim() === '' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     const grandchild = Number(child.stdout().trim());

@@ -12,7 +12,8 @@ import { histogramPercentile } from '../src/prom-text.js';
 
 function seedLikeRecorder(): ResultRecorder {
   const rec = new ResultRecorder();
-  for (let i = 0; i < 100; i++) rec.record(i * 10, 5 + i, i % 4 === 0 ? 503 : 200, 74, 35, i % 4 === 0 ? '503 Service Unavailable' : undefined);
+  for (let i = 0; i < 100; i++)
+    rec.record(i * 10, 5 + i, i % 4 === 0 ? 503 : 200, 74, 35, i % 4 === 0 ? '503 Service Unavailable' : undefined);
   rec.record(1000, 2, 0, 0, 35, 'connect ECONNREFUSED');
   return rec;
 }
@@ -70,20 +71,39 @@ describe('vegeta-style report', () => {
 
 describe('tool output parsing', () => {
   const spec = (rec: ResultRecorder): AttackSpec => ({
-    baseUrl: 'http://127.0.0.1:1', rate: 1, durationSeconds: 1, timeoutMs: 1000, maxInflight: 1, repoRoot: '/repo',
-    workDir: '/tmp', recorder: rec, supervisor: new Supervisor(),
+    baseUrl: 'http://127.0.0.1:1',
+    rate: 1,
+    durationSeconds: 1,
+    timeoutMs: 1000,
+    maxInflight: 1,
+    repoRoot: '/repo',
+    workDir: '/tmp',
+    recorder: rec,
+    supervisor: new Supervisor(),
   });
 
   it('points the committed vegeta targets at the lab Service with an absolute body path', () => {
-    const out = rewriteTargets('POST http://iris-svc:8000/predict\nContent-Type: application/json\n@vegeta/data.json\n', 'http://127.0.0.1:4000', '/repo');
+    const out = rewriteTargets(
+      'POST http://iris-svc:8000/predict\nContent-Type: application/json\n@vegeta/data.json\n',
+      'http://127.0.0.1:4000',
+      '/repo',
+    );
     expect(out).toBe('POST http://127.0.0.1:4000/predict\nContent-Type: application/json\n@/repo/vegeta/data.json\n');
   });
 
   it('reads vegeta JSON results into the recorder', () => {
     const rec = new ResultRecorder();
     const t0 = Date.parse('2026-01-01T00:00:00.000Z');
-    recordVegetaLine(spec(rec), '{"code":503,"timestamp":"2026-01-01T00:00:00.500Z","latency":2000000,"bytes_out":35,"bytes_in":80,"error":"503 Service Unavailable"}', t0);
-    recordVegetaLine(spec(rec), '{"code":0,"timestamp":"2026-01-01T00:00:00.600Z","latency":1000000,"bytes_out":0,"bytes_in":0,"error":"dial tcp: connection refused"}', t0);
+    recordVegetaLine(
+      spec(rec),
+      '{"code":503,"timestamp":"2026-01-01T00:00:00.500Z","latency":2000000,"bytes_out":35,"bytes_in":80,"error":"503 Service Unavailable"}',
+      t0,
+    );
+    recordVegetaLine(
+      spec(rec),
+      '{"code":0,"timestamp":"2026-01-01T00:00:00.600Z","latency":1000000,"bytes_out":0,"bytes_in":0,"error":"dial tcp: connection refused"}',
+      t0,
+    );
     expect(rec.count(503)).toBe(1);
     expect(rec.errors).toBe(1);
     expect(rec.firstSendMs).toBe(500);
@@ -95,9 +115,21 @@ describe('tool output parsing', () => {
     const t0 = Date.parse('2026-01-01T00:00:00.000Z');
     const s = spec(rec);
     recordK6Line(s, '{"type":"Metric","metric":"http_req_duration","data":{}}', t0);
-    recordK6Line(s, '{"type":"Point","metric":"http_req_duration","data":{"time":"2026-01-01T00:00:01.000Z","value":10,"tags":{"status":"200"}}}', t0);
-    recordK6Line(s, '{"type":"Point","metric":"http_req_duration","data":{"time":"2026-01-01T00:00:01.000Z","value":3,"tags":{"status":"0","error":"request timeout"}}}', t0);
-    recordK6Line(s, '{"type":"Point","metric":"data_received","data":{"time":"2026-01-01T00:00:01.000Z","value":120,"tags":{}}}', t0);
+    recordK6Line(
+      s,
+      '{"type":"Point","metric":"http_req_duration","data":{"time":"2026-01-01T00:00:01.000Z","value":10,"tags":{"status":"200"}}}',
+      t0,
+    );
+    recordK6Line(
+      s,
+      '{"type":"Point","metric":"http_req_duration","data":{"time":"2026-01-01T00:00:01.000Z","value":3,"tags":{"status":"0","error":"request timeout"}}}',
+      t0,
+    );
+    recordK6Line(
+      s,
+      '{"type":"Point","metric":"data_received","data":{"time":"2026-01-01T00:00:01.000Z","value":120,"tags":{}}}',
+      t0,
+    );
     expect(rec.requests).toBe(2);
     expect(rec.count(200)).toBe(1);
     expect(rec.errors).toBe(1);
@@ -108,17 +140,20 @@ describe('tool output parsing', () => {
 
 describe('sidecar histograms', () => {
   it('finds the p99 bucket of rejections summed over sidecars, ignoring forwarded answers', () => {
-    const sidecar = (fast: number, slow: number, forwarded: number): string => [
-      '# TYPE cb_request_duration_seconds histogram',
-      `cb_request_duration_seconds_bucket{le="0.001",outcome="overload"} ${fast}`,
-      `cb_request_duration_seconds_bucket{le="0.01",outcome="overload"} ${fast + slow}`,
-      `cb_request_duration_seconds_bucket{le="+Inf",outcome="overload"} ${fast + slow}`,
-      `cb_request_duration_seconds_bucket{le="0.001",outcome="forwarded"} 0`,
-      `cb_request_duration_seconds_bucket{le="1",outcome="forwarded"} ${forwarded}`,
-      `cb_request_duration_seconds_bucket{le="+Inf",outcome="forwarded"} ${forwarded}`,
-    ].join('\n');
+    const sidecar = (fast: number, slow: number, forwarded: number): string =>
+      [
+        '# TYPE cb_request_duration_seconds histogram',
+        `cb_request_duration_seconds_bucket{le="0.001",outcome="overload"} ${fast}`,
+        `cb_request_duration_seconds_bucket{le="0.01",outcome="overload"} ${fast + slow}`,
+        `cb_request_duration_seconds_bucket{le="+Inf",outcome="overload"} ${fast + slow}`,
+        `cb_request_duration_seconds_bucket{le="0.001",outcome="forwarded"} 0`,
+        `cb_request_duration_seconds_bucket{le="1",outcome="forwarded"} ${forwarded}`,
+        `cb_request_duration_seconds_bucket{le="+Inf",outcome="forwarded"} ${forwarded}`,
+      ].join('\n');
     const keep = (l: Record<string, string>): boolean => l['outcome'] !== 'forwarded';
-    expect(histogramPercentile([sidecar(99, 0, 5), sidecar(99, 2, 5)], 'cb_request_duration_seconds', 99, keep)).toBe(0.001);
+    expect(histogramPercentile([sidecar(99, 0, 5), sidecar(99, 2, 5)], 'cb_request_duration_seconds', 99, keep)).toBe(
+      0.001,
+    );
     expect(histogramPercentile([sidecar(50, 50, 5)], 'cb_request_duration_seconds', 99, keep)).toBe(0.01);
     expect(histogramPercentile([sidecar(0, 0, 5)], 'cb_request_duration_seconds', 99, keep)).toBeUndefined();
   });
@@ -134,7 +169,7 @@ describe('figures', () => {
     expect(s.p50).toBeLessThanOrEqual(s.max);
   });
 
-  it('reads the API\'s requests in flight without the scrape that asked for them', () => {
+  it("reads the API's requests in flight without the scrape that asked for them", () => {
     const text = '# TYPE iris_api_inflight_requests gauge\niris_api_inflight_requests 9\n';
     expect(apiInflight(text)).toBe(8);
     expect(apiInflight('iris_api_inflight_requests 1\n')).toBe(0);
@@ -142,8 +177,13 @@ describe('figures', () => {
     expect(apiInflight(null)).toBeNull();
   });
 
-  it('reads a sidecar\'s in flight, limit, queue and breaker from its /state document, and nothing from garbage', () => {
-    const doc = { inflight: 7, concurrency: { mode: 'static', limit: 8 }, queue: { depth: 1, size: 4 }, breaker: { state: 'half-open' } };
+  it("reads a sidecar's in flight, limit, queue and breaker from its /state document, and nothing from garbage", () => {
+    const doc = {
+      inflight: 7,
+      concurrency: { mode: 'static', limit: 8 },
+      queue: { depth: 1, size: 4 },
+      breaker: { state: 'half-open' },
+    };
     expect(sidecarPoint(JSON.stringify(doc))).toEqual({ inflight: 7, limit: 8, queue: 1, breaker: 'half-open' });
     const unknown = { inflight: null, limit: null, queue: null, breaker: 'unknown' };
     expect(sidecarPoint('not json')).toEqual(unknown);

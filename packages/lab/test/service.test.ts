@@ -7,7 +7,13 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { request } from 'undici';
 import { freePort, Supervisor } from '../src/processes.js';
-import { fetchServiceStats, haproxyConfig, parseServiceStats, startService, type ServiceStats } from '../src/service.js';
+import {
+  fetchServiceStats,
+  haproxyConfig,
+  parseServiceStats,
+  startService,
+  type ServiceStats,
+} from '../src/service.js';
 import { findTool } from '../src/tools.js';
 
 const repoRoot = resolve(import.meta.dirname, '..', '..', '..');
@@ -31,7 +37,9 @@ function replica(name: string, holdMs: number): Promise<TestReplica> {
     req.resume();
     const timer = setTimeout(() => {
       inflight--;
-      res.writeHead(name === 'b' ? 503 : 200, { 'content-type': 'application/json', 'x-replica': name }).end(JSON.stringify({ name, path: req.url }));
+      res
+        .writeHead(name === 'b' ? 503 : 200, { 'content-type': 'application/json', 'x-replica': name })
+        .end(JSON.stringify({ name, path: req.url }));
     }, holdMs);
     res.on('close', () => {
       if (res.writableFinished) return;
@@ -40,21 +48,34 @@ function replica(name: string, holdMs: number): Promise<TestReplica> {
       abandoned++;
     });
   });
-  return new Promise((ok) => server.listen(0, '127.0.0.1', () => ok({
-    server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, peak: () => peak, abandoned: () => abandoned,
-  })));
+  return new Promise((ok) =>
+    server.listen(0, '127.0.0.1', () =>
+      ok({
+        server,
+        url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        peak: () => peak,
+        abandoned: () => abandoned,
+      }),
+    ),
+  );
 }
 
 /** A readiness endpoint that answers `status` to everything (a sidecar's admin port, reduced). */
 function readiness(status: number): Promise<{ server: Server; port: number }> {
   const server = createServer((_req, res) => res.writeHead(status).end());
-  return new Promise((ok) => server.listen(0, '127.0.0.1', () => ok({ server, port: (server.address() as AddressInfo).port })));
+  return new Promise((ok) =>
+    server.listen(0, '127.0.0.1', () => ok({ server, port: (server.address() as AddressInfo).port })),
+  );
 }
 
 async function service(sup: Supervisor, dir: string, backends: string[], readyPorts?: number[]): Promise<string> {
   const { url } = await startService(sup, {
-    haproxy: findTool('haproxy', repoRoot, 'make system-deps'), name: 'service', configFile: join(dir, 'haproxy.cfg'),
-    port: await freePort(), backends, serverTimeoutMs: 5000,
+    haproxy: findTool('haproxy', repoRoot, 'make system-deps'),
+    name: 'service',
+    configFile: join(dir, 'haproxy.cfg'),
+    port: await freePort(),
+    backends,
+    serverTimeoutMs: 5000,
     ...(readyPorts === undefined ? {} : { readiness: { path: '/readyz', ports: readyPorts, intervalMs: 100 } }),
   });
   return url;
@@ -75,7 +96,15 @@ describe('the Service (HAProxy)', () => {
   });
   afterEach(async () => {
     await sup.stopAll();
-    await Promise.all(servers.splice(0).map((s) => new Promise((r) => { s.closeAllConnections(); s.close(r); })));
+    await Promise.all(
+      servers.splice(0).map(
+        (s) =>
+          new Promise((r) => {
+            s.closeAllConnections();
+            s.close(r);
+          }),
+      ),
+    );
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -98,7 +127,11 @@ describe('the Service (HAProxy)', () => {
     expect(seen.sort()).toEqual(['a', 'a', 'b', 'b']);
 
     // 10 at once: 5 per replica; the statistics' peak is the replicas' own.
-    await Promise.all(Array.from({ length: 10 }, async () => (await request(`${base}/predict`, { method: 'POST', body: '{}' })).body.dump()));
+    await Promise.all(
+      Array.from({ length: 10 }, async () =>
+        (await request(`${base}/predict`, { method: 'POST', body: '{}' })).body.dump(),
+      ),
+    );
     const after = await stats(base, [a.url, b.url]);
     expect(after.backends.map((s) => s.url)).toEqual([a.url, b.url]);
     expect(after.backends.map((s) => s.maxInflight)).toEqual([a.peak(), b.peak()]);
@@ -108,12 +141,15 @@ describe('the Service (HAProxy)', () => {
     expect(after.errors).toBe(0);
   });
 
-  it('passes a client\'s close on to the replica at once, so abandoned requests do not pile up there', async () => {
+  it("passes a client's close on to the replica at once, so abandoned requests do not pile up there", async () => {
     const slow = await replica('a', 3000);
     servers.push(slow.server);
     const base = await service(sup, dir, [slow.url]);
-    const gaveUp = await Promise.allSettled(Array.from({ length: 4 }, () =>
-      request(`${base}/predict`, { method: 'POST', body: '{}', signal: AbortSignal.timeout(200) })));
+    const gaveUp = await Promise.allSettled(
+      Array.from({ length: 4 }, () =>
+        request(`${base}/predict`, { method: 'POST', body: '{}', signal: AbortSignal.timeout(200) }),
+      ),
+    );
     expect(gaveUp.every((r) => r.status === 'rejected')).toBe(true);
     // Well before the replica's 3 s answer: it saw every client leave, and the Service holds nothing.
     const deadline = Date.now() + 1500;
@@ -144,8 +180,13 @@ describe('the Service (HAProxy)', () => {
   });
 
   it('refuses a readiness port list that does not match the replicas', () => {
-    expect(() => haproxyConfig({ port: 4000, backends: ['http://127.0.0.1:4001', 'http://127.0.0.1:4002'], readiness: { path: '/readyz', ports: [4101], intervalMs: 100 } }))
-      .toThrow(RangeError);
+    expect(() =>
+      haproxyConfig({
+        port: 4000,
+        backends: ['http://127.0.0.1:4001', 'http://127.0.0.1:4002'],
+        readiness: { path: '/readyz', ports: [4101], intervalMs: 100 },
+      }),
+    ).toThrow(RangeError);
   });
 
   it('reads no statistics from text that is not HAProxy CSV', () => {
@@ -153,8 +194,12 @@ describe('the Service (HAProxy)', () => {
     expect(parseServiceStats('', [])).toBeNull();
   });
 
-  it('takes each replica\'s host and port into the config and the timeout in ms', () => {
-    const cfg = haproxyConfig({ port: 4000, backends: ['http://127.0.0.1:4001', 'http://127.0.0.1:4002'], serverTimeoutMs: 11_000 });
+  it("takes each replica's host and port into the config and the timeout in ms", () => {
+    const cfg = haproxyConfig({
+      port: 4000,
+      backends: ['http://127.0.0.1:4001', 'http://127.0.0.1:4002'],
+      serverTimeoutMs: 11_000,
+    });
     expect(cfg).toContain('bind 127.0.0.1:4000');
     expect(cfg).toContain('server r0 127.0.0.1:4001');
     expect(cfg).toContain('server r1 127.0.0.1:4002');
@@ -164,7 +209,11 @@ describe('the Service (HAProxy)', () => {
     expect(cfg).not.toContain('maxconn');
     expect(haproxyConfig({ port: 4000, backends: ['http://127.0.0.1:4001'] })).toContain('timeout server 60000ms');
     expect(cfg).not.toContain('check');
-    const ready = haproxyConfig({ port: 4000, backends: ['http://127.0.0.1:4001'], readiness: { path: '/readyz', ports: [4101], intervalMs: 100 } });
+    const ready = haproxyConfig({
+      port: 4000,
+      backends: ['http://127.0.0.1:4001'],
+      readiness: { path: '/readyz', ports: [4101], intervalMs: 100 },
+    });
     expect(ready).toContain('option httpchk GET /readyz');
     expect(ready).toContain('timeout check 1s');
     expect(ready).toContain('server r0 127.0.0.1:4001 check port 4101 inter 100ms fall 1 rise 1');

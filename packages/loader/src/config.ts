@@ -69,7 +69,13 @@ export type Command = { readonly kind: 'help' } | { readonly kind: 'run'; readon
  */
 export function parseCommand(argv: readonly string[]): Command {
   const problems: string[] = [];
-  const { values, tokens } = parseArgs({ args: [...argv], options: OPTIONS, strict: false, allowPositionals: true, tokens: true });
+  const { values, tokens } = parseArgs({
+    args: [...argv],
+    options: OPTIONS,
+    strict: false,
+    allowPositionals: true,
+    tokens: true,
+  });
 
   for (const token of tokens) {
     if (token.kind === 'positional') {
@@ -91,7 +97,8 @@ export function parseCommand(argv: readonly string[]): Command {
   const source = parseSource(text('source'), problems);
   const modelFilepath = text('model-filepath');
   if (modelFilepath === undefined) problems.push('--model-filepath is required');
-  else if (modelFilepath.trim() === '' || modelFilepath.endsWith('/')) problems.push(`--model-filepath "${modelFilepath}" must name a file`);
+  else if (modelFilepath.trim() === '' || modelFilepath.endsWith('/'))
+    problems.push(`--model-filepath "${modelFilepath}" must name a file`);
 
   let sha256 = text('sha256');
   if (sha256 !== undefined) {
@@ -110,7 +117,14 @@ export function parseCommand(argv: readonly string[]): Command {
   const retries = /^\d+$/.test(retriesText) ? Number(retriesText) : NaN;
   if (!(retries <= 100)) problems.push(`--retries "${retriesText}" must be a whole number from 0 to 100`);
 
-  if (problems.length > 0 || source === undefined || modelFilepath === undefined || timeoutMs === undefined || backoffMs === undefined || maxBackoffMs === undefined) {
+  if (
+    problems.length > 0 ||
+    source === undefined ||
+    modelFilepath === undefined ||
+    timeoutMs === undefined ||
+    backoffMs === undefined ||
+    maxBackoffMs === undefined
+  ) {
     throw new LoaderError('LOADER_USAGE', `${problems.join('; ')} (see --help)`);
   }
   const config: LoaderConfig = { source, modelFilepath, sha256, timeoutMs, retries, backoffMs, maxBackoffMs };

@@ -16,13 +16,29 @@ export interface ErrorSpec {
 /** Stable error codes and their exit codes; the one place that decides either. */
 export const ERRORS = {
   LOADER_USAGE: { exitCode: 2, retryable: false, summary: 'bad command line or flag value' },
-  LOADER_SOURCE_NOT_FOUND: { exitCode: 3, retryable: false, summary: 'the source does not exist (HTTP 404/410, missing file)' },
-  LOADER_SOURCE_REJECTED: { exitCode: 4, retryable: false, summary: 'the source refused the request (any other HTTP 4xx, unreadable file)' },
-  LOADER_SOURCE_UNAVAILABLE: { exitCode: 5, retryable: true, summary: 'network error, HTTP 5xx or 429, or truncated body; retries exhausted' },
+  LOADER_SOURCE_NOT_FOUND: {
+    exitCode: 3,
+    retryable: false,
+    summary: 'the source does not exist (HTTP 404/410, missing file)',
+  },
+  LOADER_SOURCE_REJECTED: {
+    exitCode: 4,
+    retryable: false,
+    summary: 'the source refused the request (any other HTTP 4xx, unreadable file)',
+  },
+  LOADER_SOURCE_UNAVAILABLE: {
+    exitCode: 5,
+    retryable: true,
+    summary: 'network error, HTTP 5xx or 429, or truncated body; retries exhausted',
+  },
   LOADER_TIMEOUT: { exitCode: 6, retryable: true, summary: 'an attempt exceeded --timeout; retries exhausted' },
   LOADER_CHECKSUM_MISMATCH: { exitCode: 7, retryable: false, summary: 'the downloaded bytes do not match --sha256' },
   LOADER_INVALID_MODEL: { exitCode: 8, retryable: false, summary: 'onnxruntime cannot load the downloaded file' },
-  LOADER_IO: { exitCode: 9, retryable: false, summary: 'the temporary or target file could not be written, synced or renamed' },
+  LOADER_IO: {
+    exitCode: 9,
+    retryable: false,
+    summary: 'the temporary or target file could not be written, synced or renamed',
+  },
   LOADER_ABORTED: { exitCode: 143, retryable: false, summary: 'interrupted by SIGTERM or SIGINT; nothing installed' },
   LOADER_INTERNAL: { exitCode: 1, retryable: false, summary: 'unexpected failure (a bug)' },
 } as const satisfies Record<string, ErrorSpec>;

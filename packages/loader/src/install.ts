@@ -55,7 +55,14 @@ export async function install(config: LoaderConfig, options: InstallOptions = {}
     if (config.sha256 !== undefined && existingBytes !== undefined) {
       const existing = await ioStep(`cannot read ${target}`, () => sha256OfFile(target));
       if (existing === config.sha256) {
-        return { status: 'present', path: target, bytes: existingBytes, sha256: existing, attempts: 0, source: source.label };
+        return {
+          status: 'present',
+          path: target,
+          bytes: existingBytes,
+          sha256: existing,
+          attempts: 0,
+          source: source.label,
+        };
       }
     }
     return await installFresh(config, source, target, options);
@@ -65,7 +72,12 @@ export async function install(config: LoaderConfig, options: InstallOptions = {}
 }
 
 /** Downloads into a temporary file beside the target, verifies it and renames it into place. */
-async function installFresh(config: LoaderConfig, source: Source, target: string, options: InstallOptions): Promise<InstallResult> {
+async function installFresh(
+  config: LoaderConfig,
+  source: Source,
+  target: string,
+  options: InstallOptions,
+): Promise<InstallResult> {
   const directory = dirname(target);
   const temp = join(directory, `.${basename(target)}.${randomBytes(4).toString('hex')}.partial`);
   let attempts = 0;
@@ -92,7 +104,14 @@ async function installFresh(config: LoaderConfig, source: Source, target: string
     if (options.signal?.aborted === true) throw new LoaderError('LOADER_ABORTED', `${source.label}: interrupted`);
     await ioStep(`cannot rename into ${target}`, () => rename(temp, target));
     await syncDirectory(directory);
-    return { status: 'installed', path: target, bytes: download.bytes, sha256: download.sha256, attempts, source: source.label };
+    return {
+      status: 'installed',
+      path: target,
+      bytes: download.bytes,
+      sha256: download.sha256,
+      attempts,
+      source: source.label,
+    };
   } finally {
     // After a successful rename the temporary name no longer exists; force makes this a no-op then.
     await rm(temp, { force: true });
@@ -120,7 +139,11 @@ async function downloadOnce(source: Source, temp: string, signal: AbortSignal): 
         step = await iterator.next();
       } catch (err) {
         const reason = err instanceof Error ? err.message : String(err);
-        throw new LoaderError('LOADER_SOURCE_UNAVAILABLE', `${source.label}: transfer broke after ${bytes} bytes (${reason})`, { cause: err });
+        throw new LoaderError(
+          'LOADER_SOURCE_UNAVAILABLE',
+          `${source.label}: transfer broke after ${bytes} bytes (${reason})`,
+          { cause: err },
+        );
       }
       if (step.done === true) break;
       const chunk = step.value;
@@ -129,7 +152,10 @@ async function downloadOnce(source: Source, temp: string, signal: AbortSignal): 
       await ioStep(`cannot write ${temp}`, () => handle.write(chunk));
     }
     if (expectedBytes !== undefined && bytes !== expectedBytes) {
-      throw new LoaderError('LOADER_SOURCE_UNAVAILABLE', `${source.label}: truncated, got ${bytes} of ${expectedBytes} bytes`);
+      throw new LoaderError(
+        'LOADER_SOURCE_UNAVAILABLE',
+        `${source.label}: truncated, got ${bytes} of ${expectedBytes} bytes`,
+      );
     }
     await ioStep(`cannot sync ${temp}`, () => handle.sync());
   } finally {
@@ -147,7 +173,11 @@ async function targetSize(target: string): Promise<number | undefined> {
     stats = await stat(target);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new LoaderError('LOADER_IO', `cannot inspect ${target} (${(err as NodeJS.ErrnoException).code ?? String(err)})`, { cause: err });
+    throw new LoaderError(
+      'LOADER_IO',
+      `cannot inspect ${target} (${(err as NodeJS.ErrnoException).code ?? String(err)})`,
+      { cause: err },
+    );
   }
   if (!stats.isFile()) throw new LoaderError('LOADER_IO', `${target} exists and is not a regular file`);
   return stats.size;
@@ -175,6 +205,8 @@ async function ioStep<T>(what: string, step: () => Promise<T>): Promise<T> {
   } catch (err) {
     if (err instanceof LoaderError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
-    throw new LoaderError('LOADER_IO', `${what} (${code ?? (err instanceof Error ? err.message : String(err))})`, { cause: err });
+    throw new LoaderError('LOADER_IO', `${what} (${code ?? (err instanceof Error ? err.message : String(err))})`, {
+      cause: err,
+    });
   }
 }

@@ -28,14 +28,18 @@ async function main(argv: readonly string[]): Promise<number> {
     const result = await install(command.config, {
       signal: controller.signal,
       onRetry: ({ attempt, attempts, error, delayMs }) =>
-        say(`attempt ${attempt}/${attempts} failed: ${error.code}: ${oneLine(error.message)}; retrying in ${formatMs(delayMs)}`),
+        say(
+          `attempt ${attempt}/${attempts} failed: ${error.code}: ${oneLine(error.message)}; retrying in ${formatMs(delayMs)}`,
+        ),
     });
     const took = formatMs(performance.now() - started);
     if (result.status === 'present') {
       say(`${result.path} already has sha256 ${result.sha256} (${result.bytes} bytes); nothing downloaded`);
     } else {
       const tries = result.attempts === 1 ? '1 attempt' : `${result.attempts} attempts`;
-      say(`installed ${result.path} (${result.bytes} bytes, sha256 ${result.sha256}) from ${result.source} in ${took}, ${tries}`);
+      say(
+        `installed ${result.path} (${result.bytes} bytes, sha256 ${result.sha256}) from ${result.source} in ${took}, ${tries}`,
+      );
     }
     return 0;
   } catch (err) {

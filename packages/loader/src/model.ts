@@ -14,8 +14,13 @@ export async function verifyModel(path: string, label: string): Promise<void> {
     session = await InferenceSession.create(path, { graphOptimizationLevel: 'disabled' });
   } catch (err) {
     // onnxruntime names the temporary file, which is gone by the time anyone reads the message.
-    const reason = (err instanceof Error ? err.message : String(err)).split('\n')[0]?.trim().replaceAll(path, 'the download');
-    throw new LoaderError('LOADER_INVALID_MODEL', `${label}: not a model onnxruntime can load (${reason})`, { cause: err });
+    const reason = (err instanceof Error ? err.message : String(err))
+      .split('\n')[0]
+      ?.trim()
+      .replaceAll(path, 'the download');
+    throw new LoaderError('LOADER_INVALID_MODEL', `${label}: not a model onnxruntime can load (${reason})`, {
+      cause: err,
+    });
   }
   await session.release();
 }

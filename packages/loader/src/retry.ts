@@ -43,7 +43,12 @@ export interface RetryOptions {
  * jitter over an exponential ceiling (AWS architecture blog, "Exponential Backoff And Jitter");
  * always capped by maxBackoffMs.
  */
-export function backoffDelayMs(policy: RetryPolicy, retryIndex: number, retryAfterMs: number | undefined, random: () => number): number {
+export function backoffDelayMs(
+  policy: RetryPolicy,
+  retryIndex: number,
+  retryAfterMs: number | undefined,
+  random: () => number,
+): number {
   if (retryAfterMs !== undefined) return Math.min(Math.max(0, retryAfterMs), policy.maxBackoffMs);
   const ceiling = Math.min(policy.maxBackoffMs, policy.backoffMs * 2 ** retryIndex);
   return Math.floor(random() * ceiling);
@@ -54,7 +59,11 @@ export function backoffDelayMs(policy: RetryPolicy, retryIndex: number, retryAft
  * Each attempt gets its own signal that aborts after policy.timeoutMs (or when options.signal aborts).
  * @throws LoaderError the non-retryable error, or the last retryable one with the attempt count appended
  */
-export async function retry<T>(attempt: (signal: AbortSignal, attemptNumber: number) => Promise<T>, policy: RetryPolicy, options: RetryOptions): Promise<T> {
+export async function retry<T>(
+  attempt: (signal: AbortSignal, attemptNumber: number) => Promise<T>,
+  policy: RetryPolicy,
+  options: RetryOptions,
+): Promise<T> {
   const attempts = policy.retries + 1;
   const random = options.random ?? Math.random;
   for (let n = 1; ; n++) {
@@ -79,10 +88,18 @@ export async function retry<T>(attempt: (signal: AbortSignal, attemptNumber: num
   }
 }
 
-async function withTimeout<T>(attempt: (signal: AbortSignal, attemptNumber: number) => Promise<T>, n: number, timeoutMs: number, options: RetryOptions): Promise<T> {
+async function withTimeout<T>(
+  attempt: (signal: AbortSignal, attemptNumber: number) => Promise<T>,
+  n: number,
+  timeoutMs: number,
+  options: RetryOptions,
+): Promise<T> {
   if (options.signal?.aborted === true) throw aborted(options);
   const controller = new AbortController();
-  const timeout = new LoaderError('LOADER_TIMEOUT', `${options.label}: no complete answer within ${formatMs(timeoutMs)}`);
+  const timeout = new LoaderError(
+    'LOADER_TIMEOUT',
+    `${options.label}: no complete answer within ${formatMs(timeoutMs)}`,
+  );
   const timer = setTimeout(() => controller.abort(timeout), timeoutMs);
   const onOuterAbort = (): void => controller.abort(aborted(options));
   options.signal?.addEventListener('abort', onOuterAbort, { once: true });

@@ -17,13 +17,19 @@ interface Run {
  */
 function runCli(args: string[], env: Record<string, string> = {}, sigtermWhen?: () => boolean): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    const terminator = sigtermWhen === undefined ? undefined : setInterval(() => {
-      if (sigtermWhen()) {
-        clearInterval(terminator);
-        child.kill('SIGTERM');
-      }
-    }, 20);
+    const child = spawn(process.execPath, [CLI, ...args], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const terminator =
+      sigtermWhen === undefined
+        ? undefined
+        : setInterval(() => {
+            if (sigtermWhen()) {
+              clearInterval(terminator);
+              child.kill('SIGTERM');
+            }
+          }, 20);
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
@@ -75,16 +81,29 @@ function expectOneErrorLine(run: Run, code: string): void {
 describe('model-loader CLI', () => {
   it('installs the model from http and exits 0 with one summary line', async () => {
     const { origin } = await serve({ '/m.onnx': [{ status: 200, body: MODEL }] });
-    const run = await runCli(['--source', `${origin}/m.onnx`, '--model-filepath', target, '--sha256', MODEL_SHA256, ...FAST]);
+    const run = await runCli([
+      '--source',
+      `${origin}/m.onnx`,
+      '--model-filepath',
+      target,
+      '--sha256',
+      MODEL_SHA256,
+      ...FAST,
+    ]);
     expect(run).toMatchObject({ code: 0, stderr: '' });
-    expect(run.stdout).toMatch(/^model-loader: installed .*iris_svc\.onnx \(2131 bytes, sha256 [0-9a-f]{64}\) from GET http:.* 1 attempt\n$/);
+    expect(run.stdout).toMatch(
+      /^model-loader: installed .*iris_svc\.onnx \(2131 bytes, sha256 [0-9a-f]{64}\) from GET http:.* 1 attempt\n$/,
+    );
     expect(sha256(await readFile(target))).toBe(MODEL_SHA256);
   });
 
   it('installs from gs:// through STORAGE_EMULATOR_HOST', async () => {
     const path = '/storage/v1/b/ml_system_model_repository/o/iris_svc.onnx?alt=media';
     const { origin, count } = await serve({ [path]: [{ status: 200, body: MODEL }] });
-    const run = await runCli(['--source', 'gs://ml_system_model_repository/iris_svc.onnx', '--model-filepath', target, ...FAST], { STORAGE_EMULATOR_HOST: origin });
+    const run = await runCli(
+      ['--source', 'gs://ml_system_model_repository/iris_svc.onnx', '--model-filepath', target, ...FAST],
+      { STORAGE_EMULATOR_HOST: origin },
+    );
     expect(run.code).toBe(0);
     expect(count(path)).toBe(1);
   });
@@ -113,7 +132,15 @@ describe('model-loader CLI', () => {
   it('exits 6 when the server never answers, after the bounded attempts, target untouched', async () => {
     const { origin, count } = await serve({ '/m.onnx': [{ hang: true }] });
     await writeFile(target, OLD);
-    const run = await runCli(['--source', `${origin}/m.onnx`, '--model-filepath', target, ...FAST, '--timeout', '300ms']);
+    const run = await runCli([
+      '--source',
+      `${origin}/m.onnx`,
+      '--model-filepath',
+      target,
+      ...FAST,
+      '--timeout',
+      '300ms',
+    ]);
     expect(run.code).toBe(6);
     expectOneErrorLine(run, 'LOADER_TIMEOUT');
     expect(run.stderr).toContain('gave up after 2 attempts');
@@ -125,7 +152,15 @@ describe('model-loader CLI', () => {
   it('exits 7 on a checksum mismatch, target untouched', async () => {
     const { origin } = await serve({ '/m.onnx': [{ status: 200, body: MODEL }] });
     await writeFile(target, OLD);
-    const run = await runCli(['--source', `${origin}/m.onnx`, '--model-filepath', target, '--sha256', sha256('another model'), ...FAST]);
+    const run = await runCli([
+      '--source',
+      `${origin}/m.onnx`,
+      '--model-filepath',
+      target,
+      '--sha256',
+      sha256('another model'),
+      ...FAST,
+    ]);
     expect(run.code).toBe(7);
     expectOneErrorLine(run, 'LOADER_CHECKSUM_MISMATCH');
     expect(await readFile(target, 'utf8')).toBe(OLD);
@@ -145,7 +180,15 @@ describe('model-loader CLI', () => {
   it('exits 0 without a request when the target already has the checksum', async () => {
     const { origin, seen } = await serve({ '/m.onnx': [{ status: 200, body: MODEL }] });
     await writeFile(target, MODEL);
-    const run = await runCli(['--source', `${origin}/m.onnx`, '--model-filepath', target, '--sha256', MODEL_SHA256, ...FAST]);
+    const run = await runCli([
+      '--source',
+      `${origin}/m.onnx`,
+      '--model-filepath',
+      target,
+      '--sha256',
+      MODEL_SHA256,
+      ...FAST,
+    ]);
     expect(run.code).toBe(0);
     expect(run.stdout).toContain('nothing downloaded');
     expect(seen).toHaveLength(0);
@@ -153,7 +196,11 @@ describe('model-loader CLI', () => {
 
   it('exits 143 on SIGTERM mid-download, leaving neither a target nor a temporary file', async () => {
     const { origin, count } = await serve({ '/m.onnx': [{ hang: true }] });
-    const run = await runCli(['--source', `${origin}/m.onnx`, '--model-filepath', target, '--timeout', '30s'], {}, () => count('/m.onnx') === 1);
+    const run = await runCli(
+      ['--source', `${origin}/m.onnx`, '--model-filepath', target, '--timeout', '30s'],
+      {},
+      () => count('/m.onnx') === 1,
+    );
     expect(run.code).toBe(143);
     expectOneErrorLine(run, 'LOADER_ABORTED');
     expect(count('/m.onnx')).toBe(1);

@@ -20,13 +20,36 @@ const REQUIRED = ['--source', 'gs://bucket/iris_svc.onnx', '--model-filepath', '
 
 describe('parseCommand', () => {
   it('applies the documented defaults', () => {
-    expect(run(REQUIRED)).toMatchObject({ timeoutMs: 30_000, retries: 3, backoffMs: 1000, maxBackoffMs: 30_000, sha256: undefined, modelFilepath: '/workdir/iris_svc.onnx' });
+    expect(run(REQUIRED)).toMatchObject({
+      timeoutMs: 30_000,
+      retries: 3,
+      backoffMs: 1000,
+      maxBackoffMs: 30_000,
+      sha256: undefined,
+      modelFilepath: '/workdir/iris_svc.onnx',
+    });
   });
 
   it('accepts every flag, in either --flag value or --flag=value form', () => {
     const sha = 'AB'.repeat(32);
-    const config = run([...REQUIRED, `--sha256=${sha}`, '--timeout', '1m30s', '--retries=0', '--backoff', '250ms', '--max-backoff', '2s']);
-    expect(config).toMatchObject({ sha256: sha.toLowerCase(), timeoutMs: 90_000, retries: 0, backoffMs: 250, maxBackoffMs: 2000 });
+    const config = run([
+      ...REQUIRED,
+      `--sha256=${sha}`,
+      '--timeout',
+      '1m30s',
+      '--retries=0',
+      '--backoff',
+      '250ms',
+      '--max-backoff',
+      '2s',
+    ]);
+    expect(config).toMatchObject({
+      sha256: sha.toLowerCase(),
+      timeoutMs: 90_000,
+      retries: 0,
+      backoffMs: 250,
+      maxBackoffMs: 2000,
+    });
     expect(Object.isFrozen(config)).toBe(true);
   });
 
@@ -36,7 +59,18 @@ describe('parseCommand', () => {
   });
 
   it('lists every problem in one message', () => {
-    const message = problems(['--source', 'ftp://host/m.onnx', '--sha256', 'abc', '--timeout', '10', '--retries', 'many', '--bogus', 'extra']);
+    const message = problems([
+      '--source',
+      'ftp://host/m.onnx',
+      '--sha256',
+      'abc',
+      '--timeout',
+      '10',
+      '--retries',
+      'many',
+      '--bogus',
+      'extra',
+    ]);
     for (const part of [
       'unknown flag --bogus',
       'unexpected argument "extra"',
@@ -60,7 +94,9 @@ describe('parseCommand', () => {
   });
 
   it('rejects gs:// without an object and file:// naming a directory', () => {
-    expect(problems(['--source', 'gs://bucket', '--model-filepath', '/m.onnx'])).toContain('must be gs://bucket/object');
+    expect(problems(['--source', 'gs://bucket', '--model-filepath', '/m.onnx'])).toContain(
+      'must be gs://bucket/object',
+    );
     expect(problems(['--source', 'file:///models/', '--model-filepath', '/m.onnx'])).toContain('must name a file');
   });
 

@@ -2,7 +2,9 @@ import { ERRORS, LoaderError, toLoaderError } from '../src/index.js';
 
 describe('error registry', () => {
   it('pins every code to its exit code and retry class', () => {
-    const table = Object.fromEntries(Object.entries(ERRORS).map(([code, spec]) => [code, [spec.exitCode, spec.retryable]]));
+    const table = Object.fromEntries(
+      Object.entries(ERRORS).map(([code, spec]) => [code, [spec.exitCode, spec.retryable]]),
+    );
     expect(table).toEqual({
       LOADER_USAGE: [2, false],
       LOADER_SOURCE_NOT_FOUND: [3, false],

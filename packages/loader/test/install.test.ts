@@ -74,13 +74,18 @@ describe('install', () => {
     const path = '/storage/v1/b/models-bucket/o/iris%2Fv1%2Firis_svc.onnx?alt=media';
     const { origin, count } = await serve({ [path]: [{ status: 200, body: MODEL }] });
     const host = origin.replace('http://', ''); // the Google clients accept host:port without a scheme
-    const result = await install(config('gs://models-bucket/iris/v1/iris_svc.onnx'), { env: { STORAGE_EMULATOR_HOST: host } });
+    const result = await install(config('gs://models-bucket/iris/v1/iris_svc.onnx'), {
+      env: { STORAGE_EMULATOR_HOST: host },
+    });
     expect(result.status).toBe('installed');
     expect(count(path)).toBe(1);
   });
 
   it('follows redirects to the real location', async () => {
-    const { origin } = await serve({ '/latest': [{ status: 302, headers: { location: '/v3.onnx' } }], '/v3.onnx': [{ status: 200, body: MODEL }] });
+    const { origin } = await serve({
+      '/latest': [{ status: 302, headers: { location: '/v3.onnx' } }],
+      '/v3.onnx': [{ status: 200, body: MODEL }],
+    });
     const result = await install(config(`${origin}/latest`));
     expect(result.sha256).toBe(MODEL_SHA256);
   });
@@ -104,12 +109,17 @@ describe('install', () => {
   });
 
   it('retries a 500 and installs the model when the next attempt succeeds', async () => {
-    const { origin, count } = await serve({ '/m.onnx': [{ status: 500 }, { status: 503 }, { status: 200, body: MODEL }] });
+    const { origin, count } = await serve({
+      '/m.onnx': [{ status: 500 }, { status: 503 }, { status: 200, body: MODEL }],
+    });
     const notices: RetryNotice[] = [];
     const result = await install(config(`${origin}/m.onnx`), { onRetry: (n) => notices.push(n) });
     expect(result.attempts).toBe(3);
     expect(count('/m.onnx')).toBe(3);
-    expect(notices.map((n) => n.error.message)).toEqual([`GET ${origin}/m.onnx answered HTTP 500`, `GET ${origin}/m.onnx answered HTTP 503`]);
+    expect(notices.map((n) => n.error.message)).toEqual([
+      `GET ${origin}/m.onnx answered HTTP 500`,
+      `GET ${origin}/m.onnx answered HTTP 503`,
+    ]);
   });
 
   it('gives up after the configured retries when the server keeps failing', async () => {
@@ -121,7 +131,12 @@ describe('install', () => {
   });
 
   it('waits as long as a 429 Retry-After asks before retrying', async () => {
-    const { origin, seen } = await serve({ '/m.onnx': [{ status: 429, headers: { 'retry-after': '1' } }, { status: 200, body: MODEL }] });
+    const { origin, seen } = await serve({
+      '/m.onnx': [
+        { status: 429, headers: { 'retry-after': '1' } },
+        { status: 200, body: MODEL },
+      ],
+    });
     const notices: RetryNotice[] = [];
     await install(config(`${origin}/m.onnx`, { maxBackoffMs: 5000 }), { onRetry: (n) => notices.push(n) });
     expect(notices.map((n) => n.delayMs)).toEqual([1000]);
@@ -129,7 +144,12 @@ describe('install', () => {
   });
 
   it('caps a long Retry-After at --max-backoff', async () => {
-    const { origin } = await serve({ '/m.onnx': [{ status: 503, headers: { 'retry-after': '3600' } }, { status: 200, body: MODEL }] });
+    const { origin } = await serve({
+      '/m.onnx': [
+        { status: 503, headers: { 'retry-after': '3600' } },
+        { status: 200, body: MODEL },
+      ],
+    });
     const notices: RetryNotice[] = [];
     await install(config(`${origin}/m.onnx`, { maxBackoffMs: 40 }), { onRetry: (n) => notices.push(n) });
     expect(notices.map((n) => n.delayMs)).toEqual([40]);
@@ -148,7 +168,12 @@ describe('install', () => {
   });
 
   it('retries a body cut short and installs the complete model', async () => {
-    const { origin, count } = await serve({ '/m.onnx': [{ truncate: MODEL, after: 100 }, { status: 200, body: MODEL }] });
+    const { origin, count } = await serve({
+      '/m.onnx': [
+        { truncate: MODEL, after: 100 },
+        { status: 200, body: MODEL },
+      ],
+    });
     const result = await install(config(`${origin}/m.onnx`));
     expect(result).toMatchObject({ sha256: MODEL_SHA256, attempts: 2 });
     expect(count('/m.onnx')).toBe(2);
@@ -217,7 +242,9 @@ describe('install', () => {
     const { origin } = await serve({ '/m.onnx': [{ hang: true }] });
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 50);
-    const error = await failure(install(config(`${origin}/m.onnx`, { timeoutMs: 10_000 }), { signal: controller.signal }));
+    const error = await failure(
+      install(config(`${origin}/m.onnx`, { timeoutMs: 10_000 }), { signal: controller.signal }),
+    );
     expect(error.code).toBe('LOADER_ABORTED');
     expect(await listing(dir)).toEqual([]);
   });

@@ -26,11 +26,15 @@ describe('retry', () => {
 
   it('returns the first success', async () => {
     let calls = 0;
-    const value = await retry(async () => {
-      calls++;
-      if (calls < 3) throw unavailable();
-      return 'ok';
-    }, fast, { label: 'test' });
+    const value = await retry(
+      async () => {
+        calls++;
+        if (calls < 3) throw unavailable();
+        return 'ok';
+      },
+      fast,
+      { label: 'test' },
+    );
     expect(value).toBe('ok');
     expect(calls).toBe(3);
   });
@@ -41,26 +45,42 @@ describe('retry', () => {
       calls++;
       throw new LoaderError('LOADER_SOURCE_NOT_FOUND', 'HTTP 404');
     };
-    await expect(retry(attempt, fast, { label: 'test' })).rejects.toMatchObject({ code: 'LOADER_SOURCE_NOT_FOUND', message: 'HTTP 404' });
+    await expect(retry(attempt, fast, { label: 'test' })).rejects.toMatchObject({
+      code: 'LOADER_SOURCE_NOT_FOUND',
+      message: 'HTTP 404',
+    });
     expect(calls).toBe(1);
   });
 
   it('announces each retry with its attempt number and delay', async () => {
     const notices: RetryNotice[] = [];
-    await expect(retry(async () => { throw unavailable(3); }, fast, { label: 'test', onRetry: (n) => notices.push(n) })).rejects.toMatchObject({
+    await expect(
+      retry(
+        async () => {
+          throw unavailable(3);
+        },
+        fast,
+        { label: 'test', onRetry: (n) => notices.push(n) },
+      ),
+    ).rejects.toMatchObject({
       code: 'LOADER_SOURCE_UNAVAILABLE',
       message: 'HTTP 503 (gave up after 3 attempts)',
     });
-    expect(notices.map((n) => [n.attempt, n.attempts, n.delayMs])).toEqual([[1, 3, 3], [2, 3, 3]]);
+    expect(notices.map((n) => [n.attempt, n.attempts, n.delayMs])).toEqual([
+      [1, 3, 3],
+      [2, 3, 3],
+    ]);
   });
 
   it('aborts an attempt that outlives the timeout and classifies it as a timeout', async () => {
     const reasons: unknown[] = [];
     const attempt = (signal: AbortSignal): Promise<never> =>
-      new Promise((_, reject) => signal.addEventListener('abort', () => {
-        reasons.push(signal.reason);
-        reject(new Error('socket closed'));
-      }));
+      new Promise((_, reject) =>
+        signal.addEventListener('abort', () => {
+          reasons.push(signal.reason);
+          reject(new Error('socket closed'));
+        }),
+      );
     await expect(retry(attempt, { ...fast, timeoutMs: 20, retries: 1 }, { label: 'GET x' })).rejects.toMatchObject({
       code: 'LOADER_TIMEOUT',
       message: 'GET x: no complete answer within 20ms (gave up after 2 attempts)',
@@ -71,7 +91,13 @@ describe('retry', () => {
   it('stops during the wait between attempts when the outer signal aborts', async () => {
     const controller = new AbortController();
     const slow: RetryPolicy = { retries: 5, timeoutMs: 1000, backoffMs: 60_000, maxBackoffMs: 60_000 };
-    const pending = retry(async () => { throw unavailable(60_000); }, slow, { label: 'test', signal: controller.signal });
+    const pending = retry(
+      async () => {
+        throw unavailable(60_000);
+      },
+      slow,
+      { label: 'test', signal: controller.signal },
+    );
     setTimeout(() => controller.abort(), 20);
     await expect(pending).rejects.toMatchObject({ code: 'LOADER_ABORTED' });
   });

@@ -23,14 +23,23 @@ describe('resolveSource', () => {
   });
 
   it('names http sources by their request', () => {
-    expect(resolveSource(new URL('http://models.test/a.onnx'), { http, env: {} }).label).toBe('GET http://models.test/a.onnx');
+    expect(resolveSource(new URL('http://models.test/a.onnx'), { http, env: {} }).label).toBe(
+      'GET http://models.test/a.onnx',
+    );
   });
 });
 
 describe('statusError', () => {
   it('retries 5xx and 429 and carries Retry-After', () => {
-    expect(statusError('GET x', 503, '2')).toMatchObject({ code: 'LOADER_SOURCE_UNAVAILABLE', retryable: true, retryAfterMs: 2000 });
-    expect(statusError('GET x', 429, undefined)).toMatchObject({ code: 'LOADER_SOURCE_UNAVAILABLE', retryAfterMs: undefined });
+    expect(statusError('GET x', 503, '2')).toMatchObject({
+      code: 'LOADER_SOURCE_UNAVAILABLE',
+      retryable: true,
+      retryAfterMs: 2000,
+    });
+    expect(statusError('GET x', 429, undefined)).toMatchObject({
+      code: 'LOADER_SOURCE_UNAVAILABLE',
+      retryAfterMs: undefined,
+    });
   });
 
   it('never retries 4xx other than 429', () => {

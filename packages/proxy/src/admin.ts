@@ -26,7 +26,8 @@ export function createAdminServer(source: AdminSource): Server {
   const { hostname, port } = new URL(source.upstream);
   return createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
-    if (req.method !== 'GET' && req.method !== 'HEAD') return json(res, 405, { error: { code: 'CB_METHOD_NOT_ALLOWED', message: 'admin endpoints accept GET only' } });
+    if (req.method !== 'GET' && req.method !== 'HEAD')
+      return json(res, 405, { error: { code: 'CB_METHOD_NOT_ALLOWED', message: 'admin endpoints accept GET only' } });
     switch (path) {
       case '/metrics':
         source.registry.metrics().then(
@@ -49,14 +50,23 @@ export function createAdminServer(source: AdminSource): Server {
       case '/state':
         return json(res, 200, source.state());
       default:
-        return json(res, 404, { error: { code: 'CB_NOT_FOUND', message: `no admin endpoint ${path}; try /metrics, /healthz, /readyz, /state` } });
+        return json(res, 404, {
+          error: {
+            code: 'CB_NOT_FOUND',
+            message: `no admin endpoint ${path}; try /metrics, /healthz, /readyz, /state`,
+          },
+        });
     }
   });
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+  });
   res.end(text);
 }
 

@@ -1,5 +1,13 @@
 import type { ConcurrencyLimit } from './limit/limit.js';
-import { CircuitOpenError, ClientClosedError, DeadlineError, OverloadError, QueueTimeoutError, SidecarError, UpstreamStatusError } from './errors.js';
+import {
+  CircuitOpenError,
+  ClientClosedError,
+  DeadlineError,
+  OverloadError,
+  QueueTimeoutError,
+  SidecarError,
+  UpstreamStatusError,
+} from './errors.js';
 import type { Layer, ProxyRequest } from './pipeline.js';
 
 /** Queue knobs (mutable: SIGHUP reload changes them in place). Durations in milliseconds. */
@@ -206,7 +214,12 @@ export class Admission {
       throw DEADLINE;
     }
     const waiter = new Waiter(this, request, now);
-    waiter.timer = setTimeout(onWaitExpired, Math.min(allowed, slack), waiter, slack < allowed ? DEADLINE : QUEUE_TIMEOUT);
+    waiter.timer = setTimeout(
+      onWaitExpired,
+      Math.min(allowed, slack),
+      waiter,
+      slack < allowed ? DEADLINE : QUEUE_TIMEOUT,
+    );
     const promise = new Promise<Call>((resolve, reject) => {
       waiter.resolve = resolve;
       waiter.reject = reject;

@@ -89,7 +89,10 @@ export class Breaker {
       } catch (err) {
         if ((err as { code?: string }).code === 'EOPENBREAKER') {
           this.counters.rejected++;
-          throw new CircuitOpenError(this.current === 'open' ? 'the circuit is open' : 'the circuit is half-open and its probe is in flight', this.retryAfterMs());
+          throw new CircuitOpenError(
+            this.current === 'open' ? 'the circuit is open' : 'the circuit is half-open and its probe is in flight',
+            this.retryAfterMs(),
+          );
         }
         if (isUpstreamFailure(err)) this.countFailure(err);
         // A 5xx has already been streamed to the client: report it as an answer, not an error.

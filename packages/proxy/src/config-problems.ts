@@ -11,7 +11,9 @@ export function formatAjv(errors: ErrorObject[], source: string): string[] {
         const known = Object.keys((e.parentSchema as { properties?: object } | undefined)?.properties ?? {});
         const hint = closest(key, known);
         const where = e.instancePath === '' ? key : `${at}.${key}`;
-        out.add(`${source}: ${where}: unknown key${hint ? `; did you mean "${hint}"?` : ` (known: ${known.join(', ')})`}`);
+        out.add(
+          `${source}: ${where}: unknown key${hint ? `; did you mean "${hint}"?` : ` (known: ${known.join(', ')})`}`,
+        );
         break;
       }
       case 'pattern':
@@ -30,7 +32,9 @@ export function formatAjv(errors: ErrorObject[], source: string): string[] {
         out.add(`${source}: ${at}: ${JSON.stringify(e.data)} is out of range (${e.message ?? ''})`);
         break;
       case 'enum':
-        out.add(`${source}: ${at}: must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')}, got ${JSON.stringify(e.data)}`);
+        out.add(
+          `${source}: ${at}: must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')}, got ${JSON.stringify(e.data)}`,
+        );
         break;
       default:
         out.add(`${source}: ${at}: ${e.message ?? 'is invalid'}`);
@@ -55,7 +59,11 @@ function editDistance(a: string, b: string): number {
   for (let i = 1; i <= a.length; i++) {
     const cur = [i];
     for (let j = 1; j <= b.length; j++) {
-      cur[j] = Math.min((prev[j] as number) + 1, (cur[j - 1] as number) + 1, (prev[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1));
+      cur[j] = Math.min(
+        (prev[j] as number) + 1,
+        (cur[j - 1] as number) + 1,
+        (prev[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
     }
     prev = cur;
   }

@@ -9,7 +9,11 @@ type Schema = Record<string, unknown>;
 
 const duration: Schema = { type: 'string', pattern: DURATION_PATTERN };
 const int = (minimum: number, maximum = 2 ** 31 - 1): Schema => ({ type: 'integer', minimum, maximum });
-const obj = (properties: Record<string, Schema>): Schema => ({ type: 'object', additionalProperties: false, properties });
+const obj = (properties: Record<string, Schema>): Schema => ({
+  type: 'object',
+  additionalProperties: false,
+  properties,
+});
 /** An Istio field we accept for compatibility and ignore (documented in docs/sidecar.md). */
 const ignored: Schema = {};
 

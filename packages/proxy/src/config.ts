@@ -25,7 +25,12 @@ export interface Settings {
     readonly min: number;
     readonly max: number;
   };
-  readonly queue: { readonly size: number; readonly timeoutMs: number; readonly codelTargetMs: number; readonly codelIntervalMs: number };
+  readonly queue: {
+    readonly size: number;
+    readonly timeoutMs: number;
+    readonly codelTargetMs: number;
+    readonly codelIntervalMs: number;
+  };
   readonly deadline: { readonly header: string };
   readonly breaker: {
     readonly errorThresholdPercentage: number;
@@ -131,7 +136,12 @@ interface FileShape {
   trafficPolicy?: {
     connectionPool?: {
       tcp?: { maxConnections?: number; connectTimeout?: string };
-      http?: { http1MaxPendingRequests?: number; http2MaxRequests?: number; maxRequestsPerConnection?: number; idleTimeout?: string };
+      http?: {
+        http1MaxPendingRequests?: number;
+        http2MaxRequests?: number;
+        maxRequestsPerConnection?: number;
+        idleTimeout?: string;
+      };
     };
     outlierDetection?: { consecutive5xxErrors?: number; consecutiveGatewayErrors?: number; baseEjectionTime?: string };
   };
@@ -139,7 +149,13 @@ interface FileShape {
     concurrency?: { mode?: 'static' | 'adaptive'; min?: number; max?: number };
     queue?: { timeout?: string; codelTarget?: string; codelInterval?: string };
     deadline?: { header?: string };
-    breaker?: { errorThresholdPercentage?: number; volumeThreshold?: number; rollingWindow?: string; resetTimeout?: string; maxResetTimeout?: string };
+    breaker?: {
+      errorThresholdPercentage?: number;
+      volumeThreshold?: number;
+      rollingWindow?: string;
+      resetTimeout?: string;
+      maxResetTimeout?: string;
+    };
     upstream?: { timeout?: string };
     readiness?: { failWhenOpen?: boolean };
     drain?: { delay?: string; grace?: string };
@@ -167,35 +183,54 @@ function resolveSettings(file: FileShape, source: string): Settings {
     min: sc.concurrency?.min ?? d.concurrency.min,
     max: sc.concurrency?.max ?? Math.max(d.concurrency.max, limit),
   };
-  if (concurrency.min > concurrency.max) problems.push(`${source}: sidecar.concurrency.min (${concurrency.min}) must be <= max (${concurrency.max})`);
+  if (concurrency.min > concurrency.max)
+    problems.push(`${source}: sidecar.concurrency.min (${concurrency.min}) must be <= max (${concurrency.max})`);
   const queue = {
     size: pool?.http?.http1MaxPendingRequests ?? d.queue.size,
     timeoutMs: ms(sc.queue?.timeout, 'sidecar.queue.timeout', d.queue.timeoutMs),
     codelTargetMs: ms(sc.queue?.codelTarget, 'sidecar.queue.codelTarget', d.queue.codelTargetMs),
     codelIntervalMs: ms(sc.queue?.codelInterval, 'sidecar.queue.codelInterval', d.queue.codelIntervalMs),
   };
-  const resetTimeoutMs = ms(sc.breaker?.resetTimeout ?? od?.baseEjectionTime, sc.breaker?.resetTimeout ? 'sidecar.breaker.resetTimeout' : 'trafficPolicy.outlierDetection.baseEjectionTime', d.breaker.resetTimeoutMs);
+  const resetTimeoutMs = ms(
+    sc.breaker?.resetTimeout ?? od?.baseEjectionTime,
+    sc.breaker?.resetTimeout ? 'sidecar.breaker.resetTimeout' : 'trafficPolicy.outlierDetection.baseEjectionTime',
+    d.breaker.resetTimeoutMs,
+  );
   const breaker = {
     errorThresholdPercentage: sc.breaker?.errorThresholdPercentage ?? d.breaker.errorThresholdPercentage,
     volumeThreshold: sc.breaker?.volumeThreshold ?? d.breaker.volumeThreshold,
     rollingWindowMs: ms(sc.breaker?.rollingWindow, 'sidecar.breaker.rollingWindow', d.breaker.rollingWindowMs, 100),
     resetTimeoutMs,
-    maxResetTimeoutMs: ms(sc.breaker?.maxResetTimeout, 'sidecar.breaker.maxResetTimeout', Math.max(d.breaker.maxResetTimeoutMs, resetTimeoutMs)),
+    maxResetTimeoutMs: ms(
+      sc.breaker?.maxResetTimeout,
+      'sidecar.breaker.maxResetTimeout',
+      Math.max(d.breaker.maxResetTimeoutMs, resetTimeoutMs),
+    ),
     consecutive5xxErrors: od?.consecutive5xxErrors ?? d.breaker.consecutive5xxErrors,
     consecutiveGatewayErrors: od?.consecutiveGatewayErrors ?? d.breaker.consecutiveGatewayErrors,
   };
-  if (breaker.resetTimeoutMs > breaker.maxResetTimeoutMs) problems.push(`${source}: sidecar.breaker.resetTimeout must be <= maxResetTimeout`);
+  if (breaker.resetTimeoutMs > breaker.maxResetTimeoutMs)
+    problems.push(`${source}: sidecar.breaker.resetTimeout must be <= maxResetTimeout`);
   const upstream = {
     timeoutMs: ms(sc.upstream?.timeout, 'sidecar.upstream.timeout', d.upstream.timeoutMs),
-    connectTimeoutMs: ms(pool?.tcp?.connectTimeout, 'trafficPolicy.connectionPool.tcp.connectTimeout', d.upstream.connectTimeoutMs),
+    connectTimeoutMs: ms(
+      pool?.tcp?.connectTimeout,
+      'trafficPolicy.connectionPool.tcp.connectTimeout',
+      d.upstream.connectTimeoutMs,
+    ),
     maxRequestsPerConnection: pool?.http?.maxRequestsPerConnection ?? d.upstream.maxRequestsPerConnection,
-    idleTimeoutMs: ms(pool?.http?.idleTimeout, 'trafficPolicy.connectionPool.http.idleTimeout', d.upstream.idleTimeoutMs),
+    idleTimeoutMs: ms(
+      pool?.http?.idleTimeout,
+      'trafficPolicy.connectionPool.http.idleTimeout',
+      d.upstream.idleTimeoutMs,
+    ),
   };
   const drain = {
     delayMs: ms(sc.drain?.delay, 'sidecar.drain.delay', d.drain.delayMs, 0),
     graceMs: ms(sc.drain?.grace, 'sidecar.drain.grace', d.drain.graceMs),
   };
-  if (drain.delayMs >= drain.graceMs) problems.push(`${source}: sidecar.drain.delay must be shorter than sidecar.drain.grace`);
+  if (drain.delayMs >= drain.graceMs)
+    problems.push(`${source}: sidecar.drain.delay must be shorter than sidecar.drain.grace`);
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze({
     concurrency,
@@ -243,7 +278,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
   const listen = parseListen(pick('listen', ENV.listen) ?? DEFAULTS.listen, problems);
   const upstream = parseUpstream(pick('upstream', ENV.upstream) ?? DEFAULTS.upstream, problems);
   const adminText = pick('admin-port', ENV.adminPort);
-  const adminPort = adminText === undefined ? DEFAULTS.adminPort : parsePort(adminText, `--admin-port/${ENV.adminPort}`, problems);
+  const adminPort =
+    adminText === undefined ? DEFAULTS.adminPort : parsePort(adminText, `--admin-port/${ENV.adminPort}`, problems);
   const configPath = pick('config', ENV.config);
   let settings: Settings = DEFAULTS.settings;
   if (configPath !== undefined) {
@@ -255,7 +291,14 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     }
   }
   if (problems.length > 0) throw new ConfigError(problems);
-  return Object.freeze({ listen, upstream, adminPort, configPath, checkOnly: flags['check-config'] === true, settings });
+  return Object.freeze({
+    listen,
+    upstream,
+    adminPort,
+    configPath,
+    checkOnly: flags['check-config'] === true,
+    settings,
+  });
 }
 
 function parsePort(text: string, name: string, problems: string[]): number {
@@ -280,7 +323,9 @@ function parseUpstream(text: string, problems: string[]): string {
     problems.push(`--upstream/${ENV.upstream}: "${text}" is not a URL (e.g. http://127.0.0.1:8000)`);
     return text;
   }
-  if (url.protocol !== 'http:') problems.push(`--upstream/${ENV.upstream}: only http:// upstreams are supported, got ${url.protocol}`);
-  if (url.pathname !== '/' || url.search !== '') problems.push(`--upstream/${ENV.upstream}: must be an origin without path or query, got "${text}"`);
+  if (url.protocol !== 'http:')
+    problems.push(`--upstream/${ENV.upstream}: only http:// upstreams are supported, got ${url.protocol}`);
+  if (url.pathname !== '/' || url.search !== '')
+    problems.push(`--upstream/${ENV.upstream}: must be an origin without path or query, got "${text}"`);
   return url.origin;
 }

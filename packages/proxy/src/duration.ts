@@ -1,6 +1,6 @@
 /** Istio-style durations ("100ms", "1s", "1m30s", "1.5h"), as in DestinationRule fields. */
 
-const MS_PER: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1, us: 0.001, 'µs': 0.001, ns: 0.000001 };
+const MS_PER: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1, us: 0.001, µs: 0.001, ns: 0.000001 };
 const TOKEN = /(\d+(?:\.\d*)?|\.\d+)(h|ms|m|s|us|µs|ns)/y;
 
 /** JSON-schema pattern accepted for duration strings (checked before parsing). */

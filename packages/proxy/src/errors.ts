@@ -65,7 +65,10 @@ export class CircuitOpenError extends SidecarError {
   readonly upstreamFailure = false;
   override readonly name = 'CircuitOpenError';
   /** @param retryAfterMs time until the breaker lets a probe through */
-  constructor(message: string, readonly retryAfterMs: number) {
+  constructor(
+    message: string,
+    readonly retryAfterMs: number,
+  ) {
     super(message);
   }
 }
@@ -76,7 +79,10 @@ export class UpstreamTimeoutError extends SidecarError {
   readonly reason = 'upstream-timeout';
   override readonly name = 'UpstreamTimeoutError';
   /** @param byDeadline true when the client's own deadline cut the call short (not the upstream's fault) */
-  constructor(message: string, readonly byDeadline = false) {
+  constructor(
+    message: string,
+    readonly byDeadline = false,
+  ) {
     super(message);
   }
   /** A call cut short by the client's deadline is not held against the upstream. */
@@ -130,7 +136,11 @@ export class ConfigError extends Error {
 export class BadRequestError extends Error {
   readonly code: 'CB_METHOD_NOT_ALLOWED' | 'CB_UPGRADE_REFUSED' | 'CB_BAD_TARGET';
   override readonly name = 'BadRequestError';
-  constructor(code: BadRequestError['code'], readonly status: number, message: string) {
+  constructor(
+    code: BadRequestError['code'],
+    readonly status: number,
+    message: string,
+  ) {
     super(message);
     this.code = code;
   }

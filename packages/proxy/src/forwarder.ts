@@ -1,7 +1,12 @@
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { Pool } from 'undici';
-import { UpstreamProtocolError, UpstreamStatusError, UpstreamTimeoutError, UpstreamUnavailableError } from './errors.js';
+import {
+  UpstreamProtocolError,
+  UpstreamStatusError,
+  UpstreamTimeoutError,
+  UpstreamUnavailableError,
+} from './errors.js';
 import type { CancelListener, Handler, ProxyRequest } from './pipeline.js';
 
 /** Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus ones undici manages. */
@@ -160,18 +165,30 @@ export function forwarder(getDispatcher: () => Dispatcher, options: ForwarderOpt
       exchange.resolve = resolve;
       exchange.reject = reject;
     });
-    exchange.timer = setTimeout(onTimeout, byDeadline ? Math.max(0, remaining) : options.timeoutMs, request, byDeadline);
+    exchange.timer = setTimeout(
+      onTimeout,
+      byDeadline ? Math.max(0, remaining) : options.timeoutMs,
+      request,
+      byDeadline,
+    );
     request.cancellation.listen(exchange);
     const started = performance.now();
     let status: number;
     try {
-      const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
+      const hasBody =
+        req.headers['content-length'] !== undefined
+          ? req.headers['content-length'] !== '0'
+          : req.headers['transfer-encoding'] !== undefined;
       try {
         getDispatcher().dispatch(
           {
             path: request.path,
             method: req.method as Dispatcher.HttpMethod,
-            headers: withBudget(upstreamHeaders(req.headers, req.socket.remoteAddress), options.deadlineHeader, remaining),
+            headers: withBudget(
+              upstreamHeaders(req.headers, req.socket.remoteAddress),
+              options.deadlineHeader,
+              remaining,
+            ),
             body: hasBody ? req : null,
           },
           exchange,
@@ -191,7 +208,12 @@ export function forwarder(getDispatcher: () => Dispatcher, options: ForwarderOpt
 
 function onTimeout(request: ProxyRequest, byDeadline: boolean): void {
   request.cancellation.cancel(
-    new UpstreamTimeoutError(byDeadline ? 'the client deadline passed while the upstream was answering' : 'the upstream did not answer in time', byDeadline),
+    new UpstreamTimeoutError(
+      byDeadline
+        ? 'the client deadline passed while the upstream was answering'
+        : 'the upstream did not answer in time',
+      byDeadline,
+    ),
   );
 }
 
@@ -203,7 +225,10 @@ function connectionTokens(connection: string | string[] | undefined): string[] |
   if (connection === undefined) return undefined;
   const value = (Array.isArray(connection) ? connection.join(',') : connection).toLowerCase();
   if (value === 'keep-alive' || value === 'close') return undefined;
-  const tokens = value.split(',').map((t) => t.trim()).filter((t) => t !== '' && t !== 'keep-alive' && t !== 'close');
+  const tokens = value
+    .split(',')
+    .map((t) => t.trim())
+    .filter((t) => t !== '' && t !== 'keep-alive' && t !== 'close');
   return tokens.length > 0 ? tokens : undefined;
 }
 
@@ -220,24 +245,34 @@ function endToEnd(headers: IncomingHttpHeaders): Record<string, string | string[
 }
 
 /** The end-to-end request headers plus X-Forwarded-For/-Proto; `host` is kept but never routes. */
-export function upstreamHeaders(headers: IncomingHttpHeaders, remoteAddress: string | undefined): Record<string, string | string[]> {
+export function upstreamHeaders(
+  headers: IncomingHttpHeaders,
+  remoteAddress: string | undefined,
+): Record<string, string | string[]> {
   const out = endToEnd(headers);
   const client = remoteAddress ?? 'unknown';
   const prior = headers['x-forwarded-for'];
-  out['x-forwarded-for'] = prior === undefined ? client : `${Array.isArray(prior) ? prior.join(', ') : prior}, ${client}`;
+  out['x-forwarded-for'] =
+    prior === undefined ? client : `${Array.isArray(prior) ? prior.join(', ') : prior}, ${client}`;
   out['x-forwarded-proto'] = 'http';
   return out;
 }
 
 /** Propagates the deadline: the upstream sees the milliseconds left, not the client's original budget. */
-function withBudget(headers: Record<string, string | string[]>, name: string | undefined, remainingMs: number): Record<string, string | string[]> {
-  if (name !== undefined && remainingMs !== Infinity && headers[name] !== undefined) headers[name] = String(Math.max(0, Math.floor(remainingMs)));
+function withBudget(
+  headers: Record<string, string | string[]>,
+  name: string | undefined,
+  remainingMs: number,
+): Record<string, string | string[]> {
+  if (name !== undefined && remainingMs !== Infinity && headers[name] !== undefined)
+    headers[name] = String(Math.max(0, Math.floor(remainingMs)));
   return headers;
 }
 
 function classify(err: unknown): Error {
   const code = (err as { code?: string } | null)?.code;
   const message = (err as Error | null)?.message ?? String(err);
-  if (code !== undefined && UNAVAILABLE_CODES.has(code)) return new UpstreamUnavailableError(`upstream unavailable: ${message}`);
+  if (code !== undefined && UNAVAILABLE_CODES.has(code))
+    return new UpstreamUnavailableError(`upstream unavailable: ${message}`);
   return new UpstreamProtocolError(`upstream error: ${message}`);
 }

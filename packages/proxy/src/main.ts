@@ -25,7 +25,9 @@ try {
   process.exit(2);
 }
 if (config.checkOnly) {
-  process.stdout.write(`cb-sidecar: configuration OK${config.configPath ? ` (${config.configPath})` : ' (defaults)'}\n`);
+  process.stdout.write(
+    `cb-sidecar: configuration OK${config.configPath ? ` (${config.configPath})` : ' (defaults)'}\n`,
+  );
   process.exit(0);
 }
 

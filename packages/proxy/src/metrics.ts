@@ -16,19 +16,61 @@ export class SidecarMetrics {
   private readonly transitions: Counter<'from' | 'to'>;
   // prom-client hashes labels on every call; children are cached per label value instead.
   private readonly requestChildren = new Map<string, Map<number, Counter.Internal>>();
-  private readonly durationChildren = new Map<string, Histogram.Internal<"outcome">>();
+  private readonly durationChildren = new Map<string, Histogram.Internal<'outcome'>>();
 
   constructor(version: string, admission: () => Admission, breaker: () => Breaker) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
-    this.requests = new Counter({ name: 'cb_requests_total', help: 'Requests by outcome (forwarded or why the sidecar answered) and status code.', labelNames: ['outcome', 'code'], registers });
-    this.duration = new Histogram({ name: 'cb_request_duration_seconds', help: 'Time from request arrival to answer, by outcome.', labelNames: ['outcome'], buckets: LATENCY_BUCKETS_S, registers });
-    this.upstream = new Histogram({ name: 'cb_upstream_request_duration_seconds', help: 'Duration of upstream calls.', buckets: LATENCY_BUCKETS_S, registers });
-    this.transitions = new Counter({ name: 'cb_breaker_transitions_total', help: 'Breaker state changes.', labelNames: ['from', 'to'], registers });
+    this.requests = new Counter({
+      name: 'cb_requests_total',
+      help: 'Requests by outcome (forwarded or why the sidecar answered) and status code.',
+      labelNames: ['outcome', 'code'],
+      registers,
+    });
+    this.duration = new Histogram({
+      name: 'cb_request_duration_seconds',
+      help: 'Time from request arrival to answer, by outcome.',
+      labelNames: ['outcome'],
+      buckets: LATENCY_BUCKETS_S,
+      registers,
+    });
+    this.upstream = new Histogram({
+      name: 'cb_upstream_request_duration_seconds',
+      help: 'Duration of upstream calls.',
+      buckets: LATENCY_BUCKETS_S,
+      registers,
+    });
+    this.transitions = new Counter({
+      name: 'cb_breaker_transitions_total',
+      help: 'Breaker state changes.',
+      labelNames: ['from', 'to'],
+      registers,
+    });
     // Gauges are read at scrape time: nothing on the hot path.
-    new Gauge({ name: 'cb_inflight_requests', help: 'Requests in flight to the upstream.', registers, collect() { this.set(admission().inflight); } });
-    new Gauge({ name: 'cb_queue_depth', help: 'Requests waiting for admission.', registers, collect() { this.set(admission().queued); } });
-    new Gauge({ name: 'cb_concurrency_limit', help: 'Current concurrency limit.', registers, collect() { this.set(admission().limit.limit); } });
+    new Gauge({
+      name: 'cb_inflight_requests',
+      help: 'Requests in flight to the upstream.',
+      registers,
+      collect() {
+        this.set(admission().inflight);
+      },
+    });
+    new Gauge({
+      name: 'cb_queue_depth',
+      help: 'Requests waiting for admission.',
+      registers,
+      collect() {
+        this.set(admission().queued);
+      },
+    });
+    new Gauge({
+      name: 'cb_concurrency_limit',
+      help: 'Current concurrency limit.',
+      registers,
+      collect() {
+        this.set(admission().limit.limit);
+      },
+    });
     new Gauge({
       name: 'cb_breaker_state',
       help: 'Breaker state: 1 for the current state, 0 for the others.',
@@ -39,7 +81,10 @@ export class SidecarMetrics {
         for (const s of STATES) this.set({ state: s }, s === current ? 1 : 0);
       },
     });
-    new Gauge({ name: 'cb_build_info', help: 'Build information.', labelNames: ['version'], registers }).set({ version }, 1);
+    new Gauge({ name: 'cb_build_info', help: 'Build information.', labelNames: ['version'], registers }).set(
+      { version },
+      1,
+    );
   }
 
   /** Counts one finished request. */

@@ -49,7 +49,10 @@ export function fail(res: ServerResponse, err: unknown): Recorded {
   for (const name of res.getHeaderNames()) if (name !== 'connection') res.removeHeader(name);
   const retryAfterS = err instanceof CircuitOpenError ? Math.max(1, Math.ceil(err.retryAfterMs / 1000)) : 1;
   const body = JSON.stringify({
-    error: { code: known?.code ?? 'CB_UPSTREAM_ERROR', message: known?.message ?? 'the upstream call failed unexpectedly' },
+    error: {
+      code: known?.code ?? 'CB_UPSTREAM_ERROR',
+      message: known?.message ?? 'the upstream call failed unexpectedly',
+    },
   });
   res.writeHead(status, {
     'content-type': 'application/json',
@@ -65,7 +68,11 @@ export function fail(res: ServerResponse, err: unknown): Recorded {
 /** Refuses a request that cannot be proxied (CONNECT, Upgrade, bad target) on a response object. */
 export function refuse(res: ServerResponse, err: BadRequestError): void {
   const body = JSON.stringify({ error: { code: err.code, message: err.message } });
-  res.writeHead(err.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' });
+  res.writeHead(err.status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+    connection: 'close',
+  });
   res.end(body);
 }
 
@@ -73,7 +80,8 @@ export function refuse(res: ServerResponse, err: BadRequestError): void {
 export function refuseRaw(socket: { end(data: string): void; destroyed: boolean }, err: BadRequestError): void {
   if (socket.destroyed) return;
   const body = JSON.stringify({ error: { code: err.code, message: err.message } });
-  const reasonPhrase = err.status === 405 ? 'Method Not Allowed' : err.status === 501 ? 'Not Implemented' : 'Bad Request';
+  const reasonPhrase =
+    err.status === 405 ? 'Method Not Allowed' : err.status === 501 ? 'Not Implemented' : 'Bad Request';
   socket.end(
     `HTTP/1.1 ${err.status} ${reasonPhrase}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
       `${err.status === 405 ? 'allow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\n' : ''}connection: close\r\n\r\n${body}`,

@@ -26,9 +26,21 @@ export const LISTENER = {
 } as const;
 
 const CLIENT_CLOSED = new ClientClosedError('the client closed the connection before the answer');
-const CONNECT_REFUSED = new BadRequestError('CB_METHOD_NOT_ALLOWED', 405, 'CONNECT is not supported: this is a reverse proxy for one upstream');
-const UPGRADE_REFUSED = new BadRequestError('CB_UPGRADE_REFUSED', 501, 'protocol upgrades (WebSocket, h2c) are not supported');
-const BAD_TARGET = new BadRequestError('CB_BAD_TARGET', 400, 'the request target must be a path (origin-form or absolute-form)');
+const CONNECT_REFUSED = new BadRequestError(
+  'CB_METHOD_NOT_ALLOWED',
+  405,
+  'CONNECT is not supported: this is a reverse proxy for one upstream',
+);
+const UPGRADE_REFUSED = new BadRequestError(
+  'CB_UPGRADE_REFUSED',
+  501,
+  'protocol upgrades (WebSocket, h2c) are not supported',
+);
+const BAD_TARGET = new BadRequestError(
+  'CB_BAD_TARGET',
+  400,
+  'the request target must be a path (origin-form or absolute-form)',
+);
 const EXCHANGE = Symbol('exchange');
 
 type TrackedResponse = ServerResponse & { [EXCHANGE]?: ProxyRequest };
@@ -91,17 +103,31 @@ export class Sidecar {
     const s = this.settings;
     this.admission = new Admission(createLimit(s.concurrency), { ...s.queue });
     this.breaker = new Breaker(s.breaker);
-    this.metrics = new SidecarMetrics(VERSION, () => this.admission, () => this.breaker);
+    this.metrics = new SidecarMetrics(
+      VERSION,
+      () => this.admission,
+      () => this.breaker,
+    );
     this.breaker.onTransition((from, to) => {
       this.metrics.transition(from, to);
       this.log.warn({ from, to, retryAfterMs: this.breaker.retryAfterMs() }, `breaker ${from} -> ${to}`);
     });
     this.watchLimit();
     this.pool = this.newPool(s);
-    this.forwarderOptions = { timeoutMs: s.upstream.timeoutMs, deadlineHeader: s.deadline.header, onUpstreamDone: (ms) => this.metrics.upstreamDone(ms) };
+    this.forwarderOptions = {
+      timeoutMs: s.upstream.timeoutMs,
+      deadlineHeader: s.deadline.header,
+      onUpstreamDone: (ms) => this.metrics.upstreamDone(ms),
+    };
     this.handle = compose(this.admission.layer, this.breaker.layer)(forwarder(() => this.pool, this.forwarderOptions));
     this.server = createServer(
-      { maxHeaderSize: LISTENER.maxHeaderSize, headersTimeout: LISTENER.headersTimeoutMs, requestTimeout: LISTENER.requestTimeoutMs, keepAliveTimeout: LISTENER.keepAliveTimeoutMs, connectionsCheckingInterval: LISTENER.connectionsCheckingIntervalMs },
+      {
+        maxHeaderSize: LISTENER.maxHeaderSize,
+        headersTimeout: LISTENER.headersTimeoutMs,
+        requestTimeout: LISTENER.requestTimeoutMs,
+        keepAliveTimeout: LISTENER.keepAliveTimeoutMs,
+        connectionsCheckingInterval: LISTENER.connectionsCheckingIntervalMs,
+      },
       this.onRequest,
     );
     this.server.on('connect', (_req: IncomingMessage, socket: Socket) => refuseRaw(socket, CONNECT_REFUSED));
@@ -129,7 +155,16 @@ export class Sidecar {
     ]);
     sidecar.port = (sidecar.server.address() as AddressInfo).port;
     sidecar.adminPort = (sidecar.admin.address() as AddressInfo).port;
-    sidecar.log.info({ listen: sidecar.port, admin: sidecar.adminPort, upstream: config.upstream, settings: config.settings, version: VERSION }, 'cb-sidecar started');
+    sidecar.log.info(
+      {
+        listen: sidecar.port,
+        admin: sidecar.adminPort,
+        upstream: config.upstream,
+        settings: config.settings,
+        version: VERSION,
+      },
+      'cb-sidecar started',
+    );
     return sidecar;
   }
 
@@ -147,7 +182,14 @@ export class Sidecar {
     if (budget !== undefined) {
       const ms = Number(budget);
       if (!Number.isFinite(ms) || budget === '') {
-        return refuse(res, new BadRequestError('CB_BAD_TARGET', 400, `${this.settings.deadline.header} must be a number of milliseconds, got ${JSON.stringify(budget)}`));
+        return refuse(
+          res,
+          new BadRequestError(
+            'CB_BAD_TARGET',
+            400,
+            `${this.settings.deadline.header} must be a number of milliseconds, got ${JSON.stringify(budget)}`,
+          ),
+        );
       }
       deadline = arrivedAt + ms;
     }
@@ -187,12 +229,18 @@ export class Sidecar {
     if (!isDeepStrictEqual(prev.breaker, next.breaker)) this.breaker.reconfigure(next.breaker);
     this.forwarderOptions.timeoutMs = next.upstream.timeoutMs;
     this.forwarderOptions.deadlineHeader = next.deadline.header;
-    if (!isDeepStrictEqual(prev.upstream, next.upstream) || poolConnections(prev.concurrency) !== poolConnections(next.concurrency)) {
+    if (
+      !isDeepStrictEqual(prev.upstream, next.upstream) ||
+      poolConnections(prev.concurrency) !== poolConnections(next.concurrency)
+    ) {
       const old = this.pool;
       this.pool = this.newPool(next);
       void old.close();
     }
-    this.log.info({ changed, settings: next }, changed.length > 0 ? `config reloaded: ${changed.join(', ')} changed` : 'config reloaded: no change');
+    this.log.info(
+      { changed, settings: next },
+      changed.length > 0 ? `config reloaded: ${changed.join(', ')} changed` : 'config reloaded: no change',
+    );
   }
 
   /**
@@ -202,7 +250,10 @@ export class Sidecar {
   async drain(): Promise<void> {
     if (this.draining) return;
     this.draining = true;
-    this.log.info({ delayMs: this.settings.drain.delayMs, graceMs: this.settings.drain.graceMs }, 'draining: readiness fails now');
+    this.log.info(
+      { delayMs: this.settings.drain.delayMs, graceMs: this.settings.drain.graceMs },
+      'draining: readiness fails now',
+    );
     await new Promise((resolve) => setTimeout(resolve, this.settings.drain.delayMs));
     const closed = new Promise((resolve) => this.server.close(resolve));
     this.server.closeIdleConnections();

@@ -102,6 +102,10 @@ describe('error registry', () => {
       'upstream-timeout': 504,
       'upstream-error': 502,
     });
-    expect(errors.REASONS).toEqual(Object.keys(STATUS_BY_REASON).sort((a, b) => errors.REASONS.indexOf(a as errors.Reason) - errors.REASONS.indexOf(b as errors.Reason)));
+    expect(errors.REASONS).toEqual(
+      Object.keys(STATUS_BY_REASON).sort(
+        (a, b) => errors.REASONS.indexOf(a as errors.Reason) - errors.REASONS.indexOf(b as errors.Reason),
+      ),
+    );
   });
 });

@@ -69,14 +69,20 @@ sidecar: { queue: { timeout: 150ms, codelTarget: 150ms } }
   it('sheds at once a request that would wait for the calls above a lowered limit longer than allowed', async () => {
     fx.upstream.handler = slow(600);
     const queue = 'sidecar: { queue: { timeout: 400ms, codelTarget: 400ms } }';
-    const sidecar = await fx.start(`trafficPolicy: { connectionPool: { tcp: { maxConnections: 4 }, http: { http1MaxPendingRequests: 4 } } }\n${queue}`);
+    const sidecar = await fx.start(
+      `trafficPolicy: { connectionPool: { tcp: { maxConnections: 4 }, http: { http1MaxPendingRequests: 4 } } }\n${queue}`,
+    );
     await Promise.all([1, 2, 3, 4].map((i) => send(sidecar.port, `/learn${i}`))); // service time ~600 ms
     const running = [1, 2, 3, 4].map((i) => send(sidecar.port, `/run${i}`));
     await eventually(() => sidecar.state().inflight === 4);
     // The limit drops to 2 (an adaptive cut or a reload) with 4 in flight: a new request must wait for three of
     // them (~450 ms at 4 in flight per 600 ms), more than the 400 ms it is allowed. Counting only the queue ahead
     // (1 x 600 ms / 2 = 300 ms) it was queued and shed after waiting the whole 400 ms.
-    sidecar.reload(parseSettings(`trafficPolicy: { connectionPool: { tcp: { maxConnections: 2 }, http: { http1MaxPendingRequests: 4 } } }\n${queue}`));
+    sidecar.reload(
+      parseSettings(
+        `trafficPolicy: { connectionPool: { tcp: { maxConnections: 2 }, http: { http1MaxPendingRequests: 4 } } }\n${queue}`,
+      ),
+    );
     const late = await send(sidecar.port, '/late');
     expect(late.status).toBe(503);
     expect(late.headers['x-cb-reason']).toBe('queue-timeout');
@@ -88,7 +94,9 @@ sidecar: { queue: { timeout: 150ms, codelTarget: 150ms } }
   it('sheds at once a request behind calls that all started together, and queues one whose slot is about to free', async () => {
     fx.upstream.handler = slow(1500);
     const queue = 'sidecar: { queue: { timeout: 500ms, codelTarget: 500ms } }';
-    const sidecar = await fx.start(`trafficPolicy: { connectionPool: { tcp: { maxConnections: 8 }, http: { http1MaxPendingRequests: 4 } } }\n${queue}`);
+    const sidecar = await fx.start(
+      `trafficPolicy: { connectionPool: { tcp: { maxConnections: 8 }, http: { http1MaxPendingRequests: 4 } } }\n${queue}`,
+    );
     expect((await send(sidecar.port, '/learn')).status).toBe(200); // service time ~1.5 s
     const running = Array.from({ length: 8 }, (_, i) => send(sidecar.port, `/run${i}`));
     await eventually(() => sidecar.state().inflight === 8);
@@ -116,7 +124,9 @@ sidecar: { queue: { timeout: 5s, codelTarget: 20ms, codelInterval: 50ms } }
 `);
     // A standing queue: 10 requests for one slot of 100 ms each. Without CoDel all would be served
     // within the 5 s queue timeout; with it, requests that waited > 20 ms in a standing queue are shed.
-    const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => sleep(i * 5).then(() => send(sidecar.port, `/c${i}`))));
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => sleep(i * 5).then(() => send(sidecar.port, `/c${i}`))),
+    );
     const reasons = answers.map((a) => (a.status === 200 ? 'ok' : a.headers['x-cb-reason']));
     expect(reasons[0]).toBe('ok');
     expect(reasons.filter((r) => r === 'queue-timeout').length).toBeGreaterThanOrEqual(7);
@@ -158,7 +168,9 @@ sidecar: { queue: { timeout: 5s, codelTarget: 20ms, codelInterval: 50ms } }
 
   it('tells the upstream the budget left after queueing, not the original one', async () => {
     fx.upstream.handler = (req, res) => setTimeout(() => res.end(String(req.headers['x-request-timeout-ms'])), 200);
-    const sidecar = await fx.start('trafficPolicy: { connectionPool: { tcp: { maxConnections: 1 } } }\nsidecar: { queue: { codelTarget: 1s } }');
+    const sidecar = await fx.start(
+      'trafficPolicy: { connectionPool: { tcp: { maxConnections: 1 } } }\nsidecar: { queue: { codelTarget: 1s } }',
+    );
     const first = send(sidecar.port, '/first');
     await eventually(() => sidecar.state().inflight === 1);
     const second = await send(sidecar.port, '/second', { headers: { 'x-request-timeout-ms': '5000' } });
@@ -199,7 +211,8 @@ sidecar: { queue: { timeout: 5s, codelTarget: 20ms, codelInterval: 50ms } }
 trafficPolicy: { connectionPool: { tcp: { maxConnections: 2 }, http: { http1MaxPendingRequests: 10 } } }
 sidecar: { queue: { timeout: 10s, codelTarget: 10s } }
 `);
-    const arrived = (): number => (sidecar.state().admission as { admitted: number }).admitted + (sidecar.state().queue as { depth: number }).depth;
+    const arrived = (): number =>
+      (sidecar.state().admission as { admitted: number }).admitted + (sidecar.state().queue as { depth: number }).depth;
     const pending = [];
     for (let i = 0; i < 8; i++) {
       pending.push(send(sidecar.port, `/q${i}`));

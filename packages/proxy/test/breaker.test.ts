@@ -1,6 +1,13 @@
 import { jest } from '@jest/globals';
 import { Breaker, type BreakerOptions, type BreakerState } from '../src/breaker.js';
-import { CircuitOpenError, OverloadError, QueueTimeoutError, UpstreamStatusError, UpstreamTimeoutError, UpstreamUnavailableError } from '../src/errors.js';
+import {
+  CircuitOpenError,
+  OverloadError,
+  QueueTimeoutError,
+  UpstreamStatusError,
+  UpstreamTimeoutError,
+  UpstreamUnavailableError,
+} from '../src/errors.js';
 import type { Handler, ProxyRequest } from '../src/pipeline.js';
 
 const OPTIONS: BreakerOptions = {

@@ -42,7 +42,9 @@ describe('cb-sidecar CLI', () => {
   });
 
   it('refuses to start with an invalid config, exit 2', async () => {
-    const r = await runCli(['--listen', '127.0.0.1:0', '--admin-port', '0'], { CB_CONFIG: configFile('sidecar: { breaker: { volumeThreshold: -1 } }\n') });
+    const r = await runCli(['--listen', '127.0.0.1:0', '--admin-port', '0'], {
+      CB_CONFIG: configFile('sidecar: { breaker: { volumeThreshold: -1 } }\n'),
+    });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/volumeThreshold: -1 is out of range/);
   });
@@ -50,7 +52,9 @@ describe('cb-sidecar CLI', () => {
   it('reloads a valid config on SIGHUP and keeps the old one when the new file is invalid', async () => {
     const file = configFile('trafficPolicy: { connectionPool: { tcp: { maxConnections: 2 } } }\n');
     child = await startChild(['--upstream', upstream.origin, '--config', file]);
-    const limit = async () => (JSON.parse((await send(child!.adminPort, '/state')).body) as { concurrency: { limit: number } }).concurrency.limit;
+    const limit = async () =>
+      (JSON.parse((await send(child!.adminPort, '/state')).body) as { concurrency: { limit: number } }).concurrency
+        .limit;
     expect(await limit()).toBe(2);
 
     writeFileSync(file, 'trafficPolicy: { connectionPool: { tcp: { maxConnections: 7 } } }\n');

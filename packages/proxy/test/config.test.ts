@@ -35,7 +35,12 @@ trafficPolicy:
 `);
     expect(s.concurrency.limit).toBe(80); // min(maxConnections, http2MaxRequests)
     expect(s.queue.size).toBe(50);
-    expect(s.upstream).toEqual({ timeoutMs: 10_000, connectTimeoutMs: 250, maxRequestsPerConnection: 100, idleTimeoutMs: 60_000 });
+    expect(s.upstream).toEqual({
+      timeoutMs: 10_000,
+      connectTimeoutMs: 250,
+      maxRequestsPerConnection: 100,
+      idleTimeoutMs: 60_000,
+    });
     expect(s.breaker).toMatchObject({ consecutive5xxErrors: 7, consecutiveGatewayErrors: 3, resetTimeoutMs: 3000 });
   });
 
@@ -74,14 +79,22 @@ sidecar:
     expect(s.concurrency).toEqual({ mode: 'adaptive', limit: 64, min: 2, max: 128 });
     expect(s.queue).toEqual({ size: 256, timeoutMs: 500, codelTargetMs: 10, codelIntervalMs: 200 });
     expect(s.deadline.header).toBe('x-deadline-ms');
-    expect(s.breaker).toMatchObject({ errorThresholdPercentage: 25, volumeThreshold: 5, rollingWindowMs: 5000, resetTimeoutMs: 1000, maxResetTimeoutMs: 60_000 });
+    expect(s.breaker).toMatchObject({
+      errorThresholdPercentage: 25,
+      volumeThreshold: 5,
+      rollingWindowMs: 5000,
+      resetTimeoutMs: 1000,
+      maxResetTimeoutMs: 60_000,
+    });
     expect(s.upstream.timeoutMs).toBe(1500);
     expect(s.readiness.failWhenOpen).toBe(true);
     expect(s.drain).toEqual({ delayMs: 0, graceMs: 10_000 });
   });
 
   it('rejects an unknown key with a did-you-mean hint', () => {
-    expect(problems('sidecar: { queue: { timout: 1s } }')).toEqual(['cfg: sidecar.queue.timout: unknown key; did you mean "timeout"?']);
+    expect(problems('sidecar: { queue: { timout: 1s } }')).toEqual([
+      'cfg: sidecar.queue.timout: unknown key; did you mean "timeout"?',
+    ]);
     expect(problems('trafficPolicy: { connectionPool: { tcp: { maxConnection: 3 } } }')).toEqual([
       'cfg: trafficPolicy.connectionPool.tcp.maxConnection: unknown key; did you mean "maxConnections"?',
     ]);
@@ -89,7 +102,9 @@ sidecar:
   });
 
   it('lists the known keys when an unknown key is not close to any', () => {
-    expect(problems('sidecar: { zzzzzzzz: 1 }')[0]).toMatch(/sidecar\.zzzzzzzz: unknown key \(known: concurrency, queue, deadline/);
+    expect(problems('sidecar: { zzzzzzzz: 1 }')[0]).toMatch(
+      /sidecar\.zzzzzzzz: unknown key \(known: concurrency, queue, deadline/,
+    );
   });
 
   it('rejects a wrong type', () => {
@@ -107,10 +122,16 @@ sidecar:
   });
 
   it('rejects values out of range', () => {
-    expect(problems('trafficPolicy: { connectionPool: { tcp: { maxConnections: 0 } } }')[0]).toMatch(/maxConnections: 0 is out of range \(must be >= 1\)/);
-    expect(problems('trafficPolicy: { outlierDetection: { maxEjectionPercent: 150 } }')[0]).toMatch(/maxEjectionPercent: 150 is out of range/);
+    expect(problems('trafficPolicy: { connectionPool: { tcp: { maxConnections: 0 } } }')[0]).toMatch(
+      /maxConnections: 0 is out of range \(must be >= 1\)/,
+    );
+    expect(problems('trafficPolicy: { outlierDetection: { maxEjectionPercent: 150 } }')[0]).toMatch(
+      /maxEjectionPercent: 150 is out of range/,
+    );
     expect(problems('sidecar: { queue: { timeout: 0s } }')[0]).toMatch(/sidecar\.queue\.timeout: 0s is out of range/);
-    expect(problems('sidecar: { concurrency: { mode: fast } }')[0]).toMatch(/mode: must be one of static, adaptive, got "fast"/);
+    expect(problems('sidecar: { concurrency: { mode: fast } }')[0]).toMatch(
+      /mode: must be one of static, adaptive, got "fast"/,
+    );
     expect(problems('sidecar: { concurrency: { min: 10, max: 5 } }')[0]).toMatch(/min \(10\) must be <= max \(5\)/);
     expect(problems('sidecar: { drain: { delay: 30s, grace: 10s } }')[0]).toMatch(/drain\.delay must be shorter/);
   });
@@ -139,10 +160,21 @@ sidecar:
 
 describe('flags and environment', () => {
   it('uses defaults, then environment, then flags', () => {
-    expect(loadConfig([], {})).toMatchObject({ listen: { host: '0.0.0.0', port: 8080 }, upstream: 'http://127.0.0.1:8000', adminPort: 9901 });
+    expect(loadConfig([], {})).toMatchObject({
+      listen: { host: '0.0.0.0', port: 8080 },
+      upstream: 'http://127.0.0.1:8000',
+      adminPort: 9901,
+    });
     const env = { CB_LISTEN: '127.0.0.1:9000', CB_UPSTREAM: 'http://localhost:7000', CB_ADMIN_PORT: '9902' };
-    expect(loadConfig([], env)).toMatchObject({ listen: { host: '127.0.0.1', port: 9000 }, upstream: 'http://localhost:7000', adminPort: 9902 });
-    expect(loadConfig(['--listen', '9100', '--admin-port=0'], env)).toMatchObject({ listen: { host: '0.0.0.0', port: 9100 }, adminPort: 0 });
+    expect(loadConfig([], env)).toMatchObject({
+      listen: { host: '127.0.0.1', port: 9000 },
+      upstream: 'http://localhost:7000',
+      adminPort: 9902,
+    });
+    expect(loadConfig(['--listen', '9100', '--admin-port=0'], env)).toMatchObject({
+      listen: { host: '0.0.0.0', port: 9100 },
+      adminPort: 0,
+    });
   });
 
   it('reads the config file named by --config or CB_CONFIG', () => {
@@ -155,7 +187,9 @@ describe('flags and environment', () => {
 
   it('lists every problem in flags, environment and file together', () => {
     try {
-      loadConfig(['--listen', 'nope', '--upstream', 'https://x/y', '--config', '/does/not/exist.yaml'], { CB_ADMIN_PORT: '70000' });
+      loadConfig(['--listen', 'nope', '--upstream', 'https://x/y', '--config', '/does/not/exist.yaml'], {
+        CB_ADMIN_PORT: '70000',
+      });
       throw new Error('expected a ConfigError');
     } catch (err) {
       expect(err).toBeInstanceOf(ConfigError);

@@ -115,7 +115,10 @@ describe('forwarder pass-through', () => {
   it('never lets an absolute-form target or the Host header choose the destination', async () => {
     fx.upstream.handler = (req, res) => void res.end(`${req.headers.host} ${req.url}`);
     const before = fx.upstream.received;
-    const out = await raw(fx.sidecar.port, 'GET http://169.254.169.254/latest/meta-data?x=1 HTTP/1.1\r\nHost: evil.example:80\r\nConnection: close\r\n\r\n');
+    const out = await raw(
+      fx.sidecar.port,
+      'GET http://169.254.169.254/latest/meta-data?x=1 HTTP/1.1\r\nHost: evil.example:80\r\nConnection: close\r\n\r\n',
+    );
     expect(out).toMatch(/^HTTP\/1\.1 200/);
     expect(out).toContain('evil.example:80 /latest/meta-data?x=1');
     expect(fx.upstream.received).toBe(before + 1);
@@ -129,7 +132,10 @@ describe('forwarder pass-through', () => {
 
   it('refuses a protocol upgrade with 501 and never forwards it', async () => {
     const before = fx.upstream.received;
-    const out = await raw(fx.sidecar.port, 'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n');
+    const out = await raw(
+      fx.sidecar.port,
+      'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+    );
     expect(out).toMatch(/^HTTP\/1\.1 501/);
     expect(out).toContain('"code":"CB_UPGRADE_REFUSED"');
     expect(fx.upstream.received).toBe(before);

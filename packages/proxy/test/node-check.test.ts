@@ -12,7 +12,11 @@ const CHECK = resolve(repo, 'packages', 'proxy', 'dist', 'node-check.js');
 /** Runs `node <script> --help` while the process says it is Node `version`. */
 function run(version: string, script: string): { status: number | null; stderr: string; stdout: string } {
   const fake = `Object.defineProperty(process, 'versions', { value: { ...process.versions, node: '${version}' } });`;
-  const r = spawnSync(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(fake)}`, script, '--help'], { encoding: 'utf8', timeout: 20_000 });
+  const r = spawnSync(
+    process.execPath,
+    ['--import', `data:text/javascript,${encodeURIComponent(fake)}`, script, '--help'],
+    { encoding: 'utf8', timeout: 20_000 },
+  );
   return { status: r.status, stderr: r.stderr, stdout: r.stdout };
 }
 
@@ -38,7 +42,10 @@ await import(${JSON.stringify(CHECK)});`;
     expect(r.stderr).toMatch(/^cb-sidecar: needs Node >= 22/);
   });
 
-  it.each([[SIDECAR, 'usage: cb-sidecar'], [LAB, 'Usage: cb-lab']])('lets a current Node run %s', (script, usage) => {
+  it.each([
+    [SIDECAR, 'usage: cb-sidecar'],
+    [LAB, 'Usage: cb-lab'],
+  ])('lets a current Node run %s', (script, usage) => {
     const r = run('24.21.0', script);
     expect(r.status).toBe(0);
     expect(r.stdout).toContain(usage);

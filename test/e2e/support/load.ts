@@ -73,7 +73,14 @@ export async function openLoop(o: LoadOptions): Promise<LoadResult> {
           resolve();
         };
         const req = request(
-          { host: target.hostname, port: target.port, path: target.pathname + target.search, method: o.method ?? 'GET', headers, agent },
+          {
+            host: target.hostname,
+            port: target.port,
+            path: target.pathname + target.search,
+            method: o.method ?? 'GET',
+            headers,
+            agent,
+          },
           (res) => {
             const reason = res.headers['x-cb-reason'];
             res.resume();
@@ -110,7 +117,14 @@ export function summarize(shots: Shot[]): LoadResult {
     if (s.reason !== undefined) byReason[s.reason] = (byReason[s.reason] ?? 0) + 1;
     if (s.error !== undefined) errors[s.error] = (errors[s.error] ?? 0) + 1;
   }
-  return { sent: shots.length, answered: shots.filter((s) => s.status > 0 && s.error === undefined).length, shots, byStatus, byReason, errors };
+  return {
+    sent: shots.length,
+    answered: shots.filter((s) => s.status > 0 && s.error === undefined).length,
+    shots,
+    byStatus,
+    byReason,
+    errors,
+  };
 }
 
 /** The p-th percentile (0..100) of latencies. */
@@ -123,7 +137,12 @@ export function percentile(values: number[], p: number): number {
 /** Warms a freshly started process (JIT, upstream connections): `count` requests, 16 at a time. */
 export async function warmUp(url: string, body = SEED_BODY, count = 200): Promise<void> {
   const one = async (): Promise<void> => {
-    const res = await fetch(url, { method: 'POST', body, headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(5000) });
+    const res = await fetch(url, {
+      method: 'POST',
+      body,
+      headers: { 'content-type': 'application/json' },
+      signal: AbortSignal.timeout(5000),
+    });
     await res.arrayBuffer();
   };
   for (let i = 0; i < count; i += 16) await Promise.all(Array.from({ length: Math.min(16, count - i) }, one));

@@ -53,12 +53,14 @@ export async function idleConnections(port: number, count: number): Promise<Sock
   const sockets: Socket[] = [];
   for (let i = 0; i < count; i += 50) {
     await Promise.all(
-      Array.from({ length: Math.min(50, count - i) }, () =>
-        new Promise<void>((resolve) => {
-          const s = connect({ host: '127.0.0.1', port }, () => resolve());
-          s.on('error', () => resolve());
-          sockets.push(s);
-        }),
+      Array.from(
+        { length: Math.min(50, count - i) },
+        () =>
+          new Promise<void>((resolve) => {
+            const s = connect({ host: '127.0.0.1', port }, () => resolve());
+            s.on('error', () => resolve());
+            sockets.push(s);
+          }),
       ),
     );
   }

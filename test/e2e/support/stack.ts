@@ -18,7 +18,12 @@ export interface ApiProcess {
 }
 
 /** Starts the built iris-api on 127.0.0.1 (a free port unless given) and waits for /ready. With `keepLog` its stdout (pino) is kept. */
-export async function startApi(sup: Supervisor, port?: number, env: Record<string, string> = {}, keepLog = false): Promise<ApiProcess> {
+export async function startApi(
+  sup: Supervisor,
+  port?: number,
+  env: Record<string, string> = {},
+  keepLog = false,
+): Promise<ApiProcess> {
   const p = port ?? (await freePort());
   const child = await sup.spawn({
     name: `api-${p}`,
@@ -53,19 +58,43 @@ export function writeConfig(yaml: string, dir = mkdtempSync(join(tmpdir(), 'cb-e
 }
 
 /** Starts the built cb-sidecar in front of `upstream` with the given YAML config; waits for /healthz. With `keepLog` its stdout (pino) is kept. */
-export async function startSidecar(sup: Supervisor, upstream: string, yaml: string, port?: number, keepLog = false, adminPort?: number): Promise<SidecarProcess> {
+export async function startSidecar(
+  sup: Supervisor,
+  upstream: string,
+  yaml: string,
+  port?: number,
+  keepLog = false,
+  adminPort?: number,
+): Promise<SidecarProcess> {
   const [p, admin] = [port ?? (await freePort()), adminPort ?? (await freePort())];
   const configPath = writeConfig(yaml);
   const child = await sup.spawn({
     name: `sidecar-${p}`,
     command: process.execPath,
-    args: [SIDECAR_MAIN, '--listen', `127.0.0.1:${p}`, '--upstream', upstream, '--admin-port', String(admin), '--config', configPath],
+    args: [
+      SIDECAR_MAIN,
+      '--listen',
+      `127.0.0.1:${p}`,
+      '--upstream',
+      upstream,
+      '--admin-port',
+      String(admin),
+      '--config',
+      configPath,
+    ],
     env: { CB_LOG_LEVEL: 'warn', NODE_OPTIONS: SIDECAR_NODE_OPTIONS },
     readyUrl: `http://127.0.0.1:${admin}/healthz`,
     readyTimeoutMs: 15_000,
     ...(keepLog ? { stdout: 'buffer' as const } : {}),
   });
-  return { child, port: p, adminPort: admin, url: `http://127.0.0.1:${p}`, admin: `http://127.0.0.1:${admin}`, configPath };
+  return {
+    child,
+    port: p,
+    adminPort: admin,
+    url: `http://127.0.0.1:${p}`,
+    admin: `http://127.0.0.1:${admin}`,
+    configPath,
+  };
 }
 
 /** GET a JSON document (admin /state, /readyz); resolves status and body. */

@@ -71,5 +71,8 @@ try {
 } catch (err) {
   clearInterval(timer);
   flush();
-  port.postMessage({ type: 'error', message: err instanceof Error ? err.message : String(err) } satisfies WorkerMessage);
+  port.postMessage({
+    type: 'error',
+    message: err instanceof Error ? err.message : String(err),
+  } satisfies WorkerMessage);
 }

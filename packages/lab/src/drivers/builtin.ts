@@ -30,10 +30,15 @@ export class BuiltinDriver implements Driver {
 
   async attack(spec: AttackSpec): Promise<string[]> {
     const url = new URL(spec.baseUrl);
-    if (url.hostname !== '127.0.0.1') throw new RangeError(`the builtin driver targets 127.0.0.1 only, got ${url.hostname}`);
+    if (url.hostname !== '127.0.0.1')
+      throw new RangeError(`the builtin driver targets 127.0.0.1 only, got ${url.hostname}`);
     const params: OpenLoopParams = {
-      baseUrl: spec.baseUrl, rate: spec.rate, durationSeconds: spec.durationSeconds, timeoutMs: spec.timeoutMs,
-      maxInflight: spec.maxInflight, body: readSeedBody(spec.repoRoot),
+      baseUrl: spec.baseUrl,
+      rate: spec.rate,
+      durationSeconds: spec.durationSeconds,
+      timeoutMs: spec.timeoutMs,
+      maxInflight: spec.maxInflight,
+      body: readSeedBody(spec.repoRoot),
     };
     const rec = spec.recorder;
     const worker = new Worker(new URL('./builtin-worker.js', import.meta.url), {
@@ -53,8 +58,14 @@ export class BuiltinDriver implements Driver {
               const error = r[i + 5] as number;
               const reason = r[i + 6] as number;
               if (reason >= 0) rec.reason(m.strings[reason] as string);
-              rec.record(r[i] as number, r[i + 1] as number, r[i + 2] as number, r[i + 3] as number, r[i + 4] as number,
-                error >= 0 ? m.strings[error] : undefined);
+              rec.record(
+                r[i] as number,
+                r[i + 1] as number,
+                r[i + 2] as number,
+                r[i + 3] as number,
+                r[i + 4] as number,
+                error >= 0 ? m.strings[error] : undefined,
+              );
             }
             rec.scheduled = Math.max(rec.scheduled, m.scheduled);
           } else if (m.type === 'started') {
@@ -67,7 +78,9 @@ export class BuiltinDriver implements Driver {
           }
         });
         worker.once('error', reject);
-        worker.once('exit', (code) => reject(new Error(`builtin driver: worker exited (${code}) before the attack ended`)));
+        worker.once('exit', (code) =>
+          reject(new Error(`builtin driver: worker exited (${code}) before the attack ended`)),
+        );
       });
     } finally {
       spec.signal?.removeEventListener('abort', onAbort);

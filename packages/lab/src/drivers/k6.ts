@@ -27,7 +27,12 @@ export function recordK6Line(spec: AttackSpec, line: string, t0Ms: number): void
   const status = Number(tags['status'] ?? 0);
   // k6 stamps the sample when the request ends; its send time is that minus the duration.
   const sendMs = Math.max(0, Date.parse(p.data.time ?? '') - value - t0Ms);
-  const error = status === 0 ? tags['error'] ?? tags['error_code'] ?? 'request failed' : status >= 200 && status < 300 ? undefined : statusText(status);
+  const error =
+    status === 0
+      ? (tags['error'] ?? tags['error_code'] ?? 'request failed')
+      : status >= 200 && status < 300
+        ? undefined
+        : statusText(status);
   rec.record(sendMs, value, status, 0, 0, error);
   rec.scheduled = rec.requests;
 }
@@ -50,14 +55,19 @@ export class K6Driver implements Driver {
     const t0 = Date.now();
     spec.onStart?.();
     const child = await spec.supervisor.spawn({
-      name: 'k6', command: this.bin,
+      name: 'k6',
+      command: this.bin,
       args: ['run', '--quiet', '--no-usage-report', '--out', `json=${out}`, script],
       cwd: spec.repoRoot,
       env: {
-        BASE_URL: spec.baseUrl, RATE: String(rate), DURATION: `${spec.durationSeconds}s`,
+        BASE_URL: spec.baseUrl,
+        RATE: String(rate),
+        DURATION: `${spec.durationSeconds}s`,
         PRE_ALLOCATED_VUS: String(Math.min(200, Math.max(10, Math.ceil(rate / 20)))),
         MAX_VUS: String(Math.min(1000, Math.max(50, rate))),
-        SUMMARY_JSON: summary, K6_NO_USAGE_REPORT: 'true', K6_NO_COLOR: 'true',
+        SUMMARY_JSON: summary,
+        K6_NO_USAGE_REPORT: 'true',
+        K6_NO_COLOR: 'true',
       },
       stdout: 'buffer',
     });
@@ -78,7 +88,10 @@ export class K6Driver implements Driver {
     await spec.supervisor.stop(child, 500);
     // 99: thresholds crossed, which an overloaded arm is expected to do; the run itself is fine.
     if (status.code !== 0 && status.code !== 99 && spec.signal?.aborted !== true) {
-      throw new LabError('LAB_TOOL_FAILED', `k6 exited ${status.code ?? status.signal}: ${child.stderrTail() || 'no stderr'}`);
+      throw new LabError(
+        'LAB_TOOL_FAILED',
+        `k6 exited ${status.code ?? status.signal}: ${child.stderrTail() || 'no stderr'}`,
+      );
     }
     if (sink.error !== undefined) throw new LabError('LAB_TOOL_FAILED', `k6 output unreadable: ${String(sink.error)}`);
     return [out, summary];

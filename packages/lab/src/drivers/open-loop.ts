@@ -24,7 +24,15 @@ export interface OpenLoopSink {
   /** How late one request was sent after its scheduled time (ms). */
   sendLag(ms: number): void;
   /** One finished request: latency from its scheduled send; status 0 = no answer (`error` says why). */
-  record(sendMs: number, latencyMs: number, status: number, bytesIn: number, bytesOut: number, error?: string, reason?: string): void;
+  record(
+    sendMs: number,
+    latencyMs: number,
+    status: number,
+    bytesIn: number,
+    bytesOut: number,
+    error?: string,
+    reason?: string,
+  ): void;
 }
 
 /** A short error text in vegeta's spirit (`connect ECONNREFUSED`, `timeout`). */
@@ -40,8 +48,14 @@ export function errorText(err: unknown): string {
 }
 
 const STATUS_TEXT: Record<number, string> = {
-  400: 'Bad Request', 404: 'Not Found', 413: 'Payload Too Large', 422: 'Unprocessable Entity',
-  429: 'Too Many Requests', 500: 'Internal Server Error', 502: 'Bad Gateway', 503: 'Service Unavailable',
+  400: 'Bad Request',
+  404: 'Not Found',
+  413: 'Payload Too Large',
+  422: 'Unprocessable Entity',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
   504: 'Gateway Timeout',
 };
 
@@ -83,7 +97,10 @@ export async function warmUpOpenLoop(p: OpenLoopParams): Promise<void> {
     req.on('end', () => {
       const ok = n++ % 2 === 0;
       const body = ok ? '{"predictions":[0]}' : '{"error":{"code":"CB_OVERLOAD","message":"warm-up"}}';
-      const headers: Record<string, string> = { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) };
+      const headers: Record<string, string> = {
+        'content-type': 'application/json',
+        'content-length': String(Buffer.byteLength(body)),
+      };
       if (!ok) Object.assign(headers, { 'retry-after': '1', 'x-cb-reason': 'overload' });
       res.writeHead(ok ? 200 : 503, headers).end(body);
     });
@@ -95,7 +112,11 @@ export async function warmUpOpenLoop(p: OpenLoopParams): Promise<void> {
   const { port } = server.address() as AddressInfo;
   const ignore: OpenLoopSink = { scheduled: () => {}, sendLag: () => {}, record: () => {} };
   try {
-    await runOpenLoop({ ...p, baseUrl: `http://127.0.0.1:${port}`, rate: WARMUP_RATE, durationSeconds: WARMUP_SECONDS }, ignore, () => false);
+    await runOpenLoop(
+      { ...p, baseUrl: `http://127.0.0.1:${port}`, rate: WARMUP_RATE, durationSeconds: WARMUP_SECONDS },
+      ignore,
+      () => false,
+    );
   } finally {
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -152,7 +173,12 @@ export async function runOpenLoop(p: OpenLoopParams, sink: OpenLoopSink, aborted
   const one = (sendMs: number): void => {
     const late = performance.now() - t0 - sendMs;
     sink.sendLag(late);
-    const entry: InFlight = { deadline: sendMs + p.timeoutMs, done: false, expired: late >= p.timeoutMs, controller: null };
+    const entry: InFlight = {
+      deadline: sendMs + p.timeoutMs,
+      done: false,
+      expired: late >= p.timeoutMs,
+      controller: null,
+    };
     queue.push(entry);
     let status = 0;
     let reason: string | undefined;
@@ -162,7 +188,16 @@ export async function runOpenLoop(p: OpenLoopParams, sink: OpenLoopSink, aborted
       entry.done = true;
       const latency = performance.now() - t0 - sendMs;
       if (err !== undefined) sink.record(sendMs, latency, 0, 0, bytesOut, errorText(err));
-      else sink.record(sendMs, latency, status, bytesIn, bytesOut, status >= 200 && status < 300 ? undefined : statusText(status), reason);
+      else
+        sink.record(
+          sendMs,
+          latency,
+          status,
+          bytesIn,
+          bytesOut,
+          status >= 200 && status < 300 ? undefined : statusText(status),
+          reason,
+        );
       inflight--;
       if (scheduled === total && inflight === 0) settle();
     };

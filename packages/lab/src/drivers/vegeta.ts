@@ -56,13 +56,25 @@ export class VegetaDriver implements Driver {
     const committed = readFileSync(join(spec.repoRoot, 'vegeta', 'post-target'), 'utf8');
     writeFileSync(targetsFile, rewriteTargets(committed, spec.baseUrl, spec.repoRoot));
     const sup = spec.supervisor;
-    const script = 'set -o pipefail; "$0" attack -targets="$1" -rate="$2" -duration="$3" -timeout="$4" | tee "$5" | "$0" encode --to json';
+    const script =
+      'set -o pipefail; "$0" attack -targets="$1" -rate="$2" -duration="$3" -timeout="$4" | tee "$5" | "$0" encode --to json';
     const t0 = Date.now();
     spec.onStart?.();
     const child = await sup.spawn({
-      name: 'vegeta', command: 'bash',
-      args: ['-c', script, this.bin, targetsFile, String(Math.max(1, Math.round(spec.rate))), `${spec.durationSeconds}s`, `${spec.timeoutMs}ms`, rawFile],
-      cwd: spec.repoRoot, stdout: 'stream',
+      name: 'vegeta',
+      command: 'bash',
+      args: [
+        '-c',
+        script,
+        this.bin,
+        targetsFile,
+        String(Math.max(1, Math.round(spec.rate))),
+        `${spec.durationSeconds}s`,
+        `${spec.timeoutMs}ms`,
+        rawFile,
+      ],
+      cwd: spec.repoRoot,
+      stdout: 'stream',
     });
     const onAbort = (): void => child.signal('SIGINT'); // vegeta stops attacking and flushes what it has
     spec.signal?.addEventListener('abort', onAbort, { once: true });
@@ -78,9 +90,13 @@ export class VegetaDriver implements Driver {
     spec.signal?.removeEventListener('abort', onAbort);
     await sup.stop(child, 500);
     if (status.code !== 0 && spec.signal?.aborted !== true) {
-      throw new LabError('LAB_TOOL_FAILED', `vegeta exited ${status.code ?? status.signal}: ${child.stderrTail() || 'no stderr'}`);
+      throw new LabError(
+        'LAB_TOOL_FAILED',
+        `vegeta exited ${status.code ?? status.signal}: ${child.stderrTail() || 'no stderr'}`,
+      );
     }
-    if (sink.error !== undefined) throw new LabError('LAB_TOOL_FAILED', `vegeta output unreadable: ${String(sink.error)}`);
+    if (sink.error !== undefined)
+      throw new LabError('LAB_TOOL_FAILED', `vegeta output unreadable: ${String(sink.error)}`);
     return [targetsFile, rawFile];
   }
 }

@@ -4,7 +4,12 @@ import type { ArmResult } from './arm-result.js';
 import { CHART_CSS, svgChart, type ChartSeries } from './svg-chart.js';
 import { comparisonRows, vegetaText } from './text.js';
 
-const STATUS_COLORS: Record<string, string> = { '200': '#2a9d3a', '503': '#d62728', '504': '#ff7f0e', '502': '#9467bd' };
+const STATUS_COLORS: Record<string, string> = {
+  '200': '#2a9d3a',
+  '503': '#d62728',
+  '504': '#ff7f0e',
+  '502': '#9467bd',
+};
 const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#17becf'];
 
 function esc(s: string): string {
@@ -36,7 +41,8 @@ export function armCharts(r: ArmResult): string[] {
     color: STATUS_COLORS[code] ?? PALETTE[i % PALETTE.length]!,
     points: r.series.map((s) => [s.t, s.codes[code] ?? 0] as const),
   }));
-  if (r.errors > 0) throughput.push({ name: 'errors', color: '#555', points: r.series.map((s) => [s.t, s.errors] as const) });
+  if (r.errors > 0)
+    throughput.push({ name: 'errors', color: '#555', points: r.series.map((s) => [s.t, s.errors] as const) });
   const sent = r.series.filter((s) => s.sent > 0);
   const latency: ChartSeries[] = (['p50', 'p90', 'p99', 'max'] as const).map((k, i) => ({
     name: k,
@@ -44,8 +50,21 @@ export function armCharts(r: ArmResult): string[] {
     points: sent.map((s) => [s.t, s.latency[k]] as const),
   }));
   const charts = [
-    svgChart({ id: `${r.arm}-throughput`, title: `${r.arm}: answers per second by status`, xLabel: 'seconds (by completion)', yLabel: 'answers/s', series: throughput }),
-    svgChart({ id: `${r.arm}-latency`, title: `${r.arm}: latency percentiles (all requests, by send second)`, xLabel: 'seconds (by scheduled send)', yLabel: 'ms (log)', series: latency, logY: true }),
+    svgChart({
+      id: `${r.arm}-throughput`,
+      title: `${r.arm}: answers per second by status`,
+      xLabel: 'seconds (by completion)',
+      yLabel: 'answers/s',
+      series: throughput,
+    }),
+    svgChart({
+      id: `${r.arm}-latency`,
+      title: `${r.arm}: latency percentiles (all requests, by send second)`,
+      xLabel: 'seconds (by scheduled send)',
+      yLabel: 'ms (log)',
+      series: latency,
+      logY: true,
+    }),
   ];
   const sidecar = r.arm !== 'direct';
   const inflight: ChartSeries[] = [
@@ -54,12 +73,25 @@ export function armCharts(r: ArmResult): string[] {
   ];
   if (sidecar) {
     inflight.push(
-      { name: 'sidecar in flight (sum)', color: PALETTE[2]!, points: gauge(r.scrapes, (p) => sum(p.sidecars.map((s) => s.inflight))) },
+      {
+        name: 'sidecar in flight (sum)',
+        color: PALETTE[2]!,
+        points: gauge(r.scrapes, (p) => sum(p.sidecars.map((s) => s.inflight))),
+      },
       { name: 'limit (sum)', color: PALETTE[3]!, points: gauge(r.scrapes, (p) => sum(p.sidecars.map((s) => s.limit))) },
       { name: 'queue (sum)', color: PALETTE[4]!, points: gauge(r.scrapes, (p) => sum(p.sidecars.map((s) => s.queue))) },
     );
   }
-  charts.push(svgChart({ id: `${r.arm}-inflight`, title: `${r.arm}: in flight${sidecar ? ', concurrency limit and queue' : ''} (scraped)`, xLabel: 'seconds', yLabel: 'requests', series: inflight, step: true }));
+  charts.push(
+    svgChart({
+      id: `${r.arm}-inflight`,
+      title: `${r.arm}: in flight${sidecar ? ', concurrency limit and queue' : ''} (scraped)`,
+      xLabel: 'seconds',
+      yLabel: 'requests',
+      series: inflight,
+      step: true,
+    }),
+  );
   if (sidecar) {
     const replicas = Math.max(0, ...r.scrapes.map((p) => p.sidecars.length));
     const breaker: ChartSeries[] = Array.from({ length: replicas }, (_, i) => ({
@@ -70,10 +102,21 @@ export function armCharts(r: ArmResult): string[] {
         return st === undefined || st === 'unknown' ? null : BREAKER_LEVEL[st] + i * 0.04;
       }),
     }));
-    charts.push(svgChart({
-      id: `${r.arm}-breaker`, title: `${r.arm}: breaker state per sidecar (scraped)`, xLabel: 'seconds', yLabel: 'state',
-      series: breaker, step: true, yTicks: [[0, 'closed'], [1, 'half-open'], [2, 'open']],
-    }));
+    charts.push(
+      svgChart({
+        id: `${r.arm}-breaker`,
+        title: `${r.arm}: breaker state per sidecar (scraped)`,
+        xLabel: 'seconds',
+        yLabel: 'state',
+        series: breaker,
+        step: true,
+        yTicks: [
+          [0, 'closed'],
+          [1, 'half-open'],
+          [2, 'open'],
+        ],
+      }),
+    );
   }
   return charts;
 }
@@ -86,10 +129,13 @@ export function renderHtml(summary: LabSummary, results: readonly ArmResult[]): 
     .join('')}</table>`;
   const c = summary.config;
   const arms = results
-    .map((r) => `<section class="arm" id="arm-${esc(r.arm)}"><h2>${esc(r.arm)}</h2><pre>${esc(vegetaText(r))}</pre>` +
-      `<p class="note">max upstream concurrency: ${r.max_upstream_concurrency ?? '-'} (${esc(r.max_upstream_concurrency_source)})` +
-      `${r.sidecar_config === null ? '' : `; sidecar config: ${esc(r.sidecar_config)}`}</p>` +
-      `<div class="charts">${armCharts(r).join('')}</div></section>`)
+    .map(
+      (r) =>
+        `<section class="arm" id="arm-${esc(r.arm)}"><h2>${esc(r.arm)}</h2><pre>${esc(vegetaText(r))}</pre>` +
+        `<p class="note">max upstream concurrency: ${r.max_upstream_concurrency ?? '-'} (${esc(r.max_upstream_concurrency_source)})` +
+        `${r.sidecar_config === null ? '' : `; sidecar config: ${esc(r.sidecar_config)}`}</p>` +
+        `<div class="charts">${armCharts(r).join('')}</div></section>`,
+    )
     .join('');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>cb-lab report ${esc(summary.started_at)}</title>

@@ -66,21 +66,31 @@ export function svgChart(c: ChartSpec): string {
   const ph = H - M.t - M.b;
   const sx = (x: number): number => M.l + ((x - xMin) / (xMax - xMin || 1)) * pw;
   const sy = (y: number): number => {
-    const f = log ? (Math.log10(Math.max(y, yMin)) - Math.log10(yMin)) / (Math.log10(yMax) - Math.log10(yMin) || 1) : (y - yMin) / (yMax - yMin || 1);
+    const f = log
+      ? (Math.log10(Math.max(y, yMin)) - Math.log10(yMin)) / (Math.log10(yMax) - Math.log10(yMin) || 1)
+      : (y - yMin) / (yMax - yMin || 1);
     return M.t + ph - f * ph;
   };
   const parts: string[] = [];
   parts.push(`<text x="${M.l}" y="18" class="t">${esc(c.title)}</text>`);
-  const yt: readonly (readonly [number, string])[] = c.yTicks ?? (log
-    ? Array.from({ length: Math.round(Math.log10(yMax / yMin)) + 1 }, (_, i) => yMin * 10 ** i).map((v) => [v, fmt(v)] as const)
-    : niceTicks(yMin, yMax).map((v) => [v, fmt(v)] as const));
+  const yt: readonly (readonly [number, string])[] =
+    c.yTicks ??
+    (log
+      ? Array.from({ length: Math.round(Math.log10(yMax / yMin)) + 1 }, (_, i) => yMin * 10 ** i).map(
+          (v) => [v, fmt(v)] as const,
+        )
+      : niceTicks(yMin, yMax).map((v) => [v, fmt(v)] as const));
   for (const [v, label] of yt) {
     const y = sy(v).toFixed(1);
-    parts.push(`<line x1="${M.l}" x2="${W - M.r}" y1="${y}" y2="${y}" class="g"/><text x="${M.l - 6}" y="${y}" class="yl">${esc(label)}</text>`);
+    parts.push(
+      `<line x1="${M.l}" x2="${W - M.r}" y1="${y}" y2="${y}" class="g"/><text x="${M.l - 6}" y="${y}" class="yl">${esc(label)}</text>`,
+    );
   }
   for (const v of niceTicks(xMin, xMax, 8)) {
     const x = sx(v).toFixed(1);
-    parts.push(`<line x1="${x}" x2="${x}" y1="${M.t}" y2="${M.t + ph}" class="g"/><text x="${x}" y="${M.t + ph + 14}" class="xl">${fmt(v)}</text>`);
+    parts.push(
+      `<line x1="${x}" x2="${x}" y1="${M.t}" y2="${M.t + ph}" class="g"/><text x="${x}" y="${M.t + ph + 14}" class="xl">${fmt(v)}</text>`,
+    );
   }
   parts.push(`<rect x="${M.l}" y="${M.t}" width="${pw}" height="${ph}" class="f"/>`);
   parts.push(`<text x="${M.l + pw / 2}" y="${M.t + ph + 27}" class="xl">${esc(c.xLabel)}</text>`);
@@ -104,7 +114,9 @@ export function svgChart(c: ChartSpec): string {
         .join('');
       parts.push(`<path d="${d}" stroke="${s.color}" class="s" data-series="${esc(s.name)}"/>`);
     }
-    parts.push(`<rect x="${lx}" y="${ly - 9}" width="10" height="10" fill="${s.color}"/><text x="${lx + 14}" y="${ly}" class="lg">${esc(s.name)}</text>`);
+    parts.push(
+      `<rect x="${lx}" y="${ly - 9}" width="10" height="10" fill="${s.color}"/><text x="${lx + 14}" y="${ly}" class="lg">${esc(s.name)}</text>`,
+    );
     lx += width;
   }
   if (all.length === 0) parts.push(`<text x="${M.l + pw / 2}" y="${M.t + ph / 2}" class="xl">no data</text>`);

@@ -10,9 +10,21 @@ export function vegetaText(r: ArmResult): string {
   codes.sort((a, b) => a[0] - b[0]);
   const mean = (bytes: number): string => (r.requests === 0 ? '0.00' : (bytes / r.requests).toFixed(2));
   return [
-    vegetaLine('Requests', '[total, rate, throughput]', `${r.requests}, ${r.rate.toFixed(2)}, ${r.throughput.toFixed(2)}`),
-    vegetaLine('Duration', '[total, attack, wait]', `${goDuration((r.duration_s + r.wait_s) * 1000)}, ${goDuration(r.duration_s * 1000)}, ${goDuration(r.wait_s * 1000)}`),
-    vegetaLine('Latencies', '[min, mean, 50, 90, 95, 99, max]', [l.min, l.mean, l.p50, l.p90, l.p95, l.p99, l.max].map(goDuration).join(', ')),
+    vegetaLine(
+      'Requests',
+      '[total, rate, throughput]',
+      `${r.requests}, ${r.rate.toFixed(2)}, ${r.throughput.toFixed(2)}`,
+    ),
+    vegetaLine(
+      'Duration',
+      '[total, attack, wait]',
+      `${goDuration((r.duration_s + r.wait_s) * 1000)}, ${goDuration(r.duration_s * 1000)}, ${goDuration(r.wait_s * 1000)}`,
+    ),
+    vegetaLine(
+      'Latencies',
+      '[min, mean, 50, 90, 95, 99, max]',
+      [l.min, l.mean, l.p50, l.p90, l.p95, l.p99, l.max].map(goDuration).join(', '),
+    ),
     vegetaLine('Bytes In', '[total, mean]', `${r.bytes_in}, ${mean(r.bytes_in)}`),
     vegetaLine('Bytes Out', '[total, mean]', `${r.bytes_out}, ${mean(r.bytes_out)}`),
     vegetaLine('Success', '[ratio]', `${(r.success_ratio * 100).toFixed(2)}%`),
@@ -49,15 +61,27 @@ export function comparisonRows(arms: readonly ArmResult[]): [string, ...string[]
     row('2xx max', (r) => ms(r.latency_ms.success.max)),
     row('rejections (5xx)', (r) => String(r.latency_ms.rejection.count)),
     row('rejection p99', (r) => ms(r.latency_ms.rejection.p99)),
-    row('rejection p99 inside sidecar (<=)', (r) => (r.sidecar_rejection_p99_ms === null ? '-' : goDuration(r.sidecar_rejection_p99_ms))),
+    row('rejection p99 inside sidecar (<=)', (r) =>
+      r.sidecar_rejection_p99_ms === null ? '-' : goDuration(r.sidecar_rejection_p99_ms),
+    ),
     row('driver send lag p99', (r) => (r.driver_send_lag_ms === null ? '-' : goDuration(r.driver_send_lag_ms.p99))),
     row('loop delay p99: driver/lab', (r) => `${loop(r.runtime.driver)} / ${loop(r.runtime.lab)}`),
     row('GC pause max: driver/lab', (r) => `${gcMax(r.runtime.driver)} / ${gcMax(r.runtime.lab)}`),
-    row('machine CPU busy / steal', (r) => (r.runtime.machine === null ? '-' : `${r.runtime.machine.busy_pct.toFixed(0)}% / ${r.runtime.machine.steal_ms}ms`)),
-    row('rejections by x-cb-reason', (r) => Object.entries(r.rejection_reasons).map(([k, v]) => `${k}:${v}`).join(' ') || '-'),
+    row('machine CPU busy / steal', (r) =>
+      r.runtime.machine === null ? '-' : `${r.runtime.machine.busy_pct.toFixed(0)}% / ${r.runtime.machine.steal_ms}ms`,
+    ),
+    row(
+      'rejections by x-cb-reason',
+      (r) =>
+        Object.entries(r.rejection_reasons)
+          .map(([k, v]) => `${k}:${v}`)
+          .join(' ') || '-',
+    ),
     row('errors (no answer)', (r) => String(r.errors)),
     row('all p99', (r) => ms(r.latency_ms.all.p99)),
-    row('max upstream concurrency', (r) => (r.max_upstream_concurrency === null ? '-' : String(r.max_upstream_concurrency))),
+    row('max upstream concurrency', (r) =>
+      r.max_upstream_concurrency === null ? '-' : String(r.max_upstream_concurrency),
+    ),
   ];
 }
 
@@ -65,5 +89,7 @@ export function comparisonRows(arms: readonly ArmResult[]): [string, ...string[]
 export function comparisonText(arms: readonly ArmResult[]): string {
   const rows: string[][] = [['', ...arms.map((a) => a.arm)], ...comparisonRows(arms)];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')).join('\n');
+  return rows
+    .map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '))
+    .join('\n');
 }

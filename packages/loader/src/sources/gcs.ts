@@ -14,7 +14,9 @@ export const GCS_HOST = 'https://storage.googleapis.com';
 export function gcsSource(url: URL, http: HttpClient, env: Readonly<Record<string, string | undefined>>): Source {
   const bucket = url.hostname;
   const object = objectName(url);
-  const download = new URL(`${gcsHost(env)}/storage/v1/b/${encodeURIComponent(bucket)}/o/${encodeURIComponent(object)}?alt=media`);
+  const download = new URL(
+    `${gcsHost(env)}/storage/v1/b/${encodeURIComponent(bucket)}/o/${encodeURIComponent(object)}?alt=media`,
+  );
   return httpSource(download, http, `gs://${bucket}/${object} (GET ${download.href})`);
 }
 

@@ -39,7 +39,9 @@ export class HttpClient {
 
   #dispatcher(): Promise<Dispatcher> {
     if (this.#given !== undefined) return Promise.resolve(this.#given);
-    this.#own ??= import('undici').then(({ Agent, interceptors }) => new Agent().compose(interceptors.redirect({ maxRedirections: MAX_REDIRECTIONS })));
+    this.#own ??= import('undici').then(({ Agent, interceptors }) =>
+      new Agent().compose(interceptors.redirect({ maxRedirections: MAX_REDIRECTIONS })),
+    );
     return this.#own;
   }
 }
@@ -68,13 +70,19 @@ export function httpSource(url: URL, http: HttpClient, label = `GET ${url.href}`
 }
 
 /** Classifies an HTTP status that is not 2xx: 5xx and 429 are retryable, every other code is not. */
-export function statusError(label: string, statusCode: number, retryAfter: string | string[] | undefined, now = Date.now()): LoaderError {
+export function statusError(
+  label: string,
+  statusCode: number,
+  retryAfter: string | string[] | undefined,
+  now = Date.now(),
+): LoaderError {
   const message = `${label} answered HTTP ${statusCode}`;
   if (statusCode === 429 || statusCode >= 500) {
     const retryAfterMs = parseRetryAfterMs(Array.isArray(retryAfter) ? retryAfter[0] : retryAfter, now);
     return new LoaderError('LOADER_SOURCE_UNAVAILABLE', message, retryAfterMs === undefined ? {} : { retryAfterMs });
   }
-  if (statusCode === 404 || statusCode === 410) return new LoaderError('LOADER_SOURCE_NOT_FOUND', `${message} (not retried)`);
+  if (statusCode === 404 || statusCode === 410)
+    return new LoaderError('LOADER_SOURCE_NOT_FOUND', `${message} (not retried)`);
   return new LoaderError('LOADER_SOURCE_REJECTED', `${message} (not retried)`);
 }
 
@@ -96,5 +104,7 @@ function networkError(label: string, err: unknown): LoaderError {
   const code = (err as { code?: unknown }).code;
   const message = err instanceof Error ? err.message : String(err);
   const reason = typeof code === 'string' && !message.includes(code) ? `${code} ${message}` : message;
-  return new LoaderError('LOADER_SOURCE_UNAVAILABLE', `${label} failed: ${reason || 'connection error'}`, { cause: err });
+  return new LoaderError('LOADER_SOURCE_UNAVAILABLE', `${label} failed: ${reason || 'connection error'}`, {
+    cause: err,
+  });
 }

@@ -18,7 +18,10 @@ export function resolveSource(url: URL, context: SourceContext): Source {
     case 'gs:':
       return gcsSource(url, context.http, context.env);
     default:
-      throw new LoaderError('LOADER_USAGE', `source scheme "${url.protocol}" is not supported (expected file://, http(s):// or gs://)`);
+      throw new LoaderError(
+        'LOADER_USAGE',
+        `source scheme "${url.protocol}" is not supported (expected file://, http(s):// or gs://)`,
+      );
   }
 }
 

@@ -104,7 +104,12 @@ export class AdaptiveLimit implements ConcurrencyLimit {
     check(Number.isInteger(min) && min >= 1, 'min', 'an integer >= 1', min);
     check(Number.isInteger(max) && max >= min, 'max', `an integer >= min (${min})`, max);
     const initial = options.initial ?? min;
-    check(Number.isInteger(initial) && initial >= min && initial <= max, 'initial', `an integer in [${min}, ${max}]`, initial);
+    check(
+      Number.isInteger(initial) && initial >= min && initial <= max,
+      'initial',
+      `an integer in [${min}, ${max}]`,
+      initial,
+    );
     const tolerance = options.tolerance ?? 0.5;
     check(Number.isFinite(tolerance) && tolerance > 0, 'tolerance', 'a number > 0', tolerance);
     const backoff = options.backoff ?? 0.9;
@@ -112,9 +117,19 @@ export class AdaptiveLimit implements ConcurrencyLimit {
     const dropBackoff = options.dropBackoff ?? 0.7;
     check(dropBackoff > 0 && dropBackoff <= 1, 'dropBackoff', 'a number in (0, 1]', dropBackoff);
     const minWindowSamples = options.minWindowSamples ?? 10;
-    check(Number.isInteger(minWindowSamples) && minWindowSamples >= 1, 'minWindowSamples', 'an integer >= 1', minWindowSamples);
+    check(
+      Number.isInteger(minWindowSamples) && minWindowSamples >= 1,
+      'minWindowSamples',
+      'an integer >= 1',
+      minWindowSamples,
+    );
     const baselineWindowMs = options.baselineWindowMs ?? 10_000;
-    check(Number.isFinite(baselineWindowMs) && baselineWindowMs > 0, 'baselineWindowMs', 'a number of ms > 0', baselineWindowMs);
+    check(
+      Number.isFinite(baselineWindowMs) && baselineWindowMs > 0,
+      'baselineWindowMs',
+      'a number of ms > 0',
+      baselineWindowMs,
+    );
     const now = options.now ?? (() => performance.now());
     check(typeof now === 'function', 'now', 'a function', now);
 

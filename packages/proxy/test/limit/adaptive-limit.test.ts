@@ -11,7 +11,14 @@ function fakeClockLimit(options: Partial<AdaptiveLimitOptions> = {}): { limit: A
 }
 
 /** Reports `count` calls, each admitted when the previous one finished and taking `rttMs` on the fake clock. */
-function feed(limit: AdaptiveLimit, clock: { now: number }, count: number, rttMs: number, inflight: number, dropped = (_i: number) => false): void {
+function feed(
+  limit: AdaptiveLimit,
+  clock: { now: number },
+  count: number,
+  rttMs: number,
+  inflight: number,
+  dropped = (_i: number) => false,
+): void {
   for (let i = 0; i < count; i++) {
     clock.now += rttMs;
     limit.onSample(rttMs, inflight, dropped(i));

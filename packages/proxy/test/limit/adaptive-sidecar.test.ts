@@ -62,7 +62,15 @@ describe('cb-sidecar in adaptive mode', () => {
   });
 
   it('keeps the upstream busy and within its backlog through a 2x slowdown, without 503 bursts from measuring', async () => {
-    const upstream = await start([UPSTREAM, '--parallelism', String(PARALLELISM), '--service-ms', String(SERVICE_MS), '--backlog', String(BACKLOG)]);
+    const upstream = await start([
+      UPSTREAM,
+      '--parallelism',
+      String(PARALLELISM),
+      '--service-ms',
+      String(SERVICE_MS),
+      '--backlog',
+      String(BACKLOG),
+    ]);
     const upstreamOrigin = `http://127.0.0.1:${String(upstream.first.port)}`;
     const config = join(scratch, 'adaptive.yaml');
     // The seed's DestinationRule numbers: the adaptive limit starts at 100, far above the upstream's 4 workers.
@@ -71,9 +79,12 @@ describe('cb-sidecar in adaptive mode', () => {
       'trafficPolicy:\n  connectionPool:\n    tcp: { maxConnections: 100 }\n    http: { http1MaxPendingRequests: 100 }\n' +
         'sidecar:\n  concurrency: { mode: adaptive, min: 1, max: 256 }\n  queue: { timeout: 1s }\n',
     );
-    const sidecar = await start([MAIN, '--listen', '127.0.0.1:0', '--admin-port', '0', '--upstream', upstreamOrigin, '--config', config], {
-      CB_LOG_LEVEL: 'info',
-    });
+    const sidecar = await start(
+      [MAIN, '--listen', '127.0.0.1:0', '--admin-port', '0', '--upstream', upstreamOrigin, '--config', config],
+      {
+        CB_LOG_LEVEL: 'info',
+      },
+    );
     const base = `http://127.0.0.1:${String(sidecar.first.listen)}`;
     const admin = `http://127.0.0.1:${String(sidecar.first.admin)}`;
 
@@ -81,7 +92,10 @@ describe('cb-sidecar in adaptive mode', () => {
     const poll = setInterval(() => {
       void request(`${admin}/state`, { dispatcher: client })
         .then((r) => r.body.json() as Promise<{ concurrency: { limit: number } }>)
-        .then((s) => limits.push(s.concurrency.limit), () => undefined);
+        .then(
+          (s) => limits.push(s.concurrency.limit),
+          () => undefined,
+        );
     }, 100);
 
     // Open loop: requests leave on schedule whatever the answers do.
@@ -96,7 +110,10 @@ describe('cb-sidecar in adaptive mode', () => {
         const now = performance.now() - t0;
         if (!stepped && now >= PHASE_MS) {
           stepped = true;
-          void request(`${upstreamOrigin}/__control?serviceMs=${2 * SERVICE_MS}`, { method: 'POST', dispatcher: client }).then((r) => r.body.dump());
+          void request(`${upstreamOrigin}/__control?serviceMs=${2 * SERVICE_MS}`, {
+            method: 'POST',
+            dispatcher: client,
+          }).then((r) => r.body.dump());
         }
         const due = Math.min(total, Math.floor((now * RATE) / 1000));
         for (; sent < due; sent++) {
@@ -112,7 +129,11 @@ describe('cb-sidecar in adaptive mode', () => {
               async (r) => {
                 await r.body.dump();
                 const reason = r.headers['x-cb-reason'];
-                outcomes.push({ doneMs: performance.now() - t0, status: r.statusCode, reason: typeof reason === 'string' ? reason : undefined });
+                outcomes.push({
+                  doneMs: performance.now() - t0,
+                  status: r.statusCode,
+                  reason: typeof reason === 'string' ? reason : undefined,
+                });
               },
               () => void outcomes.push({ doneMs: performance.now() - t0, status: 0, reason: 'client-error' }),
             ),
@@ -126,7 +147,10 @@ describe('cb-sidecar in adaptive mode', () => {
     });
     await Promise.all(pending);
     clearInterval(poll);
-    const stats = (await (await request(`${upstreamOrigin}/__stats`, { dispatcher: client })).body.json()) as { rejected: number; maxBusy: number };
+    const stats = (await (await request(`${upstreamOrigin}/__stats`, { dispatcher: client })).body.json()) as {
+      rejected: number;
+      maxBusy: number;
+    };
 
     const capacity = (serviceMs: number): number => (PARALLELISM * 1000) / serviceMs;
 
@@ -141,11 +165,15 @@ describe('cb-sidecar in adaptive mode', () => {
     // Every refusal is a clear one; after the start, the upstream's backlog never overflowed and the
     // breaker never opened (no circuit-open / upstream-error bursts while the limit measures).
     const refusals = outcomes.filter((o) => o.status !== 200);
-    expect(refusals.every((o) => o.status === 503 && ['overload', 'queue-timeout'].includes(o.reason ?? ''))).toBe(true);
+    expect(refusals.every((o) => o.status === 503 && ['overload', 'queue-timeout'].includes(o.reason ?? ''))).toBe(
+      true,
+    );
     expect(stats.maxBusy).toBe(PARALLELISM);
     expect(stats.rejected).toBe(0);
     // Goodput: a loose floor only (a shared, loaded 2-core machine; bench/adaptive measures the real figures).
     // A limit that opens the breaker (starting at 100) served 17% of capacity here; healthy runs serve 70-85%.
-    expect(outcomes.filter((o) => o.status === 200).length).toBeGreaterThan(0.25 * (capacity(SERVICE_MS) + capacity(2 * SERVICE_MS)) * (PHASE_MS / 1000));
+    expect(outcomes.filter((o) => o.status === 200).length).toBeGreaterThan(
+      0.25 * (capacity(SERVICE_MS) + capacity(2 * SERVICE_MS)) * (PHASE_MS / 1000),
+    );
   }, 15_000);
 });

@@ -35,8 +35,10 @@ const FULL_BODY = '{"error":{"code":"UPSTREAM_BUSY","message":"all workers busy 
 export async function startQueueingUpstream(options: QueueingUpstreamOptions): Promise<QueueingUpstream> {
   const { parallelism } = options;
   const backlog = options.backlog ?? 16;
-  if (!Number.isInteger(parallelism) || parallelism < 1) throw new RangeError(`parallelism must be an integer >= 1, got ${parallelism}`);
-  if (!Number.isInteger(backlog) || backlog < 0) throw new RangeError(`backlog must be an integer >= 0, got ${backlog}`);
+  if (!Number.isInteger(parallelism) || parallelism < 1)
+    throw new RangeError(`parallelism must be an integer >= 1, got ${parallelism}`);
+  if (!Number.isInteger(backlog) || backlog < 0)
+    throw new RangeError(`backlog must be an integer >= 0, got ${backlog}`);
   let serviceMs = options.serviceMs;
   let busy = 0;
   let served = 0;

@@ -14,10 +14,14 @@ export interface RawAnswer {
  */
 export async function burst(port: number, n: number, path = '/'): Promise<RawAnswer[]> {
   const sockets = await Promise.all(
-    Array.from({ length: n }, () => new Promise<Socket>((resolve, reject) => {
-      const s = connect(port, '127.0.0.1', () => resolve(s));
-      s.once('error', reject);
-    })),
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<Socket>((resolve, reject) => {
+          const s = connect(port, '127.0.0.1', () => resolve(s));
+          s.once('error', reject);
+        }),
+    ),
   );
   const started = performance.now();
   const answers = sockets.map(

@@ -18,9 +18,15 @@ export interface Child {
 }
 
 /** Runs the CLI with `args` and waits for it to exit (for --check-config and bad configs). */
-export function runCli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runCli(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, [MAIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, [MAIN, ...args], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d) => (stdout += d));
@@ -63,12 +69,18 @@ export async function startChild(args: string[]): Promise<Child> {
       const seen = logs.find((l) => re.test(String(l.msg)));
       if (seen) return Promise.resolve(seen);
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no log line ${re} within ${timeoutMs} ms; stderr: ${stderr}`)), timeoutMs);
+        const timer = setTimeout(
+          () => reject(new Error(`no log line ${re} within ${timeoutMs} ms; stderr: ${stderr}`)),
+          timeoutMs,
+        );
         waiters.push({ re, resolve: (l) => (clearTimeout(timer), resolve(l)) });
       });
     },
   };
-  const started = await Promise.race([child.waitForLog(/cb-sidecar started/), exited.then((c) => Promise.reject(new Error(`exited ${c}: ${stderr}`)))]);
+  const started = await Promise.race([
+    child.waitForLog(/cb-sidecar started/),
+    exited.then((c) => Promise.reject(new Error(`exited ${c}: ${stderr}`))),
+  ]);
   child.port = started.listen as number;
   child.adminPort = started.admin as number;
   return child;
