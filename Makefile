@@ -26,7 +26,7 @@ export npm_config_audit := false
 
 STAMP := node_modules/.install-stamp
 
-.PHONY: help node install build lint test demo tools system-deps clean
+.PHONY: help node install build lint format test demo tools system-deps clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_.-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -52,8 +52,12 @@ build: install ## compile every package (tsc -b) and link their bins (npx iris-a
 	npx tsc -b
 	node scripts/link-bins.mjs
 
-lint: install ## eslint
+lint: install ## eslint, and prettier's check of the code's layout (`make format` rewrites it)
 	npx eslint .
+	npx prettier --check --log-level warn .
+
+format: install ## rewrite the code's layout with prettier (.prettierrc.json)
+	npx prettier --write --log-level warn .
 
 $(TOOLS)/bin/vegeta:
 	GOBIN=$(TOOLS)/bin GOFLAGS=-mod=mod go install github.com/tsenart/vegeta/v12@$(VEGETA_VERSION)
