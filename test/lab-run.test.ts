@@ -47,7 +47,7 @@ const BASE = ['--replicas', '1', '--duration', '2', '--probe-seconds', '0.5', '-
 describe('cb-lab end to end', () => {
   it('runs every arm with the builtin driver and renders every chart of report.html in Chromium', async () => {
     const out = mkdtempSync(join(tmpdir(), 'cb-lab-builtin-'));
-    const run = await runLab([...BASE, '--out', out]);
+    const run = await runLab([...BASE, '--arms', 'direct,sidecar,sidecar-adaptive', '--out', out]);
     expectSuccess(run);
     expect(run.stdout.match(/^Requests {6}\[total, rate, throughput\]/gm)).toHaveLength(3);
     expect(run.stdout).toContain('== comparison ==');
@@ -59,7 +59,7 @@ describe('cb-lab end to end', () => {
       expect(arm.latency_ms.all.count).toBe(arm.requests);
       expect(arm.max_upstream_concurrency).not.toBeNull();
     }
-    const raw = JSON.parse(readFileSync(s.files.raw['sidecar'] as string, 'utf8')) as {
+    const raw = JSON.parse(readFileSync(s.files.raw['sidecar-c1'] as string, 'utf8')) as {
       scrapes: { sidecars: { limit: number | null }[] }[];
     };
     expect(raw.scrapes.some((p) => p.sidecars.some((sc) => sc.limit !== null))).toBe(true);
@@ -101,17 +101,17 @@ describe('cb-lab end to end', () => {
       );
       // direct: throughput, latency, in-flight; sidecar arms: those plus breaker state
       expect(charts.map((c) => c.id)).toEqual([
-        'direct-throughput',
-        'direct-latency',
-        'direct-inflight',
-        'sidecar-throughput',
-        'sidecar-latency',
-        'sidecar-inflight',
-        'sidecar-breaker',
-        'sidecar-adaptive-throughput',
-        'sidecar-adaptive-latency',
-        'sidecar-adaptive-inflight',
-        'sidecar-adaptive-breaker',
+        'direct-c1-throughput',
+        'direct-c1-latency',
+        'direct-c1-inflight',
+        'sidecar-c1-throughput',
+        'sidecar-c1-latency',
+        'sidecar-c1-inflight',
+        'sidecar-c1-breaker',
+        'sidecar-adaptive-c1-throughput',
+        'sidecar-adaptive-c1-latency',
+        'sidecar-adaptive-c1-inflight',
+        'sidecar-adaptive-c1-breaker',
       ]);
       for (const c of charts) expect({ id: c.id, drawn: c.drawn > 0 }).toEqual({ id: c.id, drawn: true });
       const png = join(out, 'report.png');

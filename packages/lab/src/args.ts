@@ -2,14 +2,22 @@ import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { DRIVER_NAMES } from './drivers/driver.js';
 import { LabError } from './errors.js';
-import { ARM_NAMES, DEFAULT_TUNING, type ArmName, type SidecarTuning } from './topology.js';
+import { ARM_NAMES, CALLER_SWEEP_ARMS, DEFAULT_ARMS, expandPlan, MAX_CALLERS, SEED_ARMS, type ArmRun } from './plan.js';
+import { DEFAULT_TUNING, ISTIO_PROFILES, type IstioProfile, type SidecarTuning } from './topology.js';
 import { durationToMs } from '@infer-cb/proxy/duration';
 
 /** The parsed and validated command line. */
 export interface LabFlags {
   help: boolean;
   replicas: number;
-  arms: ArmName[];
+  /** The runs in order: each arm at each number of callers. */
+  runs: ArmRun[];
+  /** The caller counts of `--callers` (the runs' counts may differ where `--arms` pins them). */
+  callers: number[];
+  /** The mesh policy file (DestinationRule, optional VirtualService and Sidecar); undefined = manifests/. */
+  policy: string | undefined;
+  /** The Istio generation the mesh arms' Envoys are configured as. */
+  istioProfile: IstioProfile;
   rate: number | undefined;
   durationSeconds: number;
   driver: (typeof DRIVER_NAMES)[number];
@@ -31,6 +39,16 @@ export interface LabFlags {
   inferenceMs: number;
 }
 
+/**
+ * The book's pods as the seed preset's replicas: 8 slots (the book's 8 gunicorn workers) of 31 ms each serve
+ * 258 req/s per replica, 774 in all, against the ~764 req/s the book's three pods served (7828 answers in
+ * 10.24 s). The replicas' service time is calibrated to the book's goodput; nothing else is.
+ */
+export const SEED_INFERENCE_MS = 31;
+
+/** The book's DestinationRule (../shared/REFERENCE.md), the seed preset's policy, relative to the repository. */
+export const SEED_POLICY_FILE = 'packages/policy/fixtures/book-destinationrule.yaml';
+
 /** `--help` text. */
 export const USAGE = `Usage: cb-lab [flags]
 The local A/B lab: N inference replicas behind a round-robin Service (HAProxy), attacked per arm at an open-model
@@ -38,7 +56,14 @@ constant rate (default 3x the capacity a closed-loop probe measures), with a veg
 a side-by-side comparison, summary.json, report.html and raw series under --out.
 
   --replicas N          replicas (pods) per arm (default 3)
-  --arms LIST           comma list of direct,sidecar,sidecar-adaptive (default all three)
+  --arms LIST           comma list of ${ARM_NAMES.join(',')}; an entry arm@N runs at N callers
+                        (default ${DEFAULT_ARMS})
+  --callers N[,M...]    callers (client pods) sharing the offered rate, for every arm listed without @N;
+                        each is its own load generator, and in the istio arms its own Envoy (default 1;
+                        with --callers and no --arms: ${CALLER_SWEEP_ARMS})
+  --policy FILE         the mesh policy for both arms: a DestinationRule (optionally with a VirtualService and
+                        a Sidecar in the same YAML) (default manifests/components/istio-circuit-breaker)
+  --istio-profile P     book (Istio 1.9 era: mesh retries on 503) | current (1.24+) (default current)
   --rate R              offered req/s for every arm (default: ${'3'}x the probed capacity)
   --duration D          attack duration per arm: 10, 10s, 1m (default 10s)
   --driver NAME         builtin | vegeta | k6 (default builtin; vegeta/k6 need \`make tools\`)
@@ -46,7 +71,9 @@ a side-by-side comparison, summary.json, report.html and raw series under --out.
   --labels FILE         label.json for the API (LABEL_FILEPATH)
   --workers N           API workers per replica (WORKERS, default 1)
   --out DIR             output directory (default reports/<timestamp>/)
-  --preset seed         the reference experiment: 1000 req/s, 10 s, 3 replicas
+  --preset seed         the book's experiment: 1000 req/s for 10 s on 3 replicas calibrated to the book's pods
+                        (8 slots x ${'31'} ms = ~774 req/s in all), the book's DestinationRule, the book profile,
+                        arms ${SEED_ARMS}; explicit flags win
   --prometheus          run a real Prometheus scraping every API and sidecar; prints its URL
   --keep                with --prometheus: keep it running after the arms until Ctrl-C
   --probe-seconds S     closed-loop capacity probe per arm (default 3)
@@ -94,6 +121,9 @@ export function parseLabArgs(argv: readonly string[]): LabFlags {
         workers: { type: 'string' },
         out: { type: 'string' },
         preset: { type: 'string' },
+        callers: { type: 'string' },
+        policy: { type: 'string' },
+        'istio-profile': { type: 'string' },
         prometheus: { type: 'boolean' },
         keep: { type: 'boolean' },
         'probe-seconds': { type: 'string' },
@@ -147,15 +177,21 @@ export function parseLabArgs(argv: readonly string[]): LabFlags {
   const driver = str('driver') ?? 'builtin';
   if (!(DRIVER_NAMES as readonly string[]).includes(driver))
     problems.push(`--driver must be one of ${DRIVER_NAMES.join(', ')}, got "${driver}"`);
-  const armsRaw = str('arms') ?? ARM_NAMES.join(',');
-  const arms = armsRaw
-    .split(',')
-    .map((a) => a.trim())
-    .filter((a) => a !== '');
-  const badArms = arms.filter((a) => !(ARM_NAMES as readonly string[]).includes(a));
-  if (arms.length === 0 || badArms.length > 0)
-    problems.push(`--arms must list ${ARM_NAMES.join(', ')}, got "${armsRaw}"`);
-  if (new Set(arms).size !== arms.length) problems.push(`--arms lists an arm twice: "${armsRaw}"`);
+  const callersRaw = str('callers');
+  const callers = (callersRaw ?? '1').split(',').map((c) => c.trim());
+  const badCallers = callers.filter((c) => !/^\d+$/.test(c) || Number(c) < 1 || Number(c) > MAX_CALLERS);
+  if (badCallers.length > 0 || callers.length === 0)
+    problems.push(`--callers must list integers 1-${MAX_CALLERS}, got "${callersRaw ?? ''}"`);
+  const callerCounts = badCallers.length > 0 ? [1] : callers.map(Number);
+  const armsRaw = str('arms') ?? (seed ? SEED_ARMS : callersRaw !== undefined ? CALLER_SWEEP_ARMS : DEFAULT_ARMS);
+  const plan = expandPlan(armsRaw, callerCounts);
+  problems.push(...plan.problems);
+  const profile = str('istio-profile') ?? (seed ? 'book' : 'current');
+  if (!(ISTIO_PROFILES as readonly string[]).includes(profile))
+    problems.push(`--istio-profile must be one of ${ISTIO_PROFILES.join(', ')}, got "${profile}"`);
+  const policy = str('policy') ?? (seed ? SEED_POLICY_FILE : undefined);
+  if (str('policy') !== undefined && !existsSync(str('policy') as string))
+    problems.push(`--policy file not found: ${str('policy')}`);
   for (const k of ['model', 'labels'] as const) {
     const f = str(k);
     if (f !== undefined && !existsSync(f)) problems.push(`--${k} file not found: ${f}`);
@@ -166,7 +202,10 @@ export function parseLabArgs(argv: readonly string[]): LabFlags {
   const flags: LabFlags = {
     help: values['help'] === true,
     replicas,
-    arms: arms as ArmName[],
+    runs: plan.runs,
+    callers: callerCounts,
+    policy,
+    istioProfile: profile as IstioProfile,
     rate,
     durationSeconds: dur ?? 10,
     driver: driver as LabFlags['driver'],
@@ -184,7 +223,7 @@ export function parseLabArgs(argv: readonly string[]): LabFlags {
     apiNice: int('api-nice', 10, 0, 19),
     apiCpu: num('api-cpu', 0, 0),
     inferenceConcurrency: int('inference-concurrency', 8, 0, 10_000),
-    inferenceMs: int('inference-ms', 200, 0, 600_000),
+    inferenceMs: int('inference-ms', seed ? SEED_INFERENCE_MS : 200, 0, 600_000),
     tuning: {
       limit: int('limit', DEFAULT_TUNING.limit, 1, 100_000),
       pending: int('pending', DEFAULT_TUNING.pending, 0, 100_000),

@@ -14,7 +14,7 @@ import { runLab } from './lab.js';
 import { Supervisor } from './processes.js';
 import { startPrometheus, type LabPrometheus } from './prometheus.js';
 import { findTool } from './tools.js';
-import type { LabPaths } from './topology.js';
+import { readDestinationRule, sidecarConfig, type LabPaths } from './topology.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = resolve(here, '..', '..', '..');
@@ -56,10 +56,15 @@ async function main(): Promise<number> {
     process.stderr.write(`cb-lab: Prometheus at ${prom.url} (jobs iris-api, cb-sidecar; label arm)\n`);
   }
   try {
+    const dr = readDestinationRule(repoRoot);
+    const policyFile = resolve(
+      repoRoot,
+      flags.policy ?? 'manifests/components/istio-circuit-breaker/destinationrule.yaml',
+    );
     const summary = await runLab(
       sup,
       {
-        arms: flags.arms,
+        runs: flags.runs,
         replicas: flags.replicas,
         workers: flags.workers,
         overload: flags.overload,
@@ -69,12 +74,15 @@ async function main(): Promise<number> {
         maxInflight: flags.maxInflight,
         driver,
         tuning: flags.tuning,
+        sidecarFor: (arm) => sidecarConfig(arm, flags.tuning, dr),
+        policy: { file: policyFile, profile: flags.istioProfile },
         apiNice: flags.apiNice,
         apiCpu: flags.apiCpu,
         inference: { concurrency: flags.inferenceConcurrency, ms: flags.inferenceMs },
         outDir,
         paths,
         signal: abort.signal,
+        ...(flags.preset === undefined ? {} : { preset: flags.preset }),
         ...(flags.rate === undefined ? {} : { rate: flags.rate }),
         ...(flags.model === undefined ? {} : { modelPath: resolve(flags.model) }),
         ...(flags.labels === undefined ? {} : { labelPath: resolve(flags.labels) }),
@@ -86,7 +94,7 @@ async function main(): Promise<number> {
       process.stderr.write(`cb-lab: arms done; Prometheus stays at ${prom.url} until Ctrl-C\n`);
       await new Promise<never>(() => {});
     }
-    return summary.arms.length === flags.arms.length ? 0 : 1;
+    return summary.arms.length === flags.runs.length ? 0 : 1;
   } finally {
     await sup.stopAll(3000);
   }

@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { request } from 'undici';
 import { parsePromText, sampleValue } from './prom-text.js';
 import { fetchServiceStats, type ServiceStats } from './service.js';
+import { hasSidecar } from './plan.js';
 import type { Topology } from './topology.js';
 
 /** Breaker state as the sidecar reports it on `/state`. */
@@ -131,10 +132,11 @@ export class ArmScraper {
     return texts.filter((t): t is string => t !== null);
   }
 
-  /** The Service's counters now (per replica: requests, exact peak in flight). */
+  /** The Service's counters now (per replica: requests, exact peak in flight); null in arms without a Service. */
   async serviceStats(timeoutMs = 2000): Promise<ServiceStats | null> {
+    if (this.topo.serviceUrl === undefined) return null;
     return fetchServiceStats(
-      this.topo.baseUrl,
+      this.topo.serviceUrl,
       this.topo.replicas.map((r) => r.sidecarUrl ?? r.apiUrl),
       timeoutMs,
     );
@@ -169,7 +171,7 @@ export class ArmScraper {
       t: Math.round(t * 1000) / 1000,
       serviceInflight: stats?.backends.map((b) => b.inflight) ?? [],
       apiInflight: apis.map((text) => apiInflight(text)),
-      sidecars: this.topo.arm === 'direct' ? [] : sidecars.map((text) => sidecarPoint(text)),
+      sidecars: hasSidecar(this.topo.arm) ? sidecars.map((text) => sidecarPoint(text)) : [],
     });
   }
 }

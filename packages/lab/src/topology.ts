@@ -4,15 +4,36 @@ import { join } from 'node:path';
 import { Pool } from 'undici';
 import { parse, stringify } from 'yaml';
 import { LabError } from './errors.js';
+import { startEnvoy } from './envoy.js';
+import { hasSidecar, isMeshArm, type ArmName } from './plan.js';
 import { freePorts, type Child, type Supervisor } from './processes.js';
 import { startService } from './service.js';
 import { findTool } from './tools.js';
 import { SIDECAR_NODE_OPTIONS } from '@infer-cb/proxy/runtime';
 
-/** The arms of the experiment. */
-export const ARM_NAMES = ['direct', 'sidecar', 'sidecar-adaptive'] as const;
-/** One arm: `direct` (no protection), `sidecar` (static limits), `sidecar-adaptive`. */
-export type ArmName = (typeof ARM_NAMES)[number];
+export { ARM_NAMES, type ArmName } from './plan.js';
+
+/** The Istio generations the mesh arms' Envoys can be configured as (see docs/istio-arm.md). */
+export const ISTIO_PROFILES = ['book', 'current'] as const;
+/** `book`: Istio ~1.9, as in the book (mesh retries on 503, ROUND_ROBIN default); `current`: 1.24 and later. */
+export type IstioProfile = (typeof ISTIO_PROFILES)[number];
+
+/** An address Envoy connects to or listens on. */
+export interface Endpoint {
+  address: string;
+  port: number;
+}
+
+/**
+ * The Envoys of a mesh arm, as bootstraps (listener and admin on port 0): one per caller, balancing over the
+ * replicas' inbound Envoys, and one inbound Envoy per replica in front of its app (the sidecar or the API).
+ */
+export interface MeshBootstraps {
+  caller(endpoints: readonly Endpoint[], index: number): object;
+  inbound(app: Endpoint, index: number): object;
+  /** Envoy worker threads per Envoy. */
+  workers: number;
+}
 
 /** The sidecar numbers the lab runs with: the DestinationRule's, scaled to one replica on this machine. */
 export interface SidecarTuning {
@@ -29,20 +50,28 @@ export interface SidecarTuning {
 /** Defaults tuned on the 2-core lab machine; see docs/lab.md "Scaling the DestinationRule". */
 export const DEFAULT_TUNING: SidecarTuning = { limit: 8, pending: 4, queueTimeout: '20ms', adaptiveMax: 32 };
 
-/** One replica, like a pod: the API and, in sidecar arms, its sidecar in front. */
+/** One replica, like a pod: the API and, in sidecar arms, its sidecar in front, in mesh arms its inbound Envoy. */
 export interface Replica {
   index: number;
   apiUrl: string;
   sidecarUrl?: string;
   /** The sidecar's admin server (GET /metrics, /state). */
   adminUrl?: string;
+  /** The replica's own (inbound) Envoy in mesh arms. */
+  inbound?: { url: string; adminUrl: string };
 }
 
-/** A running arm: replicas behind one Service (HAProxy, see service.ts). */
+/** A running arm: replicas behind one Service (HAProxy, see service.ts), or behind each caller's Envoy. */
 export interface Topology {
   arm: ArmName;
-  /** The Service: where the load goes. */
-  baseUrl: string;
+  /** How many callers share the load. */
+  callers: number;
+  /** Where caller i sends its requests: `callerUrls[i % callerUrls.length]` (the Service, or caller i's Envoy). */
+  callerUrls: string[];
+  /** The Service's URL (HAProxy), in arms that have one. */
+  serviceUrl?: string;
+  /** The callers' Envoys (mesh arms), in caller order. */
+  callerEnvoys: { url: string; adminUrl: string }[];
   replicas: Replica[];
   /** The sidecar config file written for this arm (sidecar arms only). */
   configPath?: string;
@@ -62,11 +91,16 @@ export interface LabPaths {
 /** How to start one arm. */
 export interface TopologyOptions {
   arm: ArmName;
+  /** Callers: in mesh arms one Envoy each. */
+  callers: number;
   replicas: number;
+  /** The cb-sidecar config document of sidecar arms (written to `<workDir>/<arm>.sidecar.yaml`). */
+  sidecar?: Record<string, unknown>;
+  /** The Envoys of mesh arms. */
+  mesh?: MeshBootstraps;
   workers: number;
   modelPath?: string;
   labelPath?: string;
-  tuning: SidecarTuning;
   workDir: string;
   paths: LabPaths;
   /**
@@ -195,27 +229,29 @@ function requireFile(file: string, what: string): void {
 }
 
 /**
- * Starts one arm: N API replicas (each with its sidecar in sidecar arms), then the Service (HAProxy) in front;
- * resolves once every process answers its readiness URL.
+ * Starts one arm: N API replicas (each with its sidecar in sidecar arms and its inbound Envoy in mesh arms),
+ * then what the callers send to: the Service (HAProxy), or in mesh arms one Envoy per caller; resolves once
+ * every process answers its readiness URL.
  * @throws LabError when a binary is missing or a process fails to become ready (with its stderr)
  */
 export async function startTopology(sup: Supervisor, opts: TopologyOptions): Promise<Topology> {
   const { paths } = opts;
   requireFile(paths.apiMain, 'iris-api (packages/api/dist/main.js)');
-  const haproxy = findTool('haproxy', paths.repoRoot, 'make system-deps');
-  const withSidecar = opts.arm !== 'direct';
+  const withSidecar = hasSidecar(opts.arm);
+  const mesh = isMeshArm(opts.arm) ? opts.mesh : undefined;
+  if (isMeshArm(opts.arm) && mesh === undefined) throw new RangeError(`arm ${opts.arm} needs its mesh bootstraps`);
+  if (withSidecar && opts.sidecar === undefined) throw new RangeError(`arm ${opts.arm} needs a sidecar config`);
+  const haproxy = mesh === undefined ? findTool('haproxy', paths.repoRoot, 'make system-deps') : undefined;
+  const envoy = mesh === undefined ? undefined : findTool('envoy', paths.repoRoot, 'make envoy');
   if (withSidecar) requireFile(paths.proxyMain, 'cb-sidecar (packages/proxy/dist/main.js)');
   const n = opts.replicas;
-  const ports = await freePorts(n * (withSidecar ? 3 : 1) + 1);
+  const ports = await freePorts(n * (withSidecar ? 3 : 1) + (mesh === undefined ? 1 : 0));
   const take = (): number => ports.shift() as number;
   let configPath: string | undefined;
   if (withSidecar) {
-    configPath = join(opts.workDir, `${opts.arm}.sidecar.yaml`);
-    const header = `# cb-sidecar config written by cb-lab for arm ${opts.arm}: the DestinationRule scaled to one replica\n`;
-    writeFileSync(
-      configPath,
-      header + stringify(sidecarConfig(opts.arm, opts.tuning, readDestinationRule(paths.repoRoot))),
-    );
+    configPath = join(opts.workDir, `${opts.arm}-c${opts.callers}.sidecar.yaml`);
+    const header = `# cb-sidecar config written by cb-lab for arm ${opts.arm}: the mesh policy derived for one replica\n`;
+    writeFileSync(configPath, header + stringify(opts.sidecar));
   }
   const children: Child[] = [];
   const apis: Child[] = [];
@@ -259,27 +295,40 @@ export async function startTopology(sup: Supervisor, opts: TopologyOptions): Pro
         children.push(api);
         apis.push(api);
         if ((opts.apiNice ?? 0) > 0) setPriority(api.pid, opts.apiNice ?? 0);
-        if (!withSidecar) return;
-        children.push(
-          await sup.spawn({
-            name: `${opts.arm}/sidecar-${i}`,
-            command: process.execPath,
-            args: [
-              paths.proxyMain,
-              '--listen',
-              `127.0.0.1:${sidecarPort}`,
-              '--upstream',
-              replica.apiUrl,
-              '--admin-port',
-              String(adminPort),
-              '--config',
-              configPath as string,
-            ],
-            env: { LOG_LEVEL: 'warn', NODE_OPTIONS: SIDECAR_NODE_OPTIONS },
-            readyUrl: `${replica.adminUrl}/readyz`,
-            readyTimeoutMs: 15_000,
-          }),
-        );
+        if (withSidecar) {
+          children.push(
+            await sup.spawn({
+              name: `${opts.arm}/sidecar-${i}`,
+              command: process.execPath,
+              args: [
+                paths.proxyMain,
+                '--listen',
+                `127.0.0.1:${sidecarPort}`,
+                '--upstream',
+                replica.apiUrl,
+                '--admin-port',
+                String(adminPort),
+                '--config',
+                configPath as string,
+              ],
+              env: { LOG_LEVEL: 'warn', NODE_OPTIONS: SIDECAR_NODE_OPTIONS },
+              readyUrl: `${replica.adminUrl}/readyz`,
+              readyTimeoutMs: 15_000,
+            }),
+          );
+        }
+        if (mesh !== undefined && envoy !== undefined) {
+          const app = new URL(replica.sidecarUrl ?? replica.apiUrl);
+          const inbound = await startEnvoy(sup, {
+            envoy,
+            name: `${opts.arm}/inbound-envoy-${i}`,
+            bootstrap: mesh.inbound({ address: app.hostname, port: Number(app.port) }, i),
+            configFile: join(opts.workDir, `${opts.arm}-c${opts.callers}-inbound-${i}.envoy.yaml`),
+            workers: mesh.workers,
+          });
+          children.push(inbound.child);
+          replica.inbound = { url: inbound.url, adminUrl: inbound.adminUrl };
+        }
       })(),
     );
   }
@@ -304,15 +353,41 @@ export async function startTopology(sup: Supervisor, opts: TopologyOptions): Pro
       ],
     });
   }
-  const service = await startService(sup, {
-    haproxy,
-    name: `${opts.arm}/service`,
-    configFile: join(opts.workDir, `${opts.arm}-haproxy.cfg`),
-    port: take(),
-    backends: replicas.map((r) => r.sidecarUrl ?? r.apiUrl),
-  });
-  children.push(service.child);
-  const topo: Topology = { arm: opts.arm, baseUrl: service.url, replicas, children };
+  const topo: Topology = { arm: opts.arm, callers: opts.callers, callerUrls: [], callerEnvoys: [], replicas, children };
+  if (mesh !== undefined && envoy !== undefined) {
+    // Mesh traffic: each caller's Envoy balances over the replicas' inbound Envoys itself (no kube-proxy).
+    const endpoints = replicas.map((r) => {
+      const u = new URL((r.inbound as { url: string }).url);
+      return { address: u.hostname, port: Number(u.port) };
+    });
+    const callers = await Promise.all(
+      Array.from({ length: opts.callers }, (_, i) =>
+        startEnvoy(sup, {
+          envoy,
+          name: `${opts.arm}/caller-envoy-${i}`,
+          bootstrap: mesh.caller(endpoints, i),
+          configFile: join(opts.workDir, `${opts.arm}-c${opts.callers}-caller-${i}.envoy.yaml`),
+          workers: mesh.workers,
+        }),
+      ),
+    );
+    for (const c of callers) {
+      children.push(c.child);
+      topo.callerEnvoys.push({ url: c.url, adminUrl: c.adminUrl });
+      topo.callerUrls.push(c.url);
+    }
+  } else if (haproxy !== undefined) {
+    const service = await startService(sup, {
+      haproxy,
+      name: `${opts.arm}/service`,
+      configFile: join(opts.workDir, `${opts.arm}-c${opts.callers}-haproxy.cfg`),
+      port: take(),
+      backends: replicas.map((r) => r.sidecarUrl ?? r.apiUrl),
+    });
+    children.push(service.child);
+    topo.serviceUrl = service.url;
+    topo.callerUrls.push(service.url);
+  }
   if (configPath !== undefined) topo.configPath = configPath;
   if (quota !== undefined) topo.quota = quota;
   return topo;

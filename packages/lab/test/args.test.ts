@@ -1,11 +1,20 @@
 import { parseLabArgs } from '../src/args.js';
 
 describe('cb-lab flags', () => {
-  it('defaults to three replicas, all three arms, 10 s, the builtin driver and a probed rate', () => {
+  it('defaults to three replicas, every arm at 1 caller then istio and sidecar at 4, 10 s, builtin, a probed rate', () => {
     const f = parseLabArgs([]);
     expect(f).toMatchObject({
       replicas: 3,
-      arms: ['direct', 'sidecar', 'sidecar-adaptive'],
+      runs: [
+        { arm: 'direct', callers: 1 },
+        { arm: 'istio', callers: 1 },
+        { arm: 'sidecar', callers: 1 },
+        { arm: 'sidecar-adaptive', callers: 1 },
+        { arm: 'istio', callers: 4 },
+        { arm: 'sidecar', callers: 4 },
+      ],
+      istioProfile: 'current',
+      policy: undefined,
       durationSeconds: 10,
       driver: 'builtin',
       rate: undefined,
@@ -14,8 +23,46 @@ describe('cb-lab flags', () => {
     expect(f).toMatchObject({ inferenceConcurrency: 8, inferenceMs: 200, apiCpu: 0 });
   });
 
-  it('--preset seed is the reference experiment: 1000 req/s, 10 s, 3 replicas', () => {
-    expect(parseLabArgs(['--preset', 'seed'])).toMatchObject({ rate: 1000, durationSeconds: 10, replicas: 3 });
+  it("--preset seed is the book's experiment: 1000 req/s, 10 s, 3 replicas, its DestinationRule and Istio", () => {
+    expect(parseLabArgs(['--preset', 'seed'])).toMatchObject({
+      rate: 1000,
+      durationSeconds: 10,
+      replicas: 3,
+      inferenceConcurrency: 8,
+      inferenceMs: 31,
+      istioProfile: 'book',
+      policy: 'packages/policy/fixtures/book-destinationrule.yaml',
+      runs: ['istio', 'sidecar', 'sidecar-adaptive', 'istio-sidecar'].map((arm) => ({ arm, callers: 1 })),
+    });
+    // Explicit flags win.
+    expect(parseLabArgs(['--preset', 'seed', '--inference-ms', '40', '--istio-profile', 'current'])).toMatchObject({
+      inferenceMs: 40,
+      istioProfile: 'current',
+    });
+  });
+
+  it('runs each plain arm at every caller count, count by count, then the arms pinned with @N', () => {
+    const f = parseLabArgs(['--arms', 'istio,sidecar,direct@3', '--callers', '1,2']);
+    expect(f.runs).toEqual([
+      { arm: 'istio', callers: 1 },
+      { arm: 'sidecar', callers: 1 },
+      { arm: 'istio', callers: 2 },
+      { arm: 'sidecar', callers: 2 },
+      { arm: 'direct', callers: 3 },
+    ]);
+    expect(parseLabArgs(['--callers', '8']).runs.map((r) => `${r.arm}@${r.callers}`)).toEqual([
+      'direct@8',
+      'istio@8',
+      'sidecar@8',
+      'sidecar-adaptive@8',
+    ]);
+  });
+
+  it('refuses a caller count out of range and a run listed twice, naming each', () => {
+    expect(() => parseLabArgs(['--callers', '0,2'])).toThrow(/--callers must list integers 1-64, got "0,2"/);
+    expect(() => parseLabArgs(['--arms', 'istio,istio@1'])).toThrow(/run istio at 1 caller\(s\) twice/);
+    expect(() => parseLabArgs(['--arms', 'envoy@2'])).toThrow(/"envoy@2" is not one of/);
+    expect(() => parseLabArgs(['--istio-profile', '1.9'])).toThrow(/--istio-profile must be one of book, current/);
   });
 
   it('accepts durations as seconds or Istio-style strings', () => {

@@ -1,6 +1,6 @@
 import { histogram, ResultRecorder, summarize } from '../src/results.js';
 import { apiInflight, sidecarPoint } from '../src/scraper.js';
-import { armResult } from '../src/lab.js';
+import { armResult, machineVerdict } from '../src/arm-run.js';
 import { goDuration } from '../src/report/format.js';
 import { comparisonText, vegetaText } from '../src/report/text.js';
 import { acceptance } from '../src/report/acceptance.js';
@@ -9,6 +9,21 @@ import { recordK6Line } from '../src/drivers/k6.js';
 import type { AttackSpec } from '../src/drivers/driver.js';
 import { Supervisor } from '../src/processes.js';
 import { histogramPercentile } from '../src/prom-text.js';
+import type { ArmFigures } from '../src/arm-run.js';
+import type { ArmName } from '../src/plan.js';
+
+function figures(arm: ArmName, callers: number, servicePeak: number | null, capacity: number | null): ArmFigures {
+  return {
+    run: { arm, callers },
+    driver: 'builtin',
+    replicas: 1,
+    offeredRate: 100,
+    scrapes: [],
+    servicePeak,
+    capacity,
+    configPath: null,
+  };
+}
 
 function seedLikeRecorder(): ResultRecorder {
   const rec = new ResultRecorder();
@@ -28,7 +43,7 @@ describe('vegeta-style report', () => {
   });
 
   it('prints the exact vegeta text layout, listing answerless requests as code 0', () => {
-    const r = armResult('sidecar', 'builtin', 1, 100, seedLikeRecorder(), [], null, 80, null);
+    const r = armResult(seedLikeRecorder(), figures('sidecar', 1, null, 80));
     const lines = vegetaText(r).split('\n');
     expect(lines[0]).toMatch(/^Requests {6}\[total, rate, throughput\] {9}101, \d+\.\d\d, \d+\.\d\d$/);
     expect(lines[1]).toMatch(/^Duration {6}\[total, attack, wait\] {13}/);
@@ -41,7 +56,7 @@ describe('vegeta-style report', () => {
   });
 
   it('accounts for every request: requests = sum(status_codes) + errors', () => {
-    const r = armResult('direct', 'builtin', 1, 100, seedLikeRecorder(), [], 7, 80, null);
+    const r = armResult(seedLikeRecorder(), figures('direct', 1, 7, 80));
     const answered = Object.values(r.status_codes).reduce((a, b) => a + b, 0);
     expect(r.requests).toBe(answered + r.errors);
     expect(r.status_codes).toEqual({ '200': 75, '503': 25 });
@@ -56,16 +71,52 @@ describe('vegeta-style report', () => {
     for (let i = 0; i < 50; i++) slow.record(i * 10, 2000, 200, 74, 35);
     const fast = new ResultRecorder();
     for (let i = 0; i < 50; i++) fast.record(i * 10, i % 2 === 0 ? 20 : 1, i % 2 === 0 ? 200 : 503, 74, 35);
-    const arms = [
-      armResult('direct', 'builtin', 1, 100, slow, [], 50, 50, null),
-      armResult('sidecar', 'builtin', 1, 100, fast, [], null, 1000, null),
-    ];
+    const arms = [armResult(slow, figures('direct', 1, 50, 50)), armResult(fast, figures('sidecar', 1, null, 1000))];
     expect(comparisonText(arms).split('\n')[0]).toMatch(/direct\s+sidecar$/);
     const verdict = acceptance(arms);
-    expect(verdict.arms['sidecar']?.p99_ok).toBe(true);
-    expect(verdict.arms['sidecar']?.rejection_p99_ok).toBe(true);
-    expect(verdict.arms['sidecar']?.goodput_ok).toBe(false);
+    const ok = (name: string): boolean | null | undefined =>
+      verdict.arms['sidecar-c1']?.criteria.find((c) => c.name === name)?.ok;
+    expect(ok('2xx p99 x lower than direct')).toBe(true);
+    expect(ok('rejection p99 ms')).toBe(true);
+    expect(ok('goodput / capacity')).toBe(false);
     expect(verdict.passed).toBe(false);
+  });
+
+  it('judges the sidecar arms against istio at the same callers: goodput >= 0.98x and 2xx p99 >= 3x lower', () => {
+    const istio = new ResultRecorder();
+    for (let i = 0; i < 100; i++) istio.record(i * 10, i % 2 === 0 ? 900 : 1, i % 2 === 0 ? 200 : 503, 74, 35);
+    const sidecar = new ResultRecorder();
+    for (let i = 0; i < 100; i++) sidecar.record(i * 10, i % 2 === 0 ? 200 : 2, i % 2 === 0 ? 200 : 503, 74, 35);
+    const fewer = new ResultRecorder();
+    for (let i = 0; i < 100; i++) fewer.record(i * 10, i % 3 === 0 ? 200 : 2, i % 3 === 0 ? 200 : 503, 74, 35);
+    const verdict = acceptance([
+      armResult(istio, figures('istio', 4, null, 100)),
+      armResult(sidecar, figures('sidecar', 4, null, 100)),
+      armResult(fewer, figures('sidecar-adaptive', 4, null, 100)),
+      armResult(sidecar, figures('sidecar', 1, null, 100)),
+    ]);
+    const at = (key: string, name: string): boolean | null | undefined =>
+      verdict.arms[key]?.criteria.find((c) => c.name === name)?.ok;
+    expect(at('sidecar-c4', "goodput / istio's")).toBe(true);
+    expect(at('sidecar-c4', '2xx p99 x lower than istio')).toBe(true);
+    expect(at('sidecar-adaptive-c4', "goodput / istio's")).toBe(false);
+    // No istio run at 1 caller: nothing to compare with.
+    expect(at('sidecar-c1', "goodput / istio's")).toBeUndefined();
+    expect(verdict.lines.some((l) => l.startsWith('acceptance istio (4 callers): reference'))).toBe(true);
+  });
+
+  it('marks a run void when the machine was saturated or its hypervisor stole CPU, and does not judge it', () => {
+    expect(machineVerdict({ busy_pct: 95, steal_ms: 0 }, 10, 2)).toMatchObject({ void: true });
+    expect(machineVerdict({ busy_pct: 40, steal_ms: 1000 }, 10, 2)).toMatchObject({ void: true }); // 5% of 20 s
+    expect(machineVerdict({ busy_pct: 40, steal_ms: 999 }, 10, 2)).toEqual({ void: false, reason: null });
+    expect(machineVerdict(null, 10, 2)).toEqual({ void: false, reason: null });
+    const rec = new ResultRecorder();
+    for (let i = 0; i < 50; i++) rec.record(i * 10, 500, 200, 74, 35);
+    const r = armResult(rec, { ...figures('sidecar', 1, null, 1000), machine: { busy_pct: 99, steal_ms: 0 } });
+    const verdict = acceptance([r]);
+    expect(verdict.arms['sidecar-c1']).toMatchObject({ void: true, passed: null });
+    expect(verdict.passed).toBe(true);
+    expect(verdict.lines[0]).toMatch(/VOID, not counted: machine CPU 99% busy/);
   });
 });
 

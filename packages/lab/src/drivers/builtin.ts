@@ -41,6 +41,7 @@ export class BuiltinDriver implements Driver {
       body: readSeedBody(spec.repoRoot),
     };
     const rec = spec.recorder;
+    let scheduled = 0;
     const worker = new Worker(new URL('./builtin-worker.js', import.meta.url), {
       workerData: params,
       resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
@@ -67,7 +68,9 @@ export class BuiltinDriver implements Driver {
                 error >= 0 ? m.strings[error] : undefined,
               );
             }
-            rec.scheduled = Math.max(rec.scheduled, m.scheduled);
+            // Several callers may share the recorder: add this worker's progress, not its total.
+            rec.scheduled += m.scheduled - scheduled;
+            scheduled = m.scheduled;
           } else if (m.type === 'started') {
             spec.onStart?.();
           } else if (m.type === 'done') {

@@ -64,6 +64,9 @@ export function statusText(status: number): string {
   return `${status} ${STATUS_TEXT[status] ?? 'Status'}`.trim();
 }
 
+/** The rejection reason the lab records for Envoy's own overflow answers (`x-envoy-overloaded`). */
+export const ENVOY_OVERLOADED = 'envoy-overloaded';
+
 const TICK_MS = 1;
 /** How often requests past their deadline are looked for (their deadlines are in send order). */
 const SWEEP_MS = 20;
@@ -210,6 +213,8 @@ export async function runOpenLoop(p: OpenLoopParams, sink: OpenLoopSink, aborted
         status = statusCode;
         const r = resHeaders['x-cb-reason'];
         if (typeof r === 'string') reason = r;
+        // Envoy's own overflow answer (503 UO) says so in a header of its own.
+        else if (resHeaders['x-envoy-overloaded'] !== undefined) reason = ENVOY_OVERLOADED;
       },
       onResponseData(_controller, chunk) {
         bytesIn += chunk.length;

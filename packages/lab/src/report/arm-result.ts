@@ -1,11 +1,24 @@
+import type { EnvoyStats } from '../envoy.js';
 import type { LatencySummary, SecondPoint } from '../results.js';
 import type { MachineStats, RuntimeStats } from '../runtime-stats.js';
 import type { ScrapePoint } from '../scraper.js';
-import type { ArmName } from '../topology.js';
+import type { ArmName } from '../plan.js';
+
+/** Whether the machine, not the arm, set a run's figures (see arm-run.ts VOID_BUSY_PCT, VOID_STEAL_PCT). */
+export interface MachineVerdict {
+  /** True: the run is reported but not counted (acceptance, medians). */
+  void: boolean;
+  /** Why, in words; null when the run counts. */
+  reason: string | null;
+}
 
 /** Everything the lab knows about one arm after its attack: the unit of summary.json and the reports. */
 export interface ArmResult {
   arm: ArmName;
+  /** Callers (client pods) that shared the offered rate, each with its own connections (and Envoy in mesh arms). */
+  callers: number;
+  /** `<arm>-c<callers>`: the key of this run in the raw files and acceptance. */
+  key: string;
   driver: string;
   replicas: number;
   /** Requests recorded; always `sum(status_codes) + errors`. */
@@ -18,8 +31,10 @@ export interface ArmResult {
   duration_s: number;
   /** Time from the last send to the last answer (s, vegeta's `wait`). */
   wait_s: number;
-  /** Successful answers per second over attack + wait (vegeta's `throughput`): the goodput. */
+  /** Successful answers per second over attack + wait (vegeta's `throughput`). */
   throughput: number;
+  /** 2xx per second of the attack (first to last send): the comparison table's goodput. */
+  goodput_rps: number;
   success_ratio: number;
   /** Answers by HTTP status (errors without an answer are not here). */
   status_codes: Record<string, number>;
@@ -49,6 +64,8 @@ export interface ArmResult {
    * steal (null off Linux).
    */
   runtime: { driver: RuntimeStats | null; lab: RuntimeStats; machine: MachineStats | null };
+  /** Void runs are shown but not counted: the machine was too busy or its hypervisor stole too much. */
+  void: MachineVerdict;
   /** Highest number of requests the API of one replica had in flight. */
   max_upstream_concurrency: number | null;
   /** Where that number comes from. */
@@ -62,6 +79,11 @@ export interface ArmResult {
   goodput_ratio: number | null;
   /** The sidecar config file this arm ran with (sidecar arms). */
   sidecar_config: string | null;
+  /**
+   * Mesh arms: Envoy's own statistics during the attack, summed over the callers' Envoys and over the
+   * replicas' inbound Envoys (null in the other arms).
+   */
+  envoy: { callers: EnvoyStats; inbound: EnvoyStats } | null;
   /** Per-second series and scrapes (also written raw to raw/<arm>.json). */
   series: SecondPoint[];
   scrapes: ScrapePoint[];

@@ -2,7 +2,8 @@ import type { LabSummary } from '../lab.js';
 import type { ScrapePoint } from '../scraper.js';
 import type { ArmResult } from './arm-result.js';
 import { CHART_CSS, svgChart, type ChartSeries } from './svg-chart.js';
-import { comparisonRows, vegetaText } from './text.js';
+import { hasSidecar } from '../plan.js';
+import { columnName, comparisonRows, vegetaText } from './text.js';
 
 const STATUS_COLORS: Record<string, string> = {
   '200': '#2a9d3a',
@@ -51,22 +52,22 @@ export function armCharts(r: ArmResult): string[] {
   }));
   const charts = [
     svgChart({
-      id: `${r.arm}-throughput`,
-      title: `${r.arm}: answers per second by status`,
+      id: `${r.key}-throughput`,
+      title: `${columnName(r)}: answers per second by status`,
       xLabel: 'seconds (by completion)',
       yLabel: 'answers/s',
       series: throughput,
     }),
     svgChart({
-      id: `${r.arm}-latency`,
-      title: `${r.arm}: latency percentiles (all requests, by send second)`,
+      id: `${r.key}-latency`,
+      title: `${columnName(r)}: latency percentiles (all requests, by send second)`,
       xLabel: 'seconds (by scheduled send)',
       yLabel: 'ms (log)',
       series: latency,
       logY: true,
     }),
   ];
-  const sidecar = r.arm !== 'direct';
+  const sidecar = hasSidecar(r.arm);
   const inflight: ChartSeries[] = [
     { name: 'Service in flight (sum)', color: PALETTE[0]!, points: gauge(r.scrapes, (p) => sum(p.serviceInflight)) },
     { name: 'API in flight (sum)', color: PALETTE[1]!, points: gauge(r.scrapes, (p) => sum(p.apiInflight)) },
@@ -84,8 +85,8 @@ export function armCharts(r: ArmResult): string[] {
   }
   charts.push(
     svgChart({
-      id: `${r.arm}-inflight`,
-      title: `${r.arm}: in flight${sidecar ? ', concurrency limit and queue' : ''} (scraped)`,
+      id: `${r.key}-inflight`,
+      title: `${columnName(r)}: in flight${sidecar ? ', concurrency limit and queue' : ''} (scraped)`,
       xLabel: 'seconds',
       yLabel: 'requests',
       series: inflight,
@@ -104,8 +105,8 @@ export function armCharts(r: ArmResult): string[] {
     }));
     charts.push(
       svgChart({
-        id: `${r.arm}-breaker`,
-        title: `${r.arm}: breaker state per sidecar (scraped)`,
+        id: `${r.key}-breaker`,
+        title: `${columnName(r)}: breaker state per sidecar (scraped)`,
         xLabel: 'seconds',
         yLabel: 'state',
         series: breaker,
@@ -124,14 +125,14 @@ export function armCharts(r: ArmResult): string[] {
 /** The self-contained report page: summary, comparison table, per-arm text report and charts. */
 export function renderHtml(summary: LabSummary, results: readonly ArmResult[]): string {
   const rows = comparisonRows(results);
-  const table = `<table><tr><th></th>${results.map((r) => `<th>${esc(r.arm)}</th>`).join('')}</tr>${rows
+  const table = `<table><tr><th></th>${results.map((r) => `<th>${esc(columnName(r))}</th>`).join('')}</tr>${rows
     .map((row) => `<tr>${row.map((c, i) => (i === 0 ? `<th>${esc(c)}</th>` : `<td>${esc(c)}</td>`)).join('')}</tr>`)
     .join('')}</table>`;
   const c = summary.config;
   const arms = results
     .map(
       (r) =>
-        `<section class="arm" id="arm-${esc(r.arm)}"><h2>${esc(r.arm)}</h2><pre>${esc(vegetaText(r))}</pre>` +
+        `<section class="arm" id="arm-${esc(r.key)}"><h2>${esc(columnName(r))}</h2><pre>${esc(vegetaText(r))}</pre>` +
         `<p class="note">max upstream concurrency: ${r.max_upstream_concurrency ?? '-'} (${esc(r.max_upstream_concurrency_source)})` +
         `${r.sidecar_config === null ? '' : `; sidecar config: ${esc(r.sidecar_config)}`}</p>` +
         `<div class="charts">${armCharts(r).join('')}</div></section>`,
@@ -145,7 +146,7 @@ table{border-collapse:collapse;margin:8px 0}th,td{border:1px solid #ccc;padding:
 th{text-align:left;background:#f0f0f0}pre{background:#fff;border:1px solid #ddd;padding:8px;overflow-x:auto}
 .charts{display:flex;flex-wrap:wrap}.note{color:#555}.pass{color:#2a9d3a}.fail{color:#d62728}
 ${CHART_CSS}</style></head><body>
-<h1>cb-lab: ${summary.arms.map((a) => esc(a.arm)).join(' vs ')}</h1>
+<h1>cb-lab: ${summary.arms.map((a) => esc(a.callers === 1 ? a.arm : `${a.arm}@${a.callers}`)).join(' vs ')}</h1>
 <p>${esc(summary.started_at)} · ${c.replicas} replica(s), ${c.workers} worker(s) each · driver ${esc(c.driver)} ·
 ${c.offered_rate} req/s offered (${c.rate_source === 'probe' ? `${c.overload}× the probed capacity` : 'from --rate'}) for ${c.duration_s}s per arm ·
 host ${summary.host.cpus} CPU(s), Node ${esc(summary.host.node)}</p>

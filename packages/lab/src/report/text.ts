@@ -1,4 +1,5 @@
 import type { RuntimeStats } from '../runtime-stats.js';
+import { BOOK } from './acceptance.js';
 import type { ArmResult } from './arm-result.js';
 import { goDuration, vegetaLine } from './format.js';
 
@@ -46,23 +47,63 @@ function ms(v: number | undefined): string {
   return v === undefined || v === 0 ? '-' : goDuration(v);
 }
 
-/** The rows of the side-by-side comparison: label and one value per arm. */
+/** A column's heading: the arm, with its callers when more than one. */
+export function columnName(r: ArmResult): string {
+  return r.callers === 1 ? r.arm : `${r.arm}@${r.callers}`;
+}
+
+function envoyRow(r: ArmResult, f: (e: NonNullable<ArmResult['envoy']>) => string): string {
+  return r.envoy === null ? '-' : f(r.envoy);
+}
+
+/** The rows of the side-by-side comparison: label and one value per arm (and the book's, with the seed preset). */
 export function comparisonRows(arms: readonly ArmResult[]): [string, ...string[]][] {
   const row = (label: string, f: (r: ArmResult) => string): [string, ...string[]] => [label, ...arms.map(f)];
   return [
+    row('callers', (r) => String(r.callers)),
     row('offered rate (req/s)', (r) => r.offered_rate.toFixed(0)),
     row('requests', (r) => String(r.requests)),
     row('success ratio', (r) => `${(r.success_ratio * 100).toFixed(2)}%`),
-    row('goodput (2xx/s)', (r) => r.throughput.toFixed(1)),
+    row('goodput (2xx/s of the attack)', (r) => r.goodput_rps.toFixed(1)),
     row('capacity (probe, req/s)', (r) => (r.capacity_rps === null ? '-' : r.capacity_rps.toFixed(1))),
     row('goodput / capacity', (r) => (r.goodput_ratio === null ? '-' : `${(r.goodput_ratio * 100).toFixed(0)}%`)),
     row('2xx p50', (r) => ms(r.latency_ms.success.p50)),
     row('2xx p99', (r) => ms(r.latency_ms.success.p99)),
     row('2xx max', (r) => ms(r.latency_ms.success.max)),
+    row('all p50 / p90', (r) => `${ms(r.latency_ms.all.p50)} / ${ms(r.latency_ms.all.p90)}`),
+    row('all p99', (r) => ms(r.latency_ms.all.p99)),
     row('rejections (5xx)', (r) => String(r.latency_ms.rejection.count)),
     row('rejection p99', (r) => ms(r.latency_ms.rejection.p99)),
     row('rejection p99 inside sidecar (<=)', (r) =>
       r.sidecar_rejection_p99_ms === null ? '-' : goDuration(r.sidecar_rejection_p99_ms),
+    ),
+    row(
+      'rejections by reason',
+      (r) =>
+        Object.entries(r.rejection_reasons)
+          .map(([k, v]) => `${k}:${v}`)
+          .join(' ') || '-',
+    ),
+    row('Envoy overflow 503 UO: callers / inbound', (r) =>
+      envoyRow(
+        r,
+        (e) =>
+          `${e.callers.upstream_rq_pending_overflow + e.callers.upstream_rq_overflow} / ${e.inbound.upstream_rq_pending_overflow + e.inbound.upstream_rq_overflow}`,
+      ),
+    ),
+    row('upstream 503s seen by the callers', (r) => envoyRow(r, (e) => String(e.callers.upstream_rq_503))),
+    row('mesh retries (ok / refused)', (r) =>
+      envoyRow(
+        r,
+        (e) =>
+          `${e.callers.upstream_rq_retry} (${e.callers.upstream_rq_retry_success} / ${e.callers.upstream_rq_retry_overflow})`,
+      ),
+    ),
+    row('queued at max connections', (r) => envoyRow(r, (e) => String(e.callers.upstream_cx_overflow))),
+    row('outlier ejections', (r) => envoyRow(r, (e) => String(e.callers.outlier_ejections_enforced))),
+    row('errors (no answer)', (r) => String(r.errors)),
+    row('max upstream concurrency', (r) =>
+      r.max_upstream_concurrency === null ? '-' : String(r.max_upstream_concurrency),
     ),
     row('driver send lag p99', (r) => (r.driver_send_lag_ms === null ? '-' : goDuration(r.driver_send_lag_ms.p99))),
     row('loop delay p99: driver/lab', (r) => `${loop(r.runtime.driver)} / ${loop(r.runtime.lab)}`),
@@ -70,24 +111,35 @@ export function comparisonRows(arms: readonly ArmResult[]): [string, ...string[]
     row('machine CPU busy / steal', (r) =>
       r.runtime.machine === null ? '-' : `${r.runtime.machine.busy_pct.toFixed(0)}% / ${r.runtime.machine.steal_ms}ms`,
     ),
-    row(
-      'rejections by x-cb-reason',
-      (r) =>
-        Object.entries(r.rejection_reasons)
-          .map(([k, v]) => `${k}:${v}`)
-          .join(' ') || '-',
-    ),
-    row('errors (no answer)', (r) => String(r.errors)),
-    row('all p99', (r) => ms(r.latency_ms.all.p99)),
-    row('max upstream concurrency', (r) =>
-      r.max_upstream_concurrency === null ? '-' : String(r.max_upstream_concurrency),
-    ),
+    row('counted', (r) => (r.void.void ? 'VOID' : 'yes')),
   ];
 }
 
-/** The side-by-side table of the arms as aligned text. */
-export function comparisonText(arms: readonly ArmResult[]): string {
-  const rows: string[][] = [['', ...arms.map((a) => a.arm)], ...comparisonRows(arms)];
+/** The book's column beside the seed preset's arms: its figures where it has them, '-' elsewhere. */
+function bookColumn(labels: readonly string[]): string[] {
+  const known: Record<string, string> = {
+    callers: '1',
+    'offered rate (req/s)': String(BOOK.rate),
+    requests: String(BOOK.requests),
+    'success ratio': `${(BOOK.successRatio * 100).toFixed(2)}%`,
+    'goodput (2xx/s of the attack)': (BOOK.statusCodes['200'] / BOOK.durationSeconds).toFixed(1),
+    'all p50 / p90': `${goDuration(BOOK.latencyMs.p50)} / ${goDuration(BOOK.latencyMs.p90)}`,
+    'all p99': goDuration(BOOK.latencyMs.p99),
+    'rejections (5xx)': String(BOOK.statusCodes['503']),
+    'Envoy overflow 503 UO: callers / inbound': `${BOOK.statusCodes['503']} / -`,
+    'errors (no answer)': '0',
+  };
+  return labels.map((l) => known[l] ?? '-');
+}
+
+/** The side-by-side table of the arms as aligned text; with the seed preset the book's run is the first column. */
+export function comparisonText(arms: readonly ArmResult[], preset?: 'seed'): string {
+  const body = comparisonRows(arms);
+  const book = preset === 'seed' ? bookColumn(body.map((r) => r[0])) : [];
+  const rows: string[][] = [
+    ['', ...(preset === 'seed' ? ['book (Istio)'] : []), ...arms.map(columnName)],
+    ...body.map(([label, ...cells], i) => [label, ...(preset === 'seed' ? [book[i] ?? '-'] : []), ...cells]),
+  ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
   return rows
     .map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '))
