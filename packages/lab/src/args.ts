@@ -18,6 +18,8 @@ export interface LabFlags {
   policy: string | undefined;
   /** The Istio generation the mesh arms' Envoys are configured as. */
   istioProfile: IstioProfile;
+  /** `--fault D`: replica 0's model killed for this long in the middle of every attack (s). */
+  faultSeconds: number | undefined;
   rate: number | undefined;
   durationSeconds: number;
   driver: (typeof DRIVER_NAMES)[number];
@@ -64,6 +66,8 @@ a side-by-side comparison, summary.json, report.html and raw series under --out.
   --policy FILE         the mesh policy for both arms: a DestinationRule (optionally with a VirtualService and
                         a Sidecar in the same YAML) (default manifests/components/istio-circuit-breaker)
   --istio-profile P     book (Istio 1.9 era: mesh retries on 503) | current (1.24+) (default current)
+  --fault D             kill replica 0's model (SIGKILL) for D (e.g. 3s) in the middle of every attack, then start
+                        it again; reports answers during the outage and the time to recover
   --rate R              offered req/s for every arm (default: ${'3'}x the probed capacity)
   --duration D          attack duration per arm: 10, 10s, 1m (default 10s)
   --driver NAME         builtin | vegeta | k6 (default builtin; vegeta/k6 need \`make tools\`)
@@ -124,6 +128,7 @@ export function parseLabArgs(argv: readonly string[]): LabFlags {
         callers: { type: 'string' },
         policy: { type: 'string' },
         'istio-profile': { type: 'string' },
+        fault: { type: 'string' },
         prometheus: { type: 'boolean' },
         keep: { type: 'boolean' },
         'probe-seconds': { type: 'string' },
@@ -189,6 +194,10 @@ export function parseLabArgs(argv: readonly string[]): LabFlags {
   const profile = str('istio-profile') ?? (seed ? 'book' : 'current');
   if (!(ISTIO_PROFILES as readonly string[]).includes(profile))
     problems.push(`--istio-profile must be one of ${ISTIO_PROFILES.join(', ')}, got "${profile}"`);
+  const faultRaw = str('fault');
+  const fault = faultRaw === undefined ? undefined : durationSeconds(faultRaw);
+  if (faultRaw !== undefined && (fault === undefined || fault <= 0 || fault >= (dur ?? 10)))
+    problems.push(`--fault must be a duration shorter than the attack (e.g. 3s), got "${faultRaw}"`);
   const policy = str('policy') ?? (seed ? SEED_POLICY_FILE : undefined);
   if (str('policy') !== undefined && !existsSync(str('policy') as string))
     problems.push(`--policy file not found: ${str('policy')}`);
@@ -206,6 +215,7 @@ export function parseLabArgs(argv: readonly string[]): LabFlags {
     callers: callerCounts,
     policy,
     istioProfile: profile as IstioProfile,
+    faultSeconds: fault,
     rate,
     durationSeconds: dur ?? 10,
     driver: driver as LabFlags['driver'],
@@ -232,6 +242,7 @@ export function parseLabArgs(argv: readonly string[]): LabFlags {
     },
   };
   if (flags.keep && !flags.prometheus) problems.push('--keep only makes sense with --prometheus');
+  if (fault !== undefined && flags.apiCpu > 0) problems.push('--fault cannot restart a model under --api-cpu');
   if (problems.length > 0) throw new LabError('LAB_BAD_FLAGS', `${problems.join('; ')} (see --help)`);
   return flags;
 }

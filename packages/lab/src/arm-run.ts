@@ -3,6 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import type { AttackSpec, Driver } from './drivers/driver.js';
+import { faultResult, type FaultSpec } from './fault.js';
 import { addEnvoyStats, envoyStatsSince, fetchEnvoyStats, type EnvoyStats } from './envoy.js';
 import { hasSidecar, isMeshArm, runKey, type ArmName, type ArmRun } from './plan.js';
 import { probeCapacity, type CapacityProbe } from './probe.js';
@@ -20,7 +21,15 @@ import {
   type RuntimeStats,
 } from './runtime-stats.js';
 import { ArmScraper, type ScrapePoint } from './scraper.js';
-import { startTopology, stopTopology, type LabPaths, type MeshBootstraps, type Topology } from './topology.js';
+import {
+  killModel,
+  restartModel,
+  startTopology,
+  stopTopology,
+  type LabPaths,
+  type MeshBootstraps,
+  type Topology,
+} from './topology.js';
 
 /** What every run of a lab shares (the lab builds it from its options). */
 export interface ArmRunContext {
@@ -42,6 +51,8 @@ export interface ArmRunContext {
   mesh?: MeshBootstraps;
   /** The seed's POST /predict body. */
   body: string;
+  /** Kill one replica's model during every attack (`--fault`). */
+  fault?: FaultSpec;
   rawDir: string;
   paths: LabPaths;
   onTopology?: (topo: Topology) => Promise<void> | void;
@@ -213,6 +224,55 @@ export async function attackWithCallers(driver: Driver, spec: AttackSpec, topo: 
   }
 }
 
+/**
+ * Kills one replica's model `atSeconds` into the attack and starts it again `downSeconds` later, noting both
+ * times on the attack's clock (they start with the driver's `onStart`).
+ */
+class FaultInjector {
+  killedAtMs: number | undefined;
+  returnedAtMs: number | undefined;
+  private t0 = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private done: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly sup: Supervisor,
+    private readonly topo: Topology,
+    readonly spec: FaultSpec,
+    private readonly err: NodeJS.WritableStream,
+    private readonly label: string,
+  ) {}
+
+  /** Starts the clock: the attack has begun. */
+  arm(): void {
+    this.t0 = performance.now();
+    this.timer = setTimeout(() => {
+      this.done = this.inject();
+    }, this.spec.atSeconds * 1000);
+  }
+
+  private async inject(): Promise<void> {
+    const i = this.spec.replica;
+    this.killedAtMs = performance.now() - this.t0;
+    await killModel(this.topo, i);
+    this.err.write(`\ncb-lab: ${this.label}: fault: replica ${i}'s model killed; back in ${this.spec.downSeconds}s\n`);
+    await new Promise((r) => setTimeout(r, this.spec.downSeconds * 1000));
+    try {
+      await restartModel(this.sup, this.topo, i);
+      this.returnedAtMs = performance.now() - this.t0;
+      this.err.write(`cb-lab: ${this.label}: fault: replica ${i}'s model ready again\n`);
+    } catch (e) {
+      this.err.write(`cb-lab: ${this.label}: fault: replica ${i}'s model did not come back: ${String(e)}\n`);
+    }
+  }
+
+  /** Waits for a restart in progress, and cancels a fault the attack ended before. */
+  async settle(): Promise<void> {
+    clearTimeout(this.timer);
+    await this.done;
+  }
+}
+
 /** What one run produced: the result and where its raw series went. */
 export interface ArmRunOutput {
   result: ArmResult;
@@ -291,6 +351,7 @@ export async function runArm(
     const monitor = new RuntimeMonitor();
     let cpuAtStart: CpuTimes | null = null;
     let started = false;
+    const fault = ctx.fault === undefined ? undefined : new FaultInjector(sup, topo, ctx.fault, err, label);
     const onStart = (): void => {
       if (started) return;
       started = true;
@@ -298,6 +359,7 @@ export async function runArm(
       monitor.start();
       scraper.start();
       progress.start();
+      fault?.arm();
     };
     let files: string[];
     let labRuntime: RuntimeStats;
@@ -321,6 +383,7 @@ export async function runArm(
         topo,
       );
     } finally {
+      await fault?.settle();
       labRuntime = monitor.snapshot();
       machine = machineStats(cpuAtStart, readCpuTimes());
       monitor.stop();
@@ -356,6 +419,9 @@ export async function runArm(
       machine,
       envoy,
     });
+    if (fault?.killedAtMs !== undefined) {
+      result.fault = faultResult(rec.fineSeries(), fault.spec.replica, fault.killedAtMs, fault.returnedAtMs ?? null);
+    }
     const rawFile = join(ctx.rawDir, `${runKey(run)}.json`);
     writeFileSync(
       rawFile,

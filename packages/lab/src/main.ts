@@ -83,6 +83,15 @@ async function main(): Promise<number> {
         paths,
         signal: abort.signal,
         ...(flags.preset === undefined ? {} : { preset: flags.preset }),
+        ...(flags.faultSeconds === undefined
+          ? {}
+          : {
+              fault: {
+                replica: 0,
+                atSeconds: (flags.durationSeconds - flags.faultSeconds) / 2,
+                downSeconds: flags.faultSeconds,
+              },
+            }),
         ...(flags.rate === undefined ? {} : { rate: flags.rate }),
         ...(flags.model === undefined ? {} : { modelPath: resolve(flags.model) }),
         ...(flags.labels === undefined ? {} : { labelPath: resolve(flags.labels) }),

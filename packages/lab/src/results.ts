@@ -59,6 +59,19 @@ export function summarize(h: Histogram): LatencySummary {
   };
 }
 
+/** Width of the fine completion bins (ms). */
+export const FINE_BIN_MS = 100;
+
+/** Completions in one {@link FINE_BIN_MS} bin. */
+export interface FineBin {
+  /** 2xx answers. */
+  ok: number;
+  /** Requests that got no answer. */
+  errors: number;
+  /** Answers by status. */
+  codes: Map<number, number>;
+}
+
 /** True for answers the report counts as successes (vegeta: 2xx). */
 function isSuccess(status: number): boolean {
   return status >= 200 && status < 300;
@@ -103,6 +116,8 @@ export class ResultRecorder {
   private readonly rejected = histogram();
   private readonly perSecond: { sent: number; codes: Map<number, number>; errors: number; h: Histogram | undefined }[] =
     [];
+  /** Completions per 100 ms by status (the fault run's recovery is read from these). */
+  private readonly fine: FineBin[] = [];
 
   /**
    * Records one request.
@@ -125,6 +140,12 @@ export class ResultRecorder {
     sent.h ??= histogram();
     sent.h.recordValue(us);
     const done = this.second(doneMs);
+    const bin = Math.max(0, Math.floor(doneMs / FINE_BIN_MS));
+    while (this.fine.length <= bin) this.fine.push({ ok: 0, errors: 0, codes: new Map() });
+    const f = this.fine[bin] as FineBin;
+    if (status === 0) f.errors++;
+    else f.codes.set(status, (f.codes.get(status) ?? 0) + 1);
+    if (isSuccess(status)) f.ok++;
     if (status === 0) {
       this.errors++;
       done.errors++;
@@ -174,6 +195,11 @@ export class ResultRecorder {
   /** Latency of all requests, of successes and of rejections. */
   latency(): { all: LatencySummary; success: LatencySummary; rejection: LatencySummary } {
     return { all: summarize(this.all), success: summarize(this.ok), rejection: summarize(this.rejected) };
+  }
+
+  /** Completions per {@link FINE_BIN_MS} by completion time: 2xx, answers by status, no answer. */
+  fineSeries(): readonly FineBin[] {
+    return this.fine;
   }
 
   /** The per-second series. */

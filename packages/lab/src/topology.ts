@@ -6,7 +6,7 @@ import { parse, stringify } from 'yaml';
 import { LabError } from './errors.js';
 import { startEnvoy } from './envoy.js';
 import { hasSidecar, isMeshArm, type ArmName } from './plan.js';
-import { freePorts, type Child, type Supervisor } from './processes.js';
+import { freePorts, type Child, type SpawnSpec, type Supervisor } from './processes.js';
 import { startService } from './service.js';
 import { findTool } from './tools.js';
 import { SIDECAR_NODE_OPTIONS } from '@infer-cb/proxy/runtime';
@@ -59,6 +59,8 @@ export interface Replica {
   adminUrl?: string;
   /** The replica's own (inbound) Envoy in mesh arms. */
   inbound?: { url: string; adminUrl: string };
+  /** How its API was started, and the process now (the fault run kills and restarts it). */
+  model?: { spec: SpawnSpec; child: Child; nice: number };
 }
 
 /** A running arm: replicas behind one Service (HAProxy, see service.ts), or behind each caller's Envoy. */
@@ -284,14 +286,16 @@ export async function startTopology(sup: Supervisor, opts: TopologyOptions): Pro
     replicas.push(replica);
     starts.push(
       (async () => {
-        const api = await sup.spawn({
+        const spec: SpawnSpec = {
           name: `${opts.arm}/api-${i}`,
           command: process.execPath,
           args: [paths.apiMain],
           env,
           readyUrl: `${replica.apiUrl}/ready`,
           readyTimeoutMs: 30_000,
-        });
+        };
+        const api = await sup.spawn(spec);
+        replica.model = { spec, child: api, nice: opts.apiNice ?? 0 };
         children.push(api);
         apis.push(api);
         if ((opts.apiNice ?? 0) > 0) setPriority(api.pid, opts.apiNice ?? 0);
@@ -391,6 +395,27 @@ export async function startTopology(sup: Supervisor, opts: TopologyOptions): Pro
   if (configPath !== undefined) topo.configPath = configPath;
   if (quota !== undefined) topo.quota = quota;
   return topo;
+}
+
+/** Kills replica `index`'s model (its API process group) outright, as a crashed container; resolves once it is gone. */
+export async function killModel(topo: Topology, index: number): Promise<void> {
+  const model = topo.replicas[index]?.model;
+  if (model === undefined) throw new RangeError(`replica ${index} has no model to kill`);
+  model.child.signal('SIGKILL');
+  await model.child.exited;
+}
+
+/**
+ * Starts replica `index`'s model again, as it was started (same port, same settings), and resolves once it
+ * answers its readiness check: the container back after a restart.
+ */
+export async function restartModel(sup: Supervisor, topo: Topology, index: number): Promise<void> {
+  const model = topo.replicas[index]?.model;
+  if (model === undefined) throw new RangeError(`replica ${index} has no model to restart`);
+  const child = await sup.spawn(model.spec);
+  if (model.nice > 0) setPriority(child.pid, model.nice);
+  topo.children[topo.children.indexOf(model.child)] = child;
+  model.child = child;
 }
 
 /** Stops every process of an arm (SIGTERM, then SIGKILL after the grace). */

@@ -132,6 +132,18 @@ export function acceptance(results: readonly ArmResult[], preset?: 'seed'): Acce
         criteria.push(...againstIstio(r, at('istio', r.callers)));
         const rej = r.latency_ms.rejection.count === 0 ? null : r.latency_ms.rejection.p99;
         criteria.push(criterion('rejection p99 ms', rej, '<= 10', (v) => v <= 10));
+        if (r.fault !== undefined) {
+          // A dead model is answered (503), never left hanging, and the arm is whole within 1 s of its return.
+          criteria.push(criterion('fault: requests unanswered', r.fault.unanswered, '0', (v) => v === 0));
+          criteria.push(
+            criterion(
+              'fault: s to recover after the model returned',
+              r.fault.recovered_after_s ?? 1e9,
+              '<= 1',
+              (v) => v <= 1,
+            ),
+          );
+        }
       } else if (r.arm === 'istio' && preset === 'seed') {
         criteria.push(...againstBook(r));
       }

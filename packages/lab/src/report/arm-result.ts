@@ -1,4 +1,5 @@
 import type { EnvoyStats } from '../envoy.js';
+import type { FaultResult } from '../fault.js';
 import type { LatencySummary, SecondPoint } from '../results.js';
 import type { MachineStats, RuntimeStats } from '../runtime-stats.js';
 import type { ScrapePoint } from '../scraper.js';
@@ -84,6 +85,8 @@ export interface ArmResult {
    * replicas' inbound Envoys (null in the other arms).
    */
   envoy: { callers: EnvoyStats; inbound: EnvoyStats } | null;
+  /** The fault run (`--fault`): what killing one replica's model did to this arm. */
+  fault?: FaultResult;
   /** Per-second series and scrapes (also written raw to raw/<arm>.json). */
   series: SecondPoint[];
   scrapes: ScrapePoint[];
