@@ -93,9 +93,24 @@ test: build lint tools system-deps ## build, lint and run every test; ends with 
 	node scripts/test-summary.mjs .ci-results/jest.json .ci-results/jest-load.json; exit $$rc
 
 # --- local A/B lab (packages/lab, docs/lab.md) ---------------------------------------------------
-# LAB_ARGS passes flags to cb-lab, e.g. `make demo LAB_ARGS="--preset seed"` or `LAB_ARGS="--driver vegeta"`.
-demo: build tools system-deps ## run the local A/B lab: direct vs sidecar vs sidecar-adaptive, 3 replicas, report under reports/
+# LAB_ARGS passes flags to cb-lab, e.g. `make demo LAB_ARGS="--driver vegeta"`.
+demo: build tools system-deps ## run the local A/B lab: direct, istio, sidecar, sidecar-adaptive at 1 caller, istio and sidecar at 4; report under reports/
 	node packages/lab/dist/main.js $(LAB_ARGS)
+
+# The lab's experiments, RUNS times each; medians per arm and caller count in bench/results/lab-<name>.md.
+RUNS ?= 3
+LAB_SERIES = node bench/lab/series.mjs --runs $(RUNS)
+BOOK_POLICY := packages/policy/fixtures/book-destinationrule.yaml
+.PHONY: lab-callers lab-seed lab-fault
+lab-callers: build tools system-deps ## the caller-count experiment: istio vs sidecar at 1, 2, 4, 8 callers (RUNS=3) -> bench/results/lab-callers.md
+	$(LAB_SERIES) --name callers --title "istio against sidecar by number of callers" -- --arms istio,sidecar --callers 1,2,4,8 $(LAB_ARGS)
+
+lab-seed: build tools system-deps ## the book's experiment reproduced and beaten: --preset seed (RUNS=3) -> bench/results/lab-seed.md
+	$(LAB_SERIES) --name seed --title "the book's run (--preset seed)" -- --preset seed $(LAB_ARGS)
+
+lab-fault: build tools system-deps ## one replica's model killed for 3 s mid-run, manifests' and book's DestinationRule (RUNS=3) -> bench/results/lab-fault*.md
+	$(LAB_SERIES) --name fault --title "a model killed for 3 s, the DestinationRule in manifests/" -- --arms istio,sidecar,istio-sidecar --duration 15s --fault 3s $(LAB_ARGS)
+	$(LAB_SERIES) --name fault-book --title "a model killed for 3 s, the book's DestinationRule and Istio" -- --arms istio,sidecar,istio-sidecar --duration 15s --fault 3s --policy $(BOOK_POLICY) --istio-profile book $(LAB_ARGS)
 
 clean: ## remove build output (not node_modules or .tools)
 	rm -rf packages/*/dist packages/*/tsconfig.tsbuildinfo .ci-results
