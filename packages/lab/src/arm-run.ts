@@ -11,7 +11,7 @@ import type { Supervisor } from './processes.js';
 import { Progress } from './progress.js';
 import { histogramPercentile } from './prom-text.js';
 import type { ArmResult, MachineVerdict } from './report/arm-result.js';
-import { ResultRecorder } from './results.js';
+import { FINE_BIN_MS, ResultRecorder } from './results.js';
 import {
   machineStats,
   readCpuTimes,
@@ -103,6 +103,21 @@ export function machineVerdict(machine: MachineStats | null, attackSeconds: numb
   return { void: reasons.length > 0, reason: reasons.length > 0 ? reasons.join(', ') : null };
 }
 
+/**
+ * 2xx answered per second while the attack was sending (whole 100 ms bins up to the last send): what the
+ * arm delivered under the load, not the backlog it answered afterwards (an unprotected queue still drains
+ * for seconds after the attack, which counted would credit it with more than its capacity).
+ */
+export function goodputDuringAttack(rec: ResultRecorder): number {
+  const bins = Math.floor(rec.lastSendMs / FINE_BIN_MS);
+  if (bins <= 0) return 0;
+  const ok = rec
+    .fineSeries()
+    .slice(0, bins)
+    .reduce((a, b) => a + b.ok, 0);
+  return ok / ((bins * FINE_BIN_MS) / 1000);
+}
+
 /** The inputs of {@link armResult} besides the recorder. */
 export interface ArmFigures {
   run: ArmRun;
@@ -157,7 +172,7 @@ export function armResult(rec: ResultRecorder, f: ArmFigures): ArmResult {
     duration_s: round(durationS),
     wait_s: round(waitS),
     throughput: round(throughput, 2),
-    goodput_rps: round(durationS > 0 ? ok / durationS : 0, 2),
+    goodput_rps: round(goodputDuringAttack(rec), 2),
     success_ratio: rec.requests === 0 ? 0 : round(ok / rec.requests, 4),
     status_codes: Object.fromEntries([...rec.statusCodes].sort((a, b) => a[0] - b[0]).map(([k, v]) => [String(k), v])),
     errors: rec.errors,

@@ -84,11 +84,11 @@ describe('vegeta-style report', () => {
 
   it('judges the sidecar arms against istio at the same callers: goodput >= 0.98x and 2xx p99 >= 3x lower', () => {
     const istio = new ResultRecorder();
-    for (let i = 0; i < 100; i++) istio.record(i * 10, i % 2 === 0 ? 900 : 1, i % 2 === 0 ? 200 : 503, 74, 35);
+    for (let i = 0; i < 300; i++) istio.record(i * 10, i % 2 === 0 ? 400 : 1, i % 2 === 0 ? 200 : 503, 74, 35);
     const sidecar = new ResultRecorder();
-    for (let i = 0; i < 100; i++) sidecar.record(i * 10, i % 2 === 0 ? 200 : 2, i % 2 === 0 ? 200 : 503, 74, 35);
+    for (let i = 0; i < 300; i++) sidecar.record(i * 10, i % 2 === 0 ? 100 : 2, i % 2 === 0 ? 200 : 503, 74, 35);
     const fewer = new ResultRecorder();
-    for (let i = 0; i < 100; i++) fewer.record(i * 10, i % 3 === 0 ? 200 : 2, i % 3 === 0 ? 200 : 503, 74, 35);
+    for (let i = 0; i < 300; i++) fewer.record(i * 10, i % 3 === 0 ? 100 : 2, i % 3 === 0 ? 200 : 503, 74, 35);
     const verdict = acceptance([
       armResult(istio, figures('istio', 4, null, 100)),
       armResult(sidecar, figures('sidecar', 4, null, 100)),
@@ -103,6 +103,15 @@ describe('vegeta-style report', () => {
     // No istio run at 1 caller: nothing to compare with.
     expect(at('sidecar-c1', "goodput / istio's")).toBeUndefined();
     expect(verdict.lines.some((l) => l.startsWith('acceptance istio (4 callers): reference'))).toBe(true);
+  });
+
+  it('counts as goodput the 2xx answered while the attack sent, not the backlog answered after it', () => {
+    const rec = new ResultRecorder();
+    // 10 s at 100/s; the first 5 s answered at once, the rest queued and answered 10 s late.
+    for (let i = 0; i < 1000; i++) rec.record(i * 10, i < 500 ? 5 : 10_000, 200, 74, 35);
+    const r = armResult(rec, figures('direct', 1, null, 100));
+    expect(r.goodput_rps).toBeCloseTo(500 / 9.9, 0);
+    expect(r.throughput).toBeLessThan(60);
   });
 
   it('marks a run void when the machine was saturated or its hypervisor stole CPU, and does not judge it', () => {

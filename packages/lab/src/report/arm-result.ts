@@ -34,7 +34,7 @@ export interface ArmResult {
   wait_s: number;
   /** Successful answers per second over attack + wait (vegeta's `throughput`). */
   throughput: number;
-  /** 2xx per second of the attack (first to last send): the comparison table's goodput. */
+  /** 2xx answered per second while the attack was sending: the comparison table's goodput. */
   goodput_rps: number;
   success_ratio: number;
   /** Answers by HTTP status (errors without an answer are not here). */
