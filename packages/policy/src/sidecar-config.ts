@@ -1,0 +1,287 @@
+import { failOnOptions } from './envoy.js';
+import type { ConnectionPoolSettings, MeshPolicy } from './policy.js';
+
+/**
+ * The one derivation of cb-sidecar's per-replica numbers from a mesh policy (docs/istio-arm.md "From the
+ * DestinationRule to the sidecar"). Istio's limits are per calling Envoy for the whole Service; the sidecar's
+ * are per replica for every caller together, so the mesh's figure per replica is the per-caller limit times
+ * the callers divided by the replicas. When the model's capacity is known, the sidecar is sized to that
+ * instead, and the mesh's figure is shown beside it.
+ */
+
+/** What one replica's model can serve: `concurrency` inferences at once, each taking `serviceTimeMs`. */
+export interface ModelCapacity {
+  /** Execution slots (the API's INFERENCE_CONCURRENCY; a model server's workers or instances). */
+  readonly concurrency: number;
+  /** Time one inference holds its slot, in ms (INFERENCE_MIN_MS). */
+  readonly serviceTimeMs: number;
+}
+
+/** Options of {@link sidecarConfig}. */
+export interface SidecarConfigOptions {
+  /** Replicas of the model behind the Service. */
+  readonly replicas: number;
+  /** Calling pods (each with its own Envoy, so its own copy of the DestinationRule's limits). */
+  readonly callers: number;
+  /** The model's capacity per replica; without it the mesh's per-replica figures are used as they are. */
+  readonly model?: ModelCapacity;
+  /** `static` limits, or `adaptive` (the limiter learns the limit between `min` and `max`). */
+  readonly mode: 'static' | 'adaptive';
+  /**
+   * Time from a slot freeing until a request the sidecar already forwarded occupies it (ms): the loopback
+   * hop and the API's own work outside its slot. Default {@link DEFAULT_HANDOFF_MS}.
+   */
+  readonly handoffMs?: number;
+  /** Merged into the `sidecar` section last (e.g. the lab's short drain). */
+  readonly overrides?: Readonly<Record<string, unknown>>;
+}
+
+/** The default handoff time (ms), from the lab: sidecar -> API on loopback plus parsing, ~0.3-1 ms. */
+export const DEFAULT_HANDOFF_MS = 1;
+
+/** The numbers derived for one replica, with the arithmetic in words. */
+export interface SidecarDerivation {
+  readonly mode: 'static' | 'adaptive';
+  /** Static limit (requests in flight to the model); in adaptive mode the limiter's floor. */
+  readonly limit: number | undefined;
+  /** Requests that may wait in the sidecar's queue. */
+  readonly pending: number | undefined;
+  /** Longest wait in the queue (ms). */
+  readonly queueTimeoutMs: number | undefined;
+  /** Adaptive bounds. */
+  readonly adaptive: { readonly min: number; readonly max: number } | undefined;
+  /** What the mesh lets reach one replica (undefined = unlimited). */
+  readonly mesh: {
+    readonly perCallerInflight: number | undefined;
+    readonly perCallerPending: number | undefined;
+    readonly perReplicaInflight: number | undefined;
+    readonly perReplicaPending: number | undefined;
+    readonly inboundInflight: number | undefined;
+  };
+  /** The model's figures, when given. */
+  readonly model: { readonly capacityRps: number; readonly handoffSlots: number } | undefined;
+  /** The arithmetic, one line per step. */
+  readonly explanation: readonly string[];
+}
+
+/** The cb-sidecar config document: `trafficPolicy` (the DestinationRule's shape) and `sidecar`. */
+export type SidecarConfigDocument = {
+  trafficPolicy: Record<string, unknown>;
+  sidecar: Record<string, unknown>;
+};
+
+/** Istio's in-flight bound of a pool: min(maxConnections, http2MaxRequests), 0 or unset = unlimited. */
+function inflightOf(pool: ConnectionPoolSettings | undefined): number | undefined {
+  const bounds = [pool?.tcp?.maxConnections, pool?.http?.http2MaxRequests].filter(
+    (v): v is number => v !== undefined && v > 0,
+  );
+  return bounds.length > 0 ? Math.min(...bounds) : undefined;
+}
+
+function pendingOf(pool: ConnectionPoolSettings | undefined): number | undefined {
+  const v = pool?.http?.http1MaxPendingRequests;
+  return v !== undefined && v > 0 ? v : undefined;
+}
+
+const minDefined = (...vs: (number | undefined)[]): number | undefined => {
+  const d = vs.filter((v): v is number => v !== undefined);
+  return d.length > 0 ? Math.min(...d) : undefined;
+};
+const show = (v: number | undefined): string => (v === undefined ? 'unlimited' : String(v));
+const msText = (ms: number): string => (ms >= 1000 && ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`);
+
+/**
+ * Derives one replica's sidecar numbers from the policy (the rule is in docs/istio-arm.md):
+ * - mesh per replica = ceil(per-caller limit × callers / replicas), capped by the inbound pool;
+ * - with the model known: limit = slots + handoff slots, handoff slots = max(1, ceil(slots × handoff / service
+ *   time)), so a slot that frees finds the next request already at the model; queue timeout = a tenth of the
+ *   service time (at least 1 ms); pending = ceil(2 × slots × queue timeout / service time), the completions
+ *   expected within the queue timeout, doubled for their jitter; CoDel's target = the queue timeout;
+ * - adaptive: min = that limit, max = 4 × it (without the model: 1 and the mesh's figure).
+ * @throws PolicyError POLICY_BAD_OPTIONS listing every problem in `opts`
+ */
+export function deriveSidecarLimits(policy: MeshPolicy, opts: SidecarConfigOptions): SidecarDerivation {
+  checkOptions(opts);
+  const lines: string[] = [];
+  const pool = policy.trafficPolicy.connectionPool;
+  const perCallerInflight = inflightOf(pool);
+  const perCallerPending = pendingOf(pool);
+  const { callers, replicas } = opts;
+  const scale = (v: number | undefined): number | undefined =>
+    v === undefined ? undefined : Math.ceil((v * callers) / replicas);
+  const inboundInflight = inflightOf(policy.inbound.connectionPool);
+  const perReplicaInflight = minDefined(scale(perCallerInflight), inboundInflight);
+  const perReplicaPending = minDefined(scale(perCallerPending), pendingOf(policy.inbound.connectionPool));
+  lines.push(
+    `mesh: each caller's Envoy allows ${show(perCallerInflight)} in flight (min of maxConnections, http2MaxRequests) and ${show(perCallerPending)} pending (http1MaxPendingRequests), for the whole Service`,
+    `mesh: ${callers} caller(s) x ${show(perCallerInflight)} / ${replicas} replica(s) = ${show(scale(perCallerInflight))} in flight per replica; the inbound pool (${policy.inbound.from}) allows ${show(inboundInflight)}: ${show(perReplicaInflight)} reach one replica`,
+  );
+  const mesh = { perCallerInflight, perCallerPending, perReplicaInflight, perReplicaPending, inboundInflight };
+  const m = opts.model;
+  if (m === undefined) {
+    lines.push(
+      `no model capacity given: the sidecar applies the mesh's per-replica figures (limit ${show(perReplicaInflight)}, pending ${show(perReplicaPending)}); unlimited ones keep cb-sidecar's defaults, and so does the queue timeout (Envoy's pending requests have none)`,
+    );
+    const adaptive = opts.mode === 'adaptive' ? { min: 1, max: perReplicaInflight ?? 256 } : undefined;
+    return {
+      mode: opts.mode,
+      limit: perReplicaInflight,
+      pending: perReplicaPending,
+      queueTimeoutMs: undefined,
+      adaptive,
+      mesh,
+      model: undefined,
+      explanation: lines,
+    };
+  }
+  const S = m.concurrency;
+  const T = m.serviceTimeMs;
+  const g = opts.handoffMs ?? DEFAULT_HANDOFF_MS;
+  const capacityRps = (S * 1000) / T;
+  const handoffSlots = Math.max(1, Math.ceil((S * g) / T));
+  const limit = S + handoffSlots;
+  const queueTimeoutMs = Math.max(1, Math.round(T / 10));
+  const pending = Math.max(1, Math.ceil((2 * S * queueTimeoutMs) / T));
+  lines.push(
+    `model: ${S} slots x ${msText(T)} = ${round(capacityRps)} req/s per replica (${round(capacityRps * replicas)} req/s for ${replicas})`,
+    `limit = slots + handoff slots = ${S} + max(1, ceil(${S} x ${g}ms / ${msText(T)})) = ${limit}: with exactly ${S} in flight a slot idles from each answer until the next request reaches the model; ${handoffSlots} more wait at the model and take a freed slot at once (adding ~${round((handoffSlots * T) / S)}ms of wait)`,
+    `queue timeout = service time / 10 = ${msText(queueTimeoutMs)} (at least 1ms): a request may wait a tenth of its own service time for a slot; one that would wait longer is shed at once`,
+    `pending = ceil(2 x ${S} slots x ${msText(queueTimeoutMs)} / ${msText(T)}) = ${pending}: the completions expected within the queue timeout, doubled for their jitter; more could not start in time`,
+    `CoDel target = queue timeout: with the limit sized to the model a standing queue only forms under overload, where the expected-wait check already sheds at once; a shorter target would shed requests that the next freed slot could serve`,
+  );
+  if (perReplicaInflight === undefined || perReplicaInflight > limit)
+    lines.push(
+      `against the mesh: ${show(perReplicaInflight)} in flight per replica is more than the model's ${limit}; the rest would wait inside the model, where nobody can shed it`,
+    );
+  else if (perReplicaInflight < S)
+    lines.push(
+      `against the mesh: ${perReplicaInflight} in flight per replica leaves ${S - perReplicaInflight} of the model's ${S} slots idle`,
+    );
+  else lines.push(`against the mesh: ${perReplicaInflight} in flight per replica is about what the model can use`);
+  const adaptive = opts.mode === 'adaptive' ? { min: limit, max: 4 * limit } : undefined;
+  if (adaptive !== undefined)
+    lines.push(
+      `adaptive: min = the static limit ${limit} (below it a slot idles for certain), max = 4 x ${limit} = ${adaptive.max} (room to find a faster or wider model)`,
+    );
+  return {
+    mode: opts.mode,
+    limit,
+    pending,
+    queueTimeoutMs,
+    adaptive,
+    mesh,
+    model: { capacityRps, handoffSlots },
+    explanation: lines,
+  };
+}
+
+function round(v: number): number {
+  return Math.round(v * 10) / 10;
+}
+
+function checkOptions(opts: SidecarConfigOptions): void {
+  const problems: string[] = [];
+  const positiveInt = (v: unknown, name: string): void => {
+    if (!Number.isInteger(v) || (v as number) < 1) problems.push(`${name}: must be an integer >= 1, got ${String(v)}`);
+  };
+  positiveInt(opts.replicas, 'replicas');
+  positiveInt(opts.callers, 'callers');
+  if (opts.mode !== 'static' && opts.mode !== 'adaptive')
+    problems.push(`mode: must be static or adaptive, got ${String(opts.mode)}`);
+  if (opts.model !== undefined) {
+    positiveInt(opts.model.concurrency, 'model.concurrency');
+    if (!(opts.model.serviceTimeMs > 0))
+      problems.push(`model.serviceTimeMs: must be > 0, got ${opts.model.serviceTimeMs}`);
+  }
+  if (opts.handoffMs !== undefined && !(opts.handoffMs >= 0))
+    problems.push(`handoffMs: must be >= 0, got ${opts.handoffMs}`);
+  failOnOptions(problems);
+}
+
+/**
+ * The cb-sidecar config for one replica, derived from the mesh policy by {@link deriveSidecarLimits}: the
+ * DestinationRule's trafficPolicy with its limits replaced by the derived ones, and the `sidecar` section
+ * with concurrency, queue and breaker timing (the policy's own `sidecar` section, then `opts.overrides`,
+ * merged around them).
+ * @throws PolicyError POLICY_BAD_OPTIONS listing every problem in `opts`
+ */
+export function sidecarConfig(policy: MeshPolicy, opts: SidecarConfigOptions): SidecarConfigDocument {
+  const d = deriveSidecarLimits(policy, opts);
+  const pool = policy.trafficPolicy.connectionPool;
+  const od = policy.trafficPolicy.outlierDetection;
+  const ceiling = d.adaptive?.max ?? d.limit;
+  const tcp = pick(pool?.tcp, ['connectTimeout', 'idleTimeout']);
+  const http = pick(pool?.http, ['maxRequestsPerConnection', 'idleTimeout']);
+  if (ceiling !== undefined) {
+    tcp['maxConnections'] = ceiling;
+    http['http2MaxRequests'] = ceiling;
+  }
+  if (d.pending !== undefined) http['http1MaxPendingRequests'] = d.pending;
+  const trafficPolicy: Record<string, unknown> = {
+    connectionPool: {
+      ...(Object.keys(tcp).length > 0 ? { tcp } : {}),
+      ...(Object.keys(http).length > 0 ? { http } : {}),
+    },
+    ...(od !== undefined
+      ? {
+          outlierDetection: pick(od, [
+            'consecutive5xxErrors',
+            'consecutiveGatewayErrors',
+            'interval',
+            'baseEjectionTime',
+            'maxEjectionPercent',
+          ]),
+        }
+      : {}),
+  };
+  const derived: Record<string, unknown> = {
+    concurrency:
+      d.adaptive !== undefined
+        ? { mode: 'adaptive', min: d.adaptive.min, max: d.adaptive.max }
+        : { mode: 'static', min: 1, max: Math.max(1, d.limit ?? 1) },
+    // The DR's baseEjectionTime takes one endpoint out of one caller's pool while the others serve; the
+    // sidecar's breaker closes the replica to every caller, so it probes again soon and backs off.
+    breaker: { resetTimeout: '2s', maxResetTimeout: '30s' },
+  };
+  if (d.limit === undefined && d.adaptive === undefined) delete derived['concurrency'];
+  if (d.queueTimeoutMs !== undefined) {
+    const q = shortDuration(d.queueTimeoutMs);
+    derived['queue'] = { timeout: q, codelTarget: q, codelInterval: '100ms' };
+  }
+  const sidecar = merge(merge({ ...(policy.sidecarExtensions ?? {}) }, derived), opts.overrides ?? {});
+  return { trafficPolicy, sidecar };
+}
+
+/** `20ms`, `1s`: Istio duration text for whole milliseconds. */
+function shortDuration(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
+}
+
+function pick(from: object | undefined, keys: readonly string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const src = (from ?? {}) as Record<string, unknown>;
+  for (const k of keys) if (src[k] !== undefined) out[k] = src[k];
+  return out;
+}
+
+function merge(base: Record<string, unknown>, over: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    const b = out[k];
+    out[k] =
+      typeof v === 'object' &&
+      v !== null &&
+      !Array.isArray(v) &&
+      typeof b === 'object' &&
+      b !== null &&
+      !Array.isArray(b)
+        ? merge(b as Record<string, unknown>, v as Record<string, unknown>)
+        : v;
+  }
+  return out;
+}
+
+/** The derivation as YAML comment lines (what `cb-policy limits` prints above the config). */
+export function explainAsComments(d: SidecarDerivation): string {
+  return d.explanation.map((l) => `# ${l}`).join('\n');
+}
