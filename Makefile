@@ -130,6 +130,20 @@ lab-fault: build tools system-deps ## one replica's model killed for 3 s mid-run
 clean: ## remove build output (not node_modules or .tools)
 	rm -rf packages/*/dist packages/*/tsconfig.tsbuildinfo .ci-results
 
+# --- mesh policy -> Envoy bootstraps and sidecar limits (packages/policy, docs/istio-arm.md) -------
+# `make limits CAPACITY=8x200ms` prints the cb-sidecar config for one replica derived from the DestinationRule
+# (model slots x service time; without CAPACITY, the mesh's per-replica figures), with the arithmetic above it.
+LIMITS_POLICY ?= manifests/components/istio-circuit-breaker/destinationrule.yaml
+REPLICAS ?= 3
+CALLERS  ?= 1
+MODE     ?= static
+CAPACITY ?=
+.PHONY: limits
+limits: install ## print the sidecar config derived from the DR: make limits CAPACITY=8x200ms REPLICAS=3 CALLERS=1 MODE=static|adaptive
+	@npx tsc -b packages/policy
+	@node packages/policy/dist/main.js limits --policy $(LIMITS_POLICY) --replicas $(REPLICAS) --callers $(CALLERS) \
+	  --mode $(MODE) $(if $(CAPACITY),--capacity $(CAPACITY))
+
 # --- Kubernetes + Istio A/B deployment (issue 5; owner: deploy) ---------------------------------
 # Images are named here only. components/images in manifests/ carries the same defaults (a test checks);
 # other REGISTRY/TAG/IMAGE_* values reach the manifests through a generated wrapper in out/kustomize/.

@@ -144,7 +144,7 @@ export function deriveSidecarLimits(policy: MeshPolicy, opts: SidecarConfigOptio
   const pending = Math.max(1, Math.ceil((2 * S * queueTimeoutMs) / T));
   lines.push(
     `model: ${S} slots x ${msText(T)} = ${round(capacityRps)} req/s per replica (${round(capacityRps * replicas)} req/s for ${replicas})`,
-    `limit = slots + handoff slots = ${S} + max(1, ceil(${S} x ${g}ms / ${msText(T)})) = ${limit}: with exactly ${S} in flight a slot idles from each answer until the next request reaches the model; ${handoffSlots} more wait at the model and take a freed slot at once (adding ~${round((handoffSlots * T) / S)}ms of wait)`,
+    `limit = slots + handoff slots = ${S} + max(1, ceil(${S} x ${g}ms / ${msText(T)})) = ${limit}: with exactly ${S} in flight a slot idles from each answer until the next request reaches the model; ${handoffSlots} more ${handoffSlots === 1 ? 'waits' : 'wait'} at the model and ${handoffSlots === 1 ? 'takes' : 'take'} a freed slot at once (adding ~${round((handoffSlots * T) / S)}ms of wait)`,
     `queue timeout = service time / 10 = ${msText(queueTimeoutMs)} (at least 1ms): a request may wait a tenth of its own service time for a slot; one that would wait longer is shed at once`,
     `pending = ceil(2 x ${S} slots x ${msText(queueTimeoutMs)} / ${msText(T)}) = ${pending}: the completions expected within the queue timeout, doubled for their jitter; more could not start in time`,
     `CoDel target = queue timeout: with the limit sized to the model a standing queue only forms under overload, where the expected-wait check already sheds at once; a shorter target would shed requests that the next freed slot could serve`,
