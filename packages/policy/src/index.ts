@@ -30,6 +30,7 @@ export {
   type SidecarConfigDocument,
   type SidecarDerivation,
   type ModelCapacity,
+  type ExplicitNumbers,
 } from './sidecar-config.js';
 export { PROFILES, PROFILE_FACTS, type Profile, type ProfileFacts } from './profiles.js';
 export { PolicyError, POLICY_ERROR_CODES, type PolicyErrorCode } from './errors.js';

@@ -32,8 +32,19 @@ export interface SidecarConfigOptions {
    * hop and the API's own work outside its slot. Default {@link DEFAULT_HANDOFF_MS}.
    */
   readonly handoffMs?: number;
+  /** Numbers given by hand (the lab's --limit, --pending, ...): they win over the rule, and the explanation says so. */
+  readonly explicit?: ExplicitNumbers;
   /** Merged into the `sidecar` section last (e.g. the lab's short drain). */
   readonly overrides?: Readonly<Record<string, unknown>>;
+}
+
+/** Sidecar numbers a caller may fix instead of deriving them. */
+export interface ExplicitNumbers {
+  readonly limit?: number;
+  readonly pending?: number;
+  readonly queueTimeoutMs?: number;
+  readonly adaptiveMin?: number;
+  readonly adaptiveMax?: number;
 }
 
 /** The default handoff time (ms), from the lab: sidecar -> API on loopback plus parsing, ~0.3-1 ms. */
@@ -102,6 +113,37 @@ const msText = (ms: number): string => (ms >= 1000 && ms % 1000 === 0 ? `${ms / 
  */
 export function deriveSidecarLimits(policy: MeshPolicy, opts: SidecarConfigOptions): SidecarDerivation {
   checkOptions(opts);
+  const d = derive(policy, opts);
+  const x = opts.explicit;
+  if (x === undefined) return d;
+  const lines = [...d.explanation];
+  const given = <T>(name: string, value: T | undefined, ruled: T): T => {
+    if (value === undefined) return ruled;
+    lines.push(`${name} ${String(value)} given explicitly (the rule says ${String(ruled)})`);
+    return value;
+  };
+  const limit = given('limit', x.limit, d.limit);
+  let adaptive = d.adaptive;
+  if (adaptive !== undefined) {
+    const max = given('adaptive max', x.adaptiveMax, adaptive.max);
+    let min = given('adaptive min', x.adaptiveMin, adaptive.min);
+    if (min > max) {
+      lines.push(`adaptive min ${min} lowered to the max ${max}`);
+      min = max;
+    }
+    adaptive = { min, max };
+  }
+  return {
+    ...d,
+    limit,
+    pending: given('pending', x.pending, d.pending),
+    queueTimeoutMs: given('queue timeout (ms)', x.queueTimeoutMs, d.queueTimeoutMs),
+    adaptive,
+    explanation: lines,
+  };
+}
+
+function derive(policy: MeshPolicy, opts: SidecarConfigOptions): SidecarDerivation {
   const lines: string[] = [];
   const pool = policy.trafficPolicy.connectionPool;
   const perCallerInflight = inflightOf(pool);
@@ -195,6 +237,11 @@ function checkOptions(opts: SidecarConfigOptions): void {
   }
   if (opts.handoffMs !== undefined && !(opts.handoffMs >= 0))
     problems.push(`handoffMs: must be >= 0, got ${opts.handoffMs}`);
+  for (const [key, value] of Object.entries(opts.explicit ?? {}))
+    if (value !== undefined) positiveInt(value, `explicit.${key}`);
+  const x = opts.explicit ?? {};
+  if (x.adaptiveMin !== undefined && x.adaptiveMax !== undefined && x.adaptiveMin > x.adaptiveMax)
+    problems.push(`explicit.adaptiveMin (${x.adaptiveMin}) must be <= adaptiveMax (${x.adaptiveMax})`);
   failOnOptions(problems);
 }
 

@@ -133,3 +133,23 @@ describe('sidecarConfig: a config cb-sidecar accepts, with the derived numbers',
     expect(s.drain).toEqual({ delayMs: 0, graceMs: 2000 });
   });
 });
+
+describe('explicit numbers (the lab flags) win over the rule', () => {
+  it('replaces the derived numbers and says so', () => {
+    const d = deriveSidecarLimits(MANIFESTS_DR, {
+      ...lab(200),
+      explicit: { limit: 8, pending: 4, queueTimeoutMs: 20 },
+    });
+    expect([d.limit, d.pending, d.queueTimeoutMs]).toEqual([8, 4, 20]);
+    expect(d.explanation.join('\n')).toMatch(/limit 8 given explicitly \(the rule says 9\)/);
+    expect(settingsOf(MANIFESTS_DR, { ...lab(200), explicit: { limit: 8 } }).concurrency.limit).toBe(8);
+  });
+
+  it('keeps the adaptive bounds consistent', () => {
+    const d = deriveSidecarLimits(MANIFESTS_DR, { ...lab(200, 'adaptive'), explicit: { adaptiveMax: 4 } });
+    expect(d.adaptive).toEqual({ min: 4, max: 4 });
+    expect(() => deriveSidecarLimits(MANIFESTS_DR, { ...lab(200), explicit: { limit: 0 } })).toThrow(
+      /explicit\.limit: must be an integer >= 1/,
+    );
+  });
+});
