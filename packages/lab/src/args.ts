@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { DRIVER_NAMES } from './drivers/driver.js';
 import { LabError } from './errors.js';
 import { ARM_NAMES, CALLER_SWEEP_ARMS, DEFAULT_ARMS, expandPlan, MAX_CALLERS, SEED_ARMS, type ArmRun } from './plan.js';
-import { DEFAULT_TUNING, ISTIO_PROFILES, type IstioProfile, type SidecarTuning } from './topology.js';
+import { PROFILES, type ExplicitNumbers, type Profile } from '@infer-cb/policy';
 import { durationToMs } from '@infer-cb/proxy/duration';
 
 /** The parsed and validated command line. */
@@ -17,7 +17,7 @@ export interface LabFlags {
   /** The mesh policy file (DestinationRule, optional VirtualService and Sidecar); undefined = manifests/. */
   policy: string | undefined;
   /** The Istio generation the mesh arms' Envoys are configured as. */
-  istioProfile: IstioProfile;
+  istioProfile: Profile;
   /** `--fault D`: replica 0's model killed for this long in the middle of every attack (s). */
   faultSeconds: number | undefined;
   rate: number | undefined;
@@ -34,7 +34,8 @@ export interface LabFlags {
   overload: number;
   timeoutMs: number;
   maxInflight: number;
-  tuning: SidecarTuning;
+  /** Sidecar numbers given on the command line; the rest are derived from the policy and the model. */
+  explicit: ExplicitNumbers;
   apiNice: number;
   apiCpu: number;
   inferenceConcurrency: number;
@@ -84,10 +85,12 @@ a side-by-side comparison, summary.json, report.html and raw series under --out.
   --overload X          offered rate = X times the probed capacity when --rate is absent (default 3)
   --timeout-ms T        per-request timeout of the builtin driver (default 10000)
   --max-inflight N      builtin driver's bound on requests in flight (default 20000)
-  --limit N             sidecar arm: static per-replica concurrency limit (default ${DEFAULT_TUNING.limit})
-  --pending N           sidecar arms: per-replica pending queue (default ${DEFAULT_TUNING.pending})
-  --queue-timeout D     sidecar arms: queue timeout, Istio duration (default ${DEFAULT_TUNING.queueTimeout})
-  --adaptive-max N      sidecar-adaptive arm: upper bound of the learned limit (default ${DEFAULT_TUNING.adaptiveMax})
+  --limit N             sidecar arms: static per-replica concurrency limit
+  --pending N           sidecar arms: per-replica pending queue
+  --queue-timeout D     sidecar arms: queue timeout, Istio duration (e.g. 20ms)
+  --adaptive-max N      sidecar-adaptive arm: upper bound of the learned limit
+                        (these four default to what \`cb-policy limits\` derives from --policy and the replicas'
+                        slots and service time: docs/istio-arm.md "From the DestinationRule to the sidecar")
   --inference-concurrency N  inferences one replica runs at once, the rest wait in order (default 8; 0 = no limit)
   --inference-ms T      each inference holds its slot T ms: the replica serves N/T per second (default 200; 0 = off)
   --api-cpu C           CPU limit per API replica in cores, like a pod's limits.cpu (default 0 = none)
@@ -192,8 +195,8 @@ export function parseLabArgs(argv: readonly string[]): LabFlags {
   const plan = expandPlan(armsRaw, callerCounts);
   problems.push(...plan.problems);
   const profile = str('istio-profile') ?? (seed ? 'book' : 'current');
-  if (!(ISTIO_PROFILES as readonly string[]).includes(profile))
-    problems.push(`--istio-profile must be one of ${ISTIO_PROFILES.join(', ')}, got "${profile}"`);
+  if (!(PROFILES as readonly string[]).includes(profile))
+    problems.push(`--istio-profile must be one of ${PROFILES.join(', ')}, got "${profile}"`);
   const faultRaw = str('fault');
   const fault = faultRaw === undefined ? undefined : durationSeconds(faultRaw);
   if (faultRaw !== undefined && (fault === undefined || fault <= 0 || fault >= (dur ?? 10)))
@@ -205,16 +208,19 @@ export function parseLabArgs(argv: readonly string[]): LabFlags {
     const f = str(k);
     if (f !== undefined && !existsSync(f)) problems.push(`--${k} file not found: ${f}`);
   }
-  const qt = str('queue-timeout') ?? DEFAULT_TUNING.queueTimeout;
-  if (!/^\d+(\.\d+)?(ms|s|m)$/.test(qt))
+  const qt = str('queue-timeout');
+  const qtMs = qt === undefined ? undefined : /^\d+(\.\d+)?(ms|s|m)$/.test(qt) ? durationToMs(qt) : Number.NaN;
+  if (qtMs !== undefined && !Number.isFinite(qtMs))
     problems.push(`--queue-timeout must be an Istio duration like 50ms, got "${qt}"`);
+  const optionalInt = (k: string, min: number, max: number): number | undefined =>
+    str(k) === undefined ? undefined : int(k, 0, min, max);
   const flags: LabFlags = {
     help: values['help'] === true,
     replicas,
     runs: plan.runs,
     callers: callerCounts,
     policy,
-    istioProfile: profile as IstioProfile,
+    istioProfile: profile as Profile,
     faultSeconds: fault,
     rate,
     durationSeconds: dur ?? 10,
@@ -234,12 +240,14 @@ export function parseLabArgs(argv: readonly string[]): LabFlags {
     apiCpu: num('api-cpu', 0, 0),
     inferenceConcurrency: int('inference-concurrency', 8, 0, 10_000),
     inferenceMs: int('inference-ms', seed ? SEED_INFERENCE_MS : 200, 0, 600_000),
-    tuning: {
-      limit: int('limit', DEFAULT_TUNING.limit, 1, 100_000),
-      pending: int('pending', DEFAULT_TUNING.pending, 0, 100_000),
-      queueTimeout: qt,
-      adaptiveMax: int('adaptive-max', DEFAULT_TUNING.adaptiveMax, 1, 100_000),
-    },
+    explicit: Object.fromEntries(
+      Object.entries({
+        limit: optionalInt('limit', 1, 100_000),
+        pending: optionalInt('pending', 0, 100_000),
+        queueTimeoutMs: qtMs,
+        adaptiveMax: optionalInt('adaptive-max', 1, 100_000),
+      }).filter(([, v]) => v !== undefined),
+    ) as ExplicitNumbers,
   };
   if (flags.keep && !flags.prometheus) problems.push('--keep only makes sense with --prometheus');
   if (fault !== undefined && flags.apiCpu > 0) problems.push('--fault cannot restart a model under --api-cpu');

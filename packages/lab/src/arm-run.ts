@@ -47,8 +47,8 @@ export interface ArmRunContext {
   inference: { concurrency: number; ms: number };
   /** The cb-sidecar config of a sidecar arm. */
   sidecarFor: (arm: ArmName) => Record<string, unknown>;
-  /** The Envoys of the mesh arms. */
-  mesh?: MeshBootstraps;
+  /** The Envoys of a mesh arm. */
+  meshFor?: (arm: ArmName) => MeshBootstraps;
   /** The seed's POST /predict body. */
   body: string;
   /** Kill one replica's model during every attack (`--fault`). */
@@ -321,7 +321,7 @@ export async function runArm(
     warmupRequests: ctx.apiCpu > 0 ? API_WARMUP_REQUESTS : 0,
     warmupBody: ctx.body,
     ...(hasSidecar(arm) ? { sidecar: ctx.sidecarFor(arm) } : {}),
-    ...(mesh && ctx.mesh !== undefined ? { mesh: ctx.mesh } : {}),
+    ...(mesh && ctx.meshFor !== undefined ? { mesh: ctx.meshFor(arm) } : {}),
     ...(ctx.modelPath === undefined ? {} : { modelPath: ctx.modelPath }),
     ...(ctx.labelPath === undefined ? {} : { labelPath: ctx.labelPath }),
   });

@@ -2,6 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { stringify } from 'yaml';
+import { envoyArgs } from '@infer-cb/policy';
 import { LabError } from './errors.js';
 import type { Child, Supervisor } from './processes.js';
 import { parsePromText, type PromSample } from './prom-text.js';
@@ -61,17 +62,7 @@ export async function startEnvoy(sup: Supervisor, opts: StartEnvoyOptions): Prom
   const child = await sup.spawn({
     name: opts.name,
     command: opts.envoy,
-    args: [
-      '-c',
-      opts.configFile,
-      '--concurrency',
-      String(opts.workers),
-      '--disable-hot-restart', // several Envoys on one machine; hot restart would want a --base-id each
-      '--log-level',
-      'warn',
-      '--admin-address-path',
-      adminFile,
-    ],
+    args: envoyArgs(opts.configFile, { workers: opts.workers, adminAddressPath: adminFile }),
   });
   try {
     const deadline = Date.now() + 15_000;

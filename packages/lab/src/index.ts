@@ -16,14 +16,6 @@ export { ResultRecorder, type LatencySummary } from './results.js';
 export { runLab, type LabOptions, type LabSummary } from './lab.js';
 export { parseLabArgs, type LabFlags } from './args.js';
 export { LabError, LAB_ERROR_CODES, type LabErrorCode } from './errors.js';
-export {
-  startTopology,
-  stopTopology,
-  sidecarConfig,
-  ARM_NAMES,
-  DEFAULT_TUNING,
-  type ArmName,
-  type Topology,
-} from './topology.js';
+export { startTopology, stopTopology, ARM_NAMES, type ArmName, type Topology } from './topology.js';
 export { CpuQuota, type CpuQuotaOptions } from './cpu-quota.js';
 export { probeCapacity, type CapacityProbe } from './probe.js';

@@ -11,7 +11,8 @@ import type { ArmResult } from './report/arm-result.js';
 import { acceptance, type Acceptance } from './report/acceptance.js';
 import { renderHtml } from './report/html.js';
 import { comparisonText, vegetaText } from './report/text.js';
-import type { IstioProfile, LabPaths, MeshBootstraps, SidecarTuning, Topology } from './topology.js';
+import type { Profile, SidecarDerivation } from '@infer-cb/policy';
+import type { LabPaths, Topology } from './topology.js';
 
 /** Everything one lab run needs (the CLI builds it from flags). */
 export interface LabOptions extends Omit<ArmRunContext, 'body' | 'rawDir'> {
@@ -22,14 +23,13 @@ export interface LabOptions extends Omit<ArmRunContext, 'body' | 'rawDir'> {
   /** Multiple of the probed capacity to attack at when `rate` is not given. */
   overload: number;
   /** The mesh policy both arms are derived from, and the Istio generation the Envoys are configured as. */
-  policy: { file: string; profile: IstioProfile };
-  /** The sidecar numbers the flags set (the record of what ran; the documents come from `sidecarFor`). */
-  tuning: SidecarTuning;
+  policy: { file: string; profile: Profile };
+  /** The sidecar numbers per sidecar arm, with their arithmetic (the record of what ran). */
+  derivations: Record<string, SidecarDerivation>;
   /** Book figures to put beside the arms (the seed preset). */
   preset?: 'seed';
   outDir: string;
   paths: LabPaths;
-  mesh?: MeshBootstraps;
   onTopology?: (topo: Topology) => Promise<void> | void;
   driver: Driver;
 }
@@ -58,9 +58,10 @@ export interface LabSummary {
     rate_source: 'flag' | 'probe';
     overload: number;
     timeout_ms: number;
-    tuning: SidecarTuning;
+    /** The sidecar numbers of each sidecar arm and how they were derived (docs/istio-arm.md). */
+    sidecar_limits: Record<string, SidecarDerivation>;
     policy: string;
-    istio_profile: IstioProfile;
+    istio_profile: Profile;
     preset: 'seed' | null;
     api_nice: number;
     api_cpu: number;
@@ -137,7 +138,7 @@ export async function runLab(sup: Supervisor, opts: LabOptions, io: LabIO): Prom
       rate_source: opts.rate === undefined ? 'probe' : 'flag',
       overload: opts.overload,
       timeout_ms: opts.timeoutMs,
-      tuning: opts.tuning,
+      sidecar_limits: opts.derivations,
       policy: opts.policy.file,
       istio_profile: opts.policy.profile,
       preset: opts.preset ?? null,

@@ -14,7 +14,20 @@ import { runLab } from './lab.js';
 import { Supervisor } from './processes.js';
 import { startPrometheus, type LabPrometheus } from './prometheus.js';
 import { findTool } from './tools.js';
-import { readDestinationRule, sidecarConfig, type LabPaths } from './topology.js';
+import type { LabPaths, MeshBootstraps } from './topology.js';
+import { hasSidecar, type ArmName } from './plan.js';
+import {
+  callerBootstrap,
+  deriveSidecarLimits,
+  inboundBootstrap,
+  readMeshPolicy,
+  sidecarConfig,
+  type MeshPolicy,
+  type Profile,
+  type SidecarConfigOptions,
+  type SidecarDerivation,
+  withSheddingPods,
+} from '@infer-cb/policy';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = resolve(here, '..', '..', '..');
@@ -24,6 +37,21 @@ const paths: LabPaths = {
   proxyMain: join(repoRoot, 'packages', 'proxy', 'dist', 'main.js'),
   cpuQuotaMain: join(here, 'cpu-quota-main.js'),
 };
+
+/** The mesh policy both arms run from when --policy is not given (the DestinationRule in manifests/). */
+const DEFAULT_POLICY_FILE = 'manifests/components/istio-circuit-breaker/destinationrule.yaml';
+
+/** The mesh arms' Envoys from the policy: what Istio would push to each caller's and each replica's Envoy. */
+function meshBootstraps(policy: MeshPolicy, profile: Profile): MeshBootstraps {
+  const any = { address: '127.0.0.1', port: 0 };
+  return {
+    // Istio's sidecar runs 2 workers by default; on this 2-core machine each Envoy gets 1 (docs/lab.md).
+    workers: 1,
+    caller: (endpoints) =>
+      callerBootstrap(policy, { profile, service: 'iris-svc', endpoints, listen: any, admin: any }),
+    inbound: (app) => inboundBootstrap(policy, { profile, app, listen: any, admin: any }),
+  };
+}
 
 function timestamp(): string {
   return new Date()
@@ -56,11 +84,23 @@ async function main(): Promise<number> {
     process.stderr.write(`cb-lab: Prometheus at ${prom.url} (jobs iris-api, cb-sidecar; label arm)\n`);
   }
   try {
-    const dr = readDestinationRule(repoRoot);
-    const policyFile = resolve(
-      repoRoot,
-      flags.policy ?? 'manifests/components/istio-circuit-breaker/destinationrule.yaml',
-    );
+    const policyFile = resolve(repoRoot, flags.policy ?? DEFAULT_POLICY_FILE);
+    const policy = readMeshPolicy(policyFile);
+    const sidecarOptions = (arm: ArmName): SidecarConfigOptions => ({
+      replicas: flags.replicas,
+      callers: 1,
+      mode: arm === 'sidecar-adaptive' ? 'adaptive' : 'static',
+      explicit: flags.explicit,
+      // The lab stops an arm at once: no drain delay.
+      overrides: { drain: { delay: '0s', grace: '2s' } },
+      ...(flags.inferenceConcurrency > 0 && flags.inferenceMs > 0
+        ? { model: { concurrency: flags.inferenceConcurrency, serviceTimeMs: flags.inferenceMs } }
+        : {}),
+    });
+    const derivations: Record<string, SidecarDerivation> = {};
+    for (const arm of new Set(flags.runs.map((r) => r.arm))) {
+      if (hasSidecar(arm)) derivations[arm] = deriveSidecarLimits(policy, sidecarOptions(arm));
+    }
     const summary = await runLab(
       sup,
       {
@@ -73,8 +113,14 @@ async function main(): Promise<number> {
         timeoutMs: flags.timeoutMs,
         maxInflight: flags.maxInflight,
         driver,
-        tuning: flags.tuning,
-        sidecarFor: (arm) => sidecarConfig(arm, flags.tuning, dr),
+        derivations,
+        sidecarFor: (arm) => sidecarConfig(policy, sidecarOptions(arm)),
+        // Inside the mesh, pods that shed need outlier detection that does not eject them for it (docs/istio-arm.md).
+        meshFor: (arm) =>
+          meshBootstraps(
+            arm === 'istio-sidecar' ? withSheddingPods(policy, flags.istioProfile) : policy,
+            flags.istioProfile,
+          ),
         policy: { file: policyFile, profile: flags.istioProfile },
         apiNice: flags.apiNice,
         apiCpu: flags.apiCpu,

@@ -1,8 +1,8 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { join } from 'node:path';
 import { Pool } from 'undici';
-import { parse, stringify } from 'yaml';
+import { stringify } from 'yaml';
 import { LabError } from './errors.js';
 import { startEnvoy } from './envoy.js';
 import { hasSidecar, isMeshArm, type ArmName } from './plan.js';
@@ -12,11 +12,6 @@ import { findTool } from './tools.js';
 import { SIDECAR_NODE_OPTIONS } from '@infer-cb/proxy/runtime';
 
 export { ARM_NAMES, type ArmName } from './plan.js';
-
-/** The Istio generations the mesh arms' Envoys can be configured as (see docs/istio-arm.md). */
-export const ISTIO_PROFILES = ['book', 'current'] as const;
-/** `book`: Istio ~1.9, as in the book (mesh retries on 503, ROUND_ROBIN default); `current`: 1.24 and later. */
-export type IstioProfile = (typeof ISTIO_PROFILES)[number];
 
 /** An address Envoy connects to or listens on. */
 export interface Endpoint {
@@ -34,21 +29,6 @@ export interface MeshBootstraps {
   /** Envoy worker threads per Envoy. */
   workers: number;
 }
-
-/** The sidecar numbers the lab runs with: the DestinationRule's, scaled to one replica on this machine. */
-export interface SidecarTuning {
-  /** Static per-pod concurrency limit (maxConnections / http2MaxRequests scaled). */
-  limit: number;
-  /** Per-pod pending queue (http1MaxPendingRequests scaled). */
-  pending: number;
-  /** How long a request may wait in the queue (Istio duration). */
-  queueTimeout: string;
-  /** Upper bound of the adaptive limiter. */
-  adaptiveMax: number;
-}
-
-/** Defaults tuned on the 2-core lab machine; see docs/lab.md "Scaling the DestinationRule". */
-export const DEFAULT_TUNING: SidecarTuning = { limit: 8, pending: 4, queueTimeout: '20ms', adaptiveMax: 32 };
 
 /** One replica, like a pod: the API and, in sidecar arms, its sidecar in front, in mesh arms its inbound Envoy. */
 export interface Replica {
@@ -162,68 +142,6 @@ export async function warmUp(
   } finally {
     await pool.destroy();
   }
-}
-
-interface TrafficPolicy {
-  connectionPool?: { tcp?: Record<string, unknown>; http?: Record<string, unknown> };
-  outlierDetection?: Record<string, unknown>;
-}
-
-/** The committed DestinationRule's trafficPolicy (manifests/), or the seed's numbers when it is missing. */
-export function readDestinationRule(repoRoot: string): TrafficPolicy {
-  const file = join(repoRoot, 'manifests', 'components', 'istio-circuit-breaker', 'destinationrule.yaml');
-  if (existsSync(file)) {
-    const doc = parse(readFileSync(file, 'utf8')) as { spec?: { trafficPolicy?: TrafficPolicy } } | null;
-    if (doc?.spec?.trafficPolicy !== undefined) return doc.spec.trafficPolicy;
-  }
-  return {
-    connectionPool: {
-      tcp: { maxConnections: 100, connectTimeout: '1s' },
-      http: { http1MaxPendingRequests: 100, http2MaxRequests: 100, maxRequestsPerConnection: 100, idleTimeout: '60s' },
-    },
-    outlierDetection: {
-      consecutive5xxErrors: 5,
-      consecutiveGatewayErrors: 0,
-      interval: '10s',
-      baseEjectionTime: '30s',
-      maxEjectionPercent: 100,
-    },
-  };
-}
-
-/**
- * The cb-sidecar config for a sidecar arm (contract format): the DestinationRule's trafficPolicy with its
- * connection numbers scaled to one replica, plus our `sidecar` extensions.
- */
-export function sidecarConfig(arm: ArmName, tuning: SidecarTuning, dr: TrafficPolicy): Record<string, unknown> {
-  const adaptive = arm === 'sidecar-adaptive';
-  const limit = adaptive ? tuning.adaptiveMax : tuning.limit;
-  return {
-    trafficPolicy: {
-      connectionPool: {
-        tcp: { ...dr.connectionPool?.tcp, maxConnections: limit },
-        http: { ...dr.connectionPool?.http, http1MaxPendingRequests: tuning.pending, http2MaxRequests: limit },
-      },
-      outlierDetection: dr.outlierDetection ?? {},
-    },
-    sidecar: {
-      concurrency: adaptive
-        ? { mode: 'adaptive', min: 1, max: tuning.adaptiveMax }
-        : { mode: 'static', min: 1, max: tuning.limit },
-      queue: { timeout: tuning.queueTimeout, codelTarget: '5ms', codelInterval: '100ms' },
-      deadline: { header: 'x-request-timeout-ms' },
-      breaker: {
-        errorThresholdPercentage: 50,
-        volumeThreshold: 20,
-        rollingWindow: '10s',
-        resetTimeout: '2s',
-        maxResetTimeout: '30s',
-      },
-      upstream: { timeout: '10s' },
-      readiness: { failWhenOpen: false },
-      drain: { delay: '0s', grace: '2s' },
-    },
-  };
 }
 
 function requireFile(file: string, what: string): void {

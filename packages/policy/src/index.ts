@@ -32,6 +32,7 @@ export {
   type ModelCapacity,
   type ExplicitNumbers,
 } from './sidecar-config.js';
+export { withSheddingPods } from './shedding-pods.js';
 export { PROFILES, PROFILE_FACTS, type Profile, type ProfileFacts } from './profiles.js';
 export { PolicyError, POLICY_ERROR_CODES, type PolicyErrorCode } from './errors.js';
 export { runCli, USAGE, type CliResult } from './cli.js';
