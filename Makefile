@@ -99,10 +99,10 @@ system-deps: ## install the Debian packages the tests use (chromium, prometheus,
 # capacity under load it makes itself (the soak loads at 80% of the capacity it measured), which a heavy
 # test in the other jest worker would turn into shedding and slow recoveries.
 JEST := node --experimental-vm-modules node_modules/jest/bin/jest.js --ci --json
-LOAD_TESTS := test/e2e/ test/lab-run.test.ts
+LOAD_TESTS := test/e2e/ test/lab-run.test.ts test/lab-mesh.test.ts
 test: build lint tools system-deps ## build, lint and run every test; ends with "N passed, N failed"
 	@mkdir -p .ci-results
-	@rc=0; $(JEST) --outputFile=.ci-results/jest.json --testPathIgnorePatterns='/node_modules/|/dist/|/test/e2e/|/test/lab-run\.test\.ts$$' \
+	@rc=0; $(JEST) --outputFile=.ci-results/jest.json --testPathIgnorePatterns='/node_modules/|/dist/|/test/e2e/|/test/lab-(run|mesh)\.test\.ts$$' \
 	  $(JEST_ARGS) || rc=$$?; \
 	$(JEST) --outputFile=.ci-results/jest-load.json --runInBand $(LOAD_TESTS) || rc=$$?; \
 	node scripts/test-summary.mjs .ci-results/jest.json .ci-results/jest-load.json; exit $$rc
