@@ -2,13 +2,14 @@
 import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
 import { runLab, type CliRun } from './lab-cli.js';
+import { EVERY_CHART, openReport } from './report-page.js';
 
 interface Summary {
   config: { driver: string; offered_rate: number };
   arms: {
     arm: string;
+    callers: number;
     requests: number;
     status_codes: Record<string, number>;
     errors: number;
@@ -45,14 +46,20 @@ function expectSuccess(run: CliRun): void {
 const BASE = ['--replicas', '1', '--duration', '2', '--probe-seconds', '0.5', '--rate', '100'];
 
 describe('cb-lab end to end', () => {
-  it('runs every arm with the builtin driver and renders every chart of report.html in Chromium', async () => {
+  it('runs the Service arms with the builtin driver, one at 2 callers, and draws every chart of report.html in Chromium', async () => {
     const out = mkdtempSync(join(tmpdir(), 'cb-lab-builtin-'));
-    const run = await runLab([...BASE, '--arms', 'direct,sidecar,sidecar-adaptive', '--out', out]);
+    const run = await runLab([...BASE, '--arms', 'direct,sidecar,sidecar-adaptive,sidecar@2', '--out', out]);
     expectSuccess(run);
-    expect(run.stdout.match(/^Requests {6}\[total, rate, throughput\]/gm)).toHaveLength(3);
+    expect(run.stdout.match(/^Requests {6}\[total, rate, throughput\]/gm)).toHaveLength(4);
     expect(run.stdout).toContain('== comparison ==');
+    expect(run.stdout).toMatch(/== by number of callers ==\narm +callers +goodput/);
     const s = readSummary(out);
-    expect(s.arms.map((a) => a.arm)).toEqual(['direct', 'sidecar', 'sidecar-adaptive']);
+    expect(s.arms.map((a) => `${a.arm}@${a.callers}`)).toEqual([
+      'direct@1',
+      'sidecar@1',
+      'sidecar-adaptive@1',
+      'sidecar@2',
+    ]);
     expectAccounted(s);
     for (const arm of s.arms) {
       expect(arm.requests).toBe(200); // the builtin driver sends exactly rate x duration
@@ -64,62 +71,26 @@ describe('cb-lab end to end', () => {
     };
     expect(raw.scrapes.some((p) => p.sidecars.some((sc) => sc.limit !== null))).toBe(true);
 
-    // A fresh profile each run (launchPersistentContext passes it as --user-data-dir).
-    const browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'cb-lab-chromium-')), {
-      executablePath: '/usr/bin/chromium',
-      headless: true,
-      viewport: { width: 1400, height: 900 },
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--no-first-run',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    const report = await openReport(s.files.report_html);
     try {
-      const page = await browser.newPage();
-      const problems: string[] = [];
-      page.on('console', (m) => {
-        if (m.type() === 'error') problems.push(m.text());
-      });
-      page.on('pageerror', (e) => problems.push(e.message));
-      page.on('request', (r) => {
-        if (!r.url().startsWith('file:')) problems.push(`network request ${r.url()}`);
-      });
-      await page.goto(`file://${s.files.report_html}`);
-      const charts = await page.$$eval('svg.chart', (svgs) =>
-        svgs.map((svg) => {
-          const paths = [...svg.querySelectorAll('path.s')].map((p) => {
-            const box = (p as SVGGraphicsElement).getBBox();
-            return { d: p.getAttribute('d') ?? '', w: box.width, h: box.height };
-          });
-          return { id: svg.id, drawn: paths.filter((p) => p.d.length > 2 && (p.w > 0 || p.h > 0)).length };
-        }),
-      );
-      // direct: throughput, latency, in-flight; sidecar arms: those plus breaker state
-      expect(charts.map((c) => c.id)).toEqual([
-        'direct-c1-throughput',
-        'direct-c1-latency',
-        'direct-c1-inflight',
-        'sidecar-c1-throughput',
-        'sidecar-c1-latency',
-        'sidecar-c1-inflight',
-        'sidecar-c1-breaker',
-        'sidecar-adaptive-c1-throughput',
-        'sidecar-adaptive-c1-latency',
-        'sidecar-adaptive-c1-inflight',
-        'sidecar-adaptive-c1-breaker',
-      ]);
-      for (const c of charts) expect({ id: c.id, drawn: c.drawn > 0 }).toEqual({ id: c.id, drawn: true });
+      // Every run on one axis per chart; the sidecar arms' breakers; the callers plot (sidecar at 1 and 2 callers).
+      expect(report.charts.map((c) => c.id)).toEqual(EVERY_CHART);
+      for (const c of report.charts) {
+        // Lines that agree lie on one another, so not every colour need show; but some must, and only the runs'.
+        expect({ id: c.id, draws: c.draws > 0, painted: c.painted.length > 0 }).toEqual({
+          id: c.id,
+          draws: true,
+          painted: true,
+        });
+        expect(c.colors).toEqual(expect.arrayContaining(c.painted));
+      }
+      expect(report.charts.find((c) => c.id === 'latency')?.colors).toHaveLength(4);
       const png = join(out, 'report.png');
-      await page.screenshot({ path: png, fullPage: true });
+      await report.page.screenshot({ path: png, fullPage: true });
       expect(statSync(png).size).toBeGreaterThan(20_000);
-      expect(problems).toEqual([]);
+      expect(report.problems).toEqual([]);
     } finally {
-      await browser.close();
+      await report.close();
     }
   }, 180_000);
 

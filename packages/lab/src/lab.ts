@@ -10,7 +10,8 @@ import type { Supervisor } from './processes.js';
 import type { ArmResult } from './report/arm-result.js';
 import { acceptance, type Acceptance } from './report/acceptance.js';
 import { renderHtml } from './report/html.js';
-import { comparisonText, vegetaText } from './report/text.js';
+import { hasCallerSweep } from './report/charts.js';
+import { callersText, comparisonText, vegetaText } from './report/text.js';
 import type { Profile, SidecarDerivation } from '@infer-cb/policy';
 import type { LabPaths, Topology } from './topology.js';
 
@@ -120,6 +121,7 @@ export async function runLab(sup: Supervisor, opts: LabOptions, io: LabIO): Prom
   }
   const verdict = acceptance(results, opts.preset);
   if (results.length > 0) io.out(`\n== comparison ==\n${comparisonText(results, opts.preset)}\n`);
+  if (hasCallerSweep(results)) io.out(`\n== by number of callers ==\n${callersText(results)}\n`);
   for (const line of verdict.lines) io.out(`${line}\n`);
   const reportHtml = join(opts.outDir, 'report.html');
   const summary: LabSummary = {

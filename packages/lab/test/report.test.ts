@@ -2,7 +2,10 @@ import { histogram, ResultRecorder, summarize } from '../src/results.js';
 import { apiInflight, sidecarPoint } from '../src/scraper.js';
 import { armResult, machineVerdict } from '../src/arm-run.js';
 import { goDuration } from '../src/report/format.js';
-import { comparisonText, vegetaText } from '../src/report/text.js';
+import { callersText, comparisonTable, comparisonText, vegetaText } from '../src/report/text.js';
+import { modelInflight, reportCharts, runColors, runLabel } from '../src/report/charts.js';
+import type { ArmResult } from '../src/report/arm-result.js';
+import type { ScrapePoint } from '../src/scraper.js';
 import { acceptance } from '../src/report/acceptance.js';
 import { rewriteTargets, recordVegetaLine } from '../src/drivers/vegeta.js';
 import { recordK6Line } from '../src/drivers/k6.js';
@@ -249,5 +252,86 @@ describe('figures', () => {
     expect(sidecarPoint('not json')).toEqual(unknown);
     expect(sidecarPoint(null)).toEqual(unknown);
     expect(sidecarPoint('{"breaker":{"state":"melted"},"inflight":"3"}')).toEqual(unknown);
+  });
+});
+
+describe('report charts and tables', () => {
+  const scrape = (t: number, api: (number | null)[], service: number[] = [], sidecars: number[] = []): ScrapePoint => ({
+    t,
+    serviceInflight: service,
+    apiInflight: api,
+    sidecars: sidecars.map((n) => ({ inflight: n, limit: 8, queue: 0, breaker: 'closed' as const })),
+  });
+  const withScrapes = (arm: ArmName, callers: number, scrapes: ScrapePoint[], busy = 40): ArmResult =>
+    armResult(seedLikeRecorder(), {
+      ...figures(arm, callers, null, 80),
+      scrapes,
+      machine: { busy_pct: busy, steal_ms: 0 },
+    });
+
+  it("reads in flight at the busiest replica's model: the API's count, the Service's in direct, the sidecars' in sidecar arms", () => {
+    const p = scrape(1, [3, null], [9, 2], [7, 8]);
+    expect(modelInflight(withScrapes('direct', 1, []), p)).toBe(9);
+    expect(modelInflight(withScrapes('istio', 1, []), p)).toBe(3);
+    expect(modelInflight(withScrapes('sidecar', 1, []), p)).toBe(8); // not the Service's 9: it counts rejections too
+    expect(modelInflight(withScrapes('istio', 1, []), scrape(1, [null]))).toBeNull();
+  });
+
+  it('puts runs scraped at different times on one x axis, with gaps where a run has no sample', () => {
+    const a = withScrapes('istio', 1, [scrape(0.5, [4]), scrape(1.0, [6])]);
+    const b = withScrapes('direct', 1, [scrape(0.75, [], [5])]);
+    const inflight = reportCharts([a, b], null).find((c) => c.id === 'inflight');
+    expect(inflight?.x).toEqual([0.5, 0.75, 1]);
+    expect(inflight?.lines.map((l) => [l.label, l.values])).toEqual([
+      ['istio', [4, null, 6]],
+      ['direct', [null, 5, null]],
+    ]);
+  });
+
+  it('colours each run by its arm, lighter for more callers, and names void runs so', () => {
+    const runs = [withScrapes('istio', 1, []), withScrapes('istio', 8, [], 99), withScrapes('sidecar', 1, [])];
+    const colors = runColors(runs);
+    expect(colors.get(runs[0]!)).toBe('#1f77b4');
+    expect(colors.get(runs[1]!)).toBe('#9ac2dd'); // 55% of the way to white
+    expect(colors.get(runs[2]!)).toBe('#2ca02c');
+    expect(runs.map(runLabel)).toEqual(['istio', 'istio@8 (void)', 'sidecar']);
+  });
+
+  it('plots against the callers only when an arm ran at several counts, void runs on dotted lines of their own', () => {
+    const one = [withScrapes('istio', 1, []), withScrapes('sidecar', 1, [])];
+    expect(reportCharts(one, null).map((c) => c.id)).toEqual([
+      'latency',
+      'goodput',
+      'rejections',
+      'inflight',
+      'breakers',
+    ]);
+    const sweep = [...one, withScrapes('istio', 4, []), withScrapes('istio', 8, [], 99)];
+    const goodput = reportCharts(sweep, null).find((c) => c.id === 'callers-goodput');
+    expect(goodput?.x).toEqual([1, 4, 8]);
+    const g = sweep[0]!.goodput_rps;
+    expect(goodput?.lines.map((l) => [l.label, l.values, l.dash === null])).toEqual([
+      ['istio', [g, g, null], true],
+      ['istio (void)', [null, null, g], false],
+      ['sidecar', [g, null, null], true],
+    ]);
+  });
+
+  it("puts the book's run first under the seed preset, in the table and as reference lines on the latency chart", () => {
+    const runs = [withScrapes('istio', 1, [])];
+    const table = comparisonTable(runs, 'seed');
+    expect(table[0]).toEqual(['', 'book (Istio)', 'istio']);
+    expect(table.find((r) => r[0] === 'all p99')?.[1]).toBe('1.419s');
+    const latency = reportCharts(runs, 'seed').find((c) => c.id === 'latency');
+    expect(latency?.lines.map((l) => l.label)).toEqual(['istio p99', 'istio p50', 'book p99', 'book p50']);
+    expect(comparisonTable(runs, null)[0]).toEqual(['', 'istio']);
+  });
+
+  it('lists the caller sweep arm by arm and by callers, void runs marked', () => {
+    const runs = [withScrapes('sidecar', 4, []), withScrapes('istio', 4, [], 99), withScrapes('istio', 1, [])];
+    const lines = callersText(runs).split('\n');
+    expect(lines[0]).toMatch(/^arm +callers +goodput \(2xx\/s\) +2xx p50 +2xx p99 +rejections +peak in flight/);
+    expect(lines.slice(1).map((l) => l.split(/ +/).slice(0, 2).join('@'))).toEqual(['istio@1', 'istio@4', 'sidecar@4']);
+    expect(lines[2]).toMatch(/VOID$/);
   });
 });

@@ -1,5 +1,5 @@
 import { hasSidecar } from '../plan.js';
-import type { ArmResult } from './arm-result.js';
+import { envoyRejections, type ArmResult } from './arm-result.js';
 
 /** The book's vegeta run (../shared/REFERENCE.md): 1000 req/s for 10 s through Istio, 3 pods. */
 export const BOOK = {
@@ -67,21 +67,14 @@ function againstIstio(r: ArmResult, istio: ArmResult | undefined): Criterion[] {
   ];
 }
 
-/** Envoy overflow answers (503 UO) the callers' and replicas' Envoys made, when their stats were read. */
-function envoyOverflows(r: ArmResult): number | null {
-  if (r.envoy === null) return null;
-  const e = (s: ArmResult['envoy'] & object, k: 'callers' | 'inbound'): number =>
-    s[k].upstream_rq_pending_overflow + s[k].upstream_rq_overflow;
-  return e(r.envoy, 'callers') + e(r.envoy, 'inbound');
-}
-
 /** The istio arm under the seed preset against the book's run: its shape, not its goodput (calibrated). */
 function againstBook(r: ArmResult): Criterion[] {
   const success = Math.round(r.success_ratio * 10_000) / 100;
   const p90 = r.latency_ms.all.p90;
   const rejected = r.status_codes['503'] ?? 0;
   const otherFailures = r.requests - rejected - (r.status_codes['200'] ?? 0);
-  const overflows = envoyOverflows(r);
+  const split = envoyRejections(r);
+  const overflows = split === null ? null : split.overflowCallers + split.overflowInbound;
   // Every 503 was Envoy's own overflow answer, and nothing timed out or was reset.
   const allOverflow = overflows === null ? null : overflows === rejected && otherFailures === 0 ? 1 : 0;
   return [

@@ -91,3 +91,26 @@ export interface ArmResult {
   series: SecondPoint[];
   scrapes: ScrapePoint[];
 }
+
+/**
+ * A mesh run's 503s by who answered them: Envoy's own overflow answers (503 UO, `x-envoy-overloaded`) made
+ * by the callers' Envoys and by the replicas' inbound Envoys, and the upstream 503s, the app's own answers
+ * as the inbound Envoys received them. The Envoy counts are attempts: in a profile whose mesh retries 503s,
+ * one request can make several.
+ */
+export interface EnvoyRejections {
+  overflowCallers: number;
+  overflowInbound: number;
+  upstream503: number;
+}
+
+/** Splits a mesh run's rejections (null in the arms without Envoys). */
+export function envoyRejections(r: Pick<ArmResult, 'envoy'>): EnvoyRejections | null {
+  if (r.envoy === null) return null;
+  const overflow = (s: EnvoyStats): number => s.upstream_rq_pending_overflow + s.upstream_rq_overflow;
+  return {
+    overflowCallers: overflow(r.envoy.callers),
+    overflowInbound: overflow(r.envoy.inbound),
+    upstream503: r.envoy.inbound.upstream_rq_503,
+  };
+}

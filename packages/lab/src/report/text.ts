@@ -1,6 +1,8 @@
+import type { EnvoyStats } from '../envoy.js';
+import { ARM_NAMES } from '../plan.js';
 import type { RuntimeStats } from '../runtime-stats.js';
 import { BOOK } from './acceptance.js';
-import type { ArmResult } from './arm-result.js';
+import { envoyRejections, type ArmResult } from './arm-result.js';
 import { goDuration, vegetaLine } from './format.js';
 
 /** One arm's report in exactly `vegeta report -type=text` layout. */
@@ -84,14 +86,14 @@ export function comparisonRows(arms: readonly ArmResult[]): [string, ...string[]
           .map(([k, v]) => `${k}:${v}`)
           .join(' ') || '-',
     ),
-    row('Envoy overflow 503 UO: callers / inbound', (r) =>
-      envoyRow(
-        r,
-        (e) =>
-          `${e.callers.upstream_rq_pending_overflow + e.callers.upstream_rq_overflow} / ${e.inbound.upstream_rq_pending_overflow + e.inbound.upstream_rq_overflow}`,
-      ),
-    ),
-    row('upstream 503s seen by the callers', (r) => envoyRow(r, (e) => String(e.callers.upstream_rq_503))),
+    row('503 Envoy overflow (UO): callers / inbound', (r) => {
+      const s = envoyRejections(r);
+      return s === null ? '-' : `${s.overflowCallers} / ${s.overflowInbound}`;
+    }),
+    row("503 upstream (the app's, at the inbound Envoys)", (r) => {
+      const s = envoyRejections(r);
+      return s === null ? '-' : String(s.upstream503);
+    }),
     row('mesh retries (ok / refused)', (r) =>
       envoyRow(
         r,
@@ -99,7 +101,9 @@ export function comparisonRows(arms: readonly ArmResult[]): [string, ...string[]
           `${e.callers.upstream_rq_retry} (${e.callers.upstream_rq_retry_success} / ${e.callers.upstream_rq_retry_overflow})`,
       ),
     ),
-    row('queued at max connections', (r) => envoyRow(r, (e) => String(e.callers.upstream_cx_overflow))),
+    row('max_connections reached: callers / inbound', (r) =>
+      envoyRow(r, (e) => `${e.callers.upstream_cx_overflow} / ${e.inbound.upstream_cx_overflow}`),
+    ),
     row('outlier ejections', (r) => envoyRow(r, (e) => String(e.callers.outlier_ejections_enforced))),
     row('errors (no answer)', (r) => String(r.errors)),
     row('max upstream concurrency', (r) =>
@@ -126,22 +130,95 @@ function bookColumn(labels: readonly string[]): string[] {
     'all p50 / p90': `${goDuration(BOOK.latencyMs.p50)} / ${goDuration(BOOK.latencyMs.p90)}`,
     'all p99': goDuration(BOOK.latencyMs.p99),
     'rejections (5xx)': String(BOOK.statusCodes['503']),
-    'Envoy overflow 503 UO: callers / inbound': `${BOOK.statusCodes['503']} / -`,
+    '503 Envoy overflow (UO): callers / inbound': `${BOOK.statusCodes['503']} / -`,
     'errors (no answer)': '0',
   };
   return labels.map((l) => known[l] ?? '-');
 }
 
+/**
+ * The side-by-side table: a heading row, then one row per figure with a cell per run; with the seed preset the
+ * book's run is the first column.
+ */
+export function comparisonTable(arms: readonly ArmResult[], preset?: 'seed' | null): string[][] {
+  const body = comparisonRows(arms);
+  const seed = preset === 'seed';
+  const book = seed ? bookColumn(body.map((r) => r[0])) : [];
+  return [
+    ['', ...(seed ? ['book (Istio)'] : []), ...arms.map(columnName)],
+    ...body.map(([label, ...cells], i) => [label, ...(seed ? [book[i] ?? '-'] : []), ...cells]),
+  ];
+}
+
+/** Rows as aligned text: the first column left-aligned, the others right-aligned. */
+function alignedText(rows: readonly (readonly string[])[]): string {
+  const widths = (rows[0] ?? []).map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows
+    .map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  '))
+    .join('\n');
+}
+
 /** The side-by-side table of the arms as aligned text; with the seed preset the book's run is the first column. */
 export function comparisonText(arms: readonly ArmResult[], preset?: 'seed'): string {
-  const body = comparisonRows(arms);
-  const book = preset === 'seed' ? bookColumn(body.map((r) => r[0])) : [];
-  const rows: string[][] = [
-    ['', ...(preset === 'seed' ? ['book (Istio)'] : []), ...arms.map(columnName)],
-    ...body.map(([label, ...cells], i) => [label, ...(preset === 'seed' ? [book[i] ?? '-'] : []), ...cells]),
+  return alignedText(comparisonTable(arms, preset));
+}
+
+/**
+ * The caller-count table: one row per run, arm by arm in the plan's order and by callers, with what the callers
+ * plot shows (goodput, accepted p50/p99, rejections, the peak in flight at one replica's model).
+ */
+export function callersTable(arms: readonly ArmResult[]): string[][] {
+  const order = (r: ArmResult): number => ARM_NAMES.indexOf(r.arm);
+  const runs = [...arms].sort((a, b) => order(a) - order(b) || a.callers - b.callers);
+  return [
+    [
+      'arm',
+      'callers',
+      'goodput (2xx/s)',
+      '2xx p50',
+      '2xx p99',
+      'rejections',
+      'peak in flight at one replica',
+      'counted',
+    ],
+    ...runs.map((r) => [
+      r.arm,
+      String(r.callers),
+      r.goodput_rps.toFixed(1),
+      ms(r.latency_ms.success.p50),
+      ms(r.latency_ms.success.p99),
+      String(r.latency_ms.rejection.count),
+      r.max_upstream_concurrency === null ? '-' : String(r.max_upstream_concurrency),
+      r.void.void ? 'VOID' : 'yes',
+    ]),
   ];
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows
-    .map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '))
-    .join('\n');
+}
+
+/** The caller-count table as aligned text. */
+export function callersText(arms: readonly ArmResult[]): string {
+  return alignedText(callersTable(arms));
+}
+
+/** The figures with Envoy's own stat name (under `cluster.<name>.`) and what each counts. */
+const ENVOY_FIGURES: readonly [keyof EnvoyStats, string, string][] = [
+  ['upstream_rq_total', 'upstream_rq_total', 'requests sent upstream'],
+  ['upstream_rq_pending_overflow', 'upstream_rq_pending_overflow', '503 UO: the pending queue was full'],
+  ['upstream_rq_overflow', 'upstream_rq_overflow', '503 UO: max_requests reached'],
+  ['upstream_cx_overflow', 'upstream_cx_overflow', 'max_connections reached (the request waits in the pending queue)'],
+  ['upstream_rq_pending_total', 'upstream_rq_pending_total', 'requests that waited in the pending queue'],
+  ['upstream_rq_retry', 'upstream_rq_retry', 'retries sent'],
+  ['upstream_rq_retry_success', 'upstream_rq_retry_success', 'retries that succeeded'],
+  ['upstream_rq_retry_overflow', 'upstream_rq_retry_overflow', 'retries refused by max_retries'],
+  ['upstream_rq_5xx', 'upstream_rq_5xx', 'upstream 5xx answers'],
+  ['upstream_rq_503', 'upstream_rq_503', 'upstream 503 answers'],
+  ['outlier_ejections_enforced', 'outlier_detection.ejections_enforced_total', 'ejections enforced'],
+  ['outlier_ejections_active', 'outlier_detection.ejections_active', 'hosts ejected at the end'],
+  ['upstream_rq_no_healthy', 'upstream_cx_none_healthy', 'no healthy host (503 UH)'],
+];
+
+/** A mesh run's Envoy statistics: one row per figure, Envoy's own name for it, the callers' and the inbound Envoys'. */
+export function envoyRows(r: ArmResult): [string, string, string][] {
+  if (r.envoy === null) return [];
+  const e = r.envoy;
+  return ENVOY_FIGURES.map(([k, name, what]) => [`${name}: ${what}`, String(e.callers[k]), String(e.inbound[k])]);
 }
