@@ -110,6 +110,16 @@ describe('report.html in Chromium', () => {
       run('sidecar', 4, { okMs: 450, okShare: 0.42, peak: 14 }),
       run('istio', 8, { okMs: 1800, okShare: 0.82, peak: 36, void: true }),
     ];
+    // The fault run: replica 0's model down from 1.0 s to 1.8 s of the sidecar's attack.
+    results[2]!.fault = {
+      replica: 0,
+      killed_at_s: 1,
+      returned_at_s: 1.8,
+      goodput_before_rps: 50,
+      answers_during: { '200': 30, '503': 52 },
+      unanswered: 0,
+      recovered_after_s: 0.4,
+    };
     const file = join(mkdtempSync(join(tmpdir(), 'cb-lab-report-')), 'report.html');
     writeFileSync(file, renderHtml(summaryOf(results, 'seed'), results));
     const report = await openReport(file);
@@ -163,6 +173,26 @@ describe('report.html in Chromium', () => {
       );
       expect(envoyRow?.slice(1)).toEqual(['160', '7']);
       expect(await page.$$('#run-sidecar-c1 table.envoy')).toHaveLength(0);
+
+      // The fault: its figures in the table and the run's section, its outage shaded on the charts over time.
+      expect(await page.textContent('#run-sidecar-c1 p.fault')).toMatch(
+        /killed at 1 s, was back at 1.8 s\. Answers while it was down: 200:30 503:52; requests never answered: 0; goodput was back to 90% of its level before \(50 2xx\/s\) 0.4 s after/,
+      );
+      const faultRow = await page.$$eval('table.comparison tr', (trs) =>
+        trs.map((tr) => [...tr.children].map((c) => c.textContent)).find((r) => r[0] === 'fault: requests unanswered'),
+      );
+      expect(faultRow?.slice(1, 5)).toEqual(['-', '-', '-', '0']); // book, direct, istio, sidecar
+      const shaded = await page.evaluate(() => {
+        const el = document.getElementById('goodput') as HTMLElement;
+        const [left, top, width, height] = (el.dataset['plot'] ?? '').split(',').map(Number) as number[];
+        const px = el.querySelector('canvas')!.getContext('2d')!.getImageData(left!, top!, width!, height!).data;
+        let n = 0;
+        // The canvas is transparent: the band is its colour at 10% opacity.
+        for (let i = 0; i < px.length; i += 4)
+          if (Math.abs(px[i]! - 214) + Math.abs(px[i + 1]! - 39) < 20 && px[i + 3]! > 15 && px[i + 3]! < 40) n++;
+        return n;
+      });
+      expect(shaded).toBeGreaterThan(1000);
 
       // The legend shows the values under the cursor, and dragging zooms in (the chart is painted again).
       const plot = await page.$('#latency .u-over');

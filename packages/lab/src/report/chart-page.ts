@@ -10,6 +10,18 @@ interface UPlotConstructor {
   paths: { stepped?: (o: { align: 1 }) => unknown };
 }
 
+/** The slice of a uPlot instance the page's hooks use (canvas pixels). */
+interface PlotInstance {
+  bbox: { left: number; top: number; width: number; height: number };
+  ctx: {
+    save(): void;
+    restore(): void;
+    fillStyle: string;
+    fillRect(x: number, y: number, w: number, h: number): void;
+  };
+  valToPos(value: number, scale: string, canvasPixels: boolean): number;
+}
+
 /** The slice of the page's DOM the page script uses. */
 interface PageElement {
   clientWidth: number;
@@ -29,15 +41,29 @@ function drawCharts(uPlot: UPlotConstructor, charts: readonly Chart[], doc: Page
     const el = doc.getElementById(c.id);
     if (el === null) continue;
     const stepped = c.style === 'step' && uPlot.paths.stepped !== undefined ? uPlot.paths.stepped({ align: 1 }) : null;
+    // A few points (the callers plot) would sit on the plot's edges, where a marker is clipped to a quarter
+    // and a value of 0 disappears into the axis: pad those charts' ranges.
+    const pad = c.style === 'points';
+    const padLog = (_u: unknown, min: number, max: number): [number, number] => [min / 1.4, max * 1.4];
+    const padLinear = (_u: unknown, min: number, max: number): [number, number] => {
+      const span = max - Math.min(0, min) || 1;
+      return [Math.min(0, min) - span * 0.08, max + span * 0.08];
+    };
+    // (A log y axis already ends on whole decades around the data.)
+    const yRange = c.yRange ?? (pad && c.yScale === 'linear' ? padLinear : undefined);
     const opts = {
       width: Math.max(480, Math.min(1100, el.clientWidth)),
       height: 320,
       title: c.title,
       scales: {
-        x: { time: false, distr: c.xScale === 'log2' ? 3 : 1, log: 2 },
-        y: { distr: c.yScale === 'log10' ? 3 : 1, log: 10, ...(c.yRange === null ? {} : { range: c.yRange }) },
+        x: { time: false, distr: c.xScale === 'log2' ? 3 : 1, log: 2, ...(pad ? { range: padLog } : {}) },
+        y: { distr: c.yScale === 'log10' ? 3 : 1, log: 10, ...(yRange === undefined ? {} : { range: yRange }) },
       },
-      axes: [{ label: c.xLabel }, { label: c.yLabel, size: 64 }],
+      // A padded log x axis would tick at odd multiples of its padded end: tick at the data's own x instead.
+      axes: [
+        { label: c.xLabel, ...(pad ? { splits: () => c.x } : {}) },
+        { label: c.yLabel, size: 64 },
+      ],
       series: [
         { label: c.xLabel },
         ...c.lines.map((l) => ({
@@ -51,9 +77,21 @@ function drawCharts(uPlot: UPlotConstructor, charts: readonly Chart[], doc: Page
         })),
       ],
       hooks: {
+        // The shaded spans go under the grid and the lines.
+        drawClear: [
+          (u: PlotInstance): void => {
+            u.ctx.save();
+            u.ctx.fillStyle = 'rgba(214, 39, 40, 0.10)';
+            for (const b of c.bands) {
+              const from = u.valToPos(b.from, 'x', true);
+              u.ctx.fillRect(from, u.bbox.top, u.valToPos(b.to, 'x', true) - from, u.bbox.height);
+            }
+            u.ctx.restore();
+          },
+        ],
         // For the tests, and for anyone checking the page: how often it was painted, and where the plot is.
         draw: [
-          (u: { bbox: { left: number; top: number; width: number; height: number } }): void => {
+          (u: PlotInstance): void => {
             el.dataset['draws'] = String(Number(el.dataset['draws'] ?? '0') + 1);
             el.dataset['plot'] = [u.bbox.left, u.bbox.top, u.bbox.width, u.bbox.height].map(Math.round).join(',');
           },

@@ -34,6 +34,8 @@ export interface Chart {
   style: 'line' | 'step' | 'points';
   /** What to know when reading it (shown under the chart). */
   note: string;
+  /** Spans of x to shade (the fault run's outages). */
+  bands: { from: number; to: number }[];
 }
 
 /** One hue per arm, so a run's colour says its arm; a lighter shade of it for more callers. */
@@ -142,6 +144,7 @@ function latencyChart(results: readonly ArmResult[], colors: Map<ArmResult, stri
     xScale: 'linear',
     yScale: 'log10',
     yRange: null,
+    bands: [],
     style: 'line',
     note:
       'All answers, successes and rejections alike, counted from the scheduled send (no coordinated omission).' +
@@ -184,6 +187,7 @@ function perSecondChart(
       xScale: 'linear',
       yScale: 'linear',
       yRange: null,
+      bands: [],
       style: 'line',
       note: 'Bucketed by the second each answer completed; answers arriving after the attack are the wait.',
     };
@@ -198,6 +202,7 @@ function perSecondChart(
     xScale: 'linear',
     yScale: 'linear',
     yRange: null,
+    bands: [],
     style: 'line',
     note: 'In the mesh arms these are mostly Envoy overflow answers (503 UO); each run below splits them.',
   };
@@ -239,6 +244,7 @@ function inflightChart(results: readonly ArmResult[], colors: Map<ArmResult, str
     xScale: 'linear',
     yScale: 'linear',
     yRange: null,
+    bands: [],
     style: 'step',
     note:
       "Scraped gauges, max over the replicas: the API's in-flight count (what its model holds and queues), " +
@@ -274,9 +280,23 @@ function breakerChart(results: readonly ArmResult[], colors: Map<ArmResult, stri
     xScale: 'linear',
     yScale: 'linear',
     yRange: [-0.1, replicas + 0.1],
+    bands: [],
     style: 'step',
     note: 'Scraped from each sidecar every 500 ms; 0 while every breaker is closed.',
   };
+}
+
+/** The outages of the fault runs on the attack's clock (one band per distinct outage, rounded to 0.1 s). */
+function faultBands(results: readonly ArmResult[]): { from: number; to: number }[] {
+  const r1 = (v: number): number => Math.round(v * 10) / 10;
+  const seen = new Map<string, { from: number; to: number }>();
+  for (const r of results) {
+    const f = r.fault;
+    if (f === undefined) continue;
+    const band = { from: r1(f.killed_at_s), to: r1(f.returned_at_s ?? r.duration_s) };
+    seen.set(`${band.from}-${band.to}`, band);
+  }
+  return [...seen.values()];
 }
 
 /** True when some arm ran at more than one number of callers: the callers plot has something to show. */
@@ -311,7 +331,7 @@ function callerCharts(results: readonly ArmResult[]): Chart[] {
     );
   const voided = results.filter((r) => r.void.void).map(columnName);
   const note = voided.length === 0 ? '' : ` Void runs (${voided.join(', ')}) are dotted lines of their own.`;
-  const base = { xLabel: 'callers', x, xScale: 'log2', yRange: null, style: 'points' } as const;
+  const base = { xLabel: 'callers', x, xScale: 'log2' as const, yRange: null, style: 'points' as const, bands: [] };
   return [
     {
       ...base,
@@ -369,6 +389,13 @@ export function reportCharts(results: readonly ArmResult[], preset: 'seed' | nul
     inflightChart(results, colors),
   ];
   if (results.some((r) => hasSidecar(r.arm))) charts.push(breakerChart(results, colors));
+  const outages = faultBands(results);
+  if (outages.length > 0) {
+    for (const c of charts) {
+      c.bands = outages;
+      c.note += " Shaded: while a replica's model was down (--fault).";
+    }
+  }
   if (hasCallerSweep(results)) charts.push(...callerCharts(results));
   return charts;
 }

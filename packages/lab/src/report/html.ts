@@ -3,7 +3,7 @@ import type { LabSummary } from '../lab.js';
 import { envoyRejections, type ArmResult } from './arm-result.js';
 import { chartCss, chartScripts, chartSlot } from './chart-page.js';
 import { hasCallerSweep, reportCharts } from './charts.js';
-import { callersTable, columnName, comparisonTable, envoyRows, vegetaText } from './text.js';
+import { callersTable, codesText, columnName, comparisonTable, envoyRows, vegetaText } from './text.js';
 
 function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -48,11 +48,26 @@ function envoySection(r: ArmResult): string {
   );
 }
 
+/** What the fault (`--fault`) did to a run. */
+function faultSection(r: ArmResult): string {
+  const f = r.fault;
+  if (f === undefined) return '';
+  const back = f.returned_at_s === null ? 'did not come back during the run' : `was back at ${f.returned_at_s} s`;
+  const recovered =
+    f.recovered_after_s === null
+      ? 'goodput did not recover to 90% of its level before within the run'
+      : `goodput was back to 90% of its level before (${f.goodput_before_rps} 2xx/s) ${f.recovered_after_s} s after the model's return`;
+  return (
+    `<p class="fault">Fault: replica ${f.replica}'s model killed at ${f.killed_at_s} s, ${back}. ` +
+    `Answers while it was down: ${esc(codesText(f.answers_during))}; requests never answered: <b>${f.unanswered}</b>; ${recovered}.</p>`
+  );
+}
+
 function runSection(r: ArmResult): string {
   const banner = r.void.void ? `<p class="void">VOID, not counted: ${esc(r.void.reason ?? '')}</p>` : '';
   return (
     `<section class="run${r.void.void ? ' void' : ''}" id="run-${esc(r.key)}"><h3>${esc(columnName(r))}</h3>${banner}` +
-    `<pre>${esc(vegetaText(r))}</pre>${envoySection(r)}` +
+    `<pre>${esc(vegetaText(r))}</pre>${faultSection(r)}${envoySection(r)}` +
     `<p class="note">max upstream concurrency: ${r.max_upstream_concurrency ?? '-'} (${esc(r.max_upstream_concurrency_source)})` +
     `${r.sidecar_config === null ? '' : `; sidecar config: ${esc(r.sidecar_config)}`}</p></section>`
   );

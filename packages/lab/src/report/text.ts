@@ -61,6 +61,24 @@ function envoyRow(r: ArmResult, f: (e: NonNullable<ArmResult['envoy']>) => strin
 /** The rows of the side-by-side comparison: label and one value per arm (and the book's, with the seed preset). */
 export function comparisonRows(arms: readonly ArmResult[]): [string, ...string[]][] {
   const row = (label: string, f: (r: ArmResult) => string): [string, ...string[]] => [label, ...arms.map(f)];
+  const fault = (f: (x: NonNullable<ArmResult['fault']>) => string) => (r: ArmResult) =>
+    r.fault === undefined ? '-' : f(r.fault);
+  const faultRows = arms.some((r) => r.fault !== undefined)
+    ? [
+        row(
+          'fault: answers while the model was down',
+          fault((x) => codesText(x.answers_during)),
+        ),
+        row(
+          'fault: requests unanswered',
+          fault((x) => String(x.unanswered)),
+        ),
+        row(
+          'fault: s to recover after its return',
+          fault((x) => (x.recovered_after_s === null ? 'not in the run' : String(x.recovered_after_s))),
+        ),
+      ]
+    : [];
   return [
     row('callers', (r) => String(r.callers)),
     row('offered rate (req/s)', (r) => r.offered_rate.toFixed(0)),
@@ -79,13 +97,7 @@ export function comparisonRows(arms: readonly ArmResult[]): [string, ...string[]
     row('rejection p99 inside sidecar (<=)', (r) =>
       r.sidecar_rejection_p99_ms === null ? '-' : goDuration(r.sidecar_rejection_p99_ms),
     ),
-    row(
-      'rejections by reason',
-      (r) =>
-        Object.entries(r.rejection_reasons)
-          .map(([k, v]) => `${k}:${v}`)
-          .join(' ') || '-',
-    ),
+    row('rejections by reason', (r) => codesText(r.rejection_reasons)),
     row('503 Envoy overflow (UO): callers / inbound', (r) => {
       const s = envoyRejections(r);
       return s === null ? '-' : `${s.overflowCallers} / ${s.overflowInbound}`;
@@ -105,6 +117,7 @@ export function comparisonRows(arms: readonly ArmResult[]): [string, ...string[]
       envoyRow(r, (e) => `${e.callers.upstream_cx_overflow} / ${e.inbound.upstream_cx_overflow}`),
     ),
     row('outlier ejections', (r) => envoyRow(r, (e) => String(e.callers.outlier_ejections_enforced))),
+    ...faultRows,
     row('errors (no answer)', (r) => String(r.errors)),
     row('max upstream concurrency', (r) =>
       r.max_upstream_concurrency === null ? '-' : String(r.max_upstream_concurrency),
@@ -117,6 +130,15 @@ export function comparisonRows(arms: readonly ArmResult[]): [string, ...string[]
     ),
     row('counted', (r) => (r.void.void ? 'VOID' : 'yes')),
   ];
+}
+
+/** Counts by key as `200:5 503:12` ('-' for none). */
+export function codesText(codes: Record<string, number>): string {
+  return (
+    Object.entries(codes)
+      .map(([c, n]) => `${c}:${n}`)
+      .join(' ') || '-'
+  );
 }
 
 /** The book's column beside the seed preset's arms: its figures where it has them, '-' elsewhere. */
