@@ -81,7 +81,9 @@ async function main(): Promise<number> {
   let prom: LabPrometheus | undefined;
   if (flags.prometheus) {
     prom = await startPrometheus(sup, join(outDir, 'prometheus'), repoRoot);
-    process.stderr.write(`cb-lab: Prometheus at ${prom.url} (jobs iris-api, cb-sidecar; label arm)\n`);
+    process.stderr.write(
+      `cb-lab: Prometheus at ${prom.url} (jobs iris-api, cb-sidecar, envoy; labels arm, callers, pod, role)\n`,
+    );
   }
   try {
     const policyFile = resolve(repoRoot, flags.policy ?? DEFAULT_POLICY_FILE);
