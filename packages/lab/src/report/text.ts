@@ -2,7 +2,7 @@ import type { EnvoyStats } from '../envoy.js';
 import { ARM_NAMES } from '../plan.js';
 import type { RuntimeStats } from '../runtime-stats.js';
 import { BOOK } from './acceptance.js';
-import { envoyRejections, type ArmResult } from './arm-result.js';
+import { envoyRejections, type ArmResult, type EnvoyRejections } from './arm-result.js';
 import { goDuration, vegetaLine } from './format.js';
 
 /** One arm's report in exactly `vegeta report -type=text` layout. */
@@ -63,6 +63,34 @@ export function comparisonRows(arms: readonly ArmResult[]): [string, ...string[]
   const row = (label: string, f: (r: ArmResult) => string): [string, ...string[]] => [label, ...arms.map(f)];
   const fault = (f: (x: NonNullable<ArmResult['fault']>) => string) => (r: ArmResult) =>
     r.fault === undefined ? '-' : f(r.fault);
+  const split = (f: (s: EnvoyRejections) => string) => (r: ArmResult) => {
+    const s = envoyRejections(r);
+    return s === null ? '-' : f(s);
+  };
+  // Envoy's figures and the fault's, only when a run has them.
+  const meshRows = arms.some((r) => r.envoy !== null)
+    ? [
+        row(
+          '503 Envoy overflow (UO): callers / inbound',
+          split((s) => `${s.overflowCallers} / ${s.overflowInbound}`),
+        ),
+        row(
+          "503 upstream (the app's, at the inbound Envoys)",
+          split((s) => String(s.upstream503)),
+        ),
+        row('mesh retries (ok / refused)', (r) =>
+          envoyRow(
+            r,
+            (e) =>
+              `${e.callers.upstream_rq_retry} (${e.callers.upstream_rq_retry_success} / ${e.callers.upstream_rq_retry_overflow})`,
+          ),
+        ),
+        row('max_connections reached: callers / inbound', (r) =>
+          envoyRow(r, (e) => `${e.callers.upstream_cx_overflow} / ${e.inbound.upstream_cx_overflow}`),
+        ),
+        row('outlier ejections', (r) => envoyRow(r, (e) => String(e.callers.outlier_ejections_enforced))),
+      ]
+    : [];
   const faultRows = arms.some((r) => r.fault !== undefined)
     ? [
         row(
@@ -98,25 +126,7 @@ export function comparisonRows(arms: readonly ArmResult[]): [string, ...string[]
       r.sidecar_rejection_p99_ms === null ? '-' : goDuration(r.sidecar_rejection_p99_ms),
     ),
     row('rejections by reason', (r) => codesText(r.rejection_reasons)),
-    row('503 Envoy overflow (UO): callers / inbound', (r) => {
-      const s = envoyRejections(r);
-      return s === null ? '-' : `${s.overflowCallers} / ${s.overflowInbound}`;
-    }),
-    row("503 upstream (the app's, at the inbound Envoys)", (r) => {
-      const s = envoyRejections(r);
-      return s === null ? '-' : String(s.upstream503);
-    }),
-    row('mesh retries (ok / refused)', (r) =>
-      envoyRow(
-        r,
-        (e) =>
-          `${e.callers.upstream_rq_retry} (${e.callers.upstream_rq_retry_success} / ${e.callers.upstream_rq_retry_overflow})`,
-      ),
-    ),
-    row('max_connections reached: callers / inbound', (r) =>
-      envoyRow(r, (e) => `${e.callers.upstream_cx_overflow} / ${e.inbound.upstream_cx_overflow}`),
-    ),
-    row('outlier ejections', (r) => envoyRow(r, (e) => String(e.callers.outlier_ejections_enforced))),
+    ...meshRows,
     ...faultRows,
     row('errors (no answer)', (r) => String(r.errors)),
     row('max upstream concurrency', (r) =>
