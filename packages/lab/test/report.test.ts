@@ -4,7 +4,8 @@ import { armResult, machineVerdict } from '../src/arm-run.js';
 import { goDuration } from '../src/report/format.js';
 import { callersText, comparisonTable, comparisonText, vegetaText } from '../src/report/text.js';
 import { modelInflight, reportCharts, runColors, runLabel } from '../src/report/charts.js';
-import type { ArmResult } from '../src/report/arm-result.js';
+import { envoyRejections, type ArmResult } from '../src/report/arm-result.js';
+import { emptyEnvoyStats, type EnvoyStats } from '../src/envoy.js';
 import type { ScrapePoint } from '../src/scraper.js';
 import { acceptance } from '../src/report/acceptance.js';
 import { rewriteTargets, recordVegetaLine } from '../src/drivers/vegeta.js';
@@ -333,5 +334,45 @@ describe('report charts and tables', () => {
     expect(lines[0]).toMatch(/^arm +callers +goodput \(2xx\/s\) +2xx p50 +2xx p99 +rejections +peak in flight/);
     expect(lines.slice(1).map((l) => l.split(/ +/).slice(0, 2).join('@'))).toEqual(['istio@1', 'istio@4', 'sidecar@4']);
     expect(lines[2]).toMatch(/VOID$/);
+  });
+});
+
+describe("a mesh run's 503s", () => {
+  /** An istio run: 75 answers 200, 25 answers 503 of which `uo` carried x-envoy-overloaded. */
+  function istio(driver: string, uo: number, inbound: Partial<EnvoyStats>): ArmResult {
+    const rec = new ResultRecorder();
+    for (let i = 0; i < 100; i++) {
+      rec.record(i * 10, 50, i % 4 === 0 ? 503 : 200, 74, 35);
+      if (i % 4 === 0 && i / 4 < uo) rec.reason('envoy-overloaded');
+    }
+    const callers = { ...emptyEnvoyStats(), upstream_rq_pending_overflow: 20 };
+    return armResult(rec, {
+      ...figures('istio', 1, null, 80),
+      driver,
+      envoy: { callers, inbound: { ...emptyEnvoyStats(), ...inbound } },
+    });
+  }
+
+  it('splits them as the callers got them, and tells the app’s 503s from the inbound Envoys’ own overflows', () => {
+    // Envoy counts its own overflow answers among upstream_rq_503 too: 5 overflows + 3 from the app.
+    const r = istio('builtin', 25, { upstream_rq_pending_overflow: 5, upstream_rq_503: 8 });
+    expect(envoyRejections(r)).toEqual({
+      answeredOverflow: 25,
+      answeredUpstream: 0,
+      overflowCallers: 20,
+      overflowInbound: 5,
+      app503: 3,
+    });
+    expect(envoyRejections(istio('vegeta', 0, {}))).toMatchObject({ answeredOverflow: null, answeredUpstream: null });
+    expect(envoyRejections(armResult(seedLikeRecorder(), figures('sidecar', 1, null, 80)))).toBeNull();
+  });
+
+  it("judges the seed's istio run on every 503 being Envoy's overflow: the header where seen, else Envoy's counters", () => {
+    const verdict = (r: ArmResult): boolean | null | undefined =>
+      acceptance([r], 'seed').arms['istio-c1']?.criteria.find((c) => c.name.startsWith('every 503'))?.ok;
+    expect(verdict(istio('builtin', 25, { upstream_rq_pending_overflow: 5, upstream_rq_503: 5 }))).toBe(true);
+    expect(verdict(istio('builtin', 24, { upstream_rq_pending_overflow: 5, upstream_rq_503: 5 }))).toBe(false);
+    expect(verdict(istio('k6', 0, { upstream_rq_pending_overflow: 5, upstream_rq_503: 5 }))).toBe(true);
+    expect(verdict(istio('k6', 0, { upstream_rq_pending_overflow: 5, upstream_rq_503: 6 }))).toBe(false); // 1 from the app
   });
 });

@@ -1,3 +1,4 @@
+import { ENVOY_OVERLOADED } from '../drivers/open-loop.js';
 import type { EnvoyStats } from '../envoy.js';
 import type { FaultResult } from '../fault.js';
 import type { LatencySummary, SecondPoint } from '../results.js';
@@ -93,24 +94,36 @@ export interface ArmResult {
 }
 
 /**
- * A mesh run's 503s by who answered them: Envoy's own overflow answers (503 UO, `x-envoy-overloaded`) made
- * by the callers' Envoys and by the replicas' inbound Envoys, and the upstream 503s, the app's own answers
- * as the inbound Envoys received them. The Envoy counts are attempts: in a profile whose mesh retries 503s,
- * one request can make several.
+ * A mesh run's 503s by who answered them. As the callers got them: Envoy's own overflow answers (503 UO,
+ * `x-envoy-overloaded`, which the builtin driver records as the reason `envoy-overloaded`) and the rest,
+ * upstream 503s the Envoys passed on; null with vegeta and k6, which do not keep headers. And from Envoy's
+ * counters, which count attempts (in a profile whose mesh retries 503s one request can make several):
+ * overflow answers made by the callers' Envoys and by the replicas' inbound Envoys, and the app's own 503s
+ * at the inbound Envoys.
  */
 export interface EnvoyRejections {
+  answeredOverflow: number | null;
+  answeredUpstream: number | null;
   overflowCallers: number;
   overflowInbound: number;
-  upstream503: number;
+  app503: number;
 }
 
 /** Splits a mesh run's rejections (null in the arms without Envoys). */
-export function envoyRejections(r: Pick<ArmResult, 'envoy'>): EnvoyRejections | null {
+export function envoyRejections(
+  r: Pick<ArmResult, 'envoy' | 'driver' | 'status_codes' | 'rejection_reasons'>,
+): EnvoyRejections | null {
   if (r.envoy === null) return null;
   const overflow = (s: EnvoyStats): number => s.upstream_rq_pending_overflow + s.upstream_rq_overflow;
+  const inbound = overflow(r.envoy.inbound);
+  const seen = r.driver === 'builtin' ? (r.rejection_reasons[ENVOY_OVERLOADED] ?? 0) : null;
   return {
+    answeredOverflow: seen,
+    answeredUpstream: seen === null ? null : Math.max(0, (r.status_codes['503'] ?? 0) - seen),
     overflowCallers: overflow(r.envoy.callers),
-    overflowInbound: overflow(r.envoy.inbound),
-    upstream503: r.envoy.inbound.upstream_rq_503,
+    overflowInbound: inbound,
+    // Envoy counts its own overflow answers among the upstream 503s too (measured: an istio run whose app
+    // never answers 503 had as many inbound upstream_rq_503 as inbound overflows).
+    app503: Math.max(0, r.envoy.inbound.upstream_rq_503 - inbound),
   };
 }

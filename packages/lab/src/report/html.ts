@@ -33,14 +33,19 @@ function lineClass(line: string): string {
 /** A mesh run's rejections by who answered them, and Envoy's own statistics. */
 function envoySection(r: ArmResult): string {
   const split = envoyRejections(r);
-  if (split === null) return '';
+  if (split === null || r.envoy === null) return '';
   const answered = r.status_codes['503'] ?? 0;
+  const seen =
+    split.answeredOverflow === null
+      ? "(the driver kept no headers, so Envoy's counters below are the split)"
+      : `<b>${split.answeredOverflow}</b> Envoy overflow answers (503 UO, <code>x-envoy-overloaded</code>) and <b>${split.answeredUpstream ?? 0}</b> upstream 503s passed on`;
+  const c = r.envoy.callers;
   return (
-    `<p>503 answers the callers got: <b>${answered}</b>. ` +
-    `Envoy overflow (503 UO, <code>x-envoy-overloaded</code>): <b>${split.overflowCallers}</b> by the callers' Envoys, ` +
-    `<b>${split.overflowInbound}</b> by the replicas' inbound Envoys; ` +
-    `upstream 503s (the app's own answers, at the inbound Envoys): <b>${split.upstream503}</b>. ` +
-    `Envoy counts attempts: a retried request counts once per attempt.</p>` +
+    `<p class="envoy">503 answers the callers got: <b>${answered}</b>: ${seen}. ` +
+    `Envoy's counters, which count attempts (a retried request once per attempt): overflow answers ` +
+    `<b>${split.overflowCallers}</b> at the callers' Envoys and <b>${split.overflowInbound}</b> at the replicas' inbound Envoys; ` +
+    `the app's own 503s at the inbound Envoys <b>${split.app503}</b>; retries ${c.upstream_rq_retry} ` +
+    `(${c.upstream_rq_retry_success} answered 2xx, ${c.upstream_rq_retry_overflow} refused by max_retries).</p>` +
     table(
       [["Envoy's statistics during the attack", "callers' Envoys (sum)", 'inbound Envoys (sum)'], ...envoyRows(r)],
       'envoy',

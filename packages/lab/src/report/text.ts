@@ -71,12 +71,16 @@ export function comparisonRows(arms: readonly ArmResult[]): [string, ...string[]
   const meshRows = arms.some((r) => r.envoy !== null)
     ? [
         row(
-          '503 Envoy overflow (UO): callers / inbound',
+          '503s answered: Envoy overflow (UO) / upstream',
+          split((s) => (s.answeredOverflow === null ? '-' : `${s.answeredOverflow} / ${s.answeredUpstream ?? '-'}`)),
+        ),
+        row(
+          'Envoy overflow attempts: callers / inbound',
           split((s) => `${s.overflowCallers} / ${s.overflowInbound}`),
         ),
         row(
-          "503 upstream (the app's, at the inbound Envoys)",
-          split((s) => String(s.upstream503)),
+          "the app's 503s at the inbound Envoys",
+          split((s) => String(s.app503)),
         ),
         row('mesh retries (ok / refused)', (r) =>
           envoyRow(
@@ -162,7 +166,7 @@ function bookColumn(labels: readonly string[]): string[] {
     'all p50 / p90': `${goDuration(BOOK.latencyMs.p50)} / ${goDuration(BOOK.latencyMs.p90)}`,
     'all p99': goDuration(BOOK.latencyMs.p99),
     'rejections (5xx)': String(BOOK.statusCodes['503']),
-    '503 Envoy overflow (UO): callers / inbound': `${BOOK.statusCodes['503']} / -`,
+    '503s answered: Envoy overflow (UO) / upstream': `${BOOK.statusCodes['503']} / 0`,
     'errors (no answer)': '0',
   };
   return labels.map((l) => known[l] ?? '-');
