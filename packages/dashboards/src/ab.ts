@@ -1,15 +1,21 @@
-// The A/B dashboard: Istio-only breaking (arm A) against cb-sidecar (arm B), side by side. Each row
-// answers one question; the left panel is arm A, the right panel arm B.
+// The A/B dashboard: Istio-only breaking (arm A) against cb-sidecar (arm B: the static or the adaptive arm).
+// The first row puts both arms on one axis (one query per panel, a series per namespace); each row below answers
+// one question, arm A on the left, arm B on the right, with the causes only each arm's own metrics show.
 import type * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
 import { CustomVariableBuilder, DashboardBuilder, RowBuilder } from '@grafana/grafana-foundation-sdk/dashboard';
 import { datasourceVariable, stat, timeseries } from './panels.js';
 import type { Query } from './panels.js';
 import { clientSeen, clientSeenDuration, envoyCluster, sidecar } from './selectors.js';
+import type { Size } from './panels.js';
 
 const W = '$__rate_interval';
 const half = { w: 12, h: 8 };
 const A = '$istio_ns';
 const B = '$sidecar_ns';
+/** Both arms' namespaces, as a regex: one query, one series per arm. */
+const BOTH = `${A}|${B}`;
+const BY_ARM = 'destination_service_namespace';
+const quarter: Size = { w: 6, h: 8 };
 
 function successRate(ns: string): Query {
   return {
@@ -18,11 +24,18 @@ function successRate(ns: string): Query {
   };
 }
 
-function clientLatency(ns: string): Query[] {
+/** p50 and p99 at the calling Envoy, of 200s (`success`) or of every answer (rejections included). */
+function clientLatency(ns: string, which: 'success' | 'all'): Query[] {
+  const extra = which === 'success' ? ',response_code="200"' : '';
   return [0.5, 0.99].map((q) => ({
-    expr: `histogram_quantile(${q}, sum by (le) (rate(${clientSeenDuration(ns, ',response_code="200"')}[${W}]))) / 1000`,
-    legend: `p${q * 100} client Envoy`,
+    expr: `histogram_quantile(${q}, sum by (le) (rate(${clientSeenDuration(ns, extra)}[${W}]))) / 1000`,
+    legend: `p${q * 100} ${which === 'success' ? '200s' : 'all answers'}`,
   }));
+}
+
+/** One series per arm: `sum by (namespace)` of the calling Envoys' view. */
+function perArm(extra: string): string {
+  return `sum by (${BY_ARM}) (rate(${clientSeen(BOTH, extra, '=~')}[${W}]))`;
 }
 
 function answersByCode(ns: string): Query {
@@ -36,8 +49,8 @@ export function abDashboard(): dashboard.Dashboard {
     legend: 'seen by cb-sidecar',
   };
   const sidecarLatency: Query[] = [0.5, 0.99].map((q) => ({
-    expr: `histogram_quantile(${q}, sum by (le) (rate(${sidecar('cb_request_duration_seconds_bucket', B, ',outcome="forwarded"')}[${W}])))`,
-    legend: `p${q * 100} cb-sidecar`,
+    expr: `histogram_quantile(${q}, sum by (le) (rate(${sidecar('cb_request_duration_seconds_bucket', B)}[${W}])))`,
+    legend: `p${q * 100} cb-sidecar, all answers`,
   }));
 
   return new DashboardBuilder('Circuit breaker A/B: Istio vs cb-sidecar')
@@ -51,7 +64,50 @@ export function abDashboard(): dashboard.Dashboard {
       new CustomVariableBuilder('istio_ns').label('Arm A namespace (Istio)').values('circuit-breaker-istio'),
     )
     .withVariable(
-      new CustomVariableBuilder('sidecar_ns').label('Arm B namespace (cb-sidecar)').values('circuit-breaker-sidecar'),
+      new CustomVariableBuilder('sidecar_ns')
+        .label('Arm B namespace (cb-sidecar)')
+        .values('circuit-breaker-sidecar,circuit-breaker-sidecar-adaptive'),
+    )
+
+    .withRow(new RowBuilder('Both arms on one axis'))
+    .withPanel(
+      timeseries(
+        'A and B · offered load',
+        "Requests per second the callers sent, as their Envoys saw them (Envoy's own 503s included): the same in both arms when the comparison is fair.",
+        'reqps',
+        [{ expr: perArm(''), legend: `{{${BY_ARM}}}` }],
+        quarter,
+      ),
+    )
+    .withPanel(
+      timeseries(
+        'A and B · goodput',
+        '200 answers per second.',
+        'reqps',
+        [{ expr: perArm(',response_code="200"'), legend: `{{${BY_ARM}}}` }],
+        quarter,
+      ),
+    )
+    .withPanel(
+      timeseries(
+        'A and B · rejected',
+        "5xx answers per second, whoever made them (the calling Envoy, the model pod's Envoy, cb-sidecar or the API).",
+        'reqps',
+        [{ expr: perArm(',response_code=~"5.."'), legend: `{{${BY_ARM}}}` }],
+        quarter,
+      ),
+    )
+    .withPanel(
+      timeseries(
+        'A and B · latency of every answer',
+        'p50 and p99 of all answers at the calling Envoy, rejections included: a fast 503 counts as fast.',
+        's',
+        [0.5, 0.99].map((q) => ({
+          expr: `histogram_quantile(${q}, sum by (le, ${BY_ARM}) (rate(${clientSeenDuration(BOTH, '', '=~')}[${W}]))) / 1000`,
+          legend: `p${q * 100} {{${BY_ARM}}}`,
+        })),
+        quarter,
+      ),
     )
 
     .withRow(new RowBuilder('How many requests succeed?'))
@@ -134,22 +190,22 @@ export function abDashboard(): dashboard.Dashboard {
       ),
     )
 
-    .withRow(new RowBuilder('How fast are the successful answers?'))
+    .withRow(new RowBuilder('How fast are the answers?'))
     .withPanel(
       timeseries(
-        'A · Istio: success latency',
-        'p50 and p99 of 200 answers at the client Envoy.',
+        'A · Istio: latency',
+        'p50 and p99 at the calling Envoy: of every answer (rejections included) and of 200s.',
         's',
-        clientLatency(A),
+        [...clientLatency(A, 'all'), ...clientLatency(A, 'success')],
         half,
       ),
     )
     .withPanel(
       timeseries(
-        'B · cb-sidecar: success latency',
-        'p50 and p99 of 200 answers at the client Envoy, and of forwarded answers at the sidecar.',
+        'B · cb-sidecar: latency',
+        'p50 and p99 at the calling Envoy (every answer, and 200s), and at the sidecar (every answer it gave).',
         's',
-        [...clientLatency(B), ...sidecarLatency],
+        [...clientLatency(B, 'all'), ...clientLatency(B, 'success'), ...sidecarLatency],
         half,
       ),
     )
