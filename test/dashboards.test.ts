@@ -1,10 +1,19 @@
-// Grafana dashboards as code: the committed JSON matches the generator, and every PromQL expression is
-// evaluated by a real Prometheus (Debian package) scraping a real iris-api and cb-sidecar under overload.
+// Grafana dashboards and alerts as code: the committed files match the generator, every PromQL expression is
+// evaluated by a real Prometheus (Debian package) scraping a real iris-api and cb-sidecar under overload, and the
+// alerting rules pass promtool's unit tests.
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { dashboards, expressions, render } from '../packages/dashboards/src/index.js';
+import { parse, stringify } from 'yaml';
+import {
+  PROMETHEUS_RULE_PATH,
+  alertGroups,
+  dashboards,
+  expressions,
+  generatedFiles,
+} from '../packages/dashboards/src/index.js';
 import { ROOT } from './manifests-render.js';
 import { freePort } from '../packages/lab/src/processes.js';
 import { startStack, type LocalStack } from './load-tools-stack.js';
@@ -30,15 +39,31 @@ function isIstio(expr: string): boolean {
 }
 
 describe('generated dashboards', () => {
-  it.each(dashboards.map((d) => d.file))(
-    'commits %s exactly as generated, in grafana/ and in the monitoring component',
-    (file) => {
-      const d = dashboards.find((x) => x.file === file)!;
-      for (const dir of ['grafana/dashboards', 'manifests/components/monitoring/dashboards']) {
-        expect(readFileSync(join(ROOT, dir, file), 'utf8')).toBe(render(d));
+  it.each(generatedFiles().map((f) => [f.path, f.text]))('commits %s exactly as generated', (path, text) => {
+    expect(readFileSync(join(ROOT, path), 'utf8')).toBe(text);
+  });
+
+  it('overlays both arms on one axis: offered load, goodput, rejections, latency of every answer', () => {
+    const ab = dashboards.find((d) => d.file === 'circuit-breaker-ab.json')!.build();
+    const panels = (ab.panels ?? []) as { title?: string; targets?: { expr?: string; legendFormat?: string }[] }[];
+    const both = panels.filter((p) => p.title?.startsWith('A and B · '));
+    expect(both.map((p) => p.title)).toEqual([
+      'A and B · offered load',
+      'A and B · goodput',
+      'A and B · rejected',
+      'A and B · latency of every answer',
+    ]);
+    for (const p of both)
+      for (const t of p.targets ?? []) {
+        // One query, a series per arm: both namespaces matched, grouped by namespace, the namespace in the legend.
+        expect(t.expr).toContain('destination_service_namespace=~"$istio_ns|$sidecar_ns"');
+        expect(t.expr).toMatch(/by \((le, )?destination_service_namespace\)/);
+        expect(t.legendFormat).toContain('{{destination_service_namespace}}');
       }
-    },
-  );
+    // Offered load counts every answer, and latency is of every answer: neither is narrowed to 200s.
+    expect(both[0]!.targets?.[0]?.expr).not.toContain('response_code');
+    expect(both[3]!.targets?.every((t) => !t.expr?.includes('response_code'))).toBe(true);
+  });
 
   it('shows both arms side by side and covers every question of the A/B comparison', () => {
     const ab = dashboards.find((d) => d.file === 'circuit-breaker-ab.json')!.build();
@@ -69,6 +94,135 @@ describe('generated dashboards', () => {
       expect(left.gridPos?.x).toBe(0);
       expect(b[i]?.gridPos).toEqual({ ...left.gridPos, x: 12 });
     });
+  });
+});
+
+describe('alerting rules (promtool, Debian prometheus package)', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'alerts-'));
+    const rule = parse(readFileSync(join(ROOT, PROMETHEUS_RULE_PATH), 'utf8')) as { spec: { groups: unknown[] } };
+    writeFileSync(join(dir, 'rules.yaml'), stringify({ groups: rule.spec.groups }));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('alerts on an open breaker and on shedding, in both arms', () => {
+    expect(alertGroups().flatMap((g) => g.rules.map((r) => r.alert))).toEqual([
+      'CbSidecarBreakerOpen',
+      'CbSidecarShedding',
+      'EnvoyOutlierEjection',
+      'EnvoyOverflowShedding',
+    ]);
+  });
+
+  it('passes promtool check rules', () => {
+    const r = spawnSync('promtool', ['check', 'rules', join(dir, 'rules.yaml')], { encoding: 'utf8' });
+    expect({ code: r.status, out: r.stdout + r.stderr }).toEqual({
+      code: 0,
+      out: expect.stringContaining('SUCCESS: 4 rules found'),
+    });
+  });
+
+  it('fires each alert on the series that mean it, and not on healthy ones (promtool test rules)', () => {
+    const sidecar = 'namespace="circuit-breaker-sidecar",pod="iris-svc-0"';
+    const toIris = (flags: string): string =>
+      `istio_requests_total{reporter="source",destination_service_namespace="circuit-breaker-istio",destination_service_name="iris-svc",response_code="${flags === 'UO' ? 503 : 200}",response_flags="${flags}"}`;
+    const tests = {
+      rule_files: ['rules.yaml'],
+      evaluation_interval: '30s',
+      tests: [
+        {
+          interval: '30s',
+          input_series: [
+            // pod 0: the breaker opens at 1 min and stays open; pod 1 stays closed.
+            { series: `cb_breaker_state{${sidecar},state="open"}`, values: '0 0 1x10' },
+            {
+              series: 'cb_breaker_state{namespace="circuit-breaker-sidecar",pod="iris-svc-1",state="open"}',
+              values: '0x12',
+            },
+            // 10% shed (overload) for 10 minutes in the sidecar arm: 90 forwarded, 10 shed per 30 s.
+            { series: `cb_requests_total{${sidecar},outcome="forwarded",code="200"}`, values: '0+90x20' },
+            { series: `cb_requests_total{${sidecar},outcome="overload",code="503"}`, values: '0+10x20' },
+            // 2% Envoy overflow in the istio arm: below the threshold.
+            { series: toIris(''), values: '0+98x20' },
+            { series: toIris('UO'), values: '0+2x20' },
+            // one host ejected from 1 min on
+            {
+              series:
+                'envoy_cluster_outlier_detection_ejections_active{namespace="circuit-breaker-istio",cluster_name="outbound|8000||iris-svc.circuit-breaker-istio.svc.cluster.local"}',
+              values: '0 0 1x10',
+            },
+          ],
+          alert_rule_test: [
+            { eval_time: '1m', alertname: 'CbSidecarBreakerOpen', exp_alerts: [] },
+            {
+              eval_time: '3m',
+              alertname: 'CbSidecarBreakerOpen',
+              exp_alerts: [
+                {
+                  exp_labels: { severity: 'warning', namespace: 'circuit-breaker-sidecar', pod: 'iris-svc-0' },
+                  exp_annotations: {
+                    summary: 'cb-sidecar breaker open in circuit-breaker-sidecar/iris-svc-0',
+                    description: alertGroups()[0]!.rules[0]!.annotations.description,
+                  },
+                },
+              ],
+            },
+            { eval_time: '4m', alertname: 'CbSidecarShedding', exp_alerts: [] },
+            {
+              eval_time: '10m',
+              alertname: 'CbSidecarShedding',
+              exp_alerts: [
+                {
+                  exp_labels: { severity: 'warning', namespace: 'circuit-breaker-sidecar' },
+                  exp_annotations: {
+                    summary: 'cb-sidecar sheds 10% of requests in circuit-breaker-sidecar',
+                    description: alertGroups()[0]!.rules[1]!.annotations.description,
+                  },
+                },
+              ],
+            },
+            { eval_time: '10m', alertname: 'EnvoyOverflowShedding', exp_alerts: [] },
+            {
+              eval_time: '3m',
+              alertname: 'EnvoyOutlierEjection',
+              exp_alerts: [
+                {
+                  exp_labels: { severity: 'warning', namespace: 'circuit-breaker-istio' },
+                  exp_annotations: {
+                    summary: 'calling Envoys in circuit-breaker-istio eject model pods',
+                    description: alertGroups()[1]!.rules[0]!.annotations.description,
+                  },
+                },
+              ],
+            },
+          ],
+        },
+      ],
+    };
+    writeFileSync(join(dir, 'tests.yaml'), stringify(tests));
+    const r = spawnSync('promtool', ['test', 'rules', 'tests.yaml'], { cwd: dir, encoding: 'utf8' });
+    expect({ code: r.status, out: r.stdout + r.stderr }).toEqual({ code: 0, out: expect.stringContaining('SUCCESS') });
+  });
+
+  it('fires on Envoy overflow above the threshold (the check can fail)', () => {
+    const series = (flags: string, per30s: number): { series: string; values: string } => ({
+      series: `istio_requests_total{reporter="source",destination_service_namespace="circuit-breaker-istio",destination_service_name="iris-svc",response_code="503",response_flags="${flags}"}`,
+      values: `0+${per30s}x20`,
+    });
+    const tests = {
+      rule_files: ['rules.yaml'],
+      tests: [
+        {
+          interval: '30s',
+          input_series: [series('-', 80), series('UO', 20)],
+          alert_rule_test: [{ eval_time: '10m', alertname: 'EnvoyOverflowShedding', exp_alerts: [] }],
+        },
+      ],
+    };
+    writeFileSync(join(dir, 'fails.yaml'), stringify(tests));
+    // 20% overflow does fire, so expecting no alert fails: promtool exits 1.
+    expect(spawnSync('promtool', ['test', 'rules', 'fails.yaml'], { cwd: dir, encoding: 'utf8' }).status).toBe(1);
   });
 });
 
