@@ -1,5 +1,5 @@
 // Label selectors for the two arms. Both arms sit in the mesh, so the calling Envoy (reporter="source",
-// the client pod) measures them at the same point; cb-sidecar's own metrics add the causes Envoy cannot see.
+// the callers) measures them at the same point; cb-sidecar's own metrics add the causes Envoy cannot see.
 
 /** How a selector matches the namespace: exactly (`$istio_ns`) or by regex (`$istio_ns|$sidecar_ns`). */
 export type Match = '=' | '=~';
