@@ -262,6 +262,15 @@ istio-install: ## install Istio ISTIO_VERSION (pinned) with istioctl of that ver
 deploy-tool: install
 	npx tsc -b packages/deploy
 
+# The sidecar arms' limits: what `make limits` derives from the Istio arm's DestinationRule for the Deployment's
+# 3 replicas and one caller (the seed's), static and adaptive. A test checks the committed files are exactly this.
+K8S_LIMITS = node packages/policy/dist/main.js limits --policy $(LIMITS_POLICY) --replicas 3 --callers 1
+.PHONY: k8s-limits
+k8s-limits: install ## rewrite overlays/sidecar{,-adaptive}/cb-sidecar.yaml from the DestinationRule (make limits, 3 replicas, 1 caller)
+	npx tsc -b packages/policy
+	$(K8S_LIMITS) --mode static > manifests/overlays/sidecar/cb-sidecar.yaml
+	$(K8S_LIMITS) --mode adaptive > manifests/overlays/sidecar-adaptive/cb-sidecar.yaml
+
 # The kustomization deploy-* applies: the arm's overlay plus what the variables ask for (cb-deploy overlay).
 K8S_OVERLAY_FLAGS = --default-registry $(K8S_DEFAULT_REGISTRY) \
   --image iris-api=$(IMAGE_API):$(TAG) --image model-loader=$(IMAGE_LOADER):$(TAG) \

@@ -20,6 +20,7 @@ COPY package.json package-lock.json ./
 COPY packages/api/package.json packages/api/
 COPY packages/loader/package.json packages/loader/
 COPY packages/proxy/package.json packages/proxy/
+COPY packages/policy/package.json packages/policy/
 COPY packages/lab/package.json packages/lab/
 COPY packages/dashboards/package.json packages/dashboards/
 COPY packages/deploy/package.json packages/deploy/

@@ -7,6 +7,7 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, parseAllDocuments, stringify } from 'yaml';
 import { callersJob } from '../packages/deploy/src/callers.js';
+import { runCli } from '../packages/policy/src/cli.js';
 import {
   ARMS,
   ROOT,
@@ -288,11 +289,32 @@ describe('the arms run the same policy', () => {
     expect(sidecarConfig('sidecar-adaptive').sidecar.concurrency.mode).toBe('adaptive');
   });
 
-  it('configures the adaptive sidecar with exactly the DestinationRule trafficPolicy', () => {
-    expect(sidecarConfig('sidecar-adaptive').trafficPolicy).toEqual(
-      trafficPolicyOf(find(rendered.istio, 'DestinationRule', 'iris-svc')),
-    );
-  });
+  it.each([
+    ['sidecar', 'static'],
+    ['sidecar-adaptive', 'adaptive'],
+  ] as const)(
+    'runs in the %s arm exactly the %s limits make limits derives from the Istio arm DestinationRule',
+    (arm, mode) => {
+      // The one function the lab uses too (packages/policy): per pod, for the Deployment's replicas and one caller.
+      const replicas = (find(rendered[arm], 'Deployment', 'iris-svc').spec as { replicas: number }).replicas;
+      const derived = runCli([
+        'limits',
+        '--policy',
+        'manifests/components/istio-circuit-breaker/destinationrule.yaml',
+        '--replicas',
+        String(replicas),
+        '--callers',
+        '1',
+        '--mode',
+        mode,
+      ]);
+      expect(derived.code).toBe(0);
+      const cm = rendered[arm].find((o) => o.kind === 'ConfigMap' && o.metadata.name.startsWith('cb-sidecar-config'));
+      expect(cm?.data?.['cb-sidecar.yaml']).toBe(derived.stdout);
+      // 100 in flight per caller over 3 replicas: 34 per pod.
+      expect(sidecarConfig(arm).trafficPolicy).toMatchObject({ connectionPool: { tcp: { maxConnections: 34 } } });
+    },
+  );
 
   it.each(sidecarArms)('gives the %s arm the same model CPU as the istio arm, the sidecar on top', (arm) => {
     const sidecar = container(apiPod(arm), 'cb-sidecar');
