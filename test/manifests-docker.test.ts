@@ -3,7 +3,7 @@
 // manifests first, every workspace present), and by running for real what can run outside Docker: the
 // onnxruntime prune script on the real package, the dependency installer's argument check, and the client's PID 1.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT, containers, env, pods, renderArm } from './manifests-render.js';
@@ -100,6 +100,32 @@ it('installs with npm ci from the lockfile, manifests first so the install layer
     /npm ci --omit=dev --ignore-scripts --os=linux --cpu="\$cpu" -w "packages\/\$pkg"/,
   );
   expect(instructions('docker/node.Dockerfile').some((l) => /npm install/.test(l))).toBe(false);
+});
+
+describe('the lockfile, as the image build sees it (the manifests stage: package.json, lockfile, workspace manifests)', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'npm-ci-'));
+    const { workspaces } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { workspaces: string[] };
+    for (const f of ['package.json', 'package-lock.json']) cpSync(join(ROOT, f), join(dir, f));
+    for (const ws of workspaces) cpSync(join(ROOT, ws, 'package.json'), join(dir, ws, 'package.json'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  // npm ci refuses a lockfile out of step with any package.json; --dry-run --offline checks that without a download.
+  it.each([
+    ['linux', 'x64'],
+    ['linux', 'arm64'],
+    ['darwin', 'arm64'],
+    ['darwin', 'x64'],
+  ])('is accepted by npm ci for %s/%s', (os, cpu) => {
+    const r = spawnSync(
+      'npm',
+      ['ci', '--dry-run', '--offline', '--ignore-scripts', '--no-audit', '--no-fund', `--os=${os}`, `--cpu=${cpu}`],
+      { cwd: dir, encoding: 'utf8', timeout: 60_000 },
+    );
+    expect({ code: r.status, stderr: r.status === 0 ? '' : r.stderr }).toEqual({ code: 0, stderr: '' });
+  });
 });
 
 it('copies the manifest of every workspace package (npm ci needs them all)', () => {
