@@ -7,7 +7,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT, containers, env, pods, renderArm } from './manifests-render.js';
-import { SIDECAR_NODE_OPTIONS } from '../packages/proxy/src/runtime.js';
+import { SIDECAR_NODE_OPTIONS } from '@infer-cb/proxy/heap-flags';
 
 const NODE_TARGETS = { api: 'api', loader: 'loader', proxy: 'proxy' } as const;
 const make = readFileSync(join(ROOT, 'Makefile'), 'utf8');

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Cost of the breaker layer per call while the upstream fails part of the time but not enough to open it
-// (20% 5xx, threshold 50%): cb-sidecar's Breaker (packages/proxy/dist) against opossum with its default
+// (20% 5xx, threshold 50%): cb-sidecar's Breaker (@infer-cb/proxy) against opossum with its default
 // statistics options around the same action. opossum's defaults keep every latency of the rolling window
 // and sort them all for percentiles on every failure and once a second; the Breaker turns that off.
 // Prints a markdown table (bench/results/breaker.md). Bounded: CALLS calls per arm, one process.
@@ -9,8 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { cpus } from 'node:os';
 import CircuitBreaker from 'opossum';
-import { Breaker } from '../../packages/proxy/dist/breaker.js';
-import { UpstreamStatusError } from '../../packages/proxy/dist/errors.js';
+import { Breaker, UpstreamStatusError } from '@infer-cb/proxy';
 
 const CALLS = Number(process.env.CALLS ?? 20_000);
 const RESULTS = process.env.RESULTS ?? fileURLToPath(import.meta.resolve('../results/breaker.md'));
@@ -35,7 +34,7 @@ const options = {
   consecutive5xxErrors: 0,
   consecutiveGatewayErrors: 0,
 };
-const breaker = new Breaker(options);
+const breaker = new Breaker({ breaker: options });
 let n = 0;
 const layered = breaker.layer(() => action(n));
 const ours = await timeCalls((i) => ((n = i), layered({})));

@@ -16,7 +16,7 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { SIDECAR_NODE_OPTIONS } from '../../packages/proxy/dist/runtime.js';
+import { SIDECAR_NODE_OPTIONS } from '@infer-cb/proxy/heap-flags';
 import {
   ROOT,
   SIDECAR,

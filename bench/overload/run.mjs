@@ -8,7 +8,7 @@ import { cpus, loadavg } from 'node:os';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { SIDECAR_NODE_OPTIONS } from '../../packages/proxy/dist/runtime.js';
+import { SIDECAR_NODE_OPTIONS } from '@infer-cb/proxy/heap-flags';
 import {
   ROOT,
   SIDECAR,

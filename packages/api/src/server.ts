@@ -1,6 +1,7 @@
 import cluster from 'node:cluster';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { writeRawAnswer } from '@infer-cb/common';
 import type { Logger } from 'pino';
 import { createApp } from './app.js';
 import { clusterMetricsText, serveClusterMetrics } from './cluster-metrics.js';
@@ -34,11 +35,8 @@ function refuseConnect(socket: Socket): void {
   const body = JSON.stringify({
     error: { code: 'METHOD_NOT_ALLOWED', message: `CONNECT: ${ERRORS.METHOD_NOT_ALLOWED.summary}` },
   });
-  socket.on('error', () => socket.destroy());
-  socket.end(
-    `HTTP/1.1 ${ERRORS.METHOD_NOT_ALLOWED.status} Method Not Allowed\r\ncontent-type: application/json\r\n` +
-      `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-  );
+  const headers = { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) };
+  writeRawAnswer(socket, ERRORS.METHOD_NOT_ALLOWED.status, headers, body);
 }
 
 /**

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { LoaderError } from './errors.js';
-import { parseDurationMs } from './duration.js';
+import { durationToMs } from '@infer-cb/common';
 
 /** URI schemes the loader can fetch from. */
 export const SCHEMES = ['file:', 'http:', 'https:', 'gs:'] as const;
@@ -159,8 +159,9 @@ function parseSource(text: string | undefined, problems: string[]): URL | undefi
 }
 
 function duration(flag: string, text: string, problems: string[], minMs: number): number | undefined {
-  const ms = parseDurationMs(text);
-  if (ms === undefined) {
+  // The Istio duration syntax the sidecar takes too ("500ms", "30s", "1m30s"), rounded to whole ms.
+  const ms = Math.round(durationToMs(text));
+  if (Number.isNaN(ms)) {
     problems.push(`${flag} "${text}" is not a duration (e.g. 500ms, 30s, 2m)`);
     return undefined;
   }

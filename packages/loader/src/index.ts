@@ -6,6 +6,6 @@ export { retry, backoffDelayMs, type RetryPolicy, type RetryOptions, type RetryN
 export { resolveSource, type Source, type SourceBody, type SourceContext } from './sources/index.js';
 export { HttpClient, MAX_REDIRECTIONS, parseRetryAfterMs, statusError } from './sources/http.js';
 export { gcsHost, GCS_HOST, STORAGE_EMULATOR_HOST } from './sources/gcs.js';
-export { parseDurationMs, formatMs } from './duration.js';
+export { formatMs } from './duration.js';
 export { sha256OfFile } from './checksum.js';
 export { verifyModel } from './model.js';

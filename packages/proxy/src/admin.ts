@@ -1,10 +1,18 @@
-import { createServer, type Server, type ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { connect } from 'node:net';
 import type { Registry } from 'prom-client';
+import type { Admission } from './layers/admission.js';
+import type { Breaker } from './layers/breaker.js';
+import type { AdminEndpoint } from './metrics.js';
+import type { StateDocument } from './outcomes.js';
+import type { Responder } from './respond.js';
+import { VERSION } from './version.js';
 
 /** What the admin server needs to know about the sidecar. */
 export interface AdminSource {
   readonly registry: Registry;
+  /** writes and counts every admin answer */
+  readonly respond: Responder;
   /** true from the moment SIGTERM arrives */
   draining(): boolean;
   /** true when readiness should fail because the breaker is open (readiness.failWhenOpen) */
@@ -12,62 +20,85 @@ export interface AdminSource {
   /** upstream origin probed by /readyz */
   readonly upstream: string;
   /** the /state document */
-  state(): unknown;
+  state(): StateDocument;
 }
 
 /** How long /readyz waits for a TCP connection to the upstream. */
 export const READY_PROBE_TIMEOUT_MS = 1000;
 
+const ENDPOINTS: Readonly<Record<string, AdminEndpoint>> = {
+  '/metrics': 'metrics',
+  '/healthz': 'healthz',
+  '/readyz': 'readyz',
+  '/state': 'state',
+};
+
 /**
  * The admin server: `GET /metrics`, `/healthz` (process alive), `/readyz` (not draining, upstream
  * accepts connections, and the breaker is not open when `readiness.failWhenOpen`), `/state` (JSON).
+ * Every answer is counted in `cb_admin_requests_total`.
  */
 export function createAdminServer(source: AdminSource): Server {
   const { hostname, port } = new URL(source.upstream);
+  const { respond } = source;
   return createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const endpoint = ENDPOINTS[path] ?? 'other';
     if (req.method !== 'GET' && req.method !== 'HEAD')
-      return json(res, 405, { error: { code: 'CB_METHOD_NOT_ALLOWED', message: 'admin endpoints accept GET only' } });
-    switch (path) {
-      case '/metrics':
+      return respond.adminError(res, endpoint, 'admin-bad-method', 'admin endpoints accept GET only');
+    switch (endpoint) {
+      case 'metrics':
         source.registry.metrics().then(
-          (text) => {
-            res.writeHead(200, { 'content-type': source.registry.contentType });
-            res.end(text);
-          },
-          (err: Error) => json(res, 500, { error: { code: 'CB_METRICS_FAILED', message: err.message } }),
+          (text) => respond.admin(res, endpoint, 200, text, source.registry.contentType),
+          (err: Error) => respond.adminError(res, endpoint, 'admin-metrics-failed', err.message),
         );
         return;
-      case '/healthz':
-        return json(res, 200, { status: 'ok' });
-      case '/readyz':
-        if (source.draining()) return json(res, 503, { status: 'draining' });
-        if (source.failingWhenOpen()) return json(res, 503, { status: 'circuit-open' });
+      case 'healthz':
+        return respond.admin(res, endpoint, 200, { status: 'ok' });
+      case 'readyz':
+        if (source.draining()) return respond.admin(res, endpoint, 503, { status: 'draining' });
+        if (source.failingWhenOpen()) return respond.admin(res, endpoint, 503, { status: 'circuit-open' });
         void reachable(hostname.replace(/^\[(.*)\]$/, '$1'), Number(port || 80)).then((ok) =>
-          json(res, ok ? 200 : 503, { status: ok ? 'ready' : 'upstream-unreachable' }),
+          respond.admin(res, endpoint, ok ? 200 : 503, { status: ok ? 'ready' : 'upstream-unreachable' }),
         );
         return;
-      case '/state':
-        return json(res, 200, source.state());
+      case 'state':
+        return respond.admin(res, endpoint, 200, source.state());
       default:
-        return json(res, 404, {
-          error: {
-            code: 'CB_NOT_FOUND',
-            message: `no admin endpoint ${path}; try /metrics, /healthz, /readyz, /state`,
-          },
-        });
+        return respond.adminError(
+          res,
+          endpoint,
+          'admin-not-found',
+          `no admin endpoint ${path}; try /metrics, /healthz, /readyz, /state`,
+        );
     }
   });
 }
 
-function json(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(text),
-    'cache-control': 'no-store',
-  });
-  res.end(text);
+/** What `/state` is assembled from. */
+export interface StateSource {
+  readonly upstream: string;
+  readonly draining: boolean;
+  /** requests the listener is handling */
+  readonly activeRequests: number;
+  readonly admission: Admission;
+  readonly breaker: Breaker;
+}
+
+/** The `/state` document: breaker, limit, in flight, queue and admission counters. */
+export function stateDocument(source: StateSource): StateDocument {
+  const admission = source.admission.snapshot();
+  return {
+    version: VERSION,
+    draining: source.draining,
+    upstream: source.upstream,
+    breaker: source.breaker.snapshot(),
+    concurrency: admission.concurrency,
+    inflight: admission.inflight,
+    queue: admission.queue,
+    admission: admission.admission,
+    activeRequests: source.activeRequests,
+  };
 }
 
 /** True when a TCP connection to host:port opens within the probe timeout. */

@@ -1,4 +1,4 @@
-import { DURATION_PATTERN } from './duration.js';
+import { DURATION_PATTERN } from '@infer-cb/common';
 
 /**
  * The JSON schema of the config file. `trafficPolicy` has exactly the shape of an Istio DestinationRule

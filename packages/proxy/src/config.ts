@@ -4,7 +4,7 @@ import { Ajv } from 'ajv';
 import { parseAllDocuments } from 'yaml';
 import { closest, formatAjv } from './config-problems.js';
 import { CONFIG_FILE_SCHEMA, DESTINATION_RULE_SCHEMA } from './config-schema.js';
-import { durationToMs } from './duration.js';
+import { durationToMs } from '@infer-cb/common';
 import { ConfigError } from './errors.js';
 
 /** Environment variable names, one per flag. */

@@ -1,68 +1,49 @@
 /**
- * The error registry of cb-sidecar: every failure the request path can produce has one class and one
- * stable `code`. `respond.ts` is the only place that turns these into HTTP answers and metric labels.
+ * The error classes of cb-sidecar. Each class of the request path stands for one row of the outcome table
+ * (outcomes.ts), which gives it its stable `code`, its status and whether the breaker counts it;
+ * `respond.ts` turns them into answers and metric labels.
  */
+import { OUTCOMES, type OutcomeCode, type ProxyOutcome } from './outcomes.js';
 
-/** Why the sidecar answered itself; sent as `x-cb-reason` and used as the metric `outcome` label. */
-export type Reason =
-  | 'overload'
-  | 'queue-timeout'
-  | 'deadline'
-  | 'circuit-open'
-  | 'upstream-timeout'
-  | 'upstream-unavailable'
-  | 'upstream-error';
+export { REASONS, type Reason } from './outcomes.js';
 
-/** Every reason code, in a stable order (metrics pre-create their children from it). */
-export const REASONS: readonly Reason[] = [
-  'overload',
-  'queue-timeout',
-  'deadline',
-  'circuit-open',
-  'upstream-timeout',
-  'upstream-unavailable',
-  'upstream-error',
-];
-
-/** Base class of every error the request path raises; `code` is stable and pinned by a test. */
+/** Base class of every error the request path raises: one outcome of the table. */
 export abstract class SidecarError extends Error {
-  /** Stable machine-readable code, e.g. `CB_OVERLOAD`. */
-  abstract readonly code: string;
-  /** The `x-cb-reason` this error is answered with. */
-  abstract readonly reason: Reason;
-  /** True when the breaker counts this error as an upstream failure. */
-  abstract readonly upstreamFailure: boolean;
+  /** The outcome this error is answered with (`x-cb-reason` where the row sends it). */
+  abstract readonly reason: ProxyOutcome;
+
+  /** Stable machine-readable code, e.g. `CB_OVERLOAD` (from the outcome table). */
+  get code(): OutcomeCode {
+    return OUTCOMES[this.reason].code;
+  }
+
+  /** True when the breaker counts this error as an upstream failure (from the outcome table). */
+  get upstreamFailure(): boolean {
+    return 'upstreamFailure' in OUTCOMES[this.reason];
+  }
 }
 
 /** Limit and queue are both full (Envoy's `UO`). */
 export class OverloadError extends SidecarError {
-  readonly code = 'CB_OVERLOAD';
   readonly reason = 'overload';
-  readonly upstreamFailure = false;
   override readonly name = 'OverloadError';
 }
 
 /** The request waited in the queue longer than allowed (queue timeout or the CoDel target). */
 export class QueueTimeoutError extends SidecarError {
-  readonly code = 'CB_QUEUE_TIMEOUT';
   readonly reason = 'queue-timeout';
-  readonly upstreamFailure = false;
   override readonly name = 'QueueTimeoutError';
 }
 
 /** The client's deadline has passed or cannot be met. */
 export class DeadlineError extends SidecarError {
-  readonly code = 'CB_DEADLINE';
   readonly reason = 'deadline';
-  readonly upstreamFailure = false;
   override readonly name = 'DeadlineError';
 }
 
 /** The circuit is open (or half-open with its probe already in flight). */
 export class CircuitOpenError extends SidecarError {
-  readonly code = 'CB_CIRCUIT_OPEN';
   readonly reason = 'circuit-open';
-  readonly upstreamFailure = false;
   override readonly name = 'CircuitOpenError';
   /** @param retryAfterMs time until the breaker lets a probe through */
   constructor(
@@ -75,7 +56,6 @@ export class CircuitOpenError extends SidecarError {
 
 /** The upstream did not answer within the upstream timeout (or the client's deadline, see `byDeadline`). */
 export class UpstreamTimeoutError extends SidecarError {
-  readonly code = 'CB_UPSTREAM_TIMEOUT';
   readonly reason = 'upstream-timeout';
   override readonly name = 'UpstreamTimeoutError';
   /** @param byDeadline true when the client's own deadline cut the call short (not the upstream's fault) */
@@ -86,31 +66,46 @@ export class UpstreamTimeoutError extends SidecarError {
     super(message);
   }
   /** A call cut short by the client's deadline is not held against the upstream. */
-  get upstreamFailure(): boolean {
+  override get upstreamFailure(): boolean {
     return !this.byDeadline;
   }
 }
 
 /** The upstream could not be reached: connection refused, connect timeout, DNS failure. */
 export class UpstreamUnavailableError extends SidecarError {
-  readonly code = 'CB_UPSTREAM_UNAVAILABLE';
   readonly reason = 'upstream-unavailable';
-  readonly upstreamFailure = true;
   override readonly name = 'UpstreamUnavailableError';
 }
 
 /** The upstream broke the protocol: closed the connection mid-answer, sent an unparsable response. */
 export class UpstreamProtocolError extends SidecarError {
-  readonly code = 'CB_UPSTREAM_ERROR';
   readonly reason = 'upstream-error';
-  readonly upstreamFailure = true;
   override readonly name = 'UpstreamProtocolError';
 }
 
 /** The client went away before the answer; never answered, counted as `client-closed` (499). */
-export class ClientClosedError extends Error {
-  readonly code = 'CB_CLIENT_CLOSED';
+export class ClientClosedError extends SidecarError {
+  readonly reason = 'client-closed';
   override readonly name = 'ClientClosedError';
+}
+
+/** Why a request cannot be proxied at all: the refusals of the outcome table. */
+export type RefusalReason =
+  'method-not-allowed' | 'upgrade-refused' | 'bad-target' | 'request-timeout' | 'headers-too-large';
+
+/** The request cannot be proxied at all (CONNECT, Upgrade, a target that is not a path, malformed HTTP). */
+export class BadRequestError extends SidecarError {
+  override readonly name = 'BadRequestError';
+  constructor(
+    readonly reason: RefusalReason,
+    message: string,
+  ) {
+    super(message);
+  }
+  /** The HTTP status of the refusal (from the outcome table). */
+  get status(): number {
+    return OUTCOMES[this.reason].status;
+  }
 }
 
 /** The upstream answered with a 5xx: the answer is passed through, but the breaker counts a failure. */
@@ -129,19 +124,5 @@ export class ConfigError extends Error {
   override readonly name = 'ConfigError';
   constructor(readonly problems: readonly string[]) {
     super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
-  }
-}
-
-/** The request cannot be proxied at all (CONNECT, Upgrade, a target that is not a path). */
-export class BadRequestError extends Error {
-  readonly code: 'CB_METHOD_NOT_ALLOWED' | 'CB_UPGRADE_REFUSED' | 'CB_BAD_TARGET';
-  override readonly name = 'BadRequestError';
-  constructor(
-    code: BadRequestError['code'],
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-    this.code = code;
   }
 }

@@ -1,10 +1,15 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Admission } from './admission.js';
-import type { Breaker, BreakerState } from './breaker.js';
-import type { Outcome } from './respond.js';
+import type { Admission } from './layers/admission.js';
+import type { Breaker } from './layers/breaker.js';
+import { BREAKER_STATES, type BreakerState, type ProxyOutcome } from './outcomes.js';
 
 const LATENCY_BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
-const STATES: readonly BreakerState[] = ['closed', 'open', 'half-open'];
+
+/** The `outcome` label of `cb_requests_total`: `forwarded`, or the proxy's own answer (outcomes.ts). */
+export type RequestOutcome = 'forwarded' | ProxyOutcome;
+
+/** The `endpoint` label of `cb_admin_requests_total`. */
+export type AdminEndpoint = 'metrics' | 'healthz' | 'readyz' | 'state' | 'other';
 
 /** The sidecar's Prometheus metrics on their own registry (one per sidecar instance). */
 export class SidecarMetrics {
@@ -14,16 +19,17 @@ export class SidecarMetrics {
   private readonly duration: Histogram<'outcome'>;
   private readonly upstream: Histogram;
   private readonly transitions: Counter<'from' | 'to'>;
+  private readonly adminRequests: Counter<'endpoint' | 'code'>;
   // prom-client hashes labels on every call; children are cached per label value instead.
   private readonly requestChildren = new Map<string, Map<number, Counter.Internal>>();
   private readonly durationChildren = new Map<string, Histogram.Internal<'outcome'>>();
 
-  constructor(version: string, admission: () => Admission, breaker: () => Breaker) {
+  constructor(version: string, admission: Admission, breaker: Breaker) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
     this.requests = new Counter({
       name: 'cb_requests_total',
-      help: 'Requests by outcome (forwarded or why the sidecar answered) and status code.',
+      help: 'Requests by outcome (forwarded, or the answer the sidecar made) and status code.',
       labelNames: ['outcome', 'code'],
       registers,
     });
@@ -40,6 +46,13 @@ export class SidecarMetrics {
       buckets: LATENCY_BUCKETS_S,
       registers,
     });
+    // Its own metric, so scrapes and probes never mix into request rates.
+    this.adminRequests = new Counter({
+      name: 'cb_admin_requests_total',
+      help: 'Admin server answers by endpoint and status code.',
+      labelNames: ['endpoint', 'code'],
+      registers,
+    });
     this.transitions = new Counter({
       name: 'cb_breaker_transitions_total',
       help: 'Breaker state changes.',
@@ -52,7 +65,7 @@ export class SidecarMetrics {
       help: 'Requests in flight to the upstream.',
       registers,
       collect() {
-        this.set(admission().inflight);
+        this.set(admission.inflight);
       },
     });
     new Gauge({
@@ -60,7 +73,7 @@ export class SidecarMetrics {
       help: 'Requests waiting for admission.',
       registers,
       collect() {
-        this.set(admission().queued);
+        this.set(admission.queued);
       },
     });
     new Gauge({
@@ -68,7 +81,7 @@ export class SidecarMetrics {
       help: 'Current concurrency limit.',
       registers,
       collect() {
-        this.set(admission().limit.limit);
+        this.set(admission.limit);
       },
     });
     new Gauge({
@@ -77,8 +90,8 @@ export class SidecarMetrics {
       labelNames: ['state'],
       registers,
       collect() {
-        const current = breaker().state;
-        for (const s of STATES) this.set({ state: s }, s === current ? 1 : 0);
+        const current = breaker.state;
+        for (const s of BREAKER_STATES) this.set({ state: s }, s === current ? 1 : 0);
       },
     });
     new Gauge({ name: 'cb_build_info', help: 'Build information.', labelNames: ['version'], registers }).set(
@@ -87,16 +100,25 @@ export class SidecarMetrics {
     );
   }
 
-  /** Counts one finished request. */
-  request(outcome: Outcome, code: number, seconds: number): void {
+  /**
+   * Counts one answered request; `seconds` from arrival to answer feeds the duration histogram (undefined for
+   * answers made before a request was parsed: malformed HTTP, CONNECT, Upgrade).
+   */
+  request(outcome: RequestOutcome, code: number, seconds: number | undefined): void {
     let byCode = this.requestChildren.get(outcome);
     if (byCode === undefined) this.requestChildren.set(outcome, (byCode = new Map()));
     let counter = byCode.get(code);
     if (counter === undefined) byCode.set(code, (counter = this.requests.labels(outcome, String(code))));
     counter.inc();
+    if (seconds === undefined) return;
     let histogram = this.durationChildren.get(outcome);
     if (histogram === undefined) this.durationChildren.set(outcome, (histogram = this.duration.labels(outcome)));
     histogram.observe(seconds);
+  }
+
+  /** Counts one admin answer. */
+  admin(endpoint: AdminEndpoint, code: number): void {
+    this.adminRequests.labels(endpoint, String(code)).inc();
   }
 
   /** Records one upstream call's duration. */

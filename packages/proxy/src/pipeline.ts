@@ -36,7 +36,7 @@ export class Cancellation {
 }
 
 /**
- * One request travelling through the layers. Created once per request by the server; layers read it and
+ * One request travelling through the layers. Created once per request by the intake; layers read it and
  * the forwarder streams it. `cancellation` stops whatever the request is doing (client gone, timeout).
  */
 export interface ProxyRequest {
@@ -62,6 +62,17 @@ export type Handler = (request: ProxyRequest) => Promise<ProxyResponse>;
 
 /** Wraps a handler with one concern (admission, breaker, ...). */
 export type Layer = (next: Handler) => Handler;
+
+/**
+ * A part of the request path that takes its options from the settings: the sections it reads, so the
+ * whole settings object fits and a reload is one loop over the parts.
+ */
+export interface Reconfigurable<Options> {
+  /** Applies reloaded options; a part whose sections did not change keeps its state. */
+  reconfigure(options: Options): void;
+  /** Stops timers and closes connections at shutdown. */
+  close(): Promise<void>;
+}
 
 /**
  * Composes layers outermost first: `compose(a, b)(h)` runs `a`, then `b`, then `h`.

@@ -1,18 +1,17 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { isDeepStrictEqual } from 'node:util';
 import { pino, type Logger } from 'pino';
-import type { Pool } from 'undici';
-import { Admission } from './admission.js';
-import { createAdminServer } from './admin.js';
-import { Breaker } from './breaker.js';
+import { createAdminServer, stateDocument } from './admin.js';
 import type { Config, Settings } from './config.js';
-import { BadRequestError, ClientClosedError, SidecarError } from './errors.js';
-import { createPool, forwarder, type ForwarderOptions } from './forwarder.js';
-import { createLimit, poolConnections } from './limits.js';
+import { Intake } from './intake.js';
+import { Admission } from './layers/admission.js';
+import { Breaker } from './layers/breaker.js';
+import { Forwarder } from './layers/forwarder.js';
 import { SidecarMetrics } from './metrics.js';
-import { Cancellation, compose, type Handler, type ProxyRequest } from './pipeline.js';
-import { fail, refuse, refuseRaw } from './respond.js';
+import type { StateDocument } from './outcomes.js';
+import { compose, type Handler, type ProxyRequest, type Reconfigurable } from './pipeline.js';
+import { Responder } from './respond.js';
 import { VERSION } from './version.js';
 
 /** Limits of the client-facing listener (slowloris and header-bomb protection). */
@@ -25,54 +24,16 @@ export const LISTENER = {
   connectionsCheckingIntervalMs: 1000,
 } as const;
 
-const CLIENT_CLOSED = new ClientClosedError('the client closed the connection before the answer');
-const CONNECT_REFUSED = new BadRequestError(
-  'CB_METHOD_NOT_ALLOWED',
-  405,
-  'CONNECT is not supported: this is a reverse proxy for one upstream',
-);
-const UPGRADE_REFUSED = new BadRequestError(
-  'CB_UPGRADE_REFUSED',
-  501,
-  'protocol upgrades (WebSocket, h2c) are not supported',
-);
-const BAD_TARGET = new BadRequestError(
-  'CB_BAD_TARGET',
-  400,
-  'the request target must be a path (origin-form or absolute-form)',
-);
-const EXCHANGE = Symbol('exchange');
-
-type TrackedResponse = ServerResponse & { [EXCHANGE]?: ProxyRequest };
-
-/**
- * The request target sent upstream: origin-form as is; absolute-form reduced to its path and query,
- * so neither it nor `Host` ever chooses the destination. Undefined when there is no usable path.
- */
-export function upstreamPath(url: string | undefined): string | undefined {
-  if (url === undefined || url.length === 0) return undefined;
-  if (url.charCodeAt(0) === 47 /* / */) return url;
-  if (!/^https?:\/\//i.test(url)) return undefined;
-  try {
-    const parsed = new URL(url);
-    return parsed.pathname + parsed.search;
-  } catch {
-    return undefined;
-  }
-}
-
-function onResponseClose(this: TrackedResponse): void {
-  const exchange = this[EXCHANGE];
-  if (exchange !== undefined && !this.writableFinished) exchange.cancellation.cancel(CLIENT_CLOSED);
-}
-
 /** Options of {@link Sidecar.start}. */
 export interface SidecarOptions {
   /** pino logger; silent by default */
   readonly logger?: Logger;
 }
 
-/** A running sidecar: listener, admin server, pipeline. */
+/**
+ * A running sidecar: the listener and its lifecycle (start, reload, drain, close). A request goes
+ * intake → admission → breaker → forwarder, and every answer through the responder.
+ */
 export class Sidecar {
   /** the port the proxy listens on */
   port = 0;
@@ -80,10 +41,13 @@ export class Sidecar {
   adminPort = 0;
   readonly metrics: SidecarMetrics;
   private settings: Settings;
+  private readonly intake: Intake;
   private readonly admission: Admission;
   private readonly breaker: Breaker;
-  private pool: Pool;
-  private readonly forwarderOptions: ForwarderOptions;
+  private readonly forwarder: Forwarder;
+  /** Every part that takes options from the settings, in request order: a reload is one loop over them. */
+  private readonly parts: readonly Reconfigurable<Settings>[];
+  private readonly respond: Responder;
   private readonly handle: Handler;
   private readonly server: Server;
   private readonly admin: Server;
@@ -92,53 +56,38 @@ export class Sidecar {
   private draining = false;
   private idle: (() => void) | undefined;
   private closing: Promise<void> | undefined;
-  private lastUnexpectedLogAt = 0;
 
   private constructor(
     readonly config: Config,
     options: SidecarOptions,
   ) {
     this.log = options.logger ?? pino({ level: 'silent' });
-    this.settings = config.settings;
-    const s = this.settings;
-    this.admission = new Admission(createLimit(s.concurrency), { ...s.queue });
-    this.breaker = new Breaker(s.breaker);
-    this.metrics = new SidecarMetrics(
-      VERSION,
-      () => this.admission,
-      () => this.breaker,
-    );
+    const s = (this.settings = config.settings);
+    this.admission = new Admission(s);
+    this.breaker = new Breaker(s);
+    this.metrics = new SidecarMetrics(VERSION, this.admission, this.breaker);
+    this.forwarder = new Forwarder(config.upstream, s, (ms) => this.metrics.upstreamDone(ms));
+    this.respond = new Responder(this.metrics, this.log);
+    this.intake = new Intake(s, this.respond, (request) => void this.serve(request));
+    this.parts = [this.intake, this.admission, this.breaker, this.forwarder];
+    this.handle = compose(this.admission.layer, this.breaker.layer)(this.forwarder.handle);
+
     this.breaker.onTransition((from, to) => {
       this.metrics.transition(from, to);
       this.log.warn({ from, to, retryAfterMs: this.breaker.retryAfterMs() }, `breaker ${from} -> ${to}`);
     });
-    this.watchLimit();
-    this.pool = this.newPool(s);
-    this.forwarderOptions = {
-      timeoutMs: s.upstream.timeoutMs,
-      deadlineHeader: s.deadline.header,
-      onUpstreamDone: (ms) => this.metrics.upstreamDone(ms),
-    };
-    this.handle = compose(this.admission.layer, this.breaker.layer)(forwarder(() => this.pool, this.forwarderOptions));
-    this.server = createServer(
-      {
-        maxHeaderSize: LISTENER.maxHeaderSize,
-        headersTimeout: LISTENER.headersTimeoutMs,
-        requestTimeout: LISTENER.requestTimeoutMs,
-        keepAliveTimeout: LISTENER.keepAliveTimeoutMs,
-        connectionsCheckingInterval: LISTENER.connectionsCheckingIntervalMs,
-      },
-      this.onRequest,
-    );
-    this.server.on('connect', (_req: IncomingMessage, socket: Socket) => refuseRaw(socket, CONNECT_REFUSED));
-    this.server.on('upgrade', (_req: IncomingMessage, socket: Socket) => refuseRaw(socket, UPGRADE_REFUSED));
-    this.server.on('clientError', (err: Error & { code?: string }, socket: Socket) => {
-      if (!socket.writable) return socket.destroy();
-      const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-      refuseRaw(socket, new BadRequestError('CB_BAD_TARGET', status, `bad request: ${err.code ?? err.message}`));
+    this.admission.onLimitChange((limit) => this.log.debug({ limit }, 'concurrency limit changed'));
+    this.server = createServer({
+      maxHeaderSize: LISTENER.maxHeaderSize,
+      headersTimeout: LISTENER.headersTimeoutMs,
+      requestTimeout: LISTENER.requestTimeoutMs,
+      keepAliveTimeout: LISTENER.keepAliveTimeoutMs,
+      connectionsCheckingInterval: LISTENER.connectionsCheckingIntervalMs,
     });
+    this.intake.attach(this.server);
     this.admin = createAdminServer({
       registry: this.metrics.registry,
+      respond: this.respond,
       upstream: config.upstream,
       draining: () => this.draining,
       failingWhenOpen: () => this.settings.readiness.failWhenOpen && this.breaker.state === 'open',
@@ -173,70 +122,25 @@ export class Sidecar {
     return this.settings;
   }
 
-  private readonly onRequest = (req: IncomingMessage, res: TrackedResponse): void => {
-    const path = upstreamPath(req.url);
-    if (path === undefined) return refuse(res, BAD_TARGET);
-    const arrivedAt = performance.now();
-    let deadline = Infinity;
-    const budget = req.headers[this.settings.deadline.header];
-    if (budget !== undefined) {
-      const ms = Number(budget);
-      if (!Number.isFinite(ms) || budget === '') {
-        return refuse(
-          res,
-          new BadRequestError(
-            'CB_BAD_TARGET',
-            400,
-            `${this.settings.deadline.header} must be a number of milliseconds, got ${JSON.stringify(budget)}`,
-          ),
-        );
-      }
-      deadline = arrivedAt + ms;
-    }
-    if (this.draining) res.setHeader('connection', 'close');
-    const exchange: ProxyRequest = { req, res, cancellation: new Cancellation(), path, arrivedAt, deadline };
-    res[EXCHANGE] = exchange;
-    res.on('close', onResponseClose); // a response closes once: `on` spares `once`'s wrapper
+  private async serve(request: ProxyRequest): Promise<void> {
     this.active++;
-    void this.serve(exchange);
-  };
-
-  private async serve(exchange: ProxyRequest): Promise<void> {
     try {
-      const { status } = await this.handle(exchange);
-      this.metrics.request('forwarded', status, (performance.now() - exchange.arrivedAt) / 1000);
+      const { status } = await this.handle(request);
+      this.respond.forwarded(request, status);
     } catch (err) {
-      if (!(err instanceof SidecarError || err instanceof ClientClosedError)) this.logUnexpected(err);
-      const { outcome, code } = fail(exchange.res, err);
-      this.metrics.request(outcome, code, (performance.now() - exchange.arrivedAt) / 1000);
+      this.respond.failed(request, err);
     } finally {
-      (exchange.res as TrackedResponse)[EXCHANGE] = undefined;
+      this.intake.done(request);
       if (--this.active === 0 && this.idle !== undefined) this.idle();
     }
   }
 
-  /** Applies new settings from a reloaded file (SIGHUP); logs which sections changed. */
+  /** Applies new settings from a reloaded file (SIGHUP): each part takes its sections; logs which changed. */
   reload(next: Settings): void {
     const prev = this.settings;
     const changed = (Object.keys(next) as (keyof Settings)[]).filter((k) => !isDeepStrictEqual(prev[k], next[k]));
     this.settings = next;
-    if (!isDeepStrictEqual(prev.concurrency, next.concurrency)) {
-      this.admission.setLimit(createLimit(next.concurrency));
-      this.watchLimit();
-    }
-    Object.assign(this.admission.queue, next.queue);
-    this.admission.drainQueue();
-    if (!isDeepStrictEqual(prev.breaker, next.breaker)) this.breaker.reconfigure(next.breaker);
-    this.forwarderOptions.timeoutMs = next.upstream.timeoutMs;
-    this.forwarderOptions.deadlineHeader = next.deadline.header;
-    if (
-      !isDeepStrictEqual(prev.upstream, next.upstream) ||
-      poolConnections(prev.concurrency) !== poolConnections(next.concurrency)
-    ) {
-      const old = this.pool;
-      this.pool = this.newPool(next);
-      void old.close();
-    }
+    for (const part of this.parts) part.reconfigure(next);
     this.log.info(
       { changed, settings: next },
       changed.length > 0 ? `config reloaded: ${changed.join(', ')} changed` : 'config reloaded: no change',
@@ -249,7 +153,7 @@ export class Sidecar {
    */
   async drain(): Promise<void> {
     if (this.draining) return;
-    this.draining = true;
+    this.draining = this.intake.draining = true;
     this.log.info(
       { delayMs: this.settings.drain.delayMs, graceMs: this.settings.drain.graceMs },
       'draining: readiness fails now',
@@ -271,7 +175,7 @@ export class Sidecar {
   }
 
   private async closeNow(): Promise<void> {
-    this.draining = true;
+    this.draining = this.intake.draining = true;
     const closed = new Promise((resolve) => this.server.close(resolve));
     this.server.closeAllConnections();
     await closed;
@@ -279,49 +183,19 @@ export class Sidecar {
   }
 
   private async shutdown(): Promise<void> {
-    this.breaker.close();
     const admin = new Promise((resolve) => this.admin.close(resolve));
     this.admin.closeAllConnections();
-    await Promise.all([admin, this.pool.close()]);
+    await Promise.all([admin, ...this.parts.map((part) => part.close())]);
   }
 
-  /** The /state document. */
-  state(): Record<string, unknown> {
-    return {
-      version: VERSION,
-      draining: this.draining,
+  /** The /state document (admin.ts assembles it). */
+  state(): StateDocument {
+    return stateDocument({
       upstream: this.config.upstream,
-      breaker: { state: this.breaker.state, retryAfterMs: this.breaker.retryAfterMs(), ...this.breaker.counters },
-      concurrency: { mode: this.settings.concurrency.mode, limit: this.admission.limit.limit },
-      inflight: this.admission.inflight,
-      queue: { depth: this.admission.queued, size: this.admission.queue.size },
-      admission: { ...this.admission.counters, serviceTimeMs: Number(this.admission.serviceTimeMs.toFixed(3)) },
+      draining: this.draining,
       activeRequests: this.active,
-    };
-  }
-
-  /** A bug on the request path (not a typed error): answered 502, logged at most once a second. */
-  private logUnexpected(err: unknown): void {
-    const now = Date.now();
-    if (now - this.lastUnexpectedLogAt < 1000) return;
-    this.lastUnexpectedLogAt = now;
-    this.log.error({ err }, 'unexpected error on the request path (answered 502 upstream-error)');
-  }
-
-  /** Logs (debug) every change of the limit in force. */
-  private watchLimit(): void {
-    const limit = this.admission.limit;
-    limit.onChange((value) => {
-      if (limit === this.admission.limit) this.log.debug({ limit: value }, 'concurrency limit changed');
-    });
-  }
-
-  private newPool(s: Settings): Pool {
-    return createPool(this.config.upstream, {
-      connections: poolConnections(s.concurrency),
-      connectTimeoutMs: s.upstream.connectTimeoutMs,
-      maxRequestsPerConnection: s.upstream.maxRequestsPerConnection,
-      idleTimeoutMs: s.upstream.idleTimeoutMs,
+      admission: this.admission,
+      breaker: this.breaker,
     });
   }
 }

@@ -1,5 +1,5 @@
 import * as errors from '../src/errors.js';
-import { STATUS_BY_REASON } from '../src/respond.js';
+import { STATUS_BY_REASON } from '../src/outcomes.js';
 import { useFixture } from './support/fixture.js';
 import { metricsText, send } from './support/sidecar.js';
 

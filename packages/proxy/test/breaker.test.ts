@@ -1,5 +1,5 @@
 import { jest } from '@jest/globals';
-import { Breaker, type BreakerOptions, type BreakerState } from '../src/breaker.js';
+import { Breaker, type BreakerOptions, type BreakerState } from '../src/layers/breaker.js';
 import {
   CircuitOpenError,
   OverloadError,
@@ -10,7 +10,7 @@ import {
 } from '../src/errors.js';
 import type { Handler, ProxyRequest } from '../src/pipeline.js';
 
-const OPTIONS: BreakerOptions = {
+const OPTIONS: BreakerOptions['breaker'] = {
   errorThresholdPercentage: 50,
   volumeThreshold: 10,
   rollingWindowMs: 10_000,
@@ -22,8 +22,8 @@ const OPTIONS: BreakerOptions = {
 const REQUEST = {} as ProxyRequest;
 
 /** A breaker over a downstream whose next result the test sets. */
-function setup(options: Partial<BreakerOptions> = {}) {
-  const breaker = new Breaker({ ...OPTIONS, ...options });
+function setup(options: Partial<BreakerOptions['breaker']> = {}) {
+  const breaker = new Breaker({ breaker: { ...OPTIONS, ...options } });
   const transitions: string[] = [];
   breaker.onTransition((from: BreakerState, to: BreakerState) => transitions.push(`${from}->${to}`));
   let result: () => Promise<{ status: number }> = () => Promise.resolve({ status: 200 });

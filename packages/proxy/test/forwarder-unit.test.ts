@@ -1,6 +1,6 @@
 import { Pool } from 'undici';
 import { UpstreamProtocolError } from '../src/errors.js';
-import { forwarder } from '../src/forwarder.js';
+import { forwarder } from '../src/layers/forwarder.js';
 import { Cancellation, type ProxyRequest } from '../src/pipeline.js';
 
 function fakeRequest(path: string): ProxyRequest {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, type Child, type Supervisor } from '../../../packages/lab/src/processes.js';
-import { SIDECAR_NODE_OPTIONS } from '../../../packages/proxy/src/runtime.js';
+import { SIDECAR_NODE_OPTIONS } from '@infer-cb/proxy/heap-flags';
 
 /** The repository root. */
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));

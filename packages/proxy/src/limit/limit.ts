@@ -1,3 +1,6 @@
+import type { Settings } from '../config.js';
+import { AdaptiveLimit } from './adaptive-limit.js';
+
 /**
  * A concurrency limit: how many requests admission lets through to the upstream at once.
  * Static limits never move; adaptive ones learn from the latency samples admission reports.
@@ -24,4 +27,15 @@ export class StaticLimit implements ConcurrencyLimit {
   }
   onSample(): void {}
   onChange(): void {}
+}
+
+/**
+ * The concurrency limit for `sidecar.concurrency`: static (the Istio-derived limit) or adaptive, learning
+ * within [min, max]. Adaptive starts at `min` and slow-starts (doubles per RTT) while the latency stays flat:
+ * starting from a static limit above the upstream's capacity overflowed its backlog, and the burst of
+ * upstream 503s opened the breaker before the limit had a single window to learn from.
+ */
+export function createLimit(concurrency: Settings['concurrency']): ConcurrencyLimit {
+  if (concurrency.mode === 'static') return new StaticLimit(concurrency.limit);
+  return new AdaptiveLimit({ min: concurrency.min, max: concurrency.max });
 }

@@ -1,13 +1,14 @@
+import { isDeepStrictEqual } from 'node:util';
 import CircuitBreaker from 'opossum';
-import type { Settings } from './config.js';
-import { CircuitOpenError, SidecarError, UpstreamStatusError } from './errors.js';
-import type { Layer, ProxyRequest, ProxyResponse } from './pipeline.js';
+import type { Settings } from '../config.js';
+import { CircuitOpenError, SidecarError, UpstreamStatusError } from '../errors.js';
+import type { BreakerState, StateDocument } from '../outcomes.js';
+import type { Layer, ProxyRequest, ProxyResponse, Reconfigurable } from '../pipeline.js';
 
-/** Breaker states as exported in metrics and /state. */
-export type BreakerState = 'closed' | 'open' | 'half-open';
+export type { BreakerState } from '../outcomes.js';
 
-/** Breaker knobs (the `sidecar.breaker` settings plus Istio's consecutive-error counts); durations in ms. */
-export type BreakerOptions = Settings['breaker'];
+/** What the breaker layer reads from the settings: `sidecar.breaker` plus Istio's consecutive-error counts; durations in ms. */
+export type BreakerOptions = Pick<Settings, 'breaker'>;
 
 /** Called once per state change; metrics and the log line subscribe through this. */
 export type TransitionListener = (from: BreakerState, to: BreakerState) => void;
@@ -29,7 +30,7 @@ function isGatewayFailure(err: unknown): boolean {
  * outlier detection, an open interval that backs off exponentially while probes fail, one probe when
  * half-open. opossum's own timeout, capacity and shared AbortController are not used.
  */
-export class Breaker {
+export class Breaker implements Reconfigurable<BreakerOptions> {
   /** counters since start, for /state */
   readonly counters = { failures: 0, rejected: 0, opened: 0 };
   private cb: CircuitBreaker<[ProxyRequest], ProxyResponse> | undefined;
@@ -40,7 +41,11 @@ export class Breaker {
   private consecutiveGateway = 0;
   private readonly listeners: TransitionListener[] = [];
 
-  constructor(private options: BreakerOptions) {}
+  private options: Settings['breaker'];
+
+  constructor(options: BreakerOptions) {
+    this.options = options.breaker;
+  }
 
   /** The current state. */
   get state(): BreakerState {
@@ -57,9 +62,10 @@ export class Breaker {
     this.listeners.push(listener);
   }
 
-  /** Applies new options (config reload); the window restarts, an open breaker closes. */
-  reconfigure(options: BreakerOptions): void {
-    this.options = options;
+  /** Applies reloaded options when they changed: the window restarts, an open breaker closes. */
+  reconfigure({ breaker }: BreakerOptions): void {
+    if (isDeepStrictEqual(this.options, breaker)) return;
+    this.options = breaker;
     if (this.next === undefined) return;
     const old = this.cb;
     this.cb = this.create(this.next);
@@ -69,8 +75,13 @@ export class Breaker {
   }
 
   /** Stops opossum's timers. */
-  close(): void {
+  async close(): Promise<void> {
     this.cb?.shutdown();
+  }
+
+  /** The breaker part of the /state document. */
+  snapshot(): StateDocument['breaker'] {
+    return { state: this.current, retryAfterMs: this.retryAfterMs(), ...this.counters };
   }
 
   /**

@@ -1,4 +1,6 @@
-import type { ConcurrencyLimit } from './limit/limit.js';
+import { isDeepStrictEqual } from 'node:util';
+import type { Settings } from '../config.js';
+import { createLimit, type ConcurrencyLimit } from '../limit/limit.js';
 import {
   CircuitOpenError,
   ClientClosedError,
@@ -7,19 +9,15 @@ import {
   QueueTimeoutError,
   SidecarError,
   UpstreamStatusError,
-} from './errors.js';
-import type { Layer, ProxyRequest } from './pipeline.js';
+} from '../errors.js';
+import type { StateDocument } from '../outcomes.js';
+import type { Layer, ProxyRequest, Reconfigurable } from '../pipeline.js';
 
-/** Queue knobs (mutable: SIGHUP reload changes them in place). Durations in milliseconds. */
-export interface QueueOptions {
-  /** pending requests beyond the limit (Envoy `max_pending_requests`) */
-  size: number;
-  /** longest wait while the queue keeps emptying */
-  timeoutMs: number;
-  /** longest wait once the queue has not been empty for `codelIntervalMs` (Facebook's controlled delay) */
-  codelTargetMs: number;
-  codelIntervalMs: number;
-}
+/** What the admission layer reads from the settings: the concurrency limit and the queue. */
+export type AdmissionOptions = Pick<Settings, 'concurrency' | 'queue'>;
+
+/** Queue knobs. Durations in milliseconds. */
+export type QueueOptions = Settings['queue'];
 
 // Rejections carry no per-request data: one instance each keeps shedding allocation-free.
 const OVERLOAD = new OverloadError('concurrency limit and queue are full');
@@ -61,10 +59,10 @@ function onWaitExpired(waiter: Waiter, err: Error): void {
 }
 
 /**
- * Admission control (bulkhead): at most `limit.limit` requests in flight to the upstream, then a bounded
- * FIFO queue with a controlled-delay timeout and client deadlines; both full → immediate `OverloadError`.
+ * Admission control (bulkhead): at most `limit` requests in flight to the upstream, then a bounded FIFO
+ * queue with a controlled-delay timeout and client deadlines; both full → immediate `OverloadError`.
  */
-export class Admission {
+export class Admission implements Reconfigurable<AdmissionOptions> {
   /** requests admitted and not finished */
   inflight = 0;
   /** requests waiting in the queue */
@@ -80,26 +78,52 @@ export class Admission {
   private lastEmptyAt = performance.now();
   /** last time an arrival was shed (queue full, or its expected wait above what it is allowed) */
   private lastShedAt = -Infinity;
-  private limitSource: ConcurrencyLimit;
+  private limiter: ConcurrencyLimit;
+  private options: AdmissionOptions;
+  private readonly limitListeners: ((limit: number) => void)[] = [];
+  private queue: QueueOptions;
 
-  constructor(
-    limit: ConcurrencyLimit,
-    readonly queue: QueueOptions,
-  ) {
-    this.limitSource = limit;
-    this.watch(limit);
+  constructor(options: AdmissionOptions) {
+    this.options = options;
+    this.queue = options.queue;
+    this.limiter = createLimit(options.concurrency);
+    this.watch(this.limiter);
   }
 
-  /** The concurrency limit in force. */
-  get limit(): ConcurrencyLimit {
-    return this.limitSource;
+  /** The concurrency limit in force: how many requests may be in flight to the upstream now. */
+  get limit(): number {
+    return this.limiter.limit;
   }
 
-  /** Replaces the limit (config reload) and admits what the new limit allows. */
-  setLimit(limit: ConcurrencyLimit): void {
-    this.limitSource = limit;
-    this.watch(limit);
+  /** Subscribes to changes of the limit in force (an adaptive limit's moves, a reload). */
+  onLimitChange(listener: (limit: number) => void): void {
+    this.limitListeners.push(listener);
+  }
+
+  /** Applies reloaded options: a new limit when `concurrency` changed, the new queue knobs, then admits what they allow. */
+  reconfigure(options: AdmissionOptions): void {
+    const previous = this.options;
+    this.options = options;
+    this.queue = options.queue;
+    if (!isDeepStrictEqual(previous.concurrency, options.concurrency)) {
+      this.limiter = createLimit(options.concurrency);
+      this.watch(this.limiter);
+      for (const listener of this.limitListeners) listener(this.limiter.limit);
+    }
     this.drainQueue();
+  }
+
+  /** Nothing to release: queued requests end with their clients or the listener. */
+  async close(): Promise<void> {}
+
+  /** The admission part of the /state document. */
+  snapshot(): Pick<StateDocument, 'concurrency' | 'inflight' | 'queue' | 'admission'> {
+    return {
+      concurrency: { mode: this.options.concurrency.mode, limit: this.limiter.limit },
+      inflight: this.inflight,
+      queue: { depth: this.queued, size: this.queue.size },
+      admission: { ...this.counters, serviceTimeMs: Number(this.serviceTimeMs.toFixed(3)) },
+    };
   }
 
   /**
@@ -143,7 +167,7 @@ export class Admission {
       this.counters.deadline++;
       throw DEADLINE;
     }
-    if (this.inflight < this.limitSource.limit && this.queued === 0) return this.admit(now);
+    if (this.inflight < this.limiter.limit && this.queued === 0) return this.admit(now);
     if (this.queued >= this.queue.size) {
       this.counters.overload++;
       this.lastShedAt = now;
@@ -181,7 +205,7 @@ export class Admission {
    */
   private expectedWaitMs(now: number): number {
     const serviceMs = this.serviceTimeMs;
-    const limit = this.limitSource.limit;
+    const limit = this.limiter.limit;
     const excess = Math.max(0, this.inflight - limit);
     const byRate = ((excess + 1) * serviceMs) / Math.max(limit, this.inflight) + (this.queued * serviceMs) / limit;
     const ahead = excess + this.queued; // completions that must come first
@@ -267,14 +291,14 @@ export class Admission {
     if (sampled) {
       const rttMs = performance.now() - call.admittedAt;
       if (!dropped) this.serviceTimeMs = this.serviceTimeMs === 0 ? rttMs : this.serviceTimeMs * 0.9 + rttMs * 0.1;
-      this.limitSource.onSample(rttMs, call.inflightAtAdmission, dropped);
+      this.limiter.onSample(rttMs, call.inflightAtAdmission, dropped);
     }
     this.drainQueue();
   }
 
   /** Admits queued requests while the limit allows, shedding those that waited too long (CoDel). */
   drainQueue(): void {
-    while (this.head !== undefined && this.inflight < this.limitSource.limit) {
+    while (this.head !== undefined && this.inflight < this.limiter.limit) {
       const now = performance.now();
       const waiter = this.head;
       const overloaded = this.overloaded(now);
@@ -292,8 +316,10 @@ export class Admission {
   }
 
   private watch(limit: ConcurrencyLimit): void {
-    limit.onChange(() => {
-      if (limit === this.limitSource) this.drainQueue();
+    limit.onChange((value) => {
+      if (limit !== this.limiter) return;
+      this.drainQueue();
+      for (const listener of this.limitListeners) listener(value);
     });
   }
 }

@@ -1,13 +1,15 @@
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+import { isDeepStrictEqual } from 'node:util';
 import type { Dispatcher } from 'undici';
 import { Pool } from 'undici';
+import type { Settings } from '../config.js';
 import {
   UpstreamProtocolError,
   UpstreamStatusError,
   UpstreamTimeoutError,
   UpstreamUnavailableError,
-} from './errors.js';
-import type { CancelListener, Handler, ProxyRequest } from './pipeline.js';
+} from '../errors.js';
+import type { CancelListener, Handler, ProxyRequest, Reconfigurable } from '../pipeline.js';
 
 /** Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus ones undici manages. */
 const HOP_BY_HOP = new Set([
@@ -59,8 +61,13 @@ export function createPool(origin: string, options: PoolOptions): Pool {
   });
 }
 
-/** Mutable knobs of the forwarder (SIGHUP reload changes them in place). */
-export interface ForwarderOptions {
+/** Upstream connections to keep: enough for the highest limit the sidecar may admit. */
+export function poolConnections(concurrency: Settings['concurrency']): number {
+  return concurrency.mode === 'static' ? concurrency.limit : concurrency.max;
+}
+
+/** The knobs {@link forwarder} reads on every request (the {@link Forwarder} changes them on reload). */
+export interface ForwardOptions {
   /** time the upstream has to finish its answer */
   timeoutMs: number;
   /** client deadline header (lower case); rewritten upstream to the budget left after queueing */
@@ -73,7 +80,7 @@ export interface ForwarderOptions {
  * One upstream call: undici's dispatch handler, the cancellation listener of the request and the timer
  * target, all in one object (no per-request closures on the hot path). Writes the answer straight to `res`.
  */
-class Exchange implements Dispatcher.DispatchHandler, CancelListener {
+class UpstreamCall implements Dispatcher.DispatchHandler, CancelListener {
   timer: NodeJS.Timeout | undefined;
   status = 0;
   /** the upstream's end-to-end headers, held back until the first body byte (then sent in one writeHead) */
@@ -155,23 +162,18 @@ class Exchange implements Dispatcher.DispatchHandler, CancelListener {
  * through to the client and then rejected as `UpstreamStatusError` so the breaker counts it.
  * @throws UpstreamTimeoutError, UpstreamUnavailableError, UpstreamProtocolError, or the abort reason
  */
-export function forwarder(getDispatcher: () => Dispatcher, options: ForwarderOptions): Handler {
+export function forwarder(getDispatcher: () => Dispatcher, options: ForwardOptions): Handler {
   return async function forward(request: ProxyRequest) {
     const { req } = request;
-    const exchange = new Exchange(request);
+    const call = new UpstreamCall(request);
     const remaining = request.deadline - performance.now();
     const byDeadline = remaining < options.timeoutMs;
     const finished = new Promise<number>((resolve, reject) => {
-      exchange.resolve = resolve;
-      exchange.reject = reject;
+      call.resolve = resolve;
+      call.reject = reject;
     });
-    exchange.timer = setTimeout(
-      onTimeout,
-      byDeadline ? Math.max(0, remaining) : options.timeoutMs,
-      request,
-      byDeadline,
-    );
-    request.cancellation.listen(exchange);
+    call.timer = setTimeout(onTimeout, byDeadline ? Math.max(0, remaining) : options.timeoutMs, request, byDeadline);
+    request.cancellation.listen(call);
     const started = performance.now();
     let status: number;
     try {
@@ -191,11 +193,11 @@ export function forwarder(getDispatcher: () => Dispatcher, options: ForwarderOpt
             ),
             body: hasBody ? req : null,
           },
-          exchange,
+          call,
         );
       } catch (err) {
         // A request undici refuses outright (closed pool, invalid option) settles here, not at the timeout.
-        exchange.onResponseError(undefined, err as Error);
+        call.onResponseError(undefined, err as Error);
       }
       status = await finished;
     } finally {
@@ -275,4 +277,64 @@ function classify(err: unknown): Error {
   if (code !== undefined && UNAVAILABLE_CODES.has(code))
     return new UpstreamUnavailableError(`upstream unavailable: ${message}`);
   return new UpstreamProtocolError(`upstream error: ${message}`);
+}
+
+/** What the forwarder reads from the settings: the upstream section, the deadline header, and the limit (pool size). */
+export type ForwarderOptions = Pick<Settings, 'upstream' | 'deadline' | 'concurrency'>;
+
+/**
+ * The innermost part of the pipeline: {@link forwarder} over a keep-alive pool to the one upstream origin.
+ * A reload changes the timeout and deadline header in place and swaps the pool when its settings changed.
+ */
+export class Forwarder implements Reconfigurable<ForwarderOptions> {
+  /** The handler the layers wrap. */
+  readonly handle: Handler;
+  private pool: Pool;
+  private options: ForwarderOptions;
+  private readonly knobs: ForwardOptions;
+
+  /**
+   * @param origin the upstream, e.g. `http://127.0.0.1:8000`
+   * @param onUpstreamDone called with each upstream call's duration in ms (metrics)
+   */
+  constructor(
+    private readonly origin: string,
+    options: ForwarderOptions,
+    onUpstreamDone?: (ms: number) => void,
+  ) {
+    this.options = options;
+    this.pool = this.newPool(options);
+    this.knobs = { timeoutMs: options.upstream.timeoutMs, deadlineHeader: options.deadline.header, onUpstreamDone };
+    this.handle = forwarder(() => this.pool, this.knobs);
+  }
+
+  /** Applies reloaded options; a new pool when the upstream settings or the pool size changed. */
+  reconfigure(options: ForwarderOptions): void {
+    const previous = this.options;
+    this.options = options;
+    this.knobs.timeoutMs = options.upstream.timeoutMs;
+    this.knobs.deadlineHeader = options.deadline.header;
+    if (
+      !isDeepStrictEqual(previous.upstream, options.upstream) ||
+      poolConnections(previous.concurrency) !== poolConnections(options.concurrency)
+    ) {
+      const old = this.pool;
+      this.pool = this.newPool(options);
+      void old.close();
+    }
+  }
+
+  /** Closes the pool's connections. */
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+
+  private newPool(options: ForwarderOptions): Pool {
+    return createPool(this.origin, {
+      connections: poolConnections(options.concurrency),
+      connectTimeoutMs: options.upstream.connectTimeoutMs,
+      maxRequestsPerConnection: options.upstream.maxRequestsPerConnection,
+      idleTimeoutMs: options.upstream.idleTimeoutMs,
+    });
+  }
 }

@@ -1,0 +1,119 @@
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Settings } from './config.js';
+import { BadRequestError, ClientClosedError } from './errors.js';
+import { Cancellation, type ProxyRequest, type Reconfigurable } from './pipeline.js';
+import type { Responder } from './respond.js';
+
+/** What the intake reads from the settings: the deadline header. */
+export type IntakeOptions = Pick<Settings, 'deadline'>;
+
+const CLIENT_CLOSED = new ClientClosedError('the client closed the connection before the answer');
+const CONNECT_REFUSED = new BadRequestError(
+  'method-not-allowed',
+  'CONNECT is not supported: this is a reverse proxy for one upstream',
+);
+const UPGRADE_REFUSED = new BadRequestError('upgrade-refused', 'protocol upgrades (WebSocket, h2c) are not supported');
+const BAD_TARGET = new BadRequestError(
+  'bad-target',
+  'the request target must be a path (origin-form or absolute-form)',
+);
+/** Where the response keeps the request it answers, for the close listener (no closure per request). */
+const REQUEST = Symbol('request');
+
+type TrackedResponse = ServerResponse & { [REQUEST]?: ProxyRequest };
+
+/**
+ * The request target sent upstream: origin-form as is; absolute-form reduced to its path and query,
+ * so neither it nor `Host` ever chooses the destination. Undefined when there is no usable path.
+ */
+export function upstreamPath(url: string | undefined): string | undefined {
+  if (url === undefined || url.length === 0) return undefined;
+  if (url.charCodeAt(0) === 47 /* / */) return url;
+  if (!/^https?:\/\//i.test(url)) return undefined;
+  try {
+    const parsed = new URL(url);
+    return parsed.pathname + parsed.search;
+  } catch {
+    return undefined;
+  }
+}
+
+function onResponseClose(this: TrackedResponse): void {
+  const request = this[REQUEST];
+  if (request !== undefined && !this.writableFinished) request.cancellation.cancel(CLIENT_CLOSED);
+}
+
+/** The refusal for a request Node could not parse: 431 for oversized headers, 408 when it came too slowly. */
+function clientErrorRefusal(err: Error & { code?: string }): BadRequestError {
+  if (err.code === 'HPE_HEADER_OVERFLOW') return new BadRequestError('headers-too-large', 'request headers too large');
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT')
+    return new BadRequestError('request-timeout', 'the request did not arrive in time');
+  return new BadRequestError('bad-target', `bad request: ${err.code ?? err.message}`);
+}
+
+/**
+ * Request intake, the listener's side of the pipeline: refuses what cannot be proxied (CONNECT, Upgrade,
+ * malformed HTTP, a target that is not a path, a deadline header that is not a number) and turns every
+ * other request into a {@link ProxyRequest}: its upstream path, arrival time, deadline, and a cancellation
+ * that fires when the client goes away.
+ */
+export class Intake implements Reconfigurable<IntakeOptions> {
+  /** set when the sidecar drains: answers then ask the client to close its connection */
+  draining = false;
+  private deadlineHeader: string;
+
+  /** @param serve runs one accepted request through the pipeline; it calls {@link done} when it has finished */
+  constructor(
+    options: IntakeOptions,
+    private readonly respond: Responder,
+    private readonly serve: (request: ProxyRequest) => void,
+  ) {
+    this.deadlineHeader = options.deadline.header;
+  }
+
+  /** Takes the listener's requests, and its CONNECT, Upgrade and malformed requests. */
+  attach(server: Server): void {
+    server.on('request', this.onRequest);
+    server.on('connect', (_req: IncomingMessage, socket: Socket) => this.respond.refuseRaw(socket, CONNECT_REFUSED));
+    server.on('upgrade', (_req: IncomingMessage, socket: Socket) => this.respond.refuseRaw(socket, UPGRADE_REFUSED));
+    server.on('clientError', (err: Error & { code?: string }, socket: Socket) => {
+      if (!socket.writable) return socket.destroy();
+      this.respond.refuseRaw(socket, clientErrorRefusal(err));
+    });
+  }
+
+  /** Applies a reloaded deadline header. */
+  reconfigure(options: IntakeOptions): void {
+    this.deadlineHeader = options.deadline.header;
+  }
+
+  /** Nothing to release. */
+  async close(): Promise<void> {}
+
+  /** The pipeline has finished with `request`: its response no longer cancels it on close. */
+  done(request: ProxyRequest): void {
+    (request.res as TrackedResponse)[REQUEST] = undefined;
+  }
+
+  private readonly onRequest = (req: IncomingMessage, res: TrackedResponse): void => {
+    const arrivedAt = performance.now();
+    const path = upstreamPath(req.url);
+    if (path === undefined) return this.respond.refuse(res, BAD_TARGET, arrivedAt);
+    let deadline = Infinity;
+    const budget = req.headers[this.deadlineHeader];
+    if (budget !== undefined) {
+      const ms = Number(budget);
+      if (!Number.isFinite(ms) || budget === '') {
+        const message = `${this.deadlineHeader} must be a number of milliseconds, got ${JSON.stringify(budget)}`;
+        return this.respond.refuse(res, new BadRequestError('bad-target', message), arrivedAt);
+      }
+      deadline = arrivedAt + ms;
+    }
+    if (this.draining) res.setHeader('connection', 'close');
+    const request: ProxyRequest = { req, res, cancellation: new Cancellation(), path, arrivedAt, deadline };
+    res[REQUEST] = request;
+    res.on('close', onResponseClose); // a response closes once: `on` spares `once`'s wrapper
+    this.serve(request);
+  };
+}

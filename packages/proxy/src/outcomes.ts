@@ -1,0 +1,128 @@
+/**
+ * Every answer cb-sidecar makes itself, one row each: the proxy listener's sheds, upstream failures and
+ * refusals, and the admin server's errors. The error classes (errors.ts), the answers (respond.ts) and the
+ * metric labels (metrics.ts) are derived from this table; nothing else decides a status or a code.
+ *
+ * Columns, beside the row's key (the reason: `x-cb-reason` and the `outcome` metric label):
+ * - `status`: the HTTP status (499 is recorded, never sent: the client had gone);
+ * - `code`: the stable `error.code` of the JSON body;
+ * - `retryAfter`: `Retry-After` on the answer: one second, or the breaker's time to its probe;
+ * - `reasonHeader`: the answer carries `x-cb-reason`;
+ * - `upstreamFailure`: the breaker counts it against the upstream;
+ * - `headers`: further headers of the answer;
+ * - `admin`: the admin server's answer (counted in `cb_admin_requests_total`), not the proxy listener's.
+ *
+ * A new column is one more optional field here and one line where respond.ts builds the answer.
+ *
+ * Zero dependencies: the lab and other light consumers import it as `@infer-cb/proxy/outcomes`.
+ */
+
+/** One row of {@link OUTCOMES}. */
+export interface OutcomeRow {
+  readonly status: number;
+  readonly code: string;
+  readonly retryAfter?: 'second' | 'breaker';
+  readonly reasonHeader?: true;
+  readonly upstreamFailure?: true;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly admin?: true;
+}
+
+/** Methods a reverse proxy for one upstream forwards (CONNECT is refused). */
+const PROXIED_METHODS = 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS';
+
+/** The outcome table (see the module comment for its columns). */
+// prettier-ignore
+export const OUTCOMES = {
+  // Shed before the upstream: the caller may retry elsewhere at once.
+  overload:               { status: 503, code: 'CB_OVERLOAD',             retryAfter: 'second',  reasonHeader: true },
+  'queue-timeout':        { status: 503, code: 'CB_QUEUE_TIMEOUT',        retryAfter: 'second',  reasonHeader: true },
+  deadline:               { status: 503, code: 'CB_DEADLINE',             retryAfter: 'second',  reasonHeader: true },
+  'circuit-open':         { status: 503, code: 'CB_CIRCUIT_OPEN',         retryAfter: 'breaker', reasonHeader: true },
+  // The upstream failed: the breaker counts these against it.
+  'upstream-timeout':     { status: 504, code: 'CB_UPSTREAM_TIMEOUT',     retryAfter: 'second',  reasonHeader: true, upstreamFailure: true },
+  'upstream-unavailable': { status: 503, code: 'CB_UPSTREAM_UNAVAILABLE', retryAfter: 'second',  reasonHeader: true, upstreamFailure: true },
+  'upstream-error':       { status: 502, code: 'CB_UPSTREAM_ERROR',       retryAfter: 'second',  reasonHeader: true, upstreamFailure: true },
+  // The client went away before its answer: recorded, never sent.
+  'client-closed':        { status: 499, code: 'CB_CLIENT_CLOSED' },
+  // Requests the sidecar cannot proxy at all.
+  'method-not-allowed':   { status: 405, code: 'CB_METHOD_NOT_ALLOWED',   headers: { allow: PROXIED_METHODS } },
+  'upgrade-refused':      { status: 501, code: 'CB_UPGRADE_REFUSED' },
+  'bad-target':           { status: 400, code: 'CB_BAD_TARGET' },
+  'request-timeout':      { status: 408, code: 'CB_REQUEST_TIMEOUT' },
+  'headers-too-large':    { status: 431, code: 'CB_HEADERS_TOO_LARGE' },
+  // The admin server's own errors (counted in cb_admin_requests_total, not with the requests).
+  'admin-not-found':      { status: 404, code: 'CB_NOT_FOUND',            admin: true },
+  'admin-bad-method':     { status: 405, code: 'CB_METHOD_NOT_ALLOWED',   admin: true, headers: { allow: 'GET, HEAD' } },
+  'admin-metrics-failed': { status: 500, code: 'CB_METRICS_FAILED',       admin: true },
+} as const satisfies Record<string, OutcomeRow>;
+
+type Table = typeof OUTCOMES;
+
+/** Every outcome of the table. */
+export type OutcomeName = keyof Table;
+
+/** An answer of the proxy listener: a metric `outcome` label of `cb_requests_total`. */
+export type ProxyOutcome = { [K in OutcomeName]: Table[K] extends { admin: true } ? never : K }[OutcomeName];
+
+/** An answer of the admin server's own. */
+export type AdminOutcome = Exclude<OutcomeName, ProxyOutcome>;
+
+/** An `x-cb-reason` value: the proxy's answers that carry the header (sheds and upstream failures). */
+export type Reason = { [K in OutcomeName]: Table[K] extends { reasonHeader: true } ? K : never }[OutcomeName];
+
+/** The stable `error.code` of every answer. */
+export type OutcomeCode = Table[OutcomeName]['code'];
+
+const NAMES = Object.keys(OUTCOMES) as OutcomeName[];
+
+/** Every `x-cb-reason` value, in the table's order (clients, the lab and the k6 scripts match on these). */
+export const REASONS: readonly Reason[] = NAMES.filter((n): n is Reason => 'reasonHeader' in OUTCOMES[n]);
+
+/** The HTTP status of each `x-cb-reason` answer. */
+export const STATUS_BY_REASON = Object.fromEntries(REASONS.map((r) => [r, OUTCOMES[r].status])) as Readonly<
+  Record<Reason, number>
+>;
+
+/** Every `outcome` label of `cb_requests_total`: `forwarded` (the upstream answered), then the proxy's own answers. */
+export const REQUEST_OUTCOMES: readonly ('forwarded' | ProxyOutcome)[] = [
+  'forwarded',
+  ...NAMES.filter((n): n is ProxyOutcome => !('admin' in OUTCOMES[n])),
+];
+
+/** Breaker states, as `/state` and `cb_breaker_state{state}` report them. */
+export const BREAKER_STATES = ['closed', 'open', 'half-open'] as const;
+
+/** A breaker state. */
+export type BreakerState = (typeof BREAKER_STATES)[number];
+
+/** The admin server's `GET /state` document. */
+export interface StateDocument {
+  readonly version: string;
+  /** true from the moment SIGTERM arrives */
+  readonly draining: boolean;
+  readonly upstream: string;
+  readonly breaker: {
+    readonly state: BreakerState;
+    /** ms until the open breaker lets a probe through (0 unless open) */
+    readonly retryAfterMs: number;
+    readonly failures: number;
+    readonly rejected: number;
+    readonly opened: number;
+  };
+  readonly concurrency: { readonly mode: 'static' | 'adaptive'; readonly limit: number };
+  /** requests in flight to the upstream */
+  readonly inflight: number;
+  readonly queue: { readonly depth: number; readonly size: number };
+  readonly admission: {
+    readonly admitted: number;
+    readonly overload: number;
+    readonly queueTimeout: number;
+    readonly deadline: number;
+    readonly clientClosedWhileQueued: number;
+    /** the learned upstream service time (EWMA, ms) */
+    readonly serviceTimeMs: number;
+  };
+  /** requests the listener is handling (queued, forwarded or being answered) */
+  readonly activeRequests: number;
+}
