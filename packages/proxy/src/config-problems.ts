@@ -33,7 +33,8 @@ export function formatAjv(errors: ErrorObject[], source: string): string[] {
         break;
       case 'enum':
         out.add(
-          `${source}: ${at}: must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')}, got ${JSON.stringify(e.data)}`,
+          `${source}: ${at}: must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')}` +
+            `, got ${JSON.stringify(e.data)}`,
         );
         break;
       default:

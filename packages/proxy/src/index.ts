@@ -1,7 +1,20 @@
 // The public surface of @infer-cb/proxy.
 export { Sidecar, type SidecarOptions, LISTENER } from './server.js';
 export { upstreamPath } from './intake.js';
-export { loadConfig, loadSettings, parseSettings, DEFAULTS, ENV, type Config, type Settings } from './config.js';
+export {
+  loadConfig,
+  loadSettings,
+  parseSettings,
+  DEFAULTS,
+  ENV,
+  USAGE,
+  PROCESS_OPTIONS,
+  LOG_LEVELS,
+  SETTINGS,
+  type Config,
+  type Settings,
+  type LogLevel,
+} from './config.js';
 export { compose, type Handler, type Layer, type ProxyRequest, type ProxyResponse } from './pipeline.js';
 export { Admission, type AdmissionOptions, type QueueOptions } from './layers/admission.js';
 export { Breaker, type BreakerOptions } from './layers/breaker.js';

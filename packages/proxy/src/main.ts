@@ -2,15 +2,10 @@
 // cb-sidecar: parse configuration, start, handle signals (SIGHUP reload, SIGTERM drain, SIGINT stop).
 import './node-check.js'; // first: one clear line on a Node too old to load the rest
 import { pino } from 'pino';
-import { ENV, loadConfig, loadSettings, type Config } from './config.js';
+import { loadConfig, loadSettings, USAGE, type Config } from './config.js';
 import { ConfigError } from './errors.js';
 import { Sidecar } from './server.js';
 
-const logger = pino({ name: 'cb-sidecar', level: process.env[ENV.logLevel] ?? 'info' });
-
-const USAGE = `usage: cb-sidecar [--listen [host:]port] [--upstream http://host:port] [--admin-port port] [--config file.yaml] [--check-config]
-  environment: ${ENV.listen}, ${ENV.upstream}, ${ENV.adminPort}, ${ENV.config}, ${ENV.logLevel}; reference: docs/sidecar.md
-`;
 if (process.argv.includes('--help') || process.argv.includes('-h')) {
   process.stdout.write(USAGE);
   process.exit(0);
@@ -31,6 +26,7 @@ if (config.checkOnly) {
   process.exit(0);
 }
 
+const logger = pino({ name: 'cb-sidecar', level: config.logLevel });
 let sidecar: Sidecar;
 try {
   sidecar = await Sidecar.start(config, { logger });

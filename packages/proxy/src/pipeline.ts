@@ -1,6 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
-/** The stage that currently owns a request (its queue slot, then its upstream call) and must stop when it is cancelled. */
+/**
+ * The stage that currently owns a request (its queue slot, then its upstream call) and must stop when it is
+ * cancelled.
+ */
 export interface CancelListener {
   handleEvent(): void;
 }

@@ -49,6 +49,12 @@ describe('cb-sidecar CLI', () => {
     expect(r.stderr).toMatch(/volumeThreshold: -1 is out of range/);
   });
 
+  it('refuses to start with an unknown CB_LOG_LEVEL, exit 2', async () => {
+    const r = await runCli(['--check-config'], { CB_LOG_LEVEL: 'verbose' });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/CB_LOG_LEVEL: "verbose" is not a log level/);
+  });
+
   it('reloads a valid config on SIGHUP and keeps the old one when the new file is invalid', async () => {
     const file = configFile('trafficPolicy: { connectionPool: { tcp: { maxConnections: 2 } } }\n');
     child = await startChild(['--upstream', upstream.origin, '--config', file]);

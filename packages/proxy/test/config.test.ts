@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { closest } from '../src/config-problems.js';
-import { DEFAULTS, loadConfig, parseSettings } from '../src/config.js';
+import { DEFAULTS, ENV, loadConfig, parseSettings, PROCESS_OPTIONS, SETTINGS, USAGE } from '../src/config.js';
 import { ConfigError } from '../src/errors.js';
 
 /** The problems a config text is rejected with. */
@@ -152,6 +152,35 @@ sidecar:
     expect(list.join('\n')).toMatch(/queue\.timeout: "1 s" is not a duration/);
   });
 
+  it('lists schema problems, range problems and broken relations together', () => {
+    const list = problems(`
+sidecar:
+  queue: { timout: 1s, codelTarget: 0s }
+  concurrency: { min: 10, max: 5 }
+  breaker: { volumeThreshold: -1 }
+`);
+    expect(list).toEqual([
+      'cfg: sidecar.queue.timout: unknown key; did you mean "timeout"?',
+      expect.stringMatching(/^cfg: sidecar\.breaker\.volumeThreshold: -1 is out of range/),
+      'cfg: sidecar.queue.codelTarget: 0s is out of range [1ms, 3600s]',
+      'cfg: sidecar.concurrency.min (10) must be <= max (5)',
+    ]);
+  });
+
+  it('takes its defaults, types and file keys from the one settings table', () => {
+    for (const [section, rows] of Object.entries(SETTINGS)) {
+      for (const [name, row] of Object.entries(rows)) {
+        const value = (DEFAULTS.settings as unknown as Record<string, Record<string, unknown>>)[section]?.[name];
+        expect({ setting: `${section}.${name}`, value }).toEqual({
+          setting: `${section}.${name}`,
+          value: expect.anything(),
+        });
+        if (row.kind === 'duration') expect(typeof value).toBe('number');
+      }
+    }
+    expect(Object.keys(DEFAULTS.settings)).toEqual(Object.keys(SETTINGS));
+  });
+
   it('rejects YAML syntax errors and non-mapping documents with a clear line', () => {
     expect(problems('sidecar: { queue: [')[0]).toMatch(/^cfg: YAML: /);
     expect(problems('- a\n- b')).toEqual(['cfg: must be a mapping']);
@@ -200,6 +229,23 @@ describe('flags and environment', () => {
       expect(list).toMatch(/--admin-port\/CB_ADMIN_PORT: "70000" is not a port/);
       expect(list).toMatch(/config file \/does\/not\/exist\.yaml: ENOENT/);
     }
+  });
+
+  it('validates CB_LOG_LEVEL with the other options', () => {
+    expect(loadConfig([], { CB_LOG_LEVEL: 'debug' }).logLevel).toBe('debug');
+    expect(loadConfig([], {}).logLevel).toBe('info');
+    expect(() => loadConfig(['--admin-port', 'x'], { CB_LOG_LEVEL: 'loud' })).toThrow(
+      /--admin-port\/CB_ADMIN_PORT: "x" is not a port[\s\S]*CB_LOG_LEVEL: "loud" is not a log level \(fatal, error, warn, info, debug, trace, silent\)/,
+    );
+    expect(() => loadConfig([], { CB_LOG_LEVEL: 'wran' })).toThrow(/did you mean "warn"\?/);
+  });
+
+  it('names in its usage text every flag and environment variable it reads', () => {
+    for (const option of Object.values(PROCESS_OPTIONS)) {
+      if ('flag' in option) expect(USAGE).toContain(`--${option.flag}`);
+      if ('env' in option) expect(USAGE).toContain(option.env);
+    }
+    expect(Object.values(ENV)).toEqual(['CB_LISTEN', 'CB_UPSTREAM', 'CB_ADMIN_PORT', 'CB_CONFIG', 'CB_LOG_LEVEL']);
   });
 
   it('rejects an unknown flag', () => {

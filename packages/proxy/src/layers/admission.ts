@@ -100,7 +100,7 @@ export class Admission implements Reconfigurable<AdmissionOptions> {
     this.limitListeners.push(listener);
   }
 
-  /** Applies reloaded options: a new limit when `concurrency` changed, the new queue knobs, then admits what they allow. */
+  /** Applies reloaded options: a new limit when `concurrency` changed, the new queue knobs; admits what they allow. */
   reconfigure(options: AdmissionOptions): void {
     const previous = this.options;
     this.options = options;

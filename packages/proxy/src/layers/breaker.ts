@@ -7,7 +7,7 @@ import type { Layer, ProxyRequest, ProxyResponse, Reconfigurable } from '../pipe
 
 export type { BreakerState } from '../outcomes.js';
 
-/** What the breaker layer reads from the settings: `sidecar.breaker` plus Istio's consecutive-error counts; durations in ms. */
+/** What the breaker layer reads from the settings: `sidecar.breaker` plus Istio's consecutive-error counts (ms). */
 export type BreakerOptions = Pick<Settings, 'breaker'>;
 
 /** Called once per state change; metrics and the log line subscribe through this. */

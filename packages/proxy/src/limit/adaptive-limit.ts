@@ -10,11 +10,17 @@ export interface AdaptiveLimitOptions {
   initial?: number;
   /** Queueing the upstream may show: decrease when window RTT > baseline * (1 + tolerance). Default 0.5. */
   tolerance?: number;
-  /** On queueing, cut to `backoff * limit * baseline / rtt` (a share of the queue-free concurrency), in (0, 1). Default 0.9. */
+  /**
+   * On queueing, cut to `backoff * limit * baseline / rtt` (a share of the queue-free concurrency), in (0, 1).
+   * Default 0.9.
+   */
   backoff?: number;
   /** Multiplicative decrease when a window saw a drop (timeout, 5xx, connection error), in (0, 1]. Default 0.7. */
   dropBackoff?: number;
-  /** Fewest samples in one measurement window (a window also holds at least `limit` samples); during slow start at most 3. Default 10. */
+  /**
+   * Fewest samples in one measurement window (a window also holds at least `limit` samples); during slow start
+   * at most 3. Default 10.
+   */
   minWindowSamples?: number;
   /** How long the baseline (windowed minimum of window RTTs) remembers a low value, in ms. Default 10 000. */
   baselineWindowMs?: number;
@@ -30,7 +36,10 @@ export interface AdaptiveLimitOptions {
 const NOT_QUEUEING_RATIO = 0.85;
 /** The deepest single cut (Gradient2's floor): one outlier window cannot halve the limit more than once. */
 const MAX_CUT = 0.5;
-/** RTT within 5% of proportional to in-flight after a cut counts as "still queued" (a cut that lands at 0.9 P shows 11% more). */
+/**
+ * RTT within 5% of proportional to in-flight after a cut counts as "still queued" (a cut that lands at 0.9 P
+ * shows 11% more).
+ */
 const PROPORTIONAL_SLACK = 1.05;
 /** The proportionality test needs the in-flight count to have fallen by 20% at least; smaller steps are noise. */
 const PROPORTIONAL_MIN_STEP = 0.8;
@@ -56,8 +65,9 @@ function check(ok: boolean, name: string, rule: string, value: unknown): void {
  *
  * Per window of about one RTT of samples it compares the window's minimum RTT with a baseline (the
  * minimum of recent windows' minima): below `baseline * (1 + tolerance)` it grows by sqrt(limit), above it cuts
- * to `backoff` x the concurrency at which the RTT would be the baseline. The cut is deep enough to drain the upstream's queue every cycle, so the baseline is
- * re-measured by normal operation instead of by pinning the limit low (Envoy's minRTT probe). A cut that
+ * to `backoff` x the concurrency at which the RTT would be the baseline. The cut is deep enough to drain the
+ * upstream's queue every cycle, so the baseline is re-measured by normal operation instead of by pinning the
+ * limit low (Envoy's minRTT probe). A cut that
  * does not lower the RTT means the upstream itself got slower and re-bases the baseline at once.
  * O(1) and allocation-free per sample.
  */

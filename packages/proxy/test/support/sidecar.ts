@@ -11,6 +11,7 @@ export async function startSidecar(upstream: string, yaml = ''): Promise<Sidecar
     adminPort: 0,
     configPath: undefined,
     checkOnly: false,
+    logLevel: 'silent',
     settings: parseSettings(yaml, 'test'),
   };
   return Sidecar.start(config);

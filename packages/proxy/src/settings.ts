@@ -1,0 +1,350 @@
+/**
+ * The config file, described once. {@link SETTINGS} has one row per setting: the file key(s) it is read
+ * from, its kind, range, default and unit. The JSON schema the file is validated with, the
+ * {@link Settings} type, the defaults and the resolution of a file into settings all come from it.
+ *
+ * Why a table rather than a schema library that infers types: the settings are not the file's shape. The
+ * file is an Istio `trafficPolicy` read with its server-side meaning (the limit is the smaller of two Istio
+ * fields, the breaker's open interval falls back to `baseEjectionTime`, durations become milliseconds), so a
+ * schema of the file would still need a second description of the settings. One row per setting names its
+ * file keys and says both at once.
+ */
+import { Ajv, type ValidateFunction } from 'ajv';
+import { DURATION_PATTERN, durationToMs } from '@infer-cb/common';
+import { formatAjv } from './config-problems.js';
+
+/** How a setting's value is written in the file. */
+type Kind =
+  | { readonly kind: 'int'; readonly min: number; readonly max: number }
+  | { readonly kind: 'number'; readonly exclusiveMin: number; readonly max: number }
+  | { readonly kind: 'duration'; readonly minMs: number; readonly maxMs: number }
+  | { readonly kind: 'boolean' }
+  | { readonly kind: 'enum'; readonly values: readonly string[] }
+  | { readonly kind: 'header' };
+
+/** One row of the table. */
+type Row = Kind & {
+  /** file keys, dotted; with several, the first present wins, or the smallest with `pick: 'min'` */
+  readonly from: readonly string[];
+  readonly pick?: 'min';
+  /** used when no file key is present (milliseconds for durations) */
+  readonly default: number | boolean | string;
+  /** a sibling setting the default is raised to (a maximum never below its starting value) */
+  readonly atLeast?: string;
+};
+
+const keys = (from: string | readonly string[]): readonly string[] => (typeof from === 'string' ? [from] : from);
+const int = (
+  from: string | readonly string[],
+  dflt: number,
+  o: { min: number; max?: number; pick?: 'min'; atLeast?: string },
+) =>
+  ({
+    kind: 'int',
+    from: keys(from),
+    default: dflt,
+    min: o.min,
+    max: o.max ?? 2 ** 31 - 1,
+    pick: o.pick,
+    atLeast: o.atLeast,
+  }) as const;
+const percent = (from: string, dflt: number) =>
+  ({ kind: 'number', from: keys(from), default: dflt, exclusiveMin: 0, max: 100 }) as const;
+/** Durations: Istio strings in the file, milliseconds in the settings; between 1 ms and 1 h unless said. */
+const duration = (from: string | readonly string[], dfltMs: number, o: { minMs?: number; atLeast?: string } = {}) =>
+  ({
+    kind: 'duration',
+    from: keys(from),
+    default: dfltMs,
+    minMs: o.minMs ?? 1,
+    maxMs: 3_600_000,
+    atLeast: o.atLeast,
+  }) as const;
+const flag = (from: string, dflt: boolean) => ({ kind: 'boolean', from: keys(from), default: dflt }) as const;
+const oneOf = <const V extends readonly string[]>(from: string, values: V, dflt: V[number]) =>
+  ({ kind: 'enum', from: keys(from), values, default: dflt }) as const;
+const headerName = (from: string, dflt: string) => ({ kind: 'header', from: keys(from), default: dflt }) as const;
+
+const POOL = 'trafficPolicy.connectionPool';
+const OUTLIER = 'trafficPolicy.outlierDetection';
+
+/** Every setting the config file controls (reloaded on SIGHUP), with its file keys, range and default. */
+// prettier-ignore
+export const SETTINGS = {
+  concurrency: {
+    /** `static`, or `adaptive`: learns the limit from latency in [min, max], starting at `min` (docs/adaptive.md) */
+    mode: oneOf('sidecar.concurrency.mode', ['static', 'adaptive'], 'static'),
+    /** the static limit: requests in flight to the upstream (Envoy `max_requests`; HTTP/1.1: `max_connections`) */
+    limit: int([`${POOL}.tcp.maxConnections`, `${POOL}.http.http2MaxRequests`], 64, { min: 1, pick: 'min' }),
+    /** the adaptive limit's floor, and where it starts */
+    min: int('sidecar.concurrency.min', 1, { min: 1, max: 100_000 }),
+    /** the adaptive limit's ceiling (never below the static limit by default) */
+    max: int('sidecar.concurrency.max', 256, { min: 1, max: 100_000, atLeast: 'limit' }),
+  },
+  queue: {
+    /** requests waiting beyond the limit (Envoy `max_pending_requests`) */
+    size: int(`${POOL}.http.http1MaxPendingRequests`, 256, { min: 1 }),
+    /** longest wait while the queue keeps emptying, ms */
+    timeoutMs: duration('sidecar.queue.timeout', 1000),
+    /** longest wait once the queue is a standing queue (Facebook's controlled delay), ms */
+    codelTargetMs: duration('sidecar.queue.codelTarget', 5),
+    /** how long the queue must stay non-empty to count as standing, ms */
+    codelIntervalMs: duration('sidecar.queue.codelInterval', 100),
+  },
+  deadline: {
+    /** the client's budget in ms from arrival (lower case) */
+    header: headerName('sidecar.deadline.header', 'x-request-timeout-ms'),
+  },
+  breaker: {
+    /** % of calls in the window that must fail to open */
+    errorThresholdPercentage: percent('sidecar.breaker.errorThresholdPercentage', 50),
+    /** calls in the window before the rate counts */
+    volumeThreshold: int('sidecar.breaker.volumeThreshold', 20, { min: 0 }),
+    /** the error-rate window (10 buckets), ms */
+    rollingWindowMs: duration('sidecar.breaker.rollingWindow', 10_000, { minMs: 100 }),
+    /** first open interval; doubles while probes fail, ms */
+    resetTimeoutMs: duration(['sidecar.breaker.resetTimeout', `${OUTLIER}.baseEjectionTime`], 2000),
+    /** cap of the doubling open interval, ms */
+    maxResetTimeoutMs: duration('sidecar.breaker.maxResetTimeout', 30_000, { atLeast: 'resetTimeoutMs' }),
+    /** upstream failures in a row that open the breaker (Istio's default 5); 0 disables */
+    consecutive5xxErrors: int(`${OUTLIER}.consecutive5xxErrors`, 5, { min: 0 }),
+    /** 502/503/504 or connection failures in a row that open the breaker; 0 disables */
+    consecutiveGatewayErrors: int(`${OUTLIER}.consecutiveGatewayErrors`, 0, { min: 0 }),
+  },
+  upstream: {
+    /** time the upstream has to finish its answer, ms */
+    timeoutMs: duration('sidecar.upstream.timeout', 10_000),
+    /** connect timeout to the upstream, ms */
+    connectTimeoutMs: duration(`${POOL}.tcp.connectTimeout`, 1000),
+    /** requests per upstream connection before it is recycled; 0 = unlimited */
+    maxRequestsPerConnection: int(`${POOL}.http.maxRequestsPerConnection`, 0, { min: 0 }),
+    /** idle upstream keep-alive connections close after this, ms */
+    idleTimeoutMs: duration(`${POOL}.http.idleTimeout`, 4000),
+  },
+  readiness: {
+    /** /readyz fails while the breaker is open */
+    failWhenOpen: flag('sidecar.readiness.failWhenOpen', false),
+  },
+  drain: {
+    /** after SIGTERM, keep serving this long before refusing connections, ms */
+    delayMs: duration('sidecar.drain.delay', 5000, { minMs: 0 }),
+    /** exit 1 if requests are still in flight this long after SIGTERM, ms */
+    graceMs: duration('sidecar.drain.grace', 25_000),
+  },
+} as const;
+
+/**
+ * Istio fields a server-side proxy cannot apply: accepted so a real DestinationRule validates, and ignored.
+ * Those with a shape Istio checks are checked here too (`null`: anything goes).
+ */
+// prettier-ignore
+const ISTIO_IGNORED: Readonly<Record<string, Kind | null>> = {
+  [`${POOL}.tcp.tcpKeepalive`]: null,
+  [`${POOL}.tcp.maxConnectionDuration`]: null,
+  [`${POOL}.tcp.idleTimeout`]: null,
+  [`${POOL}.http.maxRetries`]: null,
+  [`${POOL}.http.h2UpgradePolicy`]: null,
+  [`${POOL}.http.useClientProtocol`]: null,
+  [`${POOL}.http.maxConcurrentStreams`]: null,
+  [`${OUTLIER}.interval`]: { kind: 'duration', minMs: 0, maxMs: Infinity },
+  [`${OUTLIER}.maxEjectionPercent`]: { kind: 'int', min: 0, max: 100 },
+  [`${OUTLIER}.minHealthPercent`]: null,
+  [`${OUTLIER}.splitExternalLocalOriginErrors`]: null,
+  [`${OUTLIER}.consecutiveLocalOriginFailures`]: null,
+  [`${OUTLIER}.consecutiveErrors`]: null,
+  'trafficPolicy.loadBalancer': null,
+  'trafficPolicy.tls': null,
+  'trafficPolicy.portLevelSettings': null,
+  'trafficPolicy.tunnel': null,
+  'trafficPolicy.proxyProtocol': null,
+  'trafficPolicy.retryBudget': null,
+};
+
+type Table = typeof SETTINGS;
+type ValueOf<R> = R extends { kind: 'enum'; values: readonly (infer V)[] }
+  ? V
+  : R extends { kind: 'boolean' }
+    ? boolean
+    : R extends { kind: 'header' }
+      ? string
+      : number;
+
+/** Everything the config file controls, resolved; durations in milliseconds. */
+export type Settings = {
+  readonly [S in keyof Table]: { readonly [K in keyof Table[S]]: ValueOf<Table[S][K]> };
+};
+
+// --- the JSON schema, from the table ------------------------------------------------------------------
+
+type Schema = Record<string, unknown>;
+
+const HEADER_TOKEN = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$";
+
+function schemaOf(kind: Kind): Schema {
+  switch (kind.kind) {
+    case 'int':
+      return { type: 'integer', minimum: kind.min, maximum: kind.max };
+    case 'number':
+      return { type: 'number', exclusiveMinimum: kind.exclusiveMin, maximum: kind.max };
+    case 'duration':
+      return { type: 'string', pattern: DURATION_PATTERN };
+    case 'boolean':
+      return { type: 'boolean' };
+    case 'enum':
+      return { enum: kind.values };
+    case 'header':
+      return { type: 'string', pattern: HEADER_TOKEN };
+  }
+}
+
+/** Every row of the table with its section and name, in table order. */
+const ROWS: readonly { section: string; name: string; row: Row }[] = Object.entries(SETTINGS).flatMap(
+  ([section, rows]) => Object.entries(rows as Record<string, Row>).map(([name, row]) => ({ section, name, row })),
+);
+
+/** A closed object schema (unknown keys are errors) holding `leaves` at their dotted paths. */
+function objectSchema(leaves: readonly [path: string, schema: Schema][]): Schema {
+  const root: Schema = { type: 'object', additionalProperties: false, properties: {} };
+  for (const [path, leaf] of leaves) {
+    const parts = path.split('.');
+    let node = root;
+    for (const part of parts.slice(0, -1)) {
+      const properties = node.properties as Record<string, Schema>;
+      node = properties[part] ??= { type: 'object', additionalProperties: false, properties: {} };
+    }
+    (node.properties as Record<string, Schema>)[parts.at(-1) as string] = leaf;
+  }
+  return root;
+}
+
+const FILE_SCHEMA = objectSchema([
+  ...ROWS.flatMap(({ row }) => row.from.map((path): [string, Schema] => [path, schemaOf(row)])),
+  ...Object.entries(ISTIO_IGNORED).map(([path, kind]): [string, Schema] => [path, kind === null ? {} : schemaOf(kind)]),
+]);
+const TRAFFIC_POLICY = (FILE_SCHEMA.properties as Record<string, Schema>).trafficPolicy as Schema;
+
+/** A file that is an Istio DestinationRule manifest; its `spec.trafficPolicy` is used. */
+const DESTINATION_RULE_SCHEMA: Schema = {
+  type: 'object',
+  required: ['spec'],
+  properties: {
+    apiVersion: { type: 'string', pattern: '^networking\\.istio\\.io/' },
+    kind: { const: 'DestinationRule' },
+    metadata: { type: 'object' },
+    spec: { type: 'object', properties: { trafficPolicy: TRAFFIC_POLICY } },
+  },
+};
+
+const ajv = new Ajv({ allErrors: true, verbose: true, strict: false });
+const validateFile = ajv.compile(FILE_SCHEMA);
+const validateRule = ajv.compile(DESTINATION_RULE_SCHEMA);
+
+// --- resolution ---------------------------------------------------------------------------------------
+
+function read(doc: unknown, path: string): unknown {
+  let node = doc;
+  for (const part of path.split('.')) {
+    if (typeof node !== 'object' || node === null || Array.isArray(node)) return undefined;
+    node = (node as Record<string, unknown>)[part];
+  }
+  return node;
+}
+
+/** A file value the schema accepts for this row (others were reported by the schema and are skipped). */
+function valid(row: Row, value: unknown): boolean {
+  switch (row.kind) {
+    case 'int':
+      return Number.isInteger(value) && (value as number) >= row.min && (value as number) <= row.max;
+    case 'number':
+      return typeof value === 'number' && value > row.exclusiveMin && value <= row.max;
+    case 'duration':
+      return typeof value === 'string' && !Number.isNaN(durationToMs(value));
+    case 'boolean':
+      return typeof value === 'boolean';
+    case 'enum':
+      return row.values.includes(value as string);
+    case 'header':
+      return typeof value === 'string' && new RegExp(HEADER_TOKEN).test(value);
+  }
+}
+
+/** Relations between settings, checked once each side is valid: [left, right, holds, the problem]. */
+const RELATIONS: readonly [string, string, (a: number, b: number) => boolean, (a: string, b: string) => string][] = [
+  [
+    'concurrency.min',
+    'concurrency.max',
+    (a, b) => a <= b,
+    (a, b) => `sidecar.concurrency.min (${a}) must be <= max (${b})`,
+  ],
+  [
+    'breaker.resetTimeoutMs',
+    'breaker.maxResetTimeoutMs',
+    (a, b) => a <= b,
+    () => 'sidecar.breaker.resetTimeout must be <= maxResetTimeout',
+  ],
+  [
+    'drain.delayMs',
+    'drain.graceMs',
+    (a, b) => a < b,
+    () => 'sidecar.drain.delay must be shorter than sidecar.drain.grace',
+  ],
+];
+
+/**
+ * The settings a parsed file document holds, and every problem with it at once: the schema's (unknown keys
+ * with a did-you-mean hint, types, ranges) and the table's (duration ranges, relations between settings).
+ */
+export function resolveSettings(doc: unknown, source: string): { settings: Settings; problems: string[] } {
+  const rule = typeof doc === 'object' && doc !== null && (doc as { kind?: unknown }).kind === 'DestinationRule';
+  const validate: ValidateFunction = rule ? validateRule : validateFile;
+  const problems = validate(doc) ? [] : formatAjv(validate.errors ?? [], source);
+  const file = rule ? { trafficPolicy: read(doc, 'spec.trafficPolicy') } : doc;
+  const values: Record<string, Record<string, unknown>> = {};
+  const texts = new Map<string, string>(); // `section.name` -> the file's text, for relation problems
+  const failed = new Set<string>();
+  for (const { section, name, row } of ROWS) {
+    const present = row.from.map((path) => [path, read(file, path)] as const).filter(([, v]) => v !== undefined);
+    const usable = present.filter(([, v]) => valid(row, v));
+    if (usable.length < present.length) failed.add(`${section}.${name}`);
+    let value: unknown;
+    if (usable.length > 0) {
+      const [path, raw] = usable[0] as readonly [string, unknown];
+      if (row.kind === 'duration') {
+        value = durationToMs(raw as string);
+        if (!((value as number) >= row.minMs && (value as number) <= row.maxMs)) {
+          problems.push(`${source}: ${path}: ${String(raw)} is out of range [${row.minMs}ms, ${row.maxMs / 1000}s]`);
+          failed.add(`${section}.${name}`);
+        }
+        texts.set(`${section}.${name}`, String(raw));
+      } else if (row.pick === 'min') value = Math.min(...usable.map(([, v]) => v as number));
+      else value = row.kind === 'header' ? (raw as string).toLowerCase() : raw;
+    } else {
+      const floor = row.atLeast === undefined ? undefined : values[section]?.[row.atLeast];
+      value = typeof floor === 'number' ? Math.max(row.default as number, floor) : row.default;
+    }
+    (values[section] ??= {})[name] = value;
+    if (!texts.has(`${section}.${name}`)) texts.set(`${section}.${name}`, String(value));
+  }
+  for (const [left, right, holds, problem] of RELATIONS) {
+    if (failed.has(left) || failed.has(right)) continue;
+    const [a, b] = [left, right].map((key) => read(values, key) as number) as [number, number];
+    if (!holds(a, b)) problems.push(`${source}: ${problem(texts.get(left) ?? '', texts.get(right) ?? '')}`);
+  }
+  const settings = Object.freeze(
+    Object.fromEntries(Object.entries(values).map(([section, v]) => [section, Object.freeze(v)])),
+  ) as unknown as Settings;
+  return { settings, problems };
+}
+
+/** One line per setting for docs and tests: the file keys, the default and its unit. */
+export function describeSettings(): { keys: readonly string[]; default: string }[] {
+  return ROWS.map(({ row }) => ({
+    keys: row.from,
+    default: row.kind === 'duration' ? formatDuration(row.default as number) : String(row.default),
+  }));
+}
+
+function formatDuration(ms: number): string {
+  if (ms >= 1000 && ms % 1000 === 0) return `${ms / 1000}s`;
+  return `${ms}ms`;
+}
