@@ -333,7 +333,7 @@ bench-api: install system-deps $(TOOLS)/bin/vegeta ## benchmark iris-api POST /p
 # --- cb-sidecar (packages/proxy, docs/sidecar.md; owner: proxy) --------------------------------
 .PHONY: bench-overload
 bench-overload: install $(TOOLS)/bin/vegeta ## open loop at 3x the upstream's capacity for 30 s through cb-sidecar -> bench/results/overload.md
-	npx tsc -b packages/proxy
+	npx tsc -b packages/testkit
 	node bench/overload/run.mjs
 
 # --- hardening: end-to-end faults, hostile clients, fuzzing, soak (issue 6; owner: hardening; docs/hardening.md)
@@ -367,9 +367,10 @@ bench-breaker: install ## CPU per call of the breaker layer while 20% of calls f
 	node bench/breaker/run.mjs
 
 bench-adaptive: install $(TOOLS)/bin/vegeta ## adaptive vs static limits in cb-sidecar through a 2x slower / 2x faster upstream -> bench/results/adaptive.md
-	npx tsc -b packages/proxy
+	npx tsc -b packages/testkit
 	node bench/adaptive/run.mjs
 
-bench-overhead: install system-deps $(TOOLS)/bin/vegeta ## CPU/request, req/s, added latency, RSS: direct vs cb-sidecar vs HAProxy vs http-proxy -> bench/results/overhead.md
-	npx tsc -b packages/proxy
-	node bench/overhead/run.mjs
+# BASELINE=<git rev> adds that revision's cb-sidecar, interleaved with this one (ARMS=direct,cb-sidecar,baseline: the two alone).
+bench-overhead: install system-deps $(TOOLS)/bin/vegeta ## CPU/request, req/s, added latency, RSS: direct vs cb-sidecar (vs BASELINE=<rev>) vs HAProxy vs http-proxy -> bench/results/overhead.md
+	npx tsc -b packages/testkit
+	BASELINE=$(BASELINE) node bench/overhead/run.mjs

@@ -10,7 +10,11 @@ export const baseUrl: string = (__ENV.BASE_URL ?? 'http://iris-svc:8000').replac
 /** The reference body (vegeta/data.json), resolved relative to this file like vegeta's `@vegeta/data.json`. */
 const body: string = open('../vegeta/data.json');
 
-/** Every cause a 503/504/502 can carry: the sidecar's x-cb-reason values, Envoy's overflow, or unknown. */
+/**
+ * Every cause a 503/504/502 can carry: the sidecar's x-cb-reason values, Envoy's overflow, or unknown. A copy:
+ * the client image holds only k6/, so this cannot import the sidecar's list; test/k6-reasons.test.ts pins it
+ * to `REASONS` of @infer-cb/proxy.
+ */
 export const rejectionReasons = [
   'overload',
   'queue-timeout',

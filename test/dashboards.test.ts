@@ -13,9 +13,9 @@ import {
   dashboards,
   expressions,
   generatedFiles,
-} from '../packages/dashboards/src/index.js';
+} from '@infer-cb/dashboards';
+import { onFreePort } from '@infer-cb/testkit';
 import { ROOT } from './manifests-render.js';
-import { freePort } from '../packages/lab/src/processes.js';
 import { startStack, type LocalStack } from './load-tools-stack.js';
 
 const PROMETHEUS = '/usr/bin/prometheus';
@@ -264,8 +264,6 @@ describe('dashboard PromQL against a real Prometheus', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'dash-prom-'));
     stack = await startStack();
-    const port = await freePort();
-    promUrl = `http://127.0.0.1:${port}`;
     const target = (u: string): string => new URL(u).host;
     const labels = `{ namespace: ${SIDECAR_NS}, ab_arm: sidecar, app: iris-svc }`;
     writeFileSync(
@@ -278,17 +276,22 @@ describe('dashboard PromQL against a real Prometheus', () => {
         '',
       ].join('\n'),
     );
-    await stack.supervisor.spawn({
-      name: 'prometheus',
-      command: PROMETHEUS,
-      readyUrl: `${promUrl}/-/ready`,
-      readyTimeoutMs: 20_000,
-      args: [
-        `--config.file=${join(dir, 'prometheus.yml')}`,
-        `--storage.tsdb.path=${join(dir, 'data')}`,
-        `--web.listen-address=127.0.0.1:${port}`,
-        '--log.level=warn',
-      ],
+    // Prometheus is told its port: a chosen one, and another while that one is taken.
+    promUrl = await onFreePort(async (port) => {
+      const url = `http://127.0.0.1:${port}`;
+      await stack.start({
+        name: 'prometheus',
+        command: PROMETHEUS,
+        readyUrl: `${url}/-/ready`,
+        readyTimeoutMs: 20_000,
+        args: [
+          `--config.file=${join(dir, 'prometheus.yml')}`,
+          `--storage.tsdb.path=${join(dir, 'data')}`,
+          `--web.listen-address=127.0.0.1:${port}`,
+          '--log.level=warn',
+        ],
+      });
+      return url;
     });
     const body = readFileSync(join(ROOT, 'vegeta/data.json'), 'utf8');
     load = bursts(`${stack.sidecarUrl}/predict`, {
@@ -331,7 +334,7 @@ describe('dashboard PromQL against a real Prometheus', () => {
                 lastError: t.lastError,
                 lastScrapeDuration: t.lastScrapeDuration,
               }));
-        const processes = stack.supervisor.live.map((c) => c.name);
+        const processes = stack.running();
         throw new Error(
           `Prometheus has no overload data after 60 s: ${JSON.stringify({
             scrapes: scrapes?.data?.result,
@@ -349,7 +352,7 @@ describe('dashboard PromQL against a real Prometheus', () => {
   afterAll(async () => {
     stopLoad = true;
     await load;
-    await stack?.stop(); // Prometheus too: it runs under the stack's supervisor
+    await stack?.stop(); // Prometheus too: the stack started it
     rmSync(dir, { recursive: true, force: true });
   });
 

@@ -5,20 +5,10 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { BuiltinDriver } from '../packages/lab/src/drivers/builtin.js';
-import type { Supervisor } from '../packages/lab/src/processes.js';
-import type { ResultRecorder } from '../packages/lab/src/results.js';
-
-const dist = join(process.cwd(), 'packages', 'lab', 'dist');
+// The built package (its public exports): the driver's loop runs in a worker thread from dist.
+import { BuiltinDriver as Driver, ResultRecorder as Recorder, Supervisor as Sup } from '@infer-cb/lab';
 
 it('warms up against a server of its own: the target gets exactly rate x duration requests, and onStart fires once', async () => {
-  const { BuiltinDriver: Driver } = (await import(join(dist, 'drivers', 'builtin.js'))) as {
-    BuiltinDriver: new () => BuiltinDriver;
-  };
-  const { ResultRecorder: Recorder } = (await import(join(dist, 'results.js'))) as {
-    ResultRecorder: new () => ResultRecorder;
-  };
-  const { Supervisor: Sup } = (await import(join(dist, 'processes.js'))) as { Supervisor: new () => Supervisor };
   let seen = 0;
   const target = createServer((req, res) => {
     req.resume();

@@ -1,29 +1,28 @@
 #!/usr/bin/env node
-/* global fetch, setInterval, clearInterval, setTimeout, clearTimeout -- Node 24 globals; the shared eslint config lists only a few for .mjs */
+/* global URL, fetch, setInterval, clearInterval, setTimeout, clearTimeout -- Node 24 globals; the shared eslint config lists only a few for .mjs */
 // Adaptive vs static concurrency limits in the real cb-sidecar, through a change of upstream capacity.
-// Upstream: packages/proxy/test/limit/queueing-upstream.ts (PARALLELISM workers, BACKLOG queue, then 503),
+// Upstream: the test kit's upstream as a process (PARALLELISM workers, BACKLOG queue, then 503),
 // service time SERVICE_MS, doubled for the middle third of the run and restored for the last third.
 // Load: vegeta, open loop, RATE req/s (above capacity in every phase), PHASE_S seconds per phase.
-// Arms: adaptive (starting from the seed DestinationRule's maxConnections 100) and static limits.
+// Arms: adaptive (the seed DestinationRule's maxConnections 100; the limit starts at min) and static limits.
 // Writes bench/results/adaptive.md. Every process started here is stopped here; every run is bounded.
-//   node bench/adaptive/run.mjs     (after `npx tsc -b packages/proxy`; `make bench-adaptive` does both)
+//   node bench/adaptive/run.mjs     (after `npx tsc -b packages/testkit`; `make bench-adaptive` does both)
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { cpus, loadavg } from 'node:os';
+import { cpus } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import {
-  ROOT,
-  SIDECAR,
-  freePort,
   killAll,
+  machineLoad,
   percentile,
   scratch,
   sleep,
-  startProcess,
-  startQueueingUpstream,
-  stopProcess,
-  uptime,
+  startSidecar,
+  startUpstreamProcess,
   vegetaAttack,
-} from './support.mjs';
+} from '@infer-cb/testkit';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 const PARALLELISM = Number(process.env.PARALLELISM ?? 8);
 const SERVICE_MS = Number(process.env.SERVICE_MS ?? 20);
@@ -60,27 +59,12 @@ function configYaml(arm) {
 
 async function runArm(arm) {
   const tmp = scratch('cb-bench-adaptive-');
-  const upstream = await startQueueingUpstream({ parallelism: PARALLELISM, serviceMs: SERVICE_MS, backlog: BACKLOG });
+  const upstream = await startUpstreamProcess({ workers: PARALLELISM, serviceMs: SERVICE_MS, backlog: BACKLOG });
   let sidecar;
   try {
-    const [port, adminPort] = [await freePort(), await freePort()];
-    writeFileSync(join(tmp.dir, 'config.yaml'), configYaml(arm));
-    const admin = `http://127.0.0.1:${adminPort}`;
-    sidecar = await startProcess(
-      process.execPath,
-      [
-        SIDECAR,
-        '--listen',
-        `127.0.0.1:${port}`,
-        '--upstream',
-        upstream.origin,
-        '--admin-port',
-        String(adminPort),
-        '--config',
-        join(tmp.dir, 'config.yaml'),
-      ],
-      { readyUrl: `${admin}/readyz`, env: { CB_LOG_LEVEL: 'warn' }, name: 'cb-sidecar' },
-    );
+    // No heap flags: as the results recorded before them (the lab and the image run with them).
+    sidecar = await startSidecar({ upstream: upstream.origin, yaml: configYaml(arm), heapFlags: false });
+    const admin = sidecar.admin;
     const limits = [];
     const t0 = Date.now();
     const poll = setInterval(() => {
@@ -92,13 +76,10 @@ async function runArm(arm) {
         );
     }, 250);
     const steps = PHASES.slice(1).map((ms, i) =>
-      setTimeout(
-        () => void fetch(`${upstream.origin}/__control?serviceMs=${ms}`, { method: 'POST' }),
-        (i + 1) * PHASE_S * 1000,
-      ),
+      setTimeout(() => void upstream.control({ serviceMs: ms }), (i + 1) * PHASE_S * 1000),
     );
     const records = await vegetaAttack({
-      url: `http://127.0.0.1:${port}/predict`,
+      url: `${sidecar.url}/predict`,
       rate: RATE,
       duration: `${PHASE_S * PHASES.length}s`,
       timeout: '5s',
@@ -109,8 +90,8 @@ async function runArm(arm) {
     const metrics = await fetch(`${admin}/metrics`).then((r) => r.text());
     return summarize(arm, records, t0, limits, metrics);
   } finally {
-    if (sidecar) await stopProcess(sidecar, 'SIGINT');
-    await stopProcess(upstream, 'SIGTERM');
+    await sidecar?.proc.stop(5000, 'SIGINT');
+    await upstream.proc.stop(5000);
     tmp.cleanup();
   }
 }
@@ -203,7 +184,7 @@ function report(results, load) {
     '',
     '## Method',
     '',
-    `- Upstream: \`packages/proxy/test/limit/queueing-upstream.ts\` as its own process: ${PARALLELISM} workers,`,
+    `- Upstream: the test kit's upstream (\`packages/testkit\`) as its own process: ${PARALLELISM} workers,`,
     `  a FIFO backlog of ${BACKLOG} (then an immediate 503, as an overloaded model server answers), service time`,
     `  ${PHASES.join(' ms → ')} ms, switched every ${PHASE_S} s. Capacity ${PHASES.map((ms) => f(capacity(ms))).join(' → ')} req/s.`,
     `- cb-sidecar: \`packages/proxy/dist/main.js\` with the seed DestinationRule numbers (maxConnections 100,`,
@@ -263,18 +244,14 @@ function report(results, load) {
 }
 
 try {
-  const load = {
-    before: `${uptime()} (loadavg ${loadavg()
-      .map((x) => x.toFixed(2))
-      .join(' ')})`,
-  };
+  const load = { before: machineLoad() };
   const results = [];
   for (const arm of ARMS) {
     process.stderr.write(`bench-adaptive: ${arm.name}\n`);
     results.push(await runArm(arm));
     await sleep(500);
   }
-  load.after = uptime();
+  load.after = machineLoad();
   report(results, load);
 } catch (err) {
   killAll();

@@ -1,35 +1,43 @@
 #!/usr/bin/env node
+/* global URL -- a Node 24 global; the shared eslint config lists only a few for .mjs */
 // Proxy overhead: direct (client -> upstream) vs cb-sidecar (admission, breaker, metrics on, run with the
 // image's NODE_OPTIONS) vs node-floor (node:http + undici dispatch, no layers: what the runtime itself costs)
 // vs HAProxy (Debian package, config generated here) vs http-proxy (npm, keep-alive agent), one after the
 // other, ROUNDS times interleaved (medians reported: this machine is shared and noisy).
-// Upstream: bench/overhead/upstream.mjs (minimal Node server). Proxies pinned to CPU 0, upstream and
-// load generators to CPU 1 (taskset). Per arm:
+// Upstream: the test kit's upstream as a process (200 at once). With PIN=1 proxies are pinned to CPU 0, upstream
+// and load generators to CPU 1 (taskset). BASELINE=<git rev> adds the sidecar built from that revision as arm
+// `cb-sidecar@<rev>`, interleaved with the current build (their order alternates between rounds), and a
+// section comparing their CPU per request round by round. Per arm:
 //   - open loop, vegeta RATE (1000) req/s for DURATION_S: p50/p99 latency (added = arm - direct) and the
 //     proxy's CPU per request from /proc/<pid>/stat utime+stime;
 //   - closed loop, wrk -t1 -c32 for MAX_S: requests/s and CPU per request at saturation;
 //   - open loop at RSS_RATE (5000) req/s for RSS_S: the proxy's VmRSS / VmHWM.
 // Then the sidecar alone again under `node --cpu-prof` at RATE for the hot spots.
 // Writes bench/results/overhead.md. Every process started here is stopped here; every run is bounded.
-//   node bench/overhead/run.mjs     (after `npx tsc -b packages/proxy`; `make bench-overhead` does both)
+//   node bench/overhead/run.mjs     (after `npx tsc -b packages/testkit`; `make bench-overhead` does both)
+//   make bench-overhead BASELINE=main ARMS=direct,cb-sidecar,baseline
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { SIDECAR_NODE_OPTIONS } from '@infer-cb/proxy/heap-flags';
 import {
-  ROOT,
-  SIDECAR,
-  freePort,
+  findExecutable,
   killAll,
+  machineLoad,
+  median as medianOf,
+  onFreePort,
   percentile,
   scratch,
   sleep,
   startProcess,
-  stopProcess,
-  uptime,
+  startSidecar,
+  startUpstreamProcess,
   vegetaAttack,
-} from '../adaptive/support.mjs';
+} from '@infer-cb/testkit';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 const RATE = Number(process.env.RATE ?? 1000);
 const DURATION_S = Number(process.env.DURATION_S ?? 10);
@@ -47,6 +55,36 @@ const PIN = process.env.PIN === '1';
 const PROXY_CPU = PIN ? 0 : undefined;
 const LOAD_CPU = PIN ? 1 : undefined;
 const TICKS_PER_S = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+const BASELINE = process.env.BASELINE || undefined;
+const BASELINE_ARM = BASELINE === undefined ? undefined : `cb-sidecar@${BASELINE}`;
+let baseline; // { bin, commit } once built
+
+/**
+ * Builds the sidecar as it was at git revision `rev` into a scratch directory: its packages as of that
+ * revision, the repository's third-party node_modules, its own workspace links, the repository's tsc.
+ * Returns the path of its cb-sidecar bin and the commit.
+ */
+function buildBaseline(rev) {
+  const dir = scratch('cb-overhead-baseline-').dir;
+  const commit = execFileSync('git', ['-C', ROOT, 'rev-parse', '--short', rev], { encoding: 'utf8' }).trim();
+  const paths = ['tsconfig.base.json', 'packages/proxy', 'packages/common'].filter(
+    (p) => execFileSync('git', ['-C', ROOT, 'ls-tree', '--name-only', commit, p], { encoding: 'utf8' }).trim() !== '',
+  );
+  const archive = execFileSync('git', ['-C', ROOT, 'archive', commit, ...paths], { maxBuffer: 1 << 28 });
+  execFileSync('tar', ['-x', '-C', dir], { input: archive });
+  mkdirSync(join(dir, 'node_modules', '@infer-cb'), { recursive: true });
+  for (const entry of readdirSync(join(ROOT, 'node_modules'))) {
+    if (entry !== '@infer-cb' && entry !== '.bin')
+      symlinkSync(join(ROOT, 'node_modules', entry), join(dir, 'node_modules', entry));
+  }
+  for (const pkg of readdirSync(join(dir, 'packages')))
+    symlinkSync(join(dir, 'packages', pkg), join(dir, 'node_modules', '@infer-cb', pkg));
+  execFileSync(join(ROOT, 'node_modules/.bin/tsc'), ['-b', join(dir, 'packages/proxy')], { stdio: 'inherit' });
+  const bin = join(dir, 'packages/proxy/dist/main.js');
+  if (!existsSync(bin)) throw new Error(`baseline ${rev} (${commit}): no ${bin} after the build`);
+  process.stderr.write(`bench-overhead: baseline ${rev} = ${commit}, built in ${dir}\n`);
+  return { bin, commit };
+}
 
 /** utime + stime of a process in microseconds. */
 function cpuMicros(pid) {
@@ -83,51 +121,45 @@ function haproxyConfig(port, upstreamPort) {
   ].join('\n');
 }
 
-/** Starts one arm's proxy pinned to PROXY_CPU; returns its process and listening origin. */
-async function startArm(arm, upstreamPort, dir, extraNodeArgs = []) {
-  const port = await freePort();
-  const origin = `http://127.0.0.1:${port}`;
-  const ready = { readyUrl: `${origin}/predict`, cpu: PROXY_CPU, name: arm };
-  if (arm === 'direct') return { origin: `http://127.0.0.1:${upstreamPort}` };
-  if (arm === 'cb-sidecar') {
-    const adminPort = await freePort();
-    const proc = await startProcess(
-      process.execPath,
-      [
-        ...SIDECAR_NODE_OPTIONS.split(' '),
-        ...extraNodeArgs,
-        SIDECAR,
-        '--listen',
-        `127.0.0.1:${port}`,
-        '--upstream',
-        `http://127.0.0.1:${upstreamPort}`,
-        '--admin-port',
-        String(adminPort),
-      ],
-      { ...ready, env: { CB_LOG_LEVEL: 'warn' } },
-    );
-    return { proc, origin };
+/** Starts one arm's proxy (pinned to PROXY_CPU with PIN=1); returns its process and listening origin. */
+async function startArm(arm, upstreamOrigin, dir, extraNodeArgs = []) {
+  if (arm === 'direct') return { origin: upstreamOrigin };
+  if (arm === 'cb-sidecar' || arm === BASELINE_ARM) {
+    const sidecar = await startSidecar({
+      upstream: upstreamOrigin,
+      nodeArgs: extraNodeArgs,
+      cpu: PROXY_CPU,
+      name: arm,
+      ...(arm === BASELINE_ARM ? { bin: baseline.bin } : {}),
+    });
+    return { proc: sidecar.proc, origin: sidecar.url };
   }
   if (arm === 'haproxy') {
-    const cfg = join(dir, 'haproxy.cfg');
-    writeFileSync(cfg, haproxyConfig(port, upstreamPort));
-    return { proc: await startProcess('/usr/sbin/haproxy', ['-f', cfg, '-db'], ready), origin };
+    // HAProxy cannot report a port of its choosing: a chosen one, another while that one is taken.
+    return onFreePort(async (port) => {
+      const cfg = join(dir, 'haproxy.cfg');
+      writeFileSync(cfg, haproxyConfig(port, Number(new URL(upstreamOrigin).port)));
+      const origin = `http://127.0.0.1:${port}`;
+      const proc = await startProcess({
+        name: arm,
+        command: findExecutable('haproxy'),
+        args: ['-f', cfg, '-db'],
+        cpu: PROXY_CPU,
+        readyUrl: `${origin}/predict`,
+      });
+      return { proc, origin };
+    });
   }
-  if (arm === 'node-floor') {
-    const proc = await startProcess(
-      process.execPath,
-      [`${ROOT}bench/overhead/undici-proxy.mjs`, String(port), `http://127.0.0.1:${upstreamPort}`],
-      ready,
-    );
-    return { proc, origin };
-  }
-  if (arm === 'http-proxy') {
-    const proc = await startProcess(
-      process.execPath,
-      [`${ROOT}bench/overhead/http-proxy.mjs`, String(port), `http://127.0.0.1:${upstreamPort}`],
-      ready,
-    );
-    return { proc, origin };
+  if (arm === 'node-floor' || arm === 'http-proxy') {
+    const script = arm === 'node-floor' ? 'undici-proxy.mjs' : 'http-proxy.mjs';
+    const proc = await startProcess({
+      name: arm,
+      command: process.execPath,
+      args: [`${ROOT}bench/overhead/${script}`, '0', upstreamOrigin],
+      cpu: PROXY_CPU,
+      readyLine: (l) => typeof l.port === 'number',
+    });
+    return { proc, origin: `http://127.0.0.1:${proc.ready.port}` };
   }
   throw new Error(`unknown arm ${arm}`);
 }
@@ -174,24 +206,12 @@ async function attack(origin, rate, seconds, dir, maxConnections) {
   };
 }
 
-/** startArm, retried: a port freePort() returned can be taken before the proxy binds it. */
-async function startArmRetrying(arm, upstreamPort, dir, extraNodeArgs = []) {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await startArm(arm, upstreamPort, dir, extraNodeArgs);
-    } catch (err) {
-      if (attempt === 3) throw err;
-      console.error(`bench-overhead: ${arm} did not start (${err.message}); retrying on new ports`);
-    }
-  }
-}
-
-async function runArm(arm, upstreamPort) {
-  const tmp = scratch(`cb-overhead-${arm}-`);
-  const { proc, origin } = await startArmRetrying(arm, upstreamPort, tmp.dir);
+async function runArm(arm, upstreamOrigin) {
+  const tmp = scratch(`cb-overhead-${arm.replace(/[^a-z0-9-]/gi, '_')}-`);
+  const { proc, origin } = await startArm(arm, upstreamOrigin, tmp.dir);
   try {
     await attack(origin, RATE, 2, tmp.dir); // warm-up (JIT, connections)
-    const pid = proc?.child.pid;
+    const pid = proc?.pid;
     const cpu0 = pid ? cpuMicros(pid) : 0;
     const fixed = await attack(origin, RATE, DURATION_S, tmp.dir);
     const cpuFixed = pid ? (cpuMicros(pid) - cpu0) / fixed.requests : NaN;
@@ -203,23 +223,23 @@ async function runArm(arm, upstreamPort) {
     const mem = pid ? memoryMb(pid) : { rss: NaN, hwm: NaN };
     return { arm, fixed, cpuFixed, max, cpuMax, heavy, mem };
   } finally {
-    if (proc) await stopProcess(proc, 'SIGINT');
+    await proc?.stop(5000, 'SIGINT');
     tmp.cleanup();
   }
 }
 
 /** Runs the sidecar under --cpu-prof at RATE and returns the top self-time functions (file:function). */
-async function profileSidecar(upstreamPort) {
+async function profileSidecar(upstreamOrigin) {
   const tmp = scratch('cb-overhead-prof-');
   const profDir = join(tmp.dir, 'prof');
   try {
-    const { proc, origin } = await startArmRetrying('cb-sidecar', upstreamPort, tmp.dir, [
+    const { proc, origin } = await startArm('cb-sidecar', upstreamOrigin, tmp.dir, [
       '--cpu-prof',
       `--cpu-prof-dir=${profDir}`,
     ]);
     await attack(origin, RATE, 2, tmp.dir);
     await attack(origin, RATE, DURATION_S, tmp.dir);
-    await stopProcess(proc, 'SIGINT');
+    await proc.stop(5000, 'SIGINT');
     await sleep(200);
     const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
     if (!file) return { total: 0, top: [] };
@@ -248,7 +268,7 @@ async function profileSidecar(upstreamPort) {
 }
 
 /** The median of the rounds (nearest rank; arms without a figure, e.g. direct's CPU, give NaN). */
-const median = (xs) => percentile(xs.filter(Number.isFinite), 50);
+const median = medianOf;
 
 /** One row per arm: medians over the rounds (added latency is taken against direct in the same round). */
 function summarize(rounds) {
@@ -295,10 +315,17 @@ function report(rounds, prof, load) {
     '',
     '## Method',
     '',
-    '- Upstream: `bench/overhead/upstream.mjs` (Node http server, 200 + 32-byte JSON after reading the body).',
+    "- Upstream: the test kit's upstream (`packages/testkit`) as its own process: 200 + 32-byte JSON at once, after",
+    '  reading the body.',
     '- Proxies, one at a time:',
     `  - cb-sidecar: \`packages/proxy/dist/main.js\` with the image's NODE_OPTIONS (\`${SIDECAR_NODE_OPTIONS}\`) and its default`,
     '    config: static limit 64 + queue, opossum breaker, prom-client metrics, undici pool;',
+    ...(baseline === undefined
+      ? []
+      : [
+          `  - ${BASELINE_ARM}: the same, built from git revision \`${BASELINE}\` (${baseline.commit}) into a scratch directory`,
+          '    (its own packages, the same node_modules); it and cb-sidecar swap places in the order every other round;',
+        ]),
     '  - node-floor: `bench/overhead/undici-proxy.mjs`, node:http + undici `Pool.dispatch` and nothing else (no layers,',
     '    no header filtering, no timeouts): the cost of the runtime every Node proxy pays before doing anything;',
     '  - HAProxy: `/usr/sbin/haproxy`, `nbthread 1`, `http-reuse always`, config generated by the script;',
@@ -325,6 +352,53 @@ function report(rounds, prof, load) {
     '',
     `Requests not answered 200 in the ${RATE} req/s runs: ${rows.map((r) => `${r.arm} ${r.nonOk}`).join(', ')}.`,
     '',
+    ...baselineSection(rounds, f),
+    ...(byArm.haproxy === undefined || byArm['http-proxy'] === undefined ? [] : targets(sc, byArm, floor, f, check)),
+    `## cb-sidecar CPU profile (node --cpu-prof, ${RATE} req/s for ${DURATION_S} s after a 2 s warm-up; self time, top 15; share of non-idle time)`,
+    '',
+    '| self ms | share | file:function:line |',
+    '|---|---|---|',
+    ...prof.top.map(([k, us]) => `| ${f(us / 1000, 1)} | ${f((100 * us) / prof.total, 1)}% | \`${k}\` |`),
+    '',
+  ];
+  mkdirSync(join(RESULTS, '..'), { recursive: true });
+  writeFileSync(RESULTS, lines.join('\n'));
+  process.stdout.write(lines.join('\n'));
+}
+
+/** The current build against the baseline, round by round: CPU per request at RATE and at saturation. */
+function baselineSection(rounds, f) {
+  if (BASELINE_ARM === undefined) return [];
+  const pairs = rounds.map((round) => [
+    round.find((r) => r.arm === 'cb-sidecar'),
+    round.find((r) => r.arm === BASELINE_ARM),
+  ]);
+  if (pairs.some(([a, b]) => a === undefined || b === undefined)) return [];
+  const ratios = pairs.map(([now, then]) => now.cpuFixed / then.cpuFixed);
+  const maxRatios = pairs.map(([now, then]) => now.cpuMax / then.cpuMax);
+  const within = (r) => Math.abs(r - 1) <= 0.05;
+  return [
+    `## cb-sidecar against ${BASELINE_ARM} (${baseline.commit})`,
+    '',
+    `| round | order | cb-sidecar µs/req @${RATE}/s | ${BASELINE_ARM} µs/req | ratio | @max: cb-sidecar | ${BASELINE_ARM} | ratio |`,
+    '|---|---|---|---|---|---|---|---|',
+    ...pairs.map(([now, then], i) => {
+      const order =
+        rounds[i].findIndex((r) => r.arm === 'cb-sidecar') < rounds[i].findIndex((r) => r.arm === BASELINE_ARM)
+          ? 'new, old'
+          : 'old, new';
+      return `| ${i + 1} | ${order} | ${f(now.cpuFixed, 1)} | ${f(then.cpuFixed, 1)} | ${f(ratios[i], 3)} | ${f(now.cpuMax, 1)} | ${f(then.cpuMax, 1)} | ${f(maxRatios[i], 3)} |`;
+    }),
+    '',
+    `Median ratio @${RATE}/s ${f(median(ratios), 3)} (${ratios.filter(within).length} of ${ratios.length} rounds within ±5%), at saturation ${f(median(maxRatios), 3)}: ` +
+      `${within(median(ratios)) ? 'within' : '**outside**'} 5% of the baseline.`,
+    '',
+  ];
+}
+
+/** The issue-3 targets against HAProxy and http-proxy (when both arms ran). */
+function targets(sc, byArm, floor, f, check) {
+  return [
     '## Targets (cb-sidecar, issue 3)',
     '',
     `- CPU/request ≤ 2× HAProxy's: ${f(sc.cpuFixed)} vs 2 × ${f(byArm.haproxy.cpuFixed)} µs @${RATE}/s → ${check(sc.cpuFixed <= 2 * byArm.haproxy.cpuFixed)} (ratio ${f(sc.cpuFixed / byArm.haproxy.cpuFixed, 2)}×; at saturation ${f(sc.cpuMax / byArm.haproxy.cpuMax, 2)}×).`,
@@ -342,43 +416,39 @@ function report(rounds, prof, load) {
         ]
       : []),
     '',
-    `## cb-sidecar CPU profile (node --cpu-prof, ${RATE} req/s for ${DURATION_S} s after a 2 s warm-up; self time, top 15; share of non-idle time)`,
-    '',
-    '| self ms | share | file:function:line |',
-    '|---|---|---|',
-    ...prof.top.map(([k, us]) => `| ${f(us / 1000, 1)} | ${f((100 * us) / prof.total, 1)}% | \`${k}\` |`),
-    '',
   ];
-  mkdirSync(join(RESULTS, '..'), { recursive: true });
-  writeFileSync(RESULTS, lines.join('\n'));
-  process.stdout.write(lines.join('\n'));
+}
+
+/** The arms of round `round`: ARMS (`baseline` names the BASELINE build), the two sidecars swapped in even rounds. */
+function armsOf(round) {
+  const fallback = `direct,cb-sidecar${BASELINE_ARM === undefined ? '' : ',baseline'},node-floor,haproxy,http-proxy`;
+  const arms = (process.env.ARMS ?? fallback).split(',').map((a) => (a === 'baseline' ? BASELINE_ARM : a));
+  if (arms.includes(undefined)) throw new Error('ARMS names `baseline` but BASELINE (a git revision) is not set');
+  const [i, j] = [arms.indexOf('cb-sidecar'), arms.indexOf(BASELINE_ARM)];
+  if (round % 2 === 0 && i >= 0 && j >= 0) [arms[i], arms[j]] = [arms[j], arms[i]];
+  return arms;
 }
 
 try {
-  const load = { before: `${uptime()}` };
-  const upstream = await startProcess(process.execPath, [`${ROOT}bench/overhead/upstream.mjs`], {
-    cpu: LOAD_CPU,
-    name: 'upstream',
-  });
-  const upstreamPort = JSON.parse(upstream.stdout().split('\n')[0]).port;
+  const load = { before: machineLoad() };
+  if (BASELINE !== undefined) baseline = buildBaseline(BASELINE);
+  const upstream = await startUpstreamProcess({ cpu: LOAD_CPU });
   const rounds = [];
   try {
     for (let round = 1; round <= ROUNDS; round++) {
       const rows = [];
-      for (const arm of (process.env.ARMS ?? 'direct,cb-sidecar,node-floor,haproxy,http-proxy').split(',')) {
+      for (const arm of armsOf(round)) {
         process.stderr.write(`bench-overhead: round ${round}/${ROUNDS}: ${arm}\n`);
-        rows.push(await runArm(arm, upstreamPort));
+        rows.push(await runArm(arm, upstream.origin));
       }
       rounds.push(rows);
     }
     process.stderr.write('bench-overhead: profiling cb-sidecar\n');
-    const prof = await profileSidecar(upstreamPort);
-    load.after = `${uptime()} (loadavg ${loadavg()
-      .map((x) => x.toFixed(2))
-      .join(' ')})`;
+    const prof = await profileSidecar(upstream.origin);
+    load.after = machineLoad();
     report(rounds, prof, load);
   } finally {
-    await stopProcess(upstream, 'SIGTERM');
+    await upstream.proc.stop(5000);
   }
 } catch (err) {
   killAll();

@@ -2,9 +2,16 @@
 // built API, sampling both processes' RSS (/proc/<pid>/status VmRSS) and open fds (/proc/<pid>/fd).
 // Run by test/e2e/soak.test.ts: ~45 s in `make test`, SOAK_SECONDS=600 in `make soak`.
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { Supervisor } from '../../packages/lab/src/processes.js';
-import { openLoop, percentile, SEED_BODY, warmUp } from '../../test/e2e/support/load.js';
-import { startApi, startSidecar } from '../../test/e2e/support/stack.js';
+import {
+  openLoop,
+  percentile,
+  SEED_BODY,
+  startApi,
+  startSidecar,
+  warmUp,
+  type ApiProcess,
+  type SidecarProcess,
+} from '@infer-cb/testkit';
 
 /** One sample of a process. */
 export interface ProcSample {
@@ -59,8 +66,10 @@ async function capacity(url: string, concurrency: number, ms: number): Promise<n
 
 /** Median of the RSS or fd figures of samples. */
 export function median(samples: ProcSample[], key: 'rssKiB' | 'fds'): number {
-  const v = samples.map((s) => s[key]).sort((a, b) => a - b);
-  return v[Math.floor(v.length / 2)] ?? 0;
+  return percentile(
+    samples.map((s) => s[key]),
+    50,
+  );
 }
 
 /**
@@ -70,26 +79,23 @@ export function median(samples: ProcSample[], key: 'rssKiB' | 'fds'): number {
  * seconds are measured; the result holds the actual warm-up and duration.
  */
 export async function runSoak(durationS: number, warmupS: number, share = 0.8, sampleEveryS = 2): Promise<SoakResult> {
-  const sup = new Supervisor();
   let started = performance.now();
   const elapsedS = (): number => (performance.now() - started) / 1000;
+  let api: ApiProcess | undefined;
+  let sidecar: SidecarProcess | undefined;
   try {
-    const api = await startApi(sup, undefined, {}, true);
-    const sidecar = await startSidecar(
-      sup,
-      api.origin,
-      'sidecar:\n  drain: { delay: 0ms, grace: 5s }\n',
-      undefined,
-      true,
-    );
+    api = await startApi();
+    sidecar = await startSidecar({ upstream: api.origin, yaml: 'sidecar:\n  drain: { delay: 0ms, grace: 5s }\n' });
     // A process that dies mid-soak is the finding: stop at once and say which, how, and what it last wrote.
     let died: string | undefined;
     for (const [name, child] of [
-      ['iris-api', api.child],
-      ['cb-sidecar', sidecar.child],
+      ['iris-api', api.proc],
+      ['cb-sidecar', sidecar.proc],
     ] as const) {
       void child.exited.then((st) => {
-        died ??= `${name} exited (code ${st.code}, signal ${st.signal}) during the soak at ${elapsedS().toFixed(0)} s; stderr: ${child.stderrTail() || '-'}; log tail: ${child.stdout().slice(-2000) || '-'}`;
+        died ??=
+          `${name} exited (code ${st.code}, signal ${st.signal}) during the soak at ${elapsedS().toFixed(0)} s; ` +
+          `stderr: ${child.stderr() || '-'}; log tail: ${child.stdout().slice(-2000) || '-'}`;
       });
     }
     const url = `${sidecar.url}/predict`;
@@ -116,8 +122,8 @@ export async function runSoak(durationS: number, warmupS: number, share = 0.8, s
     started = performance.now();
     const sampler = setInterval(() => {
       try {
-        const sc = sample(sidecar.child.pid, elapsedS());
-        const ap = sample(api.child.pid, elapsedS());
+        const sc = sample((sidecar as SidecarProcess).proc.pid, elapsedS());
+        const ap = sample((api as ApiProcess).proc.pid, elapsedS());
         result.sidecar.push(sc);
         result.api.push(ap);
       } catch {
@@ -157,7 +163,7 @@ export async function runSoak(durationS: number, warmupS: number, share = 0.8, s
     result.p99Ms = percentile(p99s, 50);
     return result;
   } finally {
-    await sup.stopAll(3000);
+    await Promise.all([sidecar?.proc.stop(3000), api?.proc.stop(3000)]);
   }
 }
 

@@ -1,25 +1,38 @@
 // Hostile clients on raw sockets against the built API and the built sidecar in front of it: every attack
 // gets a clear answer (or a closed connection where HTTP has no answer), nothing is smuggled, nothing
 // leaves for another host, and the service keeps answering everyone else.
-import { Supervisor } from '../../packages/lab/src/processes.js';
-import { FaultUpstream } from './support/fault-upstream.js';
-import { Attacker, idleConnections, raw } from './support/raw.js';
-import { startApi, startSidecar, type ApiProcess, type SidecarProcess } from './support/stack.js';
+import {
+  Attacker,
+  idleConnections,
+  raw,
+  startApi,
+  startSidecar,
+  stopAll,
+  TestUpstream,
+  type ApiProcess,
+  type SidecarProcess,
+} from '@infer-cb/testkit';
 
 const CONFIG = 'sidecar:\n  drain: { delay: 0ms, grace: 5s }\n';
-const sup = new Supervisor();
 let api: ApiProcess;
 let sidecar: SidecarProcess;
 let spy: SidecarProcess;
-let spied: FaultUpstream;
+let spied: TestUpstream;
 let attacker: Attacker;
 
 beforeAll(async () => {
-  [api, spied, attacker] = await Promise.all([startApi(sup), new FaultUpstream().start(), new Attacker().start()]);
-  [sidecar, spy] = await Promise.all([startSidecar(sup, api.origin, CONFIG), startSidecar(sup, spied.origin, CONFIG)]);
+  [api, spied, attacker] = await Promise.all([
+    startApi(),
+    new TestUpstream({ serviceMs: 2 }).start(),
+    new Attacker().start(),
+  ]);
+  [sidecar, spy] = await Promise.all([
+    startSidecar({ upstream: api.origin, yaml: CONFIG }),
+    startSidecar({ upstream: spied.origin, yaml: CONFIG }),
+  ]);
 }, 40_000);
 afterAll(async () => {
-  await sup.stopAll(2000);
+  await stopAll(2000);
   await Promise.all([spied.stop(), attacker.stop()]);
 });
 

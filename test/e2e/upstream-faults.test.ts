@@ -1,17 +1,22 @@
 // Upstream faults under bounded open-loop load, through the built cb-sidecar process: every request gets
 // one of the documented answers, the breaker opens, and the system returns to normal afterwards.
-import { Supervisor } from '../../packages/lab/src/processes.js';
-import { FaultUpstream, type FaultMode } from './support/fault-upstream.js';
-import { openLoop, percentile, SEED_BODY, warmUp, type LoadResult, type Shot } from './support/load.js';
+import { REASONS, type StateDocument } from '@infer-cb/proxy/outcomes';
 import {
-  breakerState,
   eventually,
-  getJson,
-  recordReliability,
+  openLoop,
+  percentile,
+  SEED_BODY,
   startApi,
   startSidecar,
+  stopAll,
+  TestUpstream,
+  warmUp,
+  type FaultMode,
+  type LoadResult,
   type SidecarProcess,
-} from './support/stack.js';
+  type Shot,
+} from '@infer-cb/testkit';
+import { breakerState, getJson, recordReliability } from './support/stack.js';
 
 const RESET_MS = 1000;
 // The open interval stays at resetTimeout (max = reset), so "recovers within resetTimeout + 1 s" is exact.
@@ -25,18 +30,10 @@ sidecar:
 `;
 /** Admission answers: documented, and possible in any case when the shared CPU stalls the sidecar. */
 const SHEDDING = ['overload', 'queue-timeout'];
-const SIDECAR_REASONS = new Set([
-  'overload',
-  'queue-timeout',
-  'deadline',
-  'circuit-open',
-  'upstream-timeout',
-  'upstream-unavailable',
-  'upstream-error',
-]);
+/** Every x-cb-reason the sidecar documents (its exported list). */
+const SIDECAR_REASONS = new Set<string>(REASONS);
 
-const sup = new Supervisor();
-afterAll(() => sup.stopAll(2000));
+afterAll(() => stopAll(2000));
 
 /** Every answer made by the sidecar itself carries a documented reason and status. */
 function expectDocumentedAnswers(result: LoadResult, allowed: Record<number, readonly string[] | 'forwarded'>): void {
@@ -71,12 +68,12 @@ function recoveryAfter(shots: Shot[], fromMs: number): number | null {
 }
 
 async function sidecarFor(origin: string, yaml = CONFIG): Promise<SidecarProcess> {
-  return startSidecar(sup, origin, yaml);
+  return startSidecar({ upstream: origin, yaml });
 }
 
 describe('upstream faults under load', () => {
   it('answers 503 upstream-unavailable fast when the API is killed, opens the breaker, and recovers within resetTimeout + 1 s of the restart', async () => {
-    let api = await startApi(sup);
+    let api = await startApi();
     // The real model on a shared CPU can take longer than 300 ms; this case is about a dead process, not a slow one.
     const sidecar = await sidecarFor(
       api.origin,
@@ -96,11 +93,11 @@ describe('upstream faults under load', () => {
       onTick: (t) => {
         if (killedAt < 0 && t >= 1000) {
           killedAt = t;
-          api.child.signal('SIGKILL');
+          api.proc.signal('SIGKILL');
           restarting = (async () => {
-            await api.child.exited;
+            await api.proc.exited;
             await new Promise((r) => setTimeout(r, 1000));
-            api = await startApi(sup, api.port);
+            api = await startApi({}, api.port); // back on the port the sidecar forwards to
             restartedAt = performance.now() - t0;
           })();
         }
@@ -148,18 +145,18 @@ describe('upstream faults under load', () => {
         99,
       ).toFixed(1)} ms; recovery counted from the restart`,
     });
-    await sup.stop(sidecar.child);
-    await sup.stop(api.child);
+    await sidecar.proc.stop();
+    await api.proc.stop();
   }, 40_000);
 
   describe('with a controllable upstream', () => {
-    let upstream: FaultUpstream;
+    let upstream: TestUpstream;
     let sidecar: SidecarProcess;
     beforeEach(async () => {
-      upstream = await new FaultUpstream().start();
+      upstream = await new TestUpstream({ serviceMs: 2 }).start();
     });
     afterEach(async () => {
-      await sup.stop(sidecar.child);
+      await sidecar.proc.stop();
       await upstream.stop();
     });
 
@@ -186,7 +183,7 @@ describe('upstream faults under load', () => {
           onTick?.(t);
         },
       });
-      expect(sidecar.child.running).toBe(true);
+      expect(sidecar.proc.running).toBe(true);
       return result;
     }
 
@@ -222,8 +219,8 @@ describe('upstream faults under load', () => {
     }, 30_000);
 
     it('keeps accepted latency bounded when the upstream becomes 10x slower (adaptive limit, queue timeout)', async () => {
-      upstream.capacity = 4;
-      upstream.baseDelayMs = 10; // capacity 400/s, then 40/s when slow
+      upstream.workers = 4;
+      upstream.serviceMs = 10; // capacity 400/s, then 40/s when slow
       sidecar = await sidecarFor(
         upstream.origin,
         CONFIG.replace('mode: static', 'mode: adaptive, min: 1, max: 64').replace(
@@ -235,7 +232,7 @@ describe('upstream faults under load', () => {
       const result = await faultRun('slow', 1000, 3000, 200, 5000, (t) => {
         limitWhileSlow ??=
           t >= 2900
-            ? getJson(`${sidecar.admin}/state`).then(({ body }) => (body.concurrency as { limit: number }).limit)
+            ? getJson<StateDocument>(`${sidecar.admin}/state`).then(({ body }) => body.concurrency.limit)
             : undefined;
       });
       expectDocumentedAnswers(result, { 200: 'forwarded', 503: ['overload', 'queue-timeout', 'deadline'] });

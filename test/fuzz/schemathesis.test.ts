@@ -4,8 +4,8 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Supervisor } from '../../packages/lab/src/processes.js';
-import { ROOT, startApi, startSidecar, type ApiProcess, type SidecarProcess } from '../e2e/support/stack.js';
+import { startApi, startSidecar, stopAll, type ApiProcess, type SidecarProcess } from '@infer-cb/testkit';
+import { ROOT } from '../e2e/support/stack.js';
 
 const SCHEMATHESIS = join(ROOT, '.tools/venv/bin/schemathesis');
 const CONFIG = join(ROOT, 'test/fuzz/schemathesis.toml');
@@ -15,15 +15,14 @@ const MAX_EXAMPLES = process.env.FUZZ_EXAMPLES ?? '25';
 const SEED = process.env.FUZZ_SEED ?? '20260601';
 const RUN_LIMIT_MS = 100_000;
 
-const sup = new Supervisor();
 let api: ApiProcess;
 let sidecar: SidecarProcess;
 
 beforeAll(async () => {
-  api = await startApi(sup);
-  sidecar = await startSidecar(sup, api.origin, 'sidecar:\n  drain: { delay: 0ms, grace: 5s }\n');
+  api = await startApi();
+  sidecar = await startSidecar({ upstream: api.origin, yaml: 'sidecar:\n  drain: { delay: 0ms, grace: 5s }\n' });
 }, 40_000);
-afterAll(() => sup.stopAll(2000));
+afterAll(() => stopAll(2000));
 
 interface RunResult {
   code: number | null;

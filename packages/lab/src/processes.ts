@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -320,20 +320,61 @@ const LOW_PORT_MIN = 20_000;
 const LOW_PORT_SPAN = 12_000;
 
 /**
- * A free TCP port on 127.0.0.1, for a child to bind a moment later: a random port below the ephemeral
- * range that binds now, or (after 20 tries) whatever port 0 gives.
+ * Machine-wide reservations: a port handed out is claimed by creating `<dir>/<port>` exclusively (O_EXCL, so
+ * of two processes asking at once exactly one gets it), holding the owner's pid. Every lab, test or bench that
+ * asks here skips claimed ports, so none of them can be handed a port another one is about to bind: the race
+ * of "bind to find it free, release, let the child bind" is gone between them. Claims are dropped when their
+ * owner exits; a claim left by a killed process only keeps its port out of use until the machine restarts
+ * (/tmp), because deleting another process's claim could race with a new claim of the same port.
+ */
+const RESERVATIONS = join(tmpdir(), 'cb-ports');
+// One set of claims per process, however many times this module is loaded (a test runner loads it per file).
+const CLAIMS = Symbol.for('@infer-cb/lab/port-claims');
+const holder = process as unknown as Record<symbol, Set<number> | undefined>;
+const claimed: Set<number> =
+  holder[CLAIMS] ??
+  (holder[CLAIMS] = ((set: Set<number>) => {
+    process.once('exit', () => {
+      for (const p of set) rmSync(join(RESERVATIONS, String(p)), { force: true });
+    });
+    return set;
+  })(new Set()));
+
+/** Claims `port` for this process; false when another process holds it (or claims cannot be written). */
+function claim(port: number): boolean {
+  try {
+    mkdirSync(RESERVATIONS, { recursive: true });
+    writeFileSync(join(RESERVATIONS, String(port)), String(process.pid), { flag: 'wx' });
+  } catch {
+    return false;
+  }
+  claimed.add(port);
+  return true;
+}
+
+function release(port: number): void {
+  claimed.delete(port);
+  rmSync(join(RESERVATIONS, String(port)), { force: true });
+}
+
+/**
+ * A free TCP port on 127.0.0.1, for a child to bind a moment later: a random port below the ephemeral range,
+ * claimed for this process machine-wide (see RESERVATIONS) and free now. After 50 tries, whatever port 0
+ * gives (ephemeral, so never one another caller of this function claims).
  */
 export async function freePort(host = '127.0.0.1'): Promise<number> {
-  for (let i = 0; i < 20; i++) {
-    const port = await tryBind(LOW_PORT_MIN + Math.floor(Math.random() * LOW_PORT_SPAN), host);
-    if (port !== undefined) return port;
+  for (let i = 0; i < 50; i++) {
+    const port = LOW_PORT_MIN + Math.floor(Math.random() * LOW_PORT_SPAN);
+    if (claimed.has(port) || !claim(port)) continue;
+    if ((await tryBind(port, host)) !== undefined) return port;
+    release(port); // held by a program that does not claim (it was already bound)
   }
   const port = await tryBind(0, host);
   if (port === undefined) throw new Error(`no free port on ${host}`);
   return port;
 }
 
-/** `count` distinct free ports on 127.0.0.1. */
+/** `count` distinct free ports on 127.0.0.1, each claimed for this process (see {@link freePort}). */
 export async function freePorts(count: number, host = '127.0.0.1'): Promise<number[]> {
   const ports = new Set<number>();
   while (ports.size < count) ports.add(await freePort(host));

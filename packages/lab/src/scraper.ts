@@ -1,12 +1,13 @@
 import { performance } from 'node:perf_hooks';
+import { BREAKER_STATES, type BreakerState as SidecarBreakerState, type StateDocument } from '@infer-cb/proxy/outcomes';
 import { request } from 'undici';
 import { parsePromText, sampleValue } from './prom-text.js';
 import { fetchServiceStats, type ServiceStats } from './service.js';
 import { hasSidecar } from './plan.js';
 import type { Topology } from './topology.js';
 
-/** Breaker state as the sidecar reports it on `/state`. */
-export type BreakerState = 'closed' | 'open' | 'half-open' | 'unknown';
+/** Breaker state as the sidecar reports it on `/state` (its own type), or `unknown` when unreadable. */
+export type BreakerState = SidecarBreakerState | 'unknown';
 
 /** One sidecar at one scrape. */
 export interface SidecarPoint {
@@ -43,7 +44,6 @@ async function getText(url: string, timeoutMs: number): Promise<string | null> {
   }
 }
 
-const BREAKER_STATES: readonly string[] = ['closed', 'open', 'half-open'];
 const API_GAUGES = new Set(['iris_api_inflight_requests']);
 
 /**
@@ -67,12 +67,8 @@ export function apiInflight(text: string | null): number | null {
 export function sidecarPoint(text: string | null): SidecarPoint {
   const none: SidecarPoint = { inflight: null, limit: null, queue: null, breaker: 'unknown' };
   if (text === null) return none;
-  let doc: {
-    inflight?: unknown;
-    concurrency?: { limit?: unknown };
-    queue?: { depth?: unknown };
-    breaker?: { state?: unknown };
-  };
+  // The sidecar's own /state type, every field optional: a document from another version is read as far as it goes.
+  let doc: { [K in keyof StateDocument]?: Partial<StateDocument[K]> };
   try {
     doc = JSON.parse(text) as typeof doc;
   } catch {
@@ -84,7 +80,7 @@ export function sidecarPoint(text: string | null): SidecarPoint {
     inflight: num(doc.inflight),
     limit: num(doc.concurrency?.limit),
     queue: num(doc.queue?.depth),
-    breaker: typeof state === 'string' && BREAKER_STATES.includes(state) ? (state as BreakerState) : 'unknown',
+    breaker: (BREAKER_STATES as readonly unknown[]).includes(state) ? (state as SidecarBreakerState) : 'unknown',
   };
 }
 

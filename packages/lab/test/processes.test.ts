@@ -1,5 +1,8 @@
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Supervisor, freePort, freePorts } from '../src/processes.js';
 
 function alive(pid: number): boolean {
@@ -76,6 +79,33 @@ describe('Supervisor', () => {
     await new Promise((r) => setTimeout(r, 100));
     expect(alive(child.pid)).toBe(false);
     expect(alive(grandchild)).toBe(false);
+  });
+
+  it('never hands two processes the same port, and frees its claims when it exits', async () => {
+    // Two other processes ask for 300 ports each at once, and hold them (live) until told to exit.
+    const ask = `import('${join(import.meta.dirname, '..', 'dist', 'processes.js')}').then(async (m) => {
+      process.stdout.write(JSON.stringify(await m.freePorts(300)) + '\\n');
+      process.stdin.resume().once('end', () => process.exit(0));
+    })`;
+    const children = [0, 1].map(() => spawn(process.execPath, ['-e', ask], { stdio: ['pipe', 'pipe', 'inherit'] }));
+    const ports = await Promise.all(
+      children.map(
+        (c) =>
+          new Promise<number[]>((resolve) => {
+            let out = '';
+            c.stdout.on('data', (d: Buffer) => {
+              out += d.toString();
+              if (out.includes('\n')) resolve(JSON.parse(out) as number[]);
+            });
+          }),
+      ),
+    );
+    expect(new Set(ports.flat()).size).toBe(600);
+    const dir = join(tmpdir(), 'cb-ports');
+    expect(ports[0]!.every((p) => readFileSync(join(dir, String(p)), 'utf8') === String(children[0]!.pid))).toBe(true);
+    // Their claims go with them: once they exit, none of their ports is claimed any more.
+    await Promise.all(children.map((c) => new Promise((resolve) => c.once('exit', resolve).stdin.end())));
+    expect(ports.flat().filter((p) => existsSync(join(dir, String(p))))).toEqual([]);
   });
 
   it('hands out distinct free ports on 127.0.0.1', async () => {

@@ -1,9 +1,8 @@
 import { request as httpRequest } from 'node:http';
 import { parseSettings } from '../src/config.js';
-import { burst } from './support/burst.js';
 import { useFixture } from './support/fixture.js';
 import { metricsText, send } from './support/sidecar.js';
-import { eventually, sleep, slow } from './support/upstream.js';
+import { burst, eventually, sleep, slow } from '@infer-cb/testkit';
 
 const fx = useFixture('each');
 

@@ -1,12 +1,24 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import {
+  runSidecarCli as runCli,
+  sleep,
+  slow,
+  startSidecar,
+  startUpstream,
+  type SidecarProcess,
+  type TestUpstream,
+} from '@infer-cb/testkit';
 import { send } from './support/sidecar.js';
-import { runCli, startChild, stopChild, type Child } from './support/child.js';
-import { sleep, slow, startUpstream, type TestUpstream } from './support/upstream.js';
 
 let upstream: TestUpstream;
-let child: Child | undefined;
+let child: SidecarProcess | undefined;
+
+/** The CLI as a real child process on port 0, logging at debug (its limit changes too). */
+function startChild(upstreamOrigin: string, configPath: string): Promise<SidecarProcess> {
+  return startSidecar({ upstream: upstreamOrigin, configPath, logLevel: 'debug', heapFlags: false });
+}
 const dir = mkdtempSync(join(tmpdir(), 'cb-cli-'));
 let n = 0;
 function configFile(text: string): string {
@@ -19,7 +31,7 @@ beforeEach(async () => {
   upstream = await startUpstream();
 });
 afterEach(async () => {
-  await stopChild(child);
+  await child?.proc.stop(0, 'SIGKILL');
   child = undefined;
   await upstream.crash();
 });
@@ -57,21 +69,21 @@ describe('cb-sidecar CLI', () => {
 
   it('reloads a valid config on SIGHUP and keeps the old one when the new file is invalid', async () => {
     const file = configFile('trafficPolicy: { connectionPool: { tcp: { maxConnections: 2 } } }\n');
-    child = await startChild(['--upstream', upstream.origin, '--config', file]);
+    child = await startChild(upstream.origin, file);
     const limit = async () =>
       (JSON.parse((await send(child!.adminPort, '/state')).body) as { concurrency: { limit: number } }).concurrency
         .limit;
     expect(await limit()).toBe(2);
 
     writeFileSync(file, 'trafficPolicy: { connectionPool: { tcp: { maxConnections: 7 } } }\n');
-    child.process.kill('SIGHUP');
-    const reloaded = await child.waitForLog(/config reloaded: concurrency changed/);
+    child.proc.signal('SIGHUP');
+    const reloaded = await child.proc.waitForLog(/config reloaded: concurrency changed/);
     expect(reloaded.changed).toEqual(['concurrency']);
     expect(await limit()).toBe(7);
 
     writeFileSync(file, 'trafficPolicy: { connectionPool: { tcp: { maxConections: 1 } } }\n');
-    child.process.kill('SIGHUP');
-    const rejected = await child.waitForLog(/config reload rejected/);
+    child.proc.signal('SIGHUP');
+    const rejected = await child.proc.waitForLog(/config reload rejected/);
     expect(String((rejected.problems as string[])[0])).toMatch(/did you mean "maxConnections"/);
     expect(await limit()).toBe(7);
     expect((await send(child.port, '/still-serving')).status).toBe(200);
@@ -80,14 +92,14 @@ describe('cb-sidecar CLI', () => {
   it('drains on SIGTERM: readiness fails at once, in-flight requests all finish, exit 0 before the grace period', async () => {
     upstream.handler = slow(400);
     const file = configFile('sidecar: { drain: { delay: 500ms, grace: 5s } }\n');
-    child = await startChild(['--upstream', upstream.origin, '--config', file]);
+    child = await startChild(upstream.origin, file);
     const port = child.port;
     expect((await send(child.adminPort, '/readyz')).status).toBe(200);
     const inflight = Array.from({ length: 10 }, (_, i) => send(port, `/in-flight-${i}`));
     await sleep(50);
     const sentAt = performance.now();
-    child.process.kill('SIGTERM');
-    await child.waitForLog(/^draining/);
+    child.proc.signal('SIGTERM');
+    await child.proc.waitForLog(/^draining/);
     // during drain.delay the listener still serves new requests (endpoints are still updating)
     const duringDelay = send(port, '/during-delay');
     const ready = await send(child.adminPort, '/readyz');
@@ -95,7 +107,7 @@ describe('cb-sidecar CLI', () => {
     expect(JSON.parse(ready.body)).toEqual({ status: 'draining' });
     const answers = await Promise.all([...inflight, duringDelay]);
     expect(answers.map((a) => a.status)).toEqual(Array(11).fill(200));
-    const code = await child.exited;
+    const { code } = await child.proc.exited;
     expect(code).toBe(0);
     expect(performance.now() - sentAt).toBeLessThan(5000);
     expect(upstream.received).toBe(11);

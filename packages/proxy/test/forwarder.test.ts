@@ -1,23 +1,13 @@
-import { connect } from 'node:net';
 import { request as httpRequest } from 'node:http';
+import { raw } from '@infer-cb/testkit';
 import { useFixture } from './support/fixture.js';
 import { send } from './support/sidecar.js';
 
 const fx = useFixture('all');
 
 /** Sends raw bytes and returns everything the sidecar wrote back before closing or after `waitMs`. */
-function raw(port: number, text: string, waitMs = 500): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1', () => socket.write(text));
-    let out = '';
-    socket.on('data', (d) => (out += d.toString()));
-    const timer = setTimeout(() => socket.destroy(), waitMs);
-    socket.on('close', () => {
-      clearTimeout(timer);
-      resolve(out);
-    });
-    socket.on('error', reject);
-  });
+async function rawText(port: number, text: string, waitMs = 500): Promise<string> {
+  return (await raw(port, [text], waitMs)).text;
 }
 
 describe('forwarder pass-through', () => {
@@ -74,7 +64,7 @@ describe('forwarder pass-through', () => {
       res.setHeader('keep-alive', 'timeout=5');
       res.end('ok');
     };
-    const out = await raw(
+    const out = await rawText(
       fx.sidecar.port,
       'GET /h HTTP/1.1\r\nHost: x\r\nx-custom: v1\r\nx-drop-me: secret\r\nConnection: close, x-drop-me\r\nTE: trailers\r\nX-Forwarded-For: 10.0.0.1\r\n\r\n',
     );
@@ -115,7 +105,7 @@ describe('forwarder pass-through', () => {
   it('never lets an absolute-form target or the Host header choose the destination', async () => {
     fx.upstream.handler = (req, res) => void res.end(`${req.headers.host} ${req.url}`);
     const before = fx.upstream.received;
-    const out = await raw(
+    const out = await rawText(
       fx.sidecar.port,
       'GET http://169.254.169.254/latest/meta-data?x=1 HTTP/1.1\r\nHost: evil.example:80\r\nConnection: close\r\n\r\n',
     );
@@ -125,14 +115,14 @@ describe('forwarder pass-through', () => {
   });
 
   it('refuses CONNECT with 405 and a JSON error', async () => {
-    const out = await raw(fx.sidecar.port, 'CONNECT evil.example:443 HTTP/1.1\r\nHost: evil.example:443\r\n\r\n');
+    const out = await rawText(fx.sidecar.port, 'CONNECT evil.example:443 HTTP/1.1\r\nHost: evil.example:443\r\n\r\n');
     expect(out).toMatch(/^HTTP\/1\.1 405/);
     expect(out).toContain('"code":"CB_METHOD_NOT_ALLOWED"');
   });
 
   it('refuses a protocol upgrade with 501 and never forwards it', async () => {
     const before = fx.upstream.received;
-    const out = await raw(
+    const out = await rawText(
       fx.sidecar.port,
       'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
     );
@@ -142,7 +132,7 @@ describe('forwarder pass-through', () => {
   });
 
   it('answers 400 to a request target that is not a path', async () => {
-    const out = await raw(fx.sidecar.port, 'OPTIONS * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    const out = await rawText(fx.sidecar.port, 'OPTIONS * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
     expect(out).toMatch(/^HTTP\/1\.1 400/);
     expect(out).toContain('"code":"CB_BAD_TARGET"');
   });

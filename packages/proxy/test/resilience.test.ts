@@ -1,7 +1,6 @@
-import { burst } from './support/burst.js';
 import { useFixture } from './support/fixture.js';
 import { metricsText, send } from './support/sidecar.js';
-import { sleep, slow } from './support/upstream.js';
+import { burst, sleep, slow } from '@infer-cb/testkit';
 
 const fx = useFixture('each');
 

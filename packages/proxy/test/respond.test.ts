@@ -1,4 +1,4 @@
-import { connect } from 'node:net';
+import { raw } from '@infer-cb/testkit';
 import { REASONS, REQUEST_OUTCOMES } from '../src/outcomes.js';
 import { useFixture } from './support/fixture.js';
 import { metricsText, send } from './support/sidecar.js';
@@ -6,14 +6,8 @@ import { metricsText, send } from './support/sidecar.js';
 const fx = useFixture('each');
 
 /** Sends raw bytes and returns everything the sidecar wrote back before closing. */
-function raw(port: number, text: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const socket = connect(port, '127.0.0.1', () => socket.write(text));
-    socket.on('data', (d) => (out += d.toString()));
-    socket.on('close', () => resolve(out));
-    socket.on('error', reject);
-  });
+async function rawText(port: number, text: string): Promise<string> {
+  return (await raw(port, [text])).text;
 }
 
 /** The `cb_requests_total` / `cb_admin_requests_total` samples of a metrics text, as `labels value`. */
@@ -25,11 +19,11 @@ describe('every answer is counted', () => {
   it('counts the answers made before the pipeline (4xx and 501) by outcome and status', async () => {
     const sidecar = await fx.start();
     const { port } = sidecar;
-    await raw(port, 'OPTIONS * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
-    await raw(port, 'CONNECT evil.example:443 HTTP/1.1\r\nHost: evil.example:443\r\n\r\n');
-    await raw(port, 'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
-    await raw(port, 'F@O / HTTP/1.1\r\nHost: x\r\n\r\n');
-    const large = await raw(port, `GET / HTTP/1.1\r\nHost: x\r\nx-bloat: ${'a'.repeat(32 * 1024)}\r\n\r\n`);
+    await rawText(port, 'OPTIONS * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    await rawText(port, 'CONNECT evil.example:443 HTTP/1.1\r\nHost: evil.example:443\r\n\r\n');
+    await rawText(port, 'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
+    await rawText(port, 'F@O / HTTP/1.1\r\nHost: x\r\n\r\n');
+    const large = await rawText(port, `GET / HTTP/1.1\r\nHost: x\r\nx-bloat: ${'a'.repeat(32 * 1024)}\r\n\r\n`);
     const deadline = await send(port, '/d', { headers: { 'x-request-timeout-ms': 'soon' } });
     expect(large).toMatch(/^HTTP\/1\.1 431/);
     expect(large).toContain('"code":"CB_HEADERS_TOO_LARGE"');

@@ -1,49 +1,14 @@
-// Integration: the real cb-sidecar process (dist/main.js, built by `npx tsc -b packages/proxy`) in adaptive
-// mode in front of the queueing upstream process, driven open-loop above capacity through a 2x slowdown.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+// Integration: the real cb-sidecar process (dist/main.js, built by `npx tsc -b`) in adaptive mode in front of
+// the test upstream as a process (4 workers, a backlog of 16, then 503), driven open-loop above capacity
+// through a 2x slowdown.
 import { Agent, request } from 'undici';
-
-const PROXY = fileURLToPath(new URL('../../', import.meta.url));
-const MAIN = join(PROXY, 'dist/main.js');
-const UPSTREAM = join(PROXY, 'test/limit/queueing-upstream.ts');
+import { startSidecar, startUpstreamProcess, stopAll } from '@infer-cb/testkit';
 
 const PARALLELISM = 4;
 const SERVICE_MS = 20; // 200 req/s, then 40 ms: 100 req/s
 const BACKLOG = 16;
 const RATE = 300; // req/s, above capacity in both phases
 const PHASE_MS = 4000;
-
-interface Started {
-  child: ChildProcess;
-  /** first stdout line that is JSON */
-  first: Record<string, unknown>;
-}
-
-const children: ChildProcess[] = [];
-
-/** Spawns a node process and resolves with its first JSON stdout line. */
-function start(args: string[], env: Record<string, string> = {}): Promise<Started> {
-  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    let out = '';
-    let err = '';
-    const timer = setTimeout(() => reject(new Error(`${args[0]} did not start: ${err}`)), 10_000);
-    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const line = out.split('\n').find((l) => l.startsWith('{'));
-      if (line === undefined || !out.includes('\n')) return;
-      clearTimeout(timer);
-      resolve({ child, first: JSON.parse(line) as Record<string, unknown> });
-    });
-    child.once('exit', (code) => reject(new Error(`${args[0]} exited ${code}: ${err}`)));
-  });
-}
 
 interface Outcome {
   doneMs: number;
@@ -52,41 +17,26 @@ interface Outcome {
 }
 
 describe('cb-sidecar in adaptive mode', () => {
-  const scratch = mkdtempSync(join(tmpdir(), 'cb-adaptive-it-'));
   const client = new Agent({ connections: null, keepAliveTimeout: 2000 });
 
   afterAll(async () => {
-    for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+    await stopAll(0);
     await client.close();
-    rmSync(scratch, { recursive: true, force: true });
   });
 
   it('keeps the upstream busy and within its backlog through a 2x slowdown, without 503 bursts from measuring', async () => {
-    const upstream = await start([
-      UPSTREAM,
-      '--parallelism',
-      String(PARALLELISM),
-      '--service-ms',
-      String(SERVICE_MS),
-      '--backlog',
-      String(BACKLOG),
-    ]);
-    const upstreamOrigin = `http://127.0.0.1:${String(upstream.first.port)}`;
-    const config = join(scratch, 'adaptive.yaml');
-    // The seed's DestinationRule numbers: the adaptive limit starts at 100, far above the upstream's 4 workers.
-    writeFileSync(
-      config,
-      'trafficPolicy:\n  connectionPool:\n    tcp: { maxConnections: 100 }\n    http: { http1MaxPendingRequests: 100 }\n' +
+    const upstream = await startUpstreamProcess({ workers: PARALLELISM, serviceMs: SERVICE_MS, backlog: BACKLOG });
+    const upstreamOrigin = upstream.origin;
+    // The seed's DestinationRule numbers (maxConnections 100), far above the upstream's 4 workers.
+    const sidecar = await startSidecar({
+      upstream: upstreamOrigin,
+      heapFlags: false,
+      yaml:
+        'trafficPolicy:\n  connectionPool:\n    tcp: { maxConnections: 100 }\n    http: { http1MaxPendingRequests: 100 }\n' +
         'sidecar:\n  concurrency: { mode: adaptive, min: 1, max: 256 }\n  queue: { timeout: 1s }\n',
-    );
-    const sidecar = await start(
-      [MAIN, '--listen', '127.0.0.1:0', '--admin-port', '0', '--upstream', upstreamOrigin, '--config', config],
-      {
-        CB_LOG_LEVEL: 'info',
-      },
-    );
-    const base = `http://127.0.0.1:${String(sidecar.first.listen)}`;
-    const admin = `http://127.0.0.1:${String(sidecar.first.admin)}`;
+    });
+    const base = sidecar.url;
+    const admin = sidecar.admin;
 
     const limits: number[] = [];
     const poll = setInterval(() => {
@@ -110,10 +60,7 @@ describe('cb-sidecar in adaptive mode', () => {
         const now = performance.now() - t0;
         if (!stepped && now >= PHASE_MS) {
           stepped = true;
-          void request(`${upstreamOrigin}/__control?serviceMs=${2 * SERVICE_MS}`, {
-            method: 'POST',
-            dispatcher: client,
-          }).then((r) => r.body.dump());
+          void upstream.control({ serviceMs: 2 * SERVICE_MS });
         }
         const due = Math.min(total, Math.floor((now * RATE) / 1000));
         for (; sent < due; sent++) {
@@ -147,10 +94,7 @@ describe('cb-sidecar in adaptive mode', () => {
     });
     await Promise.all(pending);
     clearInterval(poll);
-    const stats = (await (await request(`${upstreamOrigin}/__stats`, { dispatcher: client })).body.json()) as {
-      rejected: number;
-      maxBusy: number;
-    };
+    const stats = await upstream.stats();
 
     const capacity = (serviceMs: number): number => (PARALLELISM * 1000) / serviceMs;
 

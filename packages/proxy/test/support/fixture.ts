@@ -1,6 +1,6 @@
 import type { Sidecar } from '../../src/server.js';
 import { startSidecar } from './sidecar.js';
-import { startUpstream, type TestUpstream } from './upstream.js';
+import { startUpstream, type TestUpstream } from '@infer-cb/testkit';
 
 /** A test upstream plus the sidecar in front of it, torn down by the jest hooks this registers. */
 export interface Fixture {

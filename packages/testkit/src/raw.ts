@@ -79,13 +79,64 @@ export class Attacker {
     s.end('HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\npwned');
   });
 
+  /** Listens on 127.0.0.1 and a free port. */
   async start(): Promise<this> {
     await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
     this.port = (this.server.address() as AddressInfo).port;
     return this;
   }
 
+  /** Stops listening. */
   stop(): Promise<void> {
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
+}
+
+/** One answer of a burst: status, lower-cased headers, body, and ms from the burst's send to the last byte. */
+export interface BurstAnswer {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+  ms: number;
+}
+
+/**
+ * Opens `n` connections first, then writes one request on each in the same tick, so all `n` requests
+ * really arrive together (a client opening connections lazily spreads them over hundreds of ms).
+ */
+export async function burst(port: number, n: number, path = '/'): Promise<BurstAnswer[]> {
+  const sockets = await Promise.all(
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<Socket>((resolve, reject) => {
+          const s = connect(port, '127.0.0.1', () => resolve(s));
+          s.once('error', reject);
+        }),
+    ),
+  );
+  const started = performance.now();
+  const answers = sockets.map(
+    (s) =>
+      new Promise<BurstAnswer>((resolve, reject) => {
+        let text = '';
+        s.setEncoding('latin1');
+        s.on('data', (d: string) => (text += d));
+        s.once('error', reject);
+        s.once('end', () => resolve(parse(text, performance.now() - started)));
+      }),
+  );
+  for (const s of sockets) s.write(`GET ${path} HTTP/1.1\r\nHost: burst\r\nConnection: close\r\n\r\n`);
+  return Promise.all(answers);
+}
+
+function parse(text: string, ms: number): BurstAnswer {
+  const split = text.indexOf('\r\n\r\n');
+  const [statusLine = '', ...lines] = text.slice(0, split).split('\r\n');
+  const headers: Record<string, string> = {};
+  for (const line of lines) {
+    const colon = line.indexOf(':');
+    headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
+  }
+  return { status: Number(statusLine.split(' ')[1]), headers, body: text.slice(split + 4), ms };
 }

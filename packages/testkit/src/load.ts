@@ -38,6 +38,7 @@ export interface LoadResult {
   errors: Record<string, number>;
 }
 
+/** The reference request body (vegeta/data.json). */
 export const SEED_BODY = JSON.stringify({ data: [[5.1, 3.5, 1.4, 0.2]] });
 
 /**
@@ -125,13 +126,6 @@ export function summarize(shots: Shot[]): LoadResult {
     byReason,
     errors,
   };
-}
-
-/** The p-th percentile (0..100) of latencies. */
-export function percentile(values: number[], p: number): number {
-  if (values.length === 0) return 0;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
 }
 
 /** Warms a freshly started process (JIT, upstream connections): `count` requests, 16 at a time. */

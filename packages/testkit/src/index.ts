@@ -1,0 +1,43 @@
+// The public surface of @infer-cb/testkit, the one test kit of the repository: the proxy's tests, the
+// end-to-end tests and the benches all use it, and none of them reaches into another package's insides.
+export {
+  TestUpstream,
+  startUpstream,
+  slow,
+  PREDICTION,
+  type FaultMode,
+  type UpstreamHandler,
+  type UpstreamOptions,
+  type UpstreamStats,
+} from './upstream.js';
+export {
+  startProcess,
+  stopAll,
+  killAll,
+  runToExit,
+  TestProcess,
+  type ProcessSpec,
+  type ExitStatus,
+  type Line,
+} from './processes.js';
+export {
+  startSidecar,
+  runSidecarCli,
+  startApi,
+  startUpstreamProcess,
+  writeConfig,
+  findExecutable,
+  SIDECAR_BIN,
+  API_BIN,
+  UPSTREAM_BIN,
+  type SidecarSpec,
+  type SidecarProcess,
+  type ApiProcess,
+  type UpstreamProcess,
+} from './programs.js';
+export { onFreePort, candidatePort, isAddressInUse } from './ports.js';
+export { eventually, sleep } from './wait.js';
+export { percentile, median } from './stats.js';
+export { raw, idleConnections, Attacker, burst, type RawAnswer, type BurstAnswer } from './raw.js';
+export { openLoop, summarize, warmUp, SEED_BODY, type Shot, type LoadOptions, type LoadResult } from './load.js';
+export { vegetaAttack, scratch, machineLoad, REPO_ROOT, type VegetaRecord, type VegetaAttack } from './bench.js';
