@@ -236,6 +236,9 @@ describe('the sidecar in front of a recording upstream', () => {
     const started = performance.now();
     const a = await raw(spy.port, drip, 15_000, 1000);
     expect(a.closed).toBe(true);
+    // Answered before the close: 408 with its own code (the request did not arrive in time).
+    expect(a.statuses).toEqual([408]);
+    expect(a.text).toContain('"code":"CB_REQUEST_TIMEOUT"');
     // LISTENER.headersTimeoutMs is 10 s; the close must come from that timer, not from the end of the drip.
     expect(performance.now() - started).toBeLessThan(10_000 + 3000);
     await stillServes(spy.port);

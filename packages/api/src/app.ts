@@ -7,7 +7,7 @@ import { createMetrics, type ApiMetrics } from './metrics.js';
 import type { Classifier } from './model.js';
 import { buildOpenApi } from './openapi.js';
 import { sendError, toApiError } from './respond.js';
-import { InferenceSlots, type ServiceTimeOptions } from './service-time.js';
+import { InferenceSlots, type InferenceSlotsOptions } from './inference-slots.js';
 
 /** What {@link createApp} serves and how. */
 export interface AppOptions {
@@ -24,7 +24,7 @@ export interface AppOptions {
   /** True while the server drains on SIGTERM: /ready answers 503 and connections are closed after each answer. */
   readonly draining?: () => boolean;
   /** Execution slots and minimum service time of the model (INFERENCE_CONCURRENCY, INFERENCE_MIN_MS); none by default. */
-  readonly inference?: ServiceTimeOptions;
+  readonly inference?: InferenceSlotsOptions;
 }
 
 /** Every route and its methods; /openapi.json and the 405 answers are built from the same table. */

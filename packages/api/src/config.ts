@@ -45,7 +45,7 @@ export interface ApiConfig {
   readonly bodyLimitBytes: number;
   /** How long SIGTERM waits for in-flight requests before closing connections. */
   readonly shutdownTimeoutMs: number;
-  /** Most inferences at once per process, the rest wait in FIFO order; 0 = no limit (service-time.ts). */
+  /** Most inferences at once per process, the rest wait in FIFO order; 0 = no limit (inference-slots.ts). */
   readonly inferenceConcurrency: number;
   /** Each inference holds its slot at least this long, ms: a heavier model's service time; 0 = off. */
   readonly inferenceMinMs: number;

@@ -10,7 +10,7 @@ import { ERRORS } from './errors.js';
 import { createLogger } from './logger.js';
 import { createMetrics } from './metrics.js';
 import { loadModel, type Classifier } from './model.js';
-import { InferenceSlots } from './service-time.js';
+import { InferenceSlots } from './inference-slots.js';
 
 /** A listening API process. */
 export interface ApiServer {

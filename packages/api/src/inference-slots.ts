@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** How {@link InferenceSlots} shapes inference. */
-export interface ServiceTimeOptions {
+export interface InferenceSlotsOptions {
   /** Most inferences at once; the rest wait their turn in arrival order. 0 = no limit. */
   readonly concurrency: number;
   /** Each inference holds its slot at least this long (ms), waiting after the model answered. 0 = as fast as the model. */
@@ -19,12 +19,12 @@ export class InferenceSlots {
   private free: number;
   private readonly waiting: (() => void)[] = [];
 
-  constructor(private readonly options: ServiceTimeOptions) {
+  constructor(private readonly options: InferenceSlotsOptions) {
     this.free = options.concurrency > 0 ? options.concurrency : Number.POSITIVE_INFINITY;
   }
 
   /** True when the options shape anything (otherwise callers skip the slots altogether). */
-  static enabled(options: ServiceTimeOptions): boolean {
+  static enabled(options: InferenceSlotsOptions): boolean {
     return options.concurrency > 0 || options.minMs > 0;
   }
 

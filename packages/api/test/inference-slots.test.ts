@@ -1,6 +1,6 @@
 // InferenceSlots: the real iris model on a fixed number of slots with a minimum service time.
 import { loadModel, type Classifier } from '../src/model.js';
-import { InferenceSlots } from '../src/service-time.js';
+import { InferenceSlots } from '../src/inference-slots.js';
 import { REFERENCE_MODEL } from './helpers.js';
 
 describe('InferenceSlots', () => {
