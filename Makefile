@@ -366,9 +366,10 @@ bench-breaker: install ## CPU per call of the breaker layer while 20% of calls f
 	npx tsc -b packages/proxy
 	node bench/breaker/run.mjs
 
+# BASELINE=<git rev> runs every arm on that revision's cb-sidecar (RESULTS=<file> to keep the record apart).
 bench-adaptive: install $(TOOLS)/bin/vegeta ## adaptive vs static limits in cb-sidecar through a 2x slower / 2x faster upstream -> bench/results/adaptive.md
 	npx tsc -b packages/testkit
-	node bench/adaptive/run.mjs
+	BASELINE=$(BASELINE) node bench/adaptive/run.mjs
 
 # BASELINE=<git rev> adds that revision's cb-sidecar, interleaved with this one (ARMS=direct,cb-sidecar,baseline: the two alone).
 bench-overhead: install system-deps $(TOOLS)/bin/vegeta ## CPU/request, req/s, added latency, RSS: direct vs cb-sidecar (vs BASELINE=<rev>) vs HAProxy vs http-proxy -> bench/results/overhead.md

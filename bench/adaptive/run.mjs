@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import {
+  buildSidecarAt,
   killAll,
   machineLoad,
   percentile,
@@ -39,6 +40,9 @@ const ARMS = (process.env.ARMS ?? 'adaptive,static:4,static:8,static:12,static:1
       : { mode, limit: Number(n), name: `static ${n}` };
   });
 const RESULTS = process.env.RESULTS ?? `${ROOT}bench/results/adaptive.md`;
+// BASELINE=<git rev>: every arm runs that revision's sidecar instead of this build (to compare on the same machine).
+const BASELINE = process.env.BASELINE || undefined;
+const sidecarBuild = BASELINE === undefined ? undefined : buildSidecarAt(BASELINE);
 const BUCKET_MS = 500;
 const PHASES = [SERVICE_MS, 2 * SERVICE_MS, SERVICE_MS]; // service time per phase
 const capacity = (serviceMs) => (PARALLELISM * 1000) / serviceMs; // req/s the upstream can serve
@@ -63,7 +67,12 @@ async function runArm(arm) {
   let sidecar;
   try {
     // No heap flags: as the results recorded before them (the lab and the image run with them).
-    sidecar = await startSidecar({ upstream: upstream.origin, yaml: configYaml(arm), heapFlags: false });
+    sidecar = await startSidecar({
+      upstream: upstream.origin,
+      yaml: configYaml(arm),
+      heapFlags: false,
+      ...(sidecarBuild === undefined ? {} : { bin: sidecarBuild.bin }),
+    });
     const admin = sidecar.admin;
     const limits = [];
     const t0 = Date.now();
@@ -187,7 +196,7 @@ function report(results, load) {
     `- Upstream: the test kit's upstream (\`packages/testkit\`) as its own process: ${PARALLELISM} workers,`,
     `  a FIFO backlog of ${BACKLOG} (then an immediate 503, as an overloaded model server answers), service time`,
     `  ${PHASES.join(' ms → ')} ms, switched every ${PHASE_S} s. Capacity ${PHASES.map((ms) => f(capacity(ms))).join(' → ')} req/s.`,
-    `- cb-sidecar: \`packages/proxy/dist/main.js\` with the seed DestinationRule numbers (maxConnections 100,`,
+    `- cb-sidecar: ${sidecarBuild === undefined ? '`packages/proxy/dist/main.js`' : `built from git revision \`${BASELINE}\` (${sidecarBuild.commit})`} with the seed DestinationRule numbers (maxConnections 100,`,
     '  http1MaxPendingRequests 100), queue timeout 1 s, breaker defaults. Adaptive arm: `sidecar.concurrency:',
     '  { mode: adaptive, min: 1, max: 256 }` (slow start from 1); static arms: maxConnections = the limit.',
     `- Load: vegeta open loop, ${RATE} req/s for ${PHASE_S * PHASES.length} s (above capacity in every phase), timeout 5 s, seed body.`,

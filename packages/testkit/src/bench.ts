@@ -1,7 +1,7 @@
 // What the benches share besides processes: scratch directories, the machine's load for the record, and
 // vegeta attacks decoded to one record per request.
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +27,34 @@ export function machineLoad(): string {
     .map((x) => x.toFixed(2))
     .join(' ');
   return uptime === '' ? `loadavg ${avg}` : `${uptime} (loadavg ${avg})`;
+}
+
+/**
+ * Builds cb-sidecar as it was at git revision `rev` into a scratch directory, to measure it against this build:
+ * its packages as of that revision, the repository's third-party node_modules, its own workspace links, the
+ * repository's tsc. Returns its bin and the short commit.
+ * @throws Error when the revision is unknown or its build has no bin
+ */
+export function buildSidecarAt(rev: string): { bin: string; commit: string } {
+  const git = (...args: string[]): string => execFileSync('git', ['-C', REPO_ROOT, ...args], { encoding: 'utf8' });
+  const commit = git('rev-parse', '--short', rev).trim();
+  const dir = scratch('cb-sidecar-at-').dir;
+  const paths = ['tsconfig.base.json', 'packages/proxy', 'packages/common'].filter(
+    (p) => git('ls-tree', '--name-only', commit, p).trim() !== '',
+  );
+  const archive = execFileSync('git', ['-C', REPO_ROOT, 'archive', commit, ...paths], { maxBuffer: 1 << 28 });
+  execFileSync('tar', ['-x', '-C', dir], { input: archive });
+  mkdirSync(join(dir, 'node_modules', '@infer-cb'), { recursive: true });
+  for (const entry of readdirSync(join(REPO_ROOT, 'node_modules'))) {
+    if (entry !== '@infer-cb' && entry !== '.bin')
+      symlinkSync(join(REPO_ROOT, 'node_modules', entry), join(dir, 'node_modules', entry));
+  }
+  for (const pkg of readdirSync(join(dir, 'packages')))
+    symlinkSync(join(dir, 'packages', pkg), join(dir, 'node_modules', '@infer-cb', pkg));
+  execFileSync(join(REPO_ROOT, 'node_modules/.bin/tsc'), ['-b', join(dir, 'packages/proxy')], { stdio: 'inherit' });
+  const bin = join(dir, 'packages/proxy/dist/main.js');
+  if (!existsSync(bin)) throw new Error(`cb-sidecar at ${rev} (${commit}): no ${bin} after the build`);
+  return { bin, commit };
 }
 
 /** One request of a vegeta attack. */

@@ -40,4 +40,12 @@ export { eventually, sleep } from './wait.js';
 export { percentile, median } from './stats.js';
 export { raw, idleConnections, Attacker, burst, type RawAnswer, type BurstAnswer } from './raw.js';
 export { openLoop, summarize, warmUp, SEED_BODY, type Shot, type LoadOptions, type LoadResult } from './load.js';
-export { vegetaAttack, scratch, machineLoad, REPO_ROOT, type VegetaRecord, type VegetaAttack } from './bench.js';
+export {
+  vegetaAttack,
+  scratch,
+  machineLoad,
+  buildSidecarAt,
+  REPO_ROOT,
+  type VegetaRecord,
+  type VegetaAttack,
+} from './bench.js';
