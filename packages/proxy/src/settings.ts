@@ -335,16 +335,3 @@ export function resolveSettings(doc: unknown, source: string): { settings: Setti
   ) as unknown as Settings;
   return { settings, problems };
 }
-
-/** One line per setting for docs and tests: the file keys, the default and its unit. */
-export function describeSettings(): { keys: readonly string[]; default: string }[] {
-  return ROWS.map(({ row }) => ({
-    keys: row.from,
-    default: row.kind === 'duration' ? formatDuration(row.default as number) : String(row.default),
-  }));
-}
-
-function formatDuration(ms: number): string {
-  if (ms >= 1000 && ms % 1000 === 0) return `${ms / 1000}s`;
-  return `${ms}ms`;
-}
