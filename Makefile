@@ -313,7 +313,7 @@ render: $(addprefix k8s-overlay-,$(K8S_ARMS)) ## render every arm (with the vari
 
 validate: install tools ## schema-validate (Kubernetes 1.30, Istio 1.22) and cross-check the rendered manifests and Dockerfiles
 	@# the probe and --check-config checks run the built API, sidecar and loader
-	npx tsc -b packages/api packages/proxy packages/loader packages/deploy
+	npx tsc -b packages/api packages/proxy packages/loader packages/deploy packages/policy packages/lab
 	node --experimental-vm-modules node_modules/jest/bin/jest.js test/manifests packages/deploy
 
 dashboards: install ## regenerate grafana/dashboards/*.json and the monitoring component's copies and rules from packages/dashboards

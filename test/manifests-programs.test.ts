@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { Supervisor, freePorts } from '../packages/lab/src/processes.js';
+import { Supervisor, freePorts } from '@infer-cb/lab';
 import { ROOT, containers, env, pods, renderArm, type Arm, type Container } from './manifests-render.js';
 import { builtMain, startStack, type LocalStack } from './load-tools-stack.js';
 

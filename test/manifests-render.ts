@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments, stringify } from 'yaml';
-import { ARMS as ARM_TABLE, type Arm } from '../packages/deploy/src/arms.js';
+import { ARMS as ARM_TABLE, type Arm } from '@infer-cb/deploy';
 
 /** Repository root. */
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));

@@ -6,8 +6,8 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, parseAllDocuments, stringify } from 'yaml';
-import { callersJob } from '../packages/deploy/src/callers.js';
-import { runCli } from '../packages/policy/src/cli.js';
+import { callersJob } from '@infer-cb/deploy';
+import { runCli } from '@infer-cb/policy';
 import {
   ARMS,
   ROOT,
