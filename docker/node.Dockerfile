@@ -17,6 +17,7 @@ FROM --platform=$BUILDPLATFORM ${NODE_IMAGE} AS manifests
 ENV ONNXRUNTIME_NODE_INSTALL=skip npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false
 WORKDIR /src
 COPY package.json package-lock.json ./
+COPY packages/common/package.json packages/common/
 COPY packages/api/package.json packages/api/
 COPY packages/loader/package.json packages/loader/
 COPY packages/proxy/package.json packages/proxy/
@@ -24,6 +25,7 @@ COPY packages/policy/package.json packages/policy/
 COPY packages/lab/package.json packages/lab/
 COPY packages/dashboards/package.json packages/dashboards/
 COPY packages/deploy/package.json packages/deploy/
+COPY packages/testkit/package.json packages/testkit/
 COPY docker/install-deps.sh docker/prune-onnxruntime.sh /usr/local/bin/
 
 # Compile with the dev dependencies, exactly as locked.
@@ -55,6 +57,9 @@ USER 10001:10001
 FROM runtime AS api
 WORKDIR /app
 COPY --from=deps-api /src/node_modules node_modules
+# @infer-cb/common (Istio durations, the raw-socket answer): a workspace link in node_modules, so its files too.
+COPY --from=build /src/packages/common/package.json packages/common/package.json
+COPY --from=build /src/packages/common/dist packages/common/dist
 COPY --from=build /src/packages/api/package.json packages/api/package.json
 COPY --from=build /src/packages/api/dist packages/api/dist
 # The model baked into the image: the API serves it when MODEL_FILEPATH is missing (no model fetched).
@@ -69,17 +74,23 @@ CMD ["node", "dist/main.js"]
 FROM runtime AS loader
 WORKDIR /app
 COPY --from=deps-loader /src/node_modules node_modules
+# @infer-cb/common (Istio durations, the raw-socket answer): a workspace link in node_modules, so its files too.
+COPY --from=build /src/packages/common/package.json packages/common/package.json
+COPY --from=build /src/packages/common/dist packages/common/dist
 COPY --from=build /src/packages/loader/package.json packages/loader/package.json
 COPY --from=build /src/packages/loader/dist packages/loader/dist
 WORKDIR /app/packages/loader
 CMD ["node", "dist/main.js"]
 
 FROM runtime AS proxy
-# Bounded V8 heap: RSS ~130 MB under load instead of ~260 MB (packages/proxy/src/runtime.ts, kept equal by a
+# Bounded V8 heap: RSS ~130 MB under load instead of ~260 MB (packages/proxy/src/heap-flags.ts, kept equal by a
 # test); the manifests give the container twice that (384Mi).
 ENV NODE_OPTIONS="--max-semi-space-size=4 --max-old-space-size=192"
 WORKDIR /app
 COPY --from=deps-proxy /src/node_modules node_modules
+# @infer-cb/common (Istio durations, the raw-socket answer): a workspace link in node_modules, so its files too.
+COPY --from=build /src/packages/common/package.json packages/common/package.json
+COPY --from=build /src/packages/common/dist packages/common/dist
 COPY --from=build /src/packages/proxy/package.json packages/proxy/package.json
 COPY --from=build /src/packages/proxy/dist packages/proxy/dist
 WORKDIR /app/packages/proxy
