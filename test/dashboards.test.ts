@@ -7,13 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parse, stringify } from 'yaml';
-import {
-  PROMETHEUS_RULE_PATH,
-  alertGroups,
-  dashboards,
-  expressions,
-  generatedFiles,
-} from '@infer-cb/dashboards';
+import { PROMETHEUS_RULE_PATH, alertGroups, dashboards, expressions, generatedFiles } from '@infer-cb/dashboards';
 import { onFreePort } from '@infer-cb/testkit';
 import { ROOT } from './manifests-render.js';
 import { startStack, type LocalStack } from './load-tools-stack.js';
