@@ -327,7 +327,7 @@ demo-api: build ## start one iris-api, print the seed's sample requests and thei
 
 .PHONY: bench-api
 bench-api: install system-deps $(TOOLS)/bin/vegeta ## benchmark iris-api POST /predict (wrk, WORKERS=1 and 2; vegeta 1000 req/s) -> bench/results/api.md
-	npx tsc -b packages/api
+	npx tsc -b packages/api packages/testkit
 	node bench/api/run.mjs
 
 # --- cb-sidecar (packages/proxy, docs/sidecar.md; owner: proxy) --------------------------------

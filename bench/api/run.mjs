@@ -1,19 +1,18 @@
 #!/usr/bin/env node
-/* global URL, fetch, setTimeout, clearTimeout -- Node 24 globals; the shared eslint config lists only a few for .mjs */
+/* global URL, fetch -- Node 24 globals; the shared eslint config lists only a few for .mjs */
 // Benchmark of iris-api POST /predict (single row, the seed's body) with WORKERS=1 and WORKERS=2.
 // Closed loop: wrk (1 thread, BENCH_CONNECTIONS connections, BENCH_DURATION) for throughput and p50/p99.
 // Open loop: vegeta at the seed's 1000 req/s for 10 s (WORKERS=1), to compare with the reference run.
 // Writes bench/results/api.md. Every process started here is stopped here; every run is time-bounded.
 //   node bench/api/run.mjs            (after `npx tsc -b packages/api`; `make bench-api` does both)
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { createServer } from 'node:net';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { startApi } from '@infer-cb/testkit';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const MAIN = `${ROOT}packages/api/dist/main.js`;
 const LUA = `${ROOT}bench/api/post.lua`;
 const VEGETA = `${ROOT}.tools/bin/vegeta`;
 const DURATION = process.env.BENCH_DURATION ?? '10s';
@@ -21,45 +20,7 @@ const CONNECTIONS = process.env.BENCH_CONNECTIONS ?? '32';
 const RESULTS = `${ROOT}bench/results/api.md`;
 const BODY_FILE = join(tmpdir(), `iris-api-bench-${process.pid}.json`);
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const uptime = () => execFileSync('uptime', { encoding: 'utf8' }).trim();
-
-async function freePort() {
-  const s = createServer();
-  await new Promise((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address();
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
-async function startApi(workers) {
-  const port = await freePort();
-  const child = spawn(process.execPath, [MAIN], {
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', WORKERS: String(workers), LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  const base = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 200; i++) {
-    // With WORKERS=2 wait until both workers answer (each has its own /ready).
-    const ok = await fetch(`${base}/ready`).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (ok && (workers === 1 || i > 20)) return { child, base };
-    if (child.exitCode !== null) break;
-    await sleep(100);
-  }
-  child.kill('SIGKILL');
-  throw new Error(`iris-api WORKERS=${workers} did not start`);
-}
-
-async function stopApi({ child }) {
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-  await exited;
-  clearTimeout(timer);
-}
 
 // CPU seconds the API workers have used (from their own /metrics; summed over workers by the cluster).
 async function cpuSeconds(base) {
@@ -118,29 +79,29 @@ const rows = [];
 const loads = [];
 loads.push(`before: ${uptime()}`);
 for (const workers of [1, 2]) {
-  const api = await startApi(workers);
+  const api = await startApi({ workers }); // each on the port it reports (with 2 workers, the one they share)
   try {
-    wrk(`${api.base}/predict`, '2s'); // warm-up: JIT, connection setup
-    const cpuBefore = await cpuSeconds(api.base);
-    const r = wrk(`${api.base}/predict`, DURATION);
-    const cpuUs = (((await cpuSeconds(api.base)) - cpuBefore) / r.requests) * 1e6;
+    wrk(`${api.origin}/predict`, '2s'); // warm-up: JIT, connection setup
+    const cpuBefore = await cpuSeconds(api.origin);
+    const r = wrk(`${api.origin}/predict`, DURATION);
+    const cpuUs = (((await cpuSeconds(api.origin)) - cpuBefore) / r.requests) * 1e6;
     rows.push({ workers, ...r, cpuUs });
     loads.push(`after WORKERS=${workers}: ${uptime()}`);
     console.log(
       `WORKERS=${workers}: ${r.rps} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, non-2xx ${r.non2xx}, ${cpuUs.toFixed(0)} µs CPU/request`,
     );
   } finally {
-    await stopApi(api);
+    await api.proc.stop(20_000);
   }
 }
 let open;
 {
-  const api = await startApi(1);
+  const api = await startApi();
   try {
-    open = vegeta(api.base);
+    open = vegeta(api.origin);
     console.log(`vegeta 1000 req/s WORKERS=1: success ${open.success}, p50 ${open.p50} ms, p99 ${open.p99} ms`);
   } finally {
-    await stopApi(api);
+    await api.proc.stop(20_000);
   }
 }
 

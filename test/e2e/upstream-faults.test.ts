@@ -97,7 +97,7 @@ describe('upstream faults under load', () => {
           restarting = (async () => {
             await api.proc.exited;
             await new Promise((r) => setTimeout(r, 1000));
-            api = await startApi({}, api.port); // back on the port the sidecar forwards to
+            api = await startApi({ port: api.port }); // back on the port the sidecar forwards to
             restartedAt = performance.now() - t0;
           })();
         }

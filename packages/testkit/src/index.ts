@@ -33,6 +33,7 @@ export {
   type SidecarSpec,
   type SidecarProcess,
   type ApiProcess,
+  type ApiSpec,
   type UpstreamProcess,
 } from './programs.js';
 export { onFreePort, candidatePort, isAddressInUse } from './ports.js';

@@ -120,19 +120,40 @@ export interface ApiProcess {
   origin: string;
 }
 
+/** How to start iris-api. */
+export interface ApiSpec {
+  /** more environment (INFERENCE_CONCURRENCY, ...) */
+  env?: Readonly<Record<string, string>>;
+  /** 0 (default) lets it choose; a restart in place passes the old port */
+  port?: number;
+  /** worker processes (default 1); with more, all listen on the port the first one got */
+  workers?: number;
+  cpu?: number;
+}
+
 /**
- * Starts the built iris-api (one worker) on 127.0.0.1, on port 0 unless `port` is given (a restart in place),
- * and resolves once it is ready (its port read from its ready line).
+ * Starts the built iris-api on 127.0.0.1 and resolves once every worker is ready; its port is read from a
+ * worker's ready line (with several workers Node's cluster gives them all the port the first one got).
  */
-export async function startApi(env: Readonly<Record<string, string>> = {}, port = 0): Promise<ApiProcess> {
+export async function startApi(spec: ApiSpec = {}): Promise<ApiProcess> {
+  const workers = spec.workers ?? 1;
   const proc = await startProcess({
     name: 'iris-api',
     command: process.execPath,
     args: [API_BIN],
-    env: { PORT: String(port), HOST: '127.0.0.1', WORKERS: '1', ...env, LOG_LEVEL: 'info', LOG_FORMAT: 'json' },
-    readyLine: (l) => l.msg === 'iris-api ready',
+    env: {
+      PORT: String(spec.port ?? 0),
+      HOST: '127.0.0.1',
+      ...spec.env,
+      WORKERS: String(workers),
+      LOG_LEVEL: 'info',
+      LOG_FORMAT: 'json',
+    },
+    cpu: spec.cpu,
+    readyLine: (l) => l.msg === (workers > 1 ? 'iris-api cluster ready' : 'iris-api ready'),
   });
-  const url = new URL(String(proc.ready?.url));
+  const ready = await proc.waitForLog(/^iris-api ready$/);
+  const url = new URL(String(ready.url));
   return { proc, port: Number(url.port), origin: url.origin };
 }
 
