@@ -1,7 +1,7 @@
 // The caller's Envoy built by callerBootstrap(), run for real (Envoy 1.40, one worker) against
 // controllable upstreams on 127.0.0.1: what it admits, what it retries, whom it ejects.
 import { callerBootstrap, parseMeshPolicy, type Profile } from '../src/index.js';
-import { startEnvoy, stat, type RunningEnvoy } from './support/envoy.js';
+import { startEnvoy, stat, type TestEnvoy as RunningEnvoy } from '@infer-cb/testkit';
 import { byStatus, send, TestUpstream, until, type Reply } from './support/upstream.js';
 
 const ANY_PORT = { address: '127.0.0.1', port: 0 };

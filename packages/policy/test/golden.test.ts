@@ -16,7 +16,7 @@ import {
   type Profile,
   type SidecarConfigOptions,
 } from '../src/index.js';
-import { validate } from './support/envoy.js';
+import { validateBootstrap as validate } from '@infer-cb/testkit';
 
 const GOLDEN = fileURLToPath(new URL('./golden/', import.meta.url));
 const BOOK = fileURLToPath(new URL('../fixtures/book-destinationrule.yaml', import.meta.url));

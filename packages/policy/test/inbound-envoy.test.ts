@@ -2,7 +2,7 @@
 // the DestinationRule's pool applies per replica, shared by every caller, and its overflow answers meet
 // the callers' retry policies.
 import { callerBootstrap, inboundBootstrap, parseMeshPolicy, type MeshPolicy, type Profile } from '../src/index.js';
-import { startEnvoy, stat, type RunningEnvoy } from './support/envoy.js';
+import { startEnvoy, stat, type TestEnvoy as RunningEnvoy } from '@infer-cb/testkit';
 import { byStatus, send, TestUpstream, until, type Reply } from './support/upstream.js';
 
 const ANY_PORT = { address: '127.0.0.1', port: 0 };

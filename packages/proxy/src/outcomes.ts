@@ -31,13 +31,19 @@ export interface OutcomeRow {
 /** Methods a reverse proxy for one upstream forwards (CONNECT is refused). */
 const PROXIED_METHODS = 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS';
 
+/** The header that keeps Envoy (a mesh's callers) from retrying an answer on another pod. */
+const SHED: Readonly<Record<string, string>> = { 'x-envoy-ratelimited': 'true' };
+
 /** The outcome table (see the module comment for its columns). */
 // prettier-ignore
 export const OUTCOMES = {
-  // Shed before the upstream: the caller may retry elsewhere at once.
-  overload:               { status: 503, code: 'CB_OVERLOAD',             retryAfter: 'second',  reasonHeader: true },
-  'queue-timeout':        { status: 503, code: 'CB_QUEUE_TIMEOUT',        retryAfter: 'second',  reasonHeader: true },
-  deadline:               { status: 503, code: 'CB_DEADLINE',             retryAfter: 'second',  reasonHeader: true },
+  // Shed for load before the upstream: the client may come back after Retry-After; a mesh should not send
+  // it to another pod at once (they are as loaded), and Envoy's router retries no answer that carries
+  // x-envoy-ratelimited (Istio before 1.24 retries every other 503 twice; docs/istio-arm.md).
+  overload:               { status: 503, code: 'CB_OVERLOAD',             retryAfter: 'second',  reasonHeader: true, headers: SHED },
+  'queue-timeout':        { status: 503, code: 'CB_QUEUE_TIMEOUT',        retryAfter: 'second',  reasonHeader: true, headers: SHED },
+  deadline:               { status: 503, code: 'CB_DEADLINE',             retryAfter: 'second',  reasonHeader: true, headers: SHED },
+  // This pod's model is failing: another pod may well answer, so a mesh may retry elsewhere.
   'circuit-open':         { status: 503, code: 'CB_CIRCUIT_OPEN',         retryAfter: 'breaker', reasonHeader: true },
   // The upstream failed: the breaker counts these against it.
   'upstream-timeout':     { status: 504, code: 'CB_UPSTREAM_TIMEOUT',     retryAfter: 'second',  reasonHeader: true, upstreamFailure: true },

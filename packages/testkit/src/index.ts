@@ -50,3 +50,4 @@ export {
   type VegetaRecord,
   type VegetaAttack,
 } from './bench.js';
+export { startEnvoy, envoyBinary, validateBootstrap, stat, type TestEnvoy } from './envoy.js';

@@ -1,16 +1,16 @@
+// Envoy for tests: the real binary (`make tools` links it into .tools/bin) on a bootstrap with port-0 listener
+// and admin, started and read back, its stats and access log at hand.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { envoyArgs, type EnvoyBootstrap } from '../../src/index.js';
-
-const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
+import { envoyArgs, type EnvoyBootstrap } from '@infer-cb/policy';
+import { REPO_ROOT } from './bench.js';
 
 /** The Envoy binary: on PATH or in .tools/bin (`make tools` links it there). */
 export function envoyBinary(): string {
-  for (const dir of [...(process.env['PATH'] ?? '').split(delimiter), join(REPO, '.tools', 'bin')]) {
+  for (const dir of [...(process.env['PATH'] ?? '').split(delimiter), join(REPO_ROOT, '.tools', 'bin')]) {
     if (dir === '') continue;
     const file = join(dir, 'envoy');
     try {
@@ -24,7 +24,7 @@ export function envoyBinary(): string {
 }
 
 /** Runs `envoy --mode validate` on a bootstrap; resolves with its exit code and output. */
-export function validate(bootstrap: EnvoyBootstrap): Promise<{ code: number | null; output: string }> {
+export function validateBootstrap(bootstrap: EnvoyBootstrap): Promise<{ code: number | null; output: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'cb-policy-validate-'));
   const file = join(dir, 'bootstrap.yaml');
   writeFileSync(file, stringify(bootstrap));
@@ -40,7 +40,7 @@ export function validate(bootstrap: EnvoyBootstrap): Promise<{ code: number | nu
 }
 
 /** A running Envoy on 127.0.0.1 with the ports it bound. */
-export interface RunningEnvoy {
+export interface TestEnvoy {
   readonly adminUrl: string;
   /** The listener's URL (the bootstrap's one listener). */
   readonly url: string;
@@ -58,7 +58,7 @@ export interface RunningEnvoy {
 export async function startEnvoy(
   make: (accessLogPath: string) => EnvoyBootstrap,
   { timeoutMs = 15_000 } = {},
-): Promise<RunningEnvoy> {
+): Promise<TestEnvoy> {
   const dir = mkdtempSync(join(tmpdir(), 'cb-policy-envoy-'));
   const file = join(dir, 'bootstrap.yaml');
   const addressFile = join(dir, 'admin-address');
