@@ -26,8 +26,9 @@ export interface FaultResult {
   /** Requests with no answer at all (timeouts, resets) completed while it was down or after. */
   unanswered: number;
   /**
-   * Seconds from the model's return until the arm's goodput over 500 ms is back to 90% of
-   * `goodput_before_rps` (null: not within the run).
+   * Seconds from the model's return to the start of the first 500 ms in which the arm's goodput is back to
+   * 90% of `goodput_before_rps` (null: not within the run). Answers take a service time, so this is at least
+   * the time to the returned model's first answers.
    */
   recovered_after_s: number | null;
 }
@@ -58,7 +59,8 @@ export function faultResult(
     for (let i = bin(returnedAtMs); i + WINDOW_BINS <= bins.length; i++) {
       const ok = bins.slice(i, i + WINDOW_BINS).reduce((a, b) => a + b.ok, 0);
       if (ok >= need) {
-        recovered = Math.max(0, Math.round((i + WINDOW_BINS) * FINE_BIN_MS - returnedAtMs) / 1000);
+        // From the start of the first 500 ms back at that level: when the arm was whole again.
+        recovered = Math.max(0, Math.round(i * FINE_BIN_MS - returnedAtMs) / 1000);
         break;
       }
     }

@@ -106,6 +106,11 @@ export const SETTINGS = {
     resetTimeoutMs: duration(['sidecar.breaker.resetTimeout', `${OUTLIER}.baseEjectionTime`], 2000),
     /** cap of the doubling open interval, ms */
     maxResetTimeoutMs: duration('sidecar.breaker.maxResetTimeout', 30_000, { atLeast: 'resetTimeoutMs' }),
+    /**
+     * open interval while the upstream cannot be reached at all (connection refused, connect timeout):
+     * such a probe costs the model nothing, so it is tried this often instead of backing off, ms
+     */
+    unreachableResetTimeoutMs: duration('sidecar.breaker.unreachableResetTimeout', 250, { minMs: 10 }),
     /** upstream failures in a row that open the breaker (Istio's default 5); 0 disables */
     consecutive5xxErrors: int(`${OUTLIER}.consecutive5xxErrors`, 5, { min: 0 }),
     /** 502/503/504 or connection failures in a row that open the breaker; 0 disables */

@@ -16,6 +16,7 @@ const OPTIONS: BreakerOptions['breaker'] = {
   rollingWindowMs: 10_000,
   resetTimeoutMs: 2000,
   maxResetTimeoutMs: 30_000,
+  unreachableResetTimeoutMs: 250,
   consecutive5xxErrors: 0,
   consecutiveGatewayErrors: 0,
 };
@@ -127,6 +128,44 @@ describe('Breaker', () => {
     b.respond(500);
     await b.fireN(20);
     expect(b.breaker.retryAfterMs()).toBe(2000);
+    b.breaker.close();
+  });
+
+  it('probes an unreachable upstream every unreachableResetTimeout, without backing off, and closes when it is back', async () => {
+    const b = setup({ consecutive5xxErrors: 5 });
+    b.throwing(new UpstreamUnavailableError('connect ECONNREFUSED'));
+    await b.fireN(5);
+    expect(b.breaker.state).toBe('open');
+    const openIntervals: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      openIntervals.push(b.breaker.retryAfterMs());
+      jest.advanceTimersByTime(openIntervals[i]!);
+      expect(b.breaker.state).toBe('half-open');
+      expect(await b.fire()).toBe('CB_UPSTREAM_UNAVAILABLE'); // the probe is refused at once
+      expect(b.breaker.state).toBe('open');
+    }
+    expect(openIntervals).toEqual([250, 250, 250, 250]);
+    // The model is back: within one interval its probe goes through and the breaker closes.
+    b.respond(200);
+    jest.advanceTimersByTime(250);
+    expect(await b.fire()).toBe(200);
+    expect(b.breaker.state).toBe('closed');
+    b.breaker.close();
+  });
+
+  it('backs off again once a reachable upstream answers its probe badly', async () => {
+    const b = setup({ consecutive5xxErrors: 5 });
+    b.throwing(new UpstreamUnavailableError('connect ECONNREFUSED'));
+    await b.fireN(5);
+    expect(b.breaker.retryAfterMs()).toBe(250);
+    jest.advanceTimersByTime(250);
+    b.respond(500); // it listens again, but fails: a struggling model gets the backoff
+    await b.fire();
+    expect(b.breaker.state).toBe('open');
+    expect(b.breaker.retryAfterMs()).toBe(2000);
+    jest.advanceTimersByTime(2000);
+    await b.fire();
+    expect(b.breaker.retryAfterMs()).toBe(4000);
     b.breaker.close();
   });
 

@@ -1,7 +1,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import CircuitBreaker from 'opossum';
 import type { Settings } from '../config.js';
-import { CircuitOpenError, SidecarError, UpstreamStatusError } from '../errors.js';
+import { CircuitOpenError, SidecarError, UpstreamStatusError, UpstreamUnavailableError } from '../errors.js';
 import type { BreakerState, StateDocument } from '../outcomes.js';
 import type { Layer, ProxyRequest, ProxyResponse, Reconfigurable } from '../pipeline.js';
 
@@ -29,6 +29,12 @@ function isGatewayFailure(err: unknown): boolean {
  * The one adapter around opossum: error rate over a rolling window, consecutive failures like Istio's
  * outlier detection, an open interval that backs off exponentially while probes fail, one probe when
  * half-open. opossum's own timeout, capacity and shared AbortController are not used.
+ *
+ * The open interval depends on how the upstream failed last. A model that answers badly or slowly is
+ * struggling, and its probes back off (resetTimeout, doubling to maxResetTimeout). A model that cannot be
+ * reached at all (its container is restarting) is not: a probe is refused in microseconds and costs it
+ * nothing, so the breaker probes every `unreachableResetTimeout` (250 ms) and closes within that of the
+ * model's return (the lab's fault run: 3.3 s after the model came back with the backoff alone).
  */
 export class Breaker implements Reconfigurable<BreakerOptions> {
   /** counters since start, for /state */
@@ -37,6 +43,8 @@ export class Breaker implements Reconfigurable<BreakerOptions> {
   private next: Action | undefined;
   private current: BreakerState = 'closed';
   private openUntil = 0;
+  /** the open interval after a struggling upstream's failed probe: doubles, back to resetTimeout on close */
+  private backoffMs = 0;
   private consecutive5xx = 0;
   private consecutiveGateway = 0;
   private readonly listeners: TransitionListener[] = [];
@@ -45,6 +53,7 @@ export class Breaker implements Reconfigurable<BreakerOptions> {
 
   constructor(options: BreakerOptions) {
     this.options = options.breaker;
+    this.backoffMs = this.options.resetTimeoutMs;
   }
 
   /** The current state. */
@@ -71,6 +80,7 @@ export class Breaker implements Reconfigurable<BreakerOptions> {
     this.cb = this.create(this.next);
     old?.shutdown();
     this.consecutive5xx = this.consecutiveGateway = 0;
+    this.backoffMs = breaker.resetTimeoutMs;
     this.transition('closed');
   }
 
@@ -139,25 +149,36 @@ export class Breaker implements Reconfigurable<BreakerOptions> {
       enableSnapshots: false,
       resetTimeout: o.resetTimeoutMs,
       // Returning true means "not a failure": 4xx never reach here; admission rejections,
-      // client disconnects and opossum's own ESEMLOCKED are not the upstream's fault.
-      errorFilter: (err: unknown) => !isUpstreamFailure(err),
+      // client disconnects and opossum's own ESEMLOCKED are not the upstream's fault. opossum calls it before
+      // it decides to open, so the open interval it then takes follows this failure's kind.
+      errorFilter: (err: unknown) => {
+        if (!isUpstreamFailure(err)) return true;
+        live.resetTimeout =
+          err instanceof UpstreamUnavailableError
+            ? Math.min(o.unreachableResetTimeoutMs, this.backoffMs)
+            : this.backoffMs;
+        return false;
+      },
     });
     // opossum reads options.resetTimeout each time it opens; its typings do not expose the object.
     const live = (cb as unknown as { options: { resetTimeout: number } }).options;
+    live.resetTimeout = this.backoffMs;
     cb.on('open', () => {
       if (this.cb !== cb) return;
       this.counters.opened++;
       this.openUntil = Date.now() + live.resetTimeout;
       this.transition('open');
     });
-    cb.on('halfOpen', () => {
+    cb.on('halfOpen', (openedMs: number) => {
       if (this.cb !== cb) return;
-      // If this probe fails, the next open interval is twice as long (capped).
-      live.resetTimeout = Math.min(live.resetTimeout * 2, o.maxResetTimeoutMs);
+      // If this probe fails with a struggling upstream, the next open interval is twice as long (capped).
+      if (openedMs >= this.backoffMs) this.backoffMs = Math.min(this.backoffMs * 2, o.maxResetTimeoutMs);
+      live.resetTimeout = this.backoffMs;
       this.transition('half-open');
     });
     cb.on('close', () => {
       if (this.cb !== cb) return;
+      this.backoffMs = o.resetTimeoutMs;
       live.resetTimeout = o.resetTimeoutMs;
       this.consecutive5xx = this.consecutiveGateway = 0;
       this.transition('closed');
