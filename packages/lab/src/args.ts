@@ -38,6 +38,8 @@ export interface LabFlags {
   explicit: ExplicitNumbers;
   apiNice: number;
   apiCpu: number;
+  /** The CPU limit's period (ms): how long a replica that spent its budget may be stopped at most. */
+  apiCpuPeriodMs: number;
   inferenceConcurrency: number;
   inferenceMs: number;
 }
@@ -94,6 +96,8 @@ a side-by-side comparison, summary.json, report.html and raw series under --out.
   --inference-concurrency N  inferences one replica runs at once, the rest wait in order (default 8; 0 = no limit)
   --inference-ms T      each inference holds its slot T ms: the replica serves N/T per second (default 200; 0 = off)
   --api-cpu C           CPU limit per API replica in cores, like a pod's limits.cpu (default 0 = none)
+  --api-cpu-period D    the CPU limit's period (default 50ms; Kubernetes' CFS period is 100ms): a replica that
+                        spent its budget is stopped for up to this long
   --api-nice N          niceness of the API processes, 0-19 (default 10; see docs/lab.md)
   --help                this text
 `;
@@ -132,6 +136,7 @@ export function parseLabArgs(argv: readonly string[]): LabFlags {
         policy: { type: 'string' },
         'istio-profile': { type: 'string' },
         fault: { type: 'string' },
+        'api-cpu-period': { type: 'string' },
         prometheus: { type: 'boolean' },
         keep: { type: 'boolean' },
         'probe-seconds': { type: 'string' },
@@ -197,6 +202,11 @@ export function parseLabArgs(argv: readonly string[]): LabFlags {
   const profile = str('istio-profile') ?? (seed ? 'book' : 'current');
   if (!(PROFILES as readonly string[]).includes(profile))
     problems.push(`--istio-profile must be one of ${PROFILES.join(', ')}, got "${profile}"`);
+  const periodRaw = str('api-cpu-period');
+  const apiCpuPeriodS = periodRaw === undefined ? undefined : durationSeconds(periodRaw);
+  if (periodRaw !== undefined && (apiCpuPeriodS === undefined || apiCpuPeriodS < 0.005 || apiCpuPeriodS > 1))
+    problems.push(`--api-cpu-period must be a duration of 5ms-1s, got "${periodRaw}"`);
+  const apiCpuPeriod = apiCpuPeriodS === undefined ? undefined : Math.round(apiCpuPeriodS * 1000);
   const faultRaw = str('fault');
   const fault = faultRaw === undefined ? undefined : durationSeconds(faultRaw);
   if (faultRaw !== undefined && (fault === undefined || fault <= 0 || fault >= (dur ?? 10)))
@@ -238,6 +248,7 @@ export function parseLabArgs(argv: readonly string[]): LabFlags {
     maxInflight: int('max-inflight', 20_000, 1, 1_000_000),
     apiNice: int('api-nice', 10, 0, 19),
     apiCpu: num('api-cpu', 0, 0),
+    apiCpuPeriodMs: apiCpuPeriod ?? 50,
     inferenceConcurrency: int('inference-concurrency', 8, 0, 10_000),
     inferenceMs: int('inference-ms', seed ? SEED_INFERENCE_MS : 200, 0, 600_000),
     explicit: Object.fromEntries(

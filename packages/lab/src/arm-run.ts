@@ -44,6 +44,7 @@ export interface ArmRunContext {
   labelPath?: string;
   apiNice: number;
   apiCpu: number;
+  apiCpuPeriodMs: number;
   inference: { concurrency: number; ms: number };
   /** The cb-sidecar config of a sidecar arm. */
   sidecarFor: (arm: ArmName) => Record<string, unknown>;
@@ -317,6 +318,7 @@ export async function runArm(
     paths: ctx.paths,
     apiNice: ctx.apiNice,
     apiCpu: ctx.apiCpu,
+    apiCpuPeriodMs: ctx.apiCpuPeriodMs,
     inference: ctx.inference,
     warmupRequests: ctx.apiCpu > 0 ? API_WARMUP_REQUESTS : 0,
     warmupBody: ctx.body,

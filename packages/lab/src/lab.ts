@@ -66,6 +66,7 @@ export interface LabSummary {
     preset: 'seed' | null;
     api_nice: number;
     api_cpu: number;
+    api_cpu_period_ms: number;
     inference_concurrency: number;
     inference_ms: number;
   };
@@ -146,6 +147,7 @@ export async function runLab(sup: Supervisor, opts: LabOptions, io: LabIO): Prom
       preset: opts.preset ?? null,
       api_nice: opts.apiNice,
       api_cpu: opts.apiCpu,
+      api_cpu_period_ms: opts.apiCpuPeriodMs,
       inference_concurrency: opts.inference.concurrency,
       inference_ms: opts.inference.ms,
     },

@@ -126,6 +126,7 @@ async function main(): Promise<number> {
         policy: { file: policyFile, profile: flags.istioProfile },
         apiNice: flags.apiNice,
         apiCpu: flags.apiCpu,
+        apiCpuPeriodMs: flags.apiCpuPeriodMs,
         inference: { concurrency: flags.inferenceConcurrency, ms: flags.inferenceMs },
         outDir,
         paths,

@@ -96,6 +96,8 @@ export interface TopologyOptions {
    * by a cpu-quota child (SIGSTOP/SIGCONT per 50 ms period, like CFS bandwidth control).
    */
   apiCpu?: number;
+  /** The CPU limit's period (ms, default 50). */
+  apiCpuPeriodMs?: number;
   /**
    * The replica's model as a server with a fixed number of execution slots (the API's
    * INFERENCE_CONCURRENCY and INFERENCE_MIN_MS, service-time.ts): at most `concurrency` inferences at
@@ -270,7 +272,7 @@ export async function startTopology(sup: Supervisor, opts: TopologyOptions): Pro
         '--cpu',
         String(opts.apiCpu),
         '--period-ms',
-        '50',
+        String(opts.apiCpuPeriodMs ?? 50),
         ...apis.flatMap((a) => ['--pid', String(a.pid)]),
       ],
     });
