@@ -2,7 +2,7 @@
 // prometheus-operator PrometheusRule into the monitoring component (make dashboards); each expression is built
 // from the same selectors as the dashboards and unit-tested with promtool (test/dashboards.test.ts).
 import { stringify } from 'yaml';
-import { clientSeen } from './selectors.js';
+import { clientSeen, envoyStat } from './selectors.js';
 
 /** One alerting rule. */
 export interface AlertRule {
@@ -57,7 +57,8 @@ export function alertGroups(): RuleGroup[] {
       rules: [
         {
           alert: 'EnvoyOutlierEjection',
-          expr: 'sum by (namespace) (envoy_cluster_outlier_detection_ejections_active{cluster_name=~"outbound\\\\|.*"}) > 0',
+          // Istio's label names or a stock Envoy's, whichever the Envoys give (selectors.ts).
+          expr: `(${envoyStat((select) => `sum by (namespace) (${select('envoy_cluster_outlier_detection_ejections_active')})`, '.+', { match: '=~' })}) > 0`,
           for: '1m',
           labels: { severity: 'warning' },
           annotations: {

@@ -1,6 +1,7 @@
 // Small builders shared by the dashboards: every panel queries the Prometheus chosen by the
 // `datasource` variable, and every query is a PromQL expression with a legend.
 import type * as cog from '@grafana/grafana-foundation-sdk/cog';
+import { LegendDisplayMode, LegendPlacement, VizLegendOptionsBuilder } from '@grafana/grafana-foundation-sdk/common';
 import type * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
 import { DatasourceVariableBuilder } from '@grafana/grafana-foundation-sdk/dashboard';
 import { DataqueryBuilder } from '@grafana/grafana-foundation-sdk/prometheus';
@@ -56,7 +57,10 @@ function panel<T extends TimeseriesPanelBuilder | StatPanelBuilder>(
   return builder;
 }
 
-/** A time series panel of the given queries, in `unit` (Grafana unit id). */
+/**
+ * A time series panel of the given queries, in `unit` (Grafana unit id), with its legend shown: panels overlay
+ * arms, and the same quantity read from Istio's telemetry and from Envoy's own stats.
+ */
 export function timeseries(
   title: string,
   description: string,
@@ -64,7 +68,12 @@ export function timeseries(
   queries: Query[],
   size: Size,
 ): TimeseriesPanelBuilder {
-  return panel(new TimeseriesPanelBuilder(), title, description, unit, queries, size);
+  const legend = new VizLegendOptionsBuilder()
+    .showLegend(true)
+    .displayMode(LegendDisplayMode.List)
+    .placement(LegendPlacement.Bottom)
+    .calcs([]);
+  return panel(new TimeseriesPanelBuilder(), title, description, unit, queries, size).legend(legend);
 }
 
 /** A single-value panel showing the latest value of each query. */
