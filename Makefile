@@ -375,3 +375,9 @@ bench-adaptive: install $(TOOLS)/bin/vegeta ## adaptive vs static limits in cb-s
 bench-overhead: install system-deps $(TOOLS)/bin/vegeta ## CPU/request, req/s, added latency, RSS: direct vs cb-sidecar (vs BASELINE=<rev>) vs HAProxy vs http-proxy -> bench/results/overhead.md
 	npx tsc -b packages/testkit
 	BASELINE=$(BASELINE) node bench/overhead/run.mjs
+
+# The derivation rule against the model and against Envoy (issue 12 item 4; docs/istio-arm.md). Run it alone on the
+# machine: `flock /work/locks/machine make bench-service-time`. BENCH_ARGS passes flags, e.g. --service-ms 30 --rounds 3.
+.PHONY: bench-service-time
+bench-service-time: build tools ## one 8-slot model at 3x capacity, T = 5/30/200/1000 ms: cb-sidecar static + adaptive vs Envoy 8+8 (~9 min) -> bench/results/service-time.md
+	node bench/service-time/run.mjs $(BENCH_ARGS)
