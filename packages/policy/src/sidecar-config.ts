@@ -47,8 +47,23 @@ export interface ExplicitNumbers {
   readonly adaptiveMax?: number;
 }
 
-/** The default handoff time (ms), from the lab: sidecar -> API on loopback plus parsing, ~0.3-1 ms. */
-export const DEFAULT_HANDOFF_MS = 1;
+/**
+ * The default handoff time (ms): from a slot freeing until the sidecar's next request occupies it (the answer's
+ * way back, admission of the next request, the loopback hop, the API's parsing). Measured by
+ * `make bench-service-time` (arm sidecar-slots: the limit at exactly the model's 8 slots, so each slot idles h
+ * between answers and the model serves 8 / (T + h)) at 5 ms and 3x overload, where arrivals (0.24 ms apart) are
+ * denser than completions and the queue is rarely empty: h = 1.6-1.8 ms, with the sidecar at ~60% of a core.
+ * The idle machine's 1 ms gave limit 10 at 5 ms, which served 85-93% of the model's capacity; 2 ms gives 12.
+ */
+export const DEFAULT_HANDOFF_MS = 2;
+
+/**
+ * The adaptive ceiling as a multiple of the static limit. The limiter's sawtooth runs between ~0.9 and ~2 times
+ * the model's parallelism (docs/adaptive.md); 4x let it park 36 requests at a 200 ms model of 8 slots (28 of
+ * them waiting inside the model, where nobody can shed them: accepted p50 449 ms, p99 973 ms against the static
+ * limit's 206 / 341 ms, bench-service-time), 2x bounds that at 18 (367 / 553 ms) at the same goodput.
+ */
+const ADAPTIVE_MAX_FACTOR = 2;
 
 /** The numbers derived for one replica, with the arithmetic in words. */
 export interface SidecarDerivation {
@@ -108,7 +123,7 @@ const msText = (ms: number): string => (ms >= 1000 && ms % 1000 === 0 ? `${ms / 
  *   time)), so a slot that frees finds the next request already at the model; queue timeout = a tenth of the
  *   service time (at least 1 ms); pending = ceil(2 × slots × queue timeout / service time), the completions
  *   expected within the queue timeout, doubled for their jitter; CoDel's target = the queue timeout;
- * - adaptive: min = that limit, max = 4 × it (without the model: 1 and the mesh's figure).
+ * - adaptive: min = that limit, max = 2 × it (without the model: 1 and the mesh's figure).
  * @throws PolicyError POLICY_BAD_OPTIONS listing every problem in `opts`
  */
 export function deriveSidecarLimits(policy: MeshPolicy, opts: SidecarConfigOptions): SidecarDerivation {
@@ -200,10 +215,10 @@ function derive(policy: MeshPolicy, opts: SidecarConfigOptions): SidecarDerivati
       `against the mesh: ${perReplicaInflight} in flight per replica leaves ${S - perReplicaInflight} of the model's ${S} slots idle`,
     );
   else lines.push(`against the mesh: ${perReplicaInflight} in flight per replica is about what the model can use`);
-  const adaptive = opts.mode === 'adaptive' ? { min: limit, max: 4 * limit } : undefined;
+  const adaptive = opts.mode === 'adaptive' ? { min: limit, max: ADAPTIVE_MAX_FACTOR * limit } : undefined;
   if (adaptive !== undefined)
     lines.push(
-      `adaptive: min = the static limit ${limit} (below it a slot idles for certain), max = 4 x ${limit} = ${adaptive.max} (room to find a faster or wider model)`,
+      `adaptive: min = the static limit ${limit} (below it a slot idles for certain), max = ${ADAPTIVE_MAX_FACTOR} x ${limit} = ${adaptive.max} (room for the limiter's sawtooth and a faster model; more would only wait inside the model)`,
     );
   return {
     mode: opts.mode,

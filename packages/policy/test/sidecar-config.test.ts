@@ -32,7 +32,7 @@ function settingsOf(policy = MANIFESTS_DR, opts: SidecarConfigOptions = lab(200)
 describe('deriveSidecarLimits: the model known', () => {
   it.each([
     // service time, limit (8 slots + handoff), pending, queue timeout
-    [5, 10, 4, 1],
+    [5, 12, 4, 1],
     [30, 9, 2, 3],
     [200, 9, 2, 20],
     [1000, 9, 2, 100],
@@ -45,13 +45,14 @@ describe('deriveSidecarLimits: the model known', () => {
   it('keeps a slot of headroom above the model slots, and says why', () => {
     const d = deriveSidecarLimits(MANIFESTS_DR, lab(200));
     expect(d.explanation.join('\n')).toMatch(
-      /limit = slots \+ handoff slots = 8 \+ max\(1, ceil\(8 x 1ms \/ 200ms\)\) = 9/,
+      /limit = slots \+ handoff slots = 8 \+ max\(1, ceil\(8 x 2ms \/ 200ms\)\) = 9/,
     );
     expect(d.explanation.join('\n')).toMatch(/against the mesh: 34 in flight per replica is more than the model's 9/);
   });
 
-  it('adaptive: from the static limit up to 4 times it', () => {
-    expect(deriveSidecarLimits(MANIFESTS_DR, lab(200, 'adaptive')).adaptive).toEqual({ min: 9, max: 36 });
+  it('adaptive: from the static limit up to twice it', () => {
+    expect(deriveSidecarLimits(MANIFESTS_DR, lab(200, 'adaptive')).adaptive).toEqual({ min: 9, max: 18 });
+    expect(deriveSidecarLimits(MANIFESTS_DR, lab(5, 'adaptive')).adaptive).toEqual({ min: 12, max: 24 });
   });
 
   it('shows the mesh figure per replica: per-caller limit x callers / replicas, capped by the inbound pool', () => {
@@ -107,7 +108,7 @@ describe('sidecarConfig: a config cb-sidecar accepts, with the derived numbers',
 
   it('adaptive: cb-sidecar starts at the floor and may grow to the ceiling', () => {
     const s = settingsOf(MANIFESTS_DR, lab(200, 'adaptive'));
-    expect(s.concurrency).toEqual({ mode: 'adaptive', limit: 36, min: 9, max: 36 });
+    expect(s.concurrency).toEqual({ mode: 'adaptive', limit: 18, min: 9, max: 18 });
   });
 
   it("the book's DR: its deprecated and Envoy-only fields do not reach the sidecar", () => {
