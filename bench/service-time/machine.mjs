@@ -30,6 +30,12 @@ export function cpuSeconds(pid) {
   return processes().get(pid)?.cpu ?? 0;
 }
 
+/** The process id of this process's child named `comm` (the first found); undefined when there is none. */
+export function childPid(comm) {
+  for (const [pid, p] of processes()) if (p.ppid === process.pid && p.comm === comm) return pid;
+  return undefined;
+}
+
 /** Busy, stolen and total ticks of the whole machine so far (/proc/stat). */
 export function machineTicks() {
   const [, ...v] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).map(Number);
