@@ -114,7 +114,7 @@ function timeWaitSockets() {
  * (the body is unread, so the connection cannot be reused), and at 5 ms one 8 s Envoy arm leaves ~25,000 of
  * them; the next arm's load generator could not connect.
  */
-export async function settlePorts(max = 4000) {
+export async function settlePorts(max) {
   const start = Date.now();
   let n = timeWaitSockets();
   while (n > max && Date.now() - start < 70_000) {
