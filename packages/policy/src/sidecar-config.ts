@@ -52,8 +52,9 @@ export interface ExplicitNumbers {
  * way back, admission of the next request, the loopback hop, the API's parsing). Measured by
  * `make bench-service-time` (arm sidecar-slots: the limit at exactly the model's 8 slots, so each slot idles h
  * between answers and the model serves 8 / (T + h)) at 5 ms and 3x overload, where arrivals (0.24 ms apart) are
- * denser than completions and the queue is rarely empty: h = 1.6-1.8 ms, with the sidecar at ~60% of a core.
- * The idle machine's 1 ms gave limit 10 at 5 ms, which served 85-93% of the model's capacity; 2 ms gives 12.
+ * denser than completions and the queue is rarely empty: h = 1.1-1.8 ms over two runs, with the sidecar at ~60%
+ * of a core. The idle machine's 1 ms gave limit 10 at 5 ms, which served 85-93% of the model's capacity; 2 ms
+ * gives 12 (84-97%, set by the sidecar's own event-loop stalls; BENCHMARKS.md).
  */
 export const DEFAULT_HANDOFF_MS = 2;
 
