@@ -94,10 +94,10 @@ describe('deriveSidecarLimits: the model known', () => {
 });
 
 describe('sidecarConfig: a config cb-sidecar accepts, with the derived numbers', () => {
-  it('static, 8 slots x 200 ms: limit 9, queue 2 waiting up to 20 ms, CoDel target = queue timeout', () => {
+  it('static, 8 slots x 200 ms: limit 9, queue 2 waiting up to 20 ms, CoDel target 5 ms', () => {
     const s = settingsOf();
     expect(s.concurrency).toEqual({ mode: 'static', limit: 9, min: 1, max: 9 });
-    expect(s.queue).toEqual({ size: 2, timeoutMs: 20, codelTargetMs: 20, codelIntervalMs: 100 });
+    expect(s.queue).toEqual({ size: 2, timeoutMs: 20, codelTargetMs: 5, codelIntervalMs: 100 });
     // The pool settings and the breaker's consecutive count come from the DestinationRule.
     expect(s.upstream.connectTimeoutMs).toBe(1000);
     expect(s.upstream.maxRequestsPerConnection).toBe(100);
