@@ -113,6 +113,7 @@ print-%: ## print a variable's value (make -s print-SCHEMAS), for the tests
 # Debian packages the lab, tests and benchmarks drive for real: Chromium (report screenshots),
 # Prometheus (dashboard queries), HAProxy (the lab's Service and a benchmark peer), wrk (benchmark peer).
 # Debian puts daemons in /usr/sbin, often not on a user's PATH: look there too before installing.
+# apt waits up to 10 min for another apt (unattended upgrades, a second make) to release its lock.
 SYSTEM_PKGS := chromium:chromium prometheus:prometheus haproxy:haproxy wrk:wrk
 system-deps: ## install the Debian packages the tests use (chromium, prometheus, haproxy, wrk)
 	@missing=""; for p in $(SYSTEM_PKGS); do cmd=$${p%%:*}; pkg=$${p##*:}; \
@@ -120,7 +121,8 @@ system-deps: ## install the Debian packages the tests use (chromium, prometheus,
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  $$SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq \
+	    && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
 # Tests that put load on the machine run one at a time after everything else: each measures latency or
