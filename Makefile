@@ -150,8 +150,9 @@ BOOK_POLICY := packages/policy/fixtures/book-destinationrule.yaml
 lab-callers: build tools system-deps ## the caller-count experiment: istio vs sidecar at 1, 2, 4, 8 callers (RUNS=3) -> bench/results/lab-callers.md
 	$(LAB_SERIES) --name callers --title "istio against sidecar by number of callers" -- --arms istio,sidecar --callers 1,2,4,8 $(LAB_ARGS)
 
-lab-seed: build tools system-deps ## the book's experiment reproduced and beaten: --preset seed (RUNS=3) -> bench/results/lab-seed.md
+lab-seed: build tools system-deps ## the book's experiment reproduced and beaten: --preset seed (RUNS=3) -> bench/results/lab-seed.md, and its istio arm under a CPU quota -> lab-seed-cpu.md
 	$(LAB_SERIES) --name seed --title "the book's run (--preset seed)" -- --preset seed $(LAB_ARGS)
+	$(LAB_SERIES) --name seed-cpu --title "the book's run, the replicas' speed set by a CPU quota (istio)" -- --preset seed --arms istio --inference-concurrency 0 --inference-ms 0 --api-cpu 0.04 --api-cpu-period 100ms $(LAB_ARGS)
 
 lab-fault: build tools system-deps ## one replica's model killed for 3 s mid-run, manifests' and book's DestinationRule (RUNS=3) -> bench/results/lab-fault*.md
 	$(LAB_SERIES) --name fault --title "a model killed for 3 s, the DestinationRule in manifests/" -- --arms istio,sidecar,istio-sidecar --duration 15s --fault 3s $(LAB_ARGS)

@@ -12,16 +12,32 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const USAGE = 'usage: series.mjs --name NAME --runs N (1-20) [--title T] -- <cb-lab flags>\n';
 const sep = process.argv.indexOf('--');
-const { values } = parseArgs({
-  args: process.argv.slice(2, sep < 0 ? undefined : sep),
-  options: { name: { type: 'string' }, runs: { type: 'string' }, title: { type: 'string' } },
-});
+let values;
+try {
+  ({ values } = parseArgs({
+    args: process.argv.slice(2, sep < 0 ? undefined : sep),
+    options: {
+      name: { type: 'string' },
+      runs: { type: 'string' },
+      title: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  }));
+} catch (err) {
+  process.stderr.write(`series.mjs: ${err.message}\n${USAGE}`);
+  process.exit(2);
+}
+if (values.help) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
 const labArgs = sep < 0 ? [] : process.argv.slice(sep + 1);
 const name = values.name;
 const runs = Number(values.runs ?? 3);
 if (name === undefined || !/^[a-z0-9-]+$/.test(name) || !Number.isInteger(runs) || runs < 1 || runs > 20) {
-  process.stderr.write('usage: series.mjs --name NAME --runs N [--title T] -- <cb-lab flags>\n');
+  process.stderr.write(USAGE);
   process.exit(2);
 }
 
