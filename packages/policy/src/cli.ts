@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
-import { durationToMs } from '@infer-cb/proxy/duration';
+import { durationToMs } from '@infer-cb/common';
 import { callerBootstrap } from './caller.js';
 import type { Address } from './envoy.js';
 import { PolicyError } from './errors.js';

@@ -1,4 +1,4 @@
-import { durationToMs } from '@infer-cb/proxy/duration';
+import { durationToMs } from '@infer-cb/common';
 import { envoyDuration, seconds } from './envoy.js';
 import type { ConnectionPoolSettings, MeshPolicy, OutlierDetection } from './policy.js';
 import { MESH_CONNECT_TIMEOUT_MS, UNLIMITED, type ProfileFacts } from './profiles.js';

@@ -1,4 +1,4 @@
-import { durationToMs } from '@infer-cb/proxy/duration';
+import { durationToMs } from '@infer-cb/common';
 import { PolicyError } from './errors.js';
 import { PROFILES, type Profile } from './profiles.js';
 

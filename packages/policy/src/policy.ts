@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { parseAllDocuments } from 'yaml';
-import { durationToMs } from '@infer-cb/proxy/duration';
+import { durationToMs } from '@infer-cb/common';
 import { PolicyError, failOn } from './errors.js';
-import { formatSchemaErrors, markedFields } from './problems.js';
+import { formatSchemaProblems } from '@infer-cb/common';
+import { markedFields } from './problems.js';
 import {
   bareTrafficPolicySchema,
   destinationRuleSchema,
@@ -193,7 +194,7 @@ function parseDocuments(inputs: readonly { text: string; name: string }[], sourc
       const label = kind === 'trafficPolicy' ? where : `${where}: ${kind}${nameOf(record)}`;
       const v = validators[kind] as { schema: Schema; validate: ValidateFunction };
       if (!v.validate(record)) {
-        problems.push(...formatSchemaErrors(v.validate.errors ?? [], label));
+        problems.push(...formatSchemaProblems(v.validate.errors ?? [], label));
         return;
       }
       notModelled.push(...markedFields(record, v.schema).map((line) => `${label}: ${line}`));

@@ -1,4 +1,4 @@
-import { DURATION_PATTERN } from '@infer-cb/proxy/duration';
+import { DURATION_PATTERN } from '@infer-cb/common';
 
 /**
  * JSON schemas of the Istio documents a mesh policy is made of: the fields of istio.io/api

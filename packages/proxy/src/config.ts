@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parseAllDocuments } from 'yaml';
-import { closest } from './config-problems.js';
+import { closest } from '@infer-cb/common';
 import { ConfigError } from './errors.js';
 import { resolveSettings, type Settings } from './settings.js';
 

@@ -10,8 +10,7 @@
  * file keys and says both at once.
  */
 import { Ajv, type ValidateFunction } from 'ajv';
-import { DURATION_PATTERN, durationToMs } from '@infer-cb/common';
-import { formatAjv } from './config-problems.js';
+import { DURATION_PATTERN, durationToMs, formatSchemaProblems } from '@infer-cb/common';
 
 /** How a setting's value is written in the file. */
 type Kind =
@@ -302,7 +301,7 @@ const RELATIONS: readonly [string, string, (a: number, b: number) => boolean, (a
 export function resolveSettings(doc: unknown, source: string): { settings: Settings; problems: string[] } {
   const rule = typeof doc === 'object' && doc !== null && (doc as { kind?: unknown }).kind === 'DestinationRule';
   const validate: ValidateFunction = rule ? validateRule : validateFile;
-  const problems = validate(doc) ? [] : formatAjv(validate.errors ?? [], source);
+  const problems = validate(doc) ? [] : formatSchemaProblems(validate.errors ?? [], source);
   const file = rule ? { trafficPolicy: read(doc, 'spec.trafficPolicy') } : doc;
   const values: Record<string, Record<string, unknown>> = {};
   const texts = new Map<string, string>(); // `section.name` -> the file's text, for relation problems

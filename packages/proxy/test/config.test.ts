@@ -1,7 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { closest } from '../src/config-problems.js';
+import { closest } from '@infer-cb/common';
 import { DEFAULTS, ENV, loadConfig, parseSettings, PROCESS_OPTIONS, SETTINGS, USAGE } from '../src/config.js';
 import { ConfigError } from '../src/errors.js';
 
