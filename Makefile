@@ -374,8 +374,9 @@ bench-adaptive: install $(TOOLS)/bin/vegeta ## adaptive vs static limits in cb-s
 	npx tsc -b packages/testkit
 	BASELINE=$(BASELINE) node bench/adaptive/run.mjs
 
-# BASELINE=<git rev> adds that revision's cb-sidecar, interleaved with this one (ARMS=direct,cb-sidecar,baseline: the two alone).
-bench-overhead: install system-deps $(TOOLS)/bin/vegeta ## CPU/request, req/s, added latency, RSS: direct vs cb-sidecar (vs BASELINE=<rev>) vs HAProxy vs http-proxy -> bench/results/overhead.md
+# BASELINE=<git rev> adds that revision's cb-sidecar, interleaved with this one (ARMS=direct,cb-sidecar,baseline: the two alone;
+# MODES=pinned: one mode). Run it alone on the machine: `flock -x /work/locks/machine make bench-overhead`.
+bench-overhead: install system-deps $(TOOLS)/bin/vegeta $(ENVOY) ## CPU/request, req/s, added p99, RSS (anon + file): cb-sidecar vs Envoy 1.40 (1 worker) vs HAProxy vs the node:http floor, pinned and unpinned (~9 min) -> bench/results/overhead.md
 	npx tsc -b packages/testkit
 	BASELINE=$(BASELINE) node bench/overhead/run.mjs
 

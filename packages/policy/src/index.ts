@@ -14,6 +14,8 @@ export { callerBootstrap, type CallerOptions } from './caller.js';
 export { inboundBootstrap, type InboundOptions } from './inbound.js';
 export {
   envoyArgs,
+  httpListener,
+  loadAssignment,
   ACCESS_LOG_FORMAT,
   type EnvoyBootstrap,
   type EnvoyRunOptions,
