@@ -74,8 +74,8 @@ try {
   const rejectedP99 = percentile(lat(rejected), 99);
   const expectedSent = RATE * DURATION_S;
   const reasons = {};
-  for (const m of metrics.matchAll(/^cb_requests_total\{outcome="([^"]+)",code="(\d+)"\} (\d+)/gm))
-    reasons[`${m[1]} ${m[2]}`] = Number(m[3]);
+  for (const m of metrics.matchAll(/^cb_requests_total\{outcome="([^"]+)",code="(\d+)"[^}]*\} (\d+)/gm))
+    reasons[`${m[1]} ${m[2]}`] = (reasons[`${m[1]} ${m[2]}`] ?? 0) + Number(m[3]); // summed over the classes
 
   // Server-side view: the sidecar's own histogram, per outcome (bucket-interpolated like histogram_quantile).
   const serverQuantile = (outcome, q) => {

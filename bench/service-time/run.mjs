@@ -180,7 +180,7 @@ async function envoyCounters(envoy) {
 async function sidecarCounters(admin) {
   const text = await getText(`${admin}/metrics`);
   const out = {};
-  for (const m of text.matchAll(/^cb_requests_total\{outcome="([^"]+)",code="(\d+)"\} (\d+)/gm))
+  for (const m of text.matchAll(/^cb_requests_total\{outcome="([^"]+)",code="(\d+)"[^}]*\} (\d+)/gm))
     out[m[1]] = (out[m[1]] ?? 0) + Number(m[3]);
   // Its garbage collections (prom-client's default metrics): pauses by kind, as counters.
   for (const m of text.matchAll(/^nodejs_gc_duration_seconds_(sum|count)\{kind="([a-z]+)"\} ([\d.e+-]+)/gm))

@@ -83,9 +83,11 @@ export interface StateSource {
   readonly activeRequests: number;
   readonly admission: Admission;
   readonly breaker: Breaker;
+  /** requests whose priority header held a value that is not a class */
+  readonly unknownPriority: number;
 }
 
-/** The `/state` document: breaker, limit, in flight, queue and admission counters. */
+/** The `/state` document: breaker, limit, in flight, queue, admission counters, and admission by class. */
 export function stateDocument(source: StateSource): StateDocument {
   const admission = source.admission.snapshot();
   return {
@@ -97,6 +99,8 @@ export function stateDocument(source: StateSource): StateDocument {
     inflight: admission.inflight,
     queue: admission.queue,
     admission: admission.admission,
+    classes: admission.classes,
+    unknownPriority: source.unknownPriority,
     activeRequests: source.activeRequests,
   };
 }

@@ -2,11 +2,12 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Settings } from './config.js';
 import { BadRequestError, ClientClosedError } from './errors.js';
+import { classify } from './layers/priority.js';
 import { Cancellation, type ProxyRequest, type Reconfigurable } from './pipeline.js';
 import type { Responder } from './respond.js';
 
-/** What the intake reads from the settings: the deadline header. */
-export type IntakeOptions = Pick<Settings, 'deadline'>;
+/** What the intake reads from the settings: the deadline header, the priority header and path rules. */
+export type IntakeOptions = Pick<Settings, 'deadline' | 'priority'>;
 
 const CLIENT_CLOSED = new ClientClosedError('the client closed the connection before the answer');
 const CONNECT_REFUSED = new BadRequestError(
@@ -55,13 +56,16 @@ function clientErrorRefusal(err: Error & { code?: string }): BadRequestError {
 /**
  * Request intake, the listener's side of the pipeline: refuses what cannot be proxied (CONNECT, Upgrade,
  * malformed HTTP, a target that is not a path, a deadline header that is not a number) and turns every
- * other request into a {@link ProxyRequest}: its upstream path, arrival time, deadline, and a cancellation
- * that fires when the client goes away.
+ * other request into a {@link ProxyRequest}: its upstream path, arrival time, deadline, priority class, and a
+ * cancellation that fires when the client goes away.
  */
 export class Intake implements Reconfigurable<IntakeOptions> {
   /** set when the sidecar drains: answers then ask the client to close its connection */
   draining = false;
+  /** requests whose priority header held a value that is not a class (served as `default`) */
+  unknownPriority = 0;
   private deadlineHeader: string;
+  private priority: IntakeOptions['priority'];
 
   /** @param serve runs one accepted request through the pipeline; it calls {@link done} when it has finished */
   constructor(
@@ -70,6 +74,7 @@ export class Intake implements Reconfigurable<IntakeOptions> {
     private readonly serve: (request: ProxyRequest) => void,
   ) {
     this.deadlineHeader = options.deadline.header;
+    this.priority = options.priority;
   }
 
   /** Takes the listener's requests, and its CONNECT, Upgrade and malformed requests. */
@@ -83,9 +88,10 @@ export class Intake implements Reconfigurable<IntakeOptions> {
     });
   }
 
-  /** Applies a reloaded deadline header. */
+  /** Applies a reloaded deadline header, priority header and path rules. */
   reconfigure(options: IntakeOptions): void {
     this.deadlineHeader = options.deadline.header;
+    this.priority = options.priority;
   }
 
   /** Nothing to release. */
@@ -111,7 +117,9 @@ export class Intake implements Reconfigurable<IntakeOptions> {
       deadline = arrivedAt + ms;
     }
     if (this.draining) res.setHeader('connection', 'close');
-    const request: ProxyRequest = { req, res, cancellation: new Cancellation(), path, arrivedAt, deadline };
+    const { priority, unknown } = classify(req.headers, path, this.priority);
+    if (unknown) this.unknownPriority++;
+    const request: ProxyRequest = { req, res, cancellation: new Cancellation(), path, arrivedAt, deadline, priority };
     res[REQUEST] = request;
     res.on('close', onResponseClose); // a response closes once: `on` spares `once`'s wrapper
     this.serve(request);

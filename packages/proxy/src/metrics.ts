@@ -1,7 +1,13 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Admission } from './layers/admission.js';
 import type { Breaker } from './layers/breaker.js';
-import { BREAKER_STATES, type BreakerState, type ProxyOutcome } from './outcomes.js';
+import {
+  BREAKER_STATES,
+  PRIORITY_CLASSES,
+  type BreakerState,
+  type PriorityClass,
+  type ProxyOutcome,
+} from './outcomes.js';
 
 const LATENCY_BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
@@ -15,22 +21,23 @@ export type AdminEndpoint = 'metrics' | 'healthz' | 'readyz' | 'state' | 'other'
 export class SidecarMetrics {
   /** the registry the admin server exposes */
   readonly registry = new Registry();
-  private readonly requests: Counter<'outcome' | 'code'>;
+  private readonly requests: Counter<'outcome' | 'code' | 'class'>;
   private readonly duration: Histogram<'outcome'>;
   private readonly upstream: Histogram;
   private readonly transitions: Counter<'from' | 'to'>;
   private readonly adminRequests: Counter<'endpoint' | 'code'>;
   // prom-client hashes labels on every call; children are cached per label value instead.
-  private readonly requestChildren = new Map<string, Map<number, Counter.Internal>>();
+  private readonly requestChildren = new Map<string, Map<number, Partial<Record<PriorityClass, Counter.Internal>>>>();
   private readonly durationChildren = new Map<string, Histogram.Internal<'outcome'>>();
 
-  constructor(version: string, admission: Admission, breaker: Breaker) {
+  /** @param unknownPriority requests whose priority header held a value that is not a class, so far */
+  constructor(version: string, admission: Admission, breaker: Breaker, unknownPriority: () => number) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
     this.requests = new Counter({
       name: 'cb_requests_total',
-      help: 'Requests by outcome (forwarded, or the answer the sidecar made) and status code.',
-      labelNames: ['outcome', 'code'],
+      help: 'Requests by outcome (forwarded, or the answer the sidecar made), status code and priority class.',
+      labelNames: ['outcome', 'code', 'class'],
       registers,
     });
     this.duration = new Histogram({
@@ -62,18 +69,29 @@ export class SidecarMetrics {
     // Gauges are read at scrape time: nothing on the hot path.
     new Gauge({
       name: 'cb_inflight_requests',
-      help: 'Requests in flight to the upstream.',
+      help: 'Requests in flight to the upstream, by priority class.',
+      labelNames: ['class'],
       registers,
       collect() {
-        this.set(admission.inflight);
+        for (const [i, c] of PRIORITY_CLASSES.entries()) this.set({ class: c }, admission.inflightBy[i] as number);
       },
     });
     new Gauge({
       name: 'cb_queue_depth',
-      help: 'Requests waiting for admission.',
+      help: 'Requests waiting for admission, by priority class.',
+      labelNames: ['class'],
       registers,
       collect() {
-        this.set(admission.queued);
+        for (const [i, c] of PRIORITY_CLASSES.entries()) this.set({ class: c }, admission.queuedBy[i] as number);
+      },
+    });
+    new Counter({
+      name: 'cb_priority_unknown_total',
+      help: 'Requests whose priority header held a value that is not a class (served as default).',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(unknownPriority());
       },
     });
     new Gauge({
@@ -101,15 +119,15 @@ export class SidecarMetrics {
   }
 
   /**
-   * Counts one answered request; `seconds` from arrival to answer feeds the duration histogram (undefined for
-   * answers made before a request was parsed: malformed HTTP, CONNECT, Upgrade).
+   * Counts one answered request of a priority class; `seconds` from arrival to answer feeds the duration
+   * histogram (undefined for answers made before a request was parsed: malformed HTTP, CONNECT, Upgrade).
    */
-  request(outcome: RequestOutcome, code: number, seconds: number | undefined): void {
+  request(outcome: RequestOutcome, code: number, seconds: number | undefined, priority: PriorityClass): void {
     let byCode = this.requestChildren.get(outcome);
     if (byCode === undefined) this.requestChildren.set(outcome, (byCode = new Map()));
-    let counter = byCode.get(code);
-    if (counter === undefined) byCode.set(code, (counter = this.requests.labels(outcome, String(code))));
-    counter.inc();
+    let byClass = byCode.get(code);
+    if (byClass === undefined) byCode.set(code, (byClass = {}));
+    (byClass[priority] ??= this.requests.labels(outcome, String(code), priority)).inc();
     if (seconds === undefined) return;
     let histogram = this.durationChildren.get(outcome);
     if (histogram === undefined) this.durationChildren.set(outcome, (histogram = this.duration.labels(outcome)));

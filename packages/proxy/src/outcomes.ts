@@ -10,6 +10,7 @@
  * - `reasonHeader`: the answer carries `x-cb-reason`;
  * - `upstreamFailure`: the breaker counts it against the upstream;
  * - `headers`: further headers of the answer;
+ * - `classHeader`: the answer carries `x-cb-class`, the request's priority class (the admission layer's sheds);
  * - `admin`: the admin server's answer (counted in `cb_admin_requests_total`), not the proxy listener's.
  *
  * A new column is one more optional field here and one line where respond.ts builds the answer.
@@ -25,6 +26,7 @@ export interface OutcomeRow {
   readonly reasonHeader?: true;
   readonly upstreamFailure?: true;
   readonly headers?: Readonly<Record<string, string>>;
+  readonly classHeader?: true;
   readonly admin?: true;
 }
 
@@ -40,9 +42,10 @@ export const OUTCOMES = {
   // Shed for load before the upstream: the client may come back after Retry-After; a mesh should not send
   // it to another pod at once (they are as loaded), and Envoy's router retries no answer that carries
   // x-envoy-ratelimited (Istio before 1.24 retries every other 503 twice; docs/istio-arm.md).
-  overload:               { status: 503, code: 'CB_OVERLOAD',             retryAfter: 'second',  reasonHeader: true, headers: SHED },
-  'queue-timeout':        { status: 503, code: 'CB_QUEUE_TIMEOUT',        retryAfter: 'second',  reasonHeader: true, headers: SHED },
-  deadline:               { status: 503, code: 'CB_DEADLINE',             retryAfter: 'second',  reasonHeader: true, headers: SHED },
+  // They name the request's priority class (x-cb-class): a caller sees which class was shed.
+  overload:               { status: 503, code: 'CB_OVERLOAD',             retryAfter: 'second',  reasonHeader: true, headers: SHED, classHeader: true },
+  'queue-timeout':        { status: 503, code: 'CB_QUEUE_TIMEOUT',        retryAfter: 'second',  reasonHeader: true, headers: SHED, classHeader: true },
+  deadline:               { status: 503, code: 'CB_DEADLINE',             retryAfter: 'second',  reasonHeader: true, headers: SHED, classHeader: true },
   // This pod's model is failing: another pod may well answer, so a mesh may retry elsewhere.
   'circuit-open':         { status: 503, code: 'CB_CIRCUIT_OPEN',         retryAfter: 'breaker', reasonHeader: true },
   // The upstream failed: the breaker counts these against it.
@@ -96,6 +99,34 @@ export const REQUEST_OUTCOMES: readonly ('forwarded' | ProxyOutcome)[] = [
   ...NAMES.filter((n): n is ProxyOutcome => !('admin' in OUTCOMES[n])),
 ];
 
+/**
+ * Priority classes, highest first: the values of the priority header, the `class` label of `cb_requests_total`
+ * and of the in-flight and queue gauges, and the keys of `/state`'s `classes`.
+ */
+export const PRIORITY_CLASSES = ['critical', 'default', 'sheddable'] as const;
+
+/** A priority class. */
+export type PriorityClass = (typeof PRIORITY_CLASSES)[number];
+
+/** Admission's counters since start in `/state`: admitted, and shed by reason. */
+export interface AdmissionCounters {
+  readonly admitted: number;
+  readonly overload: number;
+  readonly queueTimeout: number;
+  readonly deadline: number;
+  readonly clientClosedWhileQueued: number;
+}
+
+/** The admission figures of one priority class in `/state`. */
+export interface ClassState extends AdmissionCounters {
+  /** slots of the current limit reserved for the class (its share; critical reserves none: it is served first) */
+  readonly reserved: number;
+  readonly inflight: number;
+  readonly queued: number;
+  /** admitted after waiting in the queue */
+  readonly admittedFromQueue: number;
+}
+
 /** Breaker states, as `/state` and `cb_breaker_state{state}` report them. */
 export const BREAKER_STATES = ['closed', 'open', 'half-open'] as const;
 
@@ -120,15 +151,14 @@ export interface StateDocument {
   /** requests in flight to the upstream */
   readonly inflight: number;
   readonly queue: { readonly depth: number; readonly size: number };
-  readonly admission: {
-    readonly admitted: number;
-    readonly overload: number;
-    readonly queueTimeout: number;
-    readonly deadline: number;
-    readonly clientClosedWhileQueued: number;
+  readonly admission: AdmissionCounters & {
     /** the learned upstream service time (EWMA, ms) */
     readonly serviceTimeMs: number;
   };
+  /** admission by priority class */
+  readonly classes: Readonly<Record<PriorityClass, ClassState>>;
+  /** requests whose priority header held an unknown value (served as `default`) */
+  readonly unknownPriority: number;
   /** requests the listener is handling (queued, forwarded or being answered) */
   readonly activeRequests: number;
 }

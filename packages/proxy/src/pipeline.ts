@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { PriorityClass } from './outcomes.js';
 
 /**
  * The stage that currently owns a request (its queue slot, then its upstream call) and must stop when it is
@@ -53,6 +54,8 @@ export interface ProxyRequest {
   readonly arrivedAt: number;
   /** `performance.now()` by which the client wants its answer; `Infinity` without a deadline header. */
   readonly deadline: number;
+  /** The priority class: from the priority header, else the path rules, else `default`. */
+  readonly priority: PriorityClass;
 }
 
 /** What a handler reports once the upstream's answer has been streamed to the client. */

@@ -25,13 +25,13 @@ export function errorBody(code: string, message: string): string {
 
 /**
  * The headers of an answer of the outcome table, from its row: `Retry-After` (seconds; the breaker's time to
- * its probe where the row says so), `x-cb-reason`, the row's own headers, and `connection: close` when the
- * connection ends with this answer.
+ * its probe where the row says so), `x-cb-reason`, `x-cb-class` (the request's priority class), the row's own
+ * headers, and `connection: close` when the connection ends with this answer.
  */
 export function outcomeHeaders(
   outcome: OutcomeName,
   body: string,
-  options: { retryAfterMs?: number; close?: boolean } = {},
+  options: { retryAfterMs?: number; close?: boolean; priority?: string } = {},
 ): Record<string, string> {
   const row: OutcomeRow = OUTCOMES[outcome];
   const headers: Record<string, string> = {
@@ -43,6 +43,7 @@ export function outcomeHeaders(
   else if (row.retryAfter === 'breaker')
     headers['retry-after'] = String(Math.max(1, Math.ceil((options.retryAfterMs ?? 0) / 1000)));
   if (row.reasonHeader === true) headers['x-cb-reason'] = outcome;
+  if (row.classHeader === true && options.priority !== undefined) headers['x-cb-class'] = options.priority;
   if (row.headers !== undefined) Object.assign(headers, row.headers);
   if (options.close === true) headers.connection = 'close';
   return headers;
@@ -63,7 +64,7 @@ export class Responder {
 
   /** The upstream's answer has been streamed to the client: count it. */
   forwarded(request: ProxyRequest, status: number): void {
-    this.metrics.request('forwarded', status, (performance.now() - request.arrivedAt) / 1000);
+    this.metrics.request('forwarded', status, (performance.now() - request.arrivedAt) / 1000, request.priority);
   }
 
   /**
@@ -78,20 +79,20 @@ export class Responder {
     const seconds = (performance.now() - request.arrivedAt) / 1000;
     if (known instanceof ClientClosedError) {
       if (!res.destroyed) res.destroy();
-      return this.metrics.request('client-closed', CLIENT_CLOSED_STATUS, seconds);
+      return this.metrics.request('client-closed', CLIENT_CLOSED_STATUS, seconds, request.priority);
     }
     if (res.headersSent) {
       res.destroy();
-      return this.metrics.request(known.reason, res.statusCode, seconds);
+      return this.metrics.request(known.reason, res.statusCode, seconds, request.priority);
     }
     // Headers of an upstream answer that failed before its first byte went out must not leak into ours.
     for (const name of res.getHeaderNames()) if (name !== 'connection') res.removeHeader(name);
     const body = errorBody(known.code, known.message);
     const retryAfterMs = known instanceof CircuitOpenError ? known.retryAfterMs : 0;
     const { status } = OUTCOMES[known.reason];
-    res.writeHead(status, outcomeHeaders(known.reason, body, { retryAfterMs }));
+    res.writeHead(status, outcomeHeaders(known.reason, body, { retryAfterMs, priority: request.priority }));
     res.end(body);
-    this.metrics.request(known.reason, status, seconds);
+    this.metrics.request(known.reason, status, seconds, request.priority);
   }
 
   /** Refuses a request before it enters the pipeline (a target that is not a path, a bad deadline header). */
@@ -99,7 +100,7 @@ export class Responder {
     const body = errorBody(err.code, err.message);
     res.writeHead(err.status, outcomeHeaders(err.reason, body, { close: true }));
     res.end(body);
-    this.metrics.request(err.reason, err.status, (performance.now() - arrivedAt) / 1000);
+    this.metrics.request(err.reason, err.status, (performance.now() - arrivedAt) / 1000, 'default');
   }
 
   /** Refuses on a raw socket: Node hands CONNECT, Upgrade and malformed requests over as sockets. */
@@ -107,7 +108,7 @@ export class Responder {
     if (socket.destroyed) return;
     const body = errorBody(err.code, err.message);
     writeRawAnswer(socket, err.status, outcomeHeaders(err.reason, body, { close: true }), body);
-    this.metrics.request(err.reason, err.status, undefined);
+    this.metrics.request(err.reason, err.status, undefined, 'default');
   }
 
   /** An admin answer: `body` as JSON unless a content type is given. */

@@ -65,7 +65,7 @@ export class Sidecar {
     const s = (this.settings = config.settings);
     this.admission = new Admission(s);
     this.breaker = new Breaker(s);
-    this.metrics = new SidecarMetrics(VERSION, this.admission, this.breaker);
+    this.metrics = new SidecarMetrics(VERSION, this.admission, this.breaker, () => this.intake.unknownPriority);
     this.forwarder = new Forwarder(config.upstream, s, (ms) => this.metrics.upstreamDone(ms));
     this.respond = new Responder(this.metrics, this.log);
     this.intake = new Intake(s, this.respond, (request) => void this.serve(request));
@@ -196,6 +196,7 @@ export class Sidecar {
       activeRequests: this.active,
       admission: this.admission,
       breaker: this.breaker,
+      unknownPriority: this.intake.unknownPriority,
     });
   }
 }

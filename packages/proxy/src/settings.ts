@@ -11,12 +11,21 @@
  */
 import { Ajv, type ValidateFunction } from 'ajv';
 import { DURATION_PATTERN, durationToMs, formatSchemaProblems } from '@infer-cb/common';
+import { PRIORITY_CLASSES, type PriorityClass } from './outcomes.js';
+
+/** A path-prefix rule of `sidecar.priority.rules`: requests whose path starts with `pathPrefix` get `class`. */
+export interface PriorityRule {
+  readonly pathPrefix: string;
+  readonly class: PriorityClass;
+}
 
 /** How a setting's value is written in the file. */
 type Kind =
   | { readonly kind: 'int'; readonly min: number; readonly max: number }
   | { readonly kind: 'number'; readonly exclusiveMin: number; readonly max: number }
   | { readonly kind: 'duration'; readonly minMs: number; readonly maxMs: number }
+  | { readonly kind: 'fraction' }
+  | { readonly kind: 'rules' }
   | { readonly kind: 'boolean' }
   | { readonly kind: 'enum'; readonly values: readonly string[] }
   | { readonly kind: 'header' };
@@ -27,7 +36,7 @@ type Row = Kind & {
   readonly from: readonly string[];
   readonly pick?: 'min';
   /** used when no file key is present (milliseconds for durations) */
-  readonly default: number | boolean | string;
+  readonly default: number | boolean | string | readonly PriorityRule[];
   /** a sibling setting the default is raised to (a maximum never below its starting value) */
   readonly atLeast?: string;
 };
@@ -59,6 +68,12 @@ const duration = (from: string | readonly string[], dfltMs: number, o: { minMs?:
     maxMs: 3_600_000,
     atLeast: o.atLeast,
   }) as const;
+/** A share of the limit, in [0, 1]. */
+const fraction = (from: string, dflt: number) => ({ kind: 'fraction', from: keys(from), default: dflt }) as const;
+/** The path-prefix rules of the priority classes: a list, first match wins; none by default. */
+const rules = (from: string) => ({ kind: 'rules', from: keys(from), default: [] as readonly PriorityRule[] }) as const;
+/** At most this many path rules: each request is matched against them in order. */
+const MAX_PRIORITY_RULES = 64;
 const flag = (from: string, dflt: boolean) => ({ kind: 'boolean', from: keys(from), default: dflt }) as const;
 const oneOf = <const V extends readonly string[]>(from: string, values: V, dflt: V[number]) =>
   ({ kind: 'enum', from: keys(from), values, default: dflt }) as const;
@@ -135,6 +150,19 @@ export const SETTINGS = {
     /** exit 1 if requests are still in flight this long after SIGTERM, ms */
     graceMs: duration('sidecar.drain.grace', 25_000),
   },
+  priority: {
+    /**
+     * the request header naming the class: `critical`, `default` or `sheddable` (case-insensitive); it wins over
+     * the path rules; any other value is served as `default` and counted (lower case)
+     */
+    header: headerName('sidecar.priority.header', 'x-request-priority'),
+    /** share of the limit reserved for `default` (served before `sheddable` below its share) */
+    defaultShare: fraction('sidecar.priority.shares.default', 0.5),
+    /** share of the limit reserved for `sheddable` (served before `default` above its share) */
+    sheddableShare: fraction('sidecar.priority.shares.sheddable', 0.3),
+    /** `[{ pathPrefix, class }]` for requests without the header; first match wins, else `default` */
+    rules: rules('sidecar.priority.rules'),
+  },
 } as const;
 
 /**
@@ -167,11 +195,13 @@ const ISTIO_IGNORED: Readonly<Record<string, Kind | null>> = {
 type Table = typeof SETTINGS;
 type ValueOf<R> = R extends { kind: 'enum'; values: readonly (infer V)[] }
   ? V
-  : R extends { kind: 'boolean' }
-    ? boolean
-    : R extends { kind: 'header' }
-      ? string
-      : number;
+  : R extends { kind: 'rules' }
+    ? readonly PriorityRule[]
+    : R extends { kind: 'boolean' }
+      ? boolean
+      : R extends { kind: 'header' }
+        ? string
+        : number;
 
 /** Everything the config file controls, resolved; durations in milliseconds. */
 export type Settings = {
@@ -192,6 +222,22 @@ function schemaOf(kind: Kind): Schema {
       return { type: 'number', exclusiveMinimum: kind.exclusiveMin, maximum: kind.max };
     case 'duration':
       return { type: 'string', pattern: DURATION_PATTERN };
+    case 'fraction':
+      return { type: 'number', minimum: 0, maximum: 1 };
+    case 'rules':
+      return {
+        type: 'array',
+        maxItems: MAX_PRIORITY_RULES,
+        items: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['pathPrefix', 'class'],
+          properties: {
+            pathPrefix: { type: 'string', pattern: '^/' },
+            class: { enum: PRIORITY_CLASSES },
+          },
+        },
+      };
     case 'boolean':
       return { type: 'boolean' };
     case 'enum':
@@ -242,6 +288,7 @@ const DESTINATION_RULE_SCHEMA: Schema = {
 const ajv = new Ajv({ allErrors: true, verbose: true, strict: false });
 const validateFile = ajv.compile(FILE_SCHEMA);
 const validateRule = ajv.compile(DESTINATION_RULE_SCHEMA);
+const validateRules = ajv.compile(schemaOf({ kind: 'rules' }));
 
 // --- resolution ---------------------------------------------------------------------------------------
 
@@ -263,6 +310,10 @@ function valid(row: Row, value: unknown): boolean {
       return typeof value === 'number' && value > row.exclusiveMin && value <= row.max;
     case 'duration':
       return typeof value === 'string' && !Number.isNaN(durationToMs(value));
+    case 'fraction':
+      return typeof value === 'number' && value >= 0 && value <= 1;
+    case 'rules':
+      return validateRules(value);
     case 'boolean':
       return typeof value === 'boolean';
     case 'enum':
@@ -285,6 +336,12 @@ const RELATIONS: readonly [string, string, (a: number, b: number) => boolean, (a
     'breaker.maxResetTimeoutMs',
     (a, b) => a <= b,
     () => 'sidecar.breaker.resetTimeout must be <= maxResetTimeout',
+  ],
+  [
+    'priority.defaultShare',
+    'priority.sheddableShare',
+    (a, b) => a + b <= 1 + 1e-9,
+    (a, b) => `sidecar.priority.shares: default (${a}) + sheddable (${b}) must be <= 1`,
   ],
   [
     'drain.delayMs',
@@ -321,6 +378,10 @@ export function resolveSettings(doc: unknown, source: string): { settings: Setti
         }
         texts.set(`${section}.${name}`, String(raw));
       } else if (row.pick === 'min') value = Math.min(...usable.map(([, v]) => v as number));
+      else if (row.kind === 'rules')
+        value = Object.freeze(
+          (raw as PriorityRule[]).map((r) => Object.freeze({ pathPrefix: r.pathPrefix, class: r.class })),
+        );
       else value = row.kind === 'header' ? (raw as string).toLowerCase() : raw;
     } else {
       const floor = row.atLeast === undefined ? undefined : values[section]?.[row.atLeast];

@@ -10,11 +10,13 @@ describe('admin server', () => {
     await send(fx.sidecar.port, '/ok');
     const text = await metricsText(fx.sidecar);
     for (const name of [
-      'cb_requests_total{outcome="forwarded",code="200"} 1',
+      'cb_requests_total{outcome="forwarded",code="200",class="default"} 1',
       'cb_request_duration_seconds_bucket{le="0.005",outcome="forwarded"}',
       'cb_upstream_request_duration_seconds_count 1',
-      'cb_inflight_requests 0',
-      'cb_queue_depth 0',
+      'cb_inflight_requests{class="critical"} 0',
+      'cb_inflight_requests{class="sheddable"} 0',
+      'cb_queue_depth{class="default"} 0',
+      'cb_priority_unknown_total 0',
       'cb_concurrency_limit 64',
       'cb_breaker_state{state="closed"} 1',
       'cb_breaker_state{state="open"} 0',

@@ -45,7 +45,7 @@ describe('admission', () => {
     expect(Math.max(...shed.map((a) => a.ms))).toBeLessThan(Math.min(...served.map((a) => a.ms)));
     expect(fx.upstream.maxInflight).toBe(4);
     expect(fx.upstream.received).toBe(8);
-    expect(await metricsText(sidecar)).toMatch(/cb_requests_total\{outcome="overload",code="503"\} 32/);
+    expect(await metricsText(sidecar)).toMatch(/cb_requests_total\{outcome="overload",code="503",class="default"\} 32/);
   });
 
   it('sheds a request that waited longer than the queue timeout without touching the upstream', async () => {
@@ -201,7 +201,9 @@ sidecar: { queue: { timeout: 5s, codelTarget: 20ms, codelInterval: 50ms } }
     expect((await first).status).toBe(200);
     await sleep(100);
     expect(fx.upstream.paths).toEqual(['/first']);
-    expect(await metricsText(sidecar)).toMatch(/cb_requests_total\{outcome="client-closed",code="499"\} 1/);
+    expect(await metricsText(sidecar)).toMatch(
+      /cb_requests_total\{outcome="client-closed",code="499",class="default"\} 1/,
+    );
   });
 
   it('admits queued requests as soon as slots free, in arrival order', async () => {

@@ -11,6 +11,7 @@ function fakeRequest(path: string): ProxyRequest {
     path,
     arrivedAt: performance.now(),
     deadline: Infinity,
+    priority: 'default',
   } as unknown as ProxyRequest;
 }
 

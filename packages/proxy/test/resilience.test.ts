@@ -136,8 +136,8 @@ sidecar: { breaker: { volumeThreshold: 2 } }
     const metrics = await metricsText(sidecar);
     expect(metrics).toContain('cb_breaker_transitions_total{from="closed",to="open"} 1');
     expect(metrics).toContain('cb_breaker_state{state="open"} 1');
-    expect(metrics).toContain('cb_requests_total{outcome="forwarded",code="500"} 5');
-    expect(metrics).toContain('cb_requests_total{outcome="circuit-open",code="503"} 1');
+    expect(metrics).toContain('cb_requests_total{outcome="forwarded",code="500",class="default"} 5');
+    expect(metrics).toContain('cb_requests_total{outcome="circuit-open",code="503",class="default"} 1');
   });
 });
 

@@ -10,19 +10,46 @@ import {
   SidecarError,
   UpstreamStatusError,
 } from '../errors.js';
-import type { StateDocument } from '../outcomes.js';
+import { PRIORITY_CLASSES, type ClassState, type PriorityClass, type StateDocument } from '../outcomes.js';
 import type { Layer, ProxyRequest, Reconfigurable } from '../pipeline.js';
+import {
+  CLASS_INDICES,
+  classIndex,
+  nextClass,
+  queuedAhead,
+  reservedSlots,
+  CRITICAL,
+  type ClassIndex,
+} from './priority.js';
 
-/** What the admission layer reads from the settings: the concurrency limit and the queue. */
-export type AdmissionOptions = Pick<Settings, 'concurrency' | 'queue'>;
+/** What the admission layer reads from the settings: the concurrency limit, the queue and the class shares. */
+export type AdmissionOptions = Pick<Settings, 'concurrency' | 'queue' | 'priority'>;
 
 /** Queue knobs. Durations in milliseconds. */
 export type QueueOptions = Settings['queue'];
 
-// Rejections carry no per-request data: one instance each keeps shedding allocation-free.
-const OVERLOAD = new OverloadError('concurrency limit and queue are full');
-const QUEUE_TIMEOUT = new QueueTimeoutError('waited in the queue longer than allowed');
-const DEADLINE = new DeadlineError('the client deadline has passed or cannot be met');
+/** The rejections of one class: they name it in their message (and respond.ts in `x-cb-class`). */
+interface Sheds {
+  readonly overload: OverloadError;
+  readonly evicted: OverloadError;
+  readonly queueTimeout: QueueTimeoutError;
+  readonly deadline: DeadlineError;
+}
+
+// Rejections carry no per-request data: one instance each (per class) keeps shedding allocation-free.
+const SHEDS: readonly Sheds[] = PRIORITY_CLASSES.map((c) => ({
+  overload: new OverloadError(`concurrency limit and queue are full (class ${c})`),
+  evicted: new OverloadError(`queue full: a request of a higher class took this one's place (class ${c})`),
+  queueTimeout: new QueueTimeoutError(`waited in the queue longer than allowed (class ${c})`),
+  deadline: new DeadlineError(`the client deadline has passed or cannot be met (class ${c})`),
+}));
+
+/** A class's counters since start, for /state. */
+type ClassCounters = { -readonly [K in Exclude<keyof ClassState, 'reserved' | 'inflight' | 'queued'>]: number };
+
+function newClassCounters(): ClassCounters {
+  return { admitted: 0, admittedFromQueue: 0, overload: 0, queueTimeout: 0, deadline: 0, clientClosedWhileQueued: 0 };
+}
 
 /** A call admitted to the upstream and not finished: a node of the in-flight list, oldest first. */
 class Call {
@@ -32,10 +59,11 @@ class Call {
     readonly admittedAt: number,
     /** calls in flight when this one was admitted (itself included), for the limit */
     readonly inflightAtAdmission: number,
+    readonly cls: ClassIndex,
   ) {}
 }
 
-/** One queued request: a node of the FIFO list and the abort listener of its client. */
+/** One queued request: a node of its class's FIFO list and the abort listener of its client. */
 class Waiter {
   prev: Waiter | undefined;
   next: Waiter | undefined;
@@ -46,6 +74,7 @@ class Waiter {
     readonly admission: Admission,
     readonly request: ProxyRequest,
     readonly enqueuedAt: number,
+    readonly cls: ClassIndex,
   ) {}
   /** The client went away while queued: drop the request, never forward it. */
   handleEvent(): void {
@@ -59,35 +88,62 @@ function onWaitExpired(waiter: Waiter, err: Error): void {
 }
 
 /**
- * Admission control (bulkhead): at most `limit` requests in flight to the upstream, then a bounded FIFO
- * queue with a controlled-delay timeout and client deadlines; both full → immediate `OverloadError`.
+ * Admission control (bulkhead): at most `limit` requests in flight to the upstream, then a bounded queue,
+ * FIFO within each priority class and served by class (priority.ts), with a controlled-delay timeout per class
+ * and client deadlines; both full → immediate `OverloadError`, or the newest request of a lower class gives
+ * its place up to a higher class's arrival.
  */
 export class Admission implements Reconfigurable<AdmissionOptions> {
   /** requests admitted and not finished */
   inflight = 0;
   /** requests waiting in the queue */
   queued = 0;
+  /** requests in flight by class (index of PRIORITY_CLASSES) */
+  readonly inflightBy: [number, number, number] = [0, 0, 0];
+  /** requests waiting by class */
+  readonly queuedBy: [number, number, number] = [0, 0, 0];
   /** counters since start, for /state */
   readonly counters = { admitted: 0, overload: 0, queueTimeout: 0, deadline: 0, clientClosedWhileQueued: 0 };
+  /** counters by class since start, for /state */
+  readonly classCounters: readonly [ClassCounters, ClassCounters, ClassCounters] = [
+    newClassCounters(),
+    newClassCounters(),
+    newClassCounters(),
+  ];
   /** EWMA of upstream latency (ms): a deadline shorter than this "cannot be met" */
   serviceTimeMs = 0;
-  private head: Waiter | undefined;
-  private tail: Waiter | undefined;
+  private readonly heads: (Waiter | undefined)[] = [undefined, undefined, undefined];
+  private readonly tails: (Waiter | undefined)[] = [undefined, undefined, undefined];
   private oldest: Call | undefined;
   private newest: Call | undefined;
-  private lastEmptyAt = performance.now();
-  /** last time an arrival was shed (queue full, or its expected wait above what it is allowed) */
-  private lastShedAt = -Infinity;
+  /** per class: when its queue was last empty */
+  private readonly lastEmptyAt: [number, number, number] = [performance.now(), performance.now(), performance.now()];
+  /** per class: last time an arrival was shed (queue full, or its expected wait above what it is allowed) */
+  private readonly lastShedAt: [number, number, number] = [-Infinity, -Infinity, -Infinity];
   private limiter: ConcurrencyLimit;
   private options: AdmissionOptions;
   private readonly limitListeners: ((limit: number) => void)[] = [];
   private queue: QueueOptions;
+  /** the reserved slots of each class for {@link reservedFor}'s limit */
+  private reserved: readonly number[] = [0, 0, 0];
+  private reservedFor = 0;
 
   constructor(options: AdmissionOptions) {
     this.options = options;
     this.queue = options.queue;
     this.limiter = createLimit(options.concurrency);
     this.watch(this.limiter);
+  }
+
+  /** The reserved slots by class for the limit in force (an adaptive limit moves them with it). */
+  private reservedSlots(): readonly number[] {
+    const limit = this.limiter.limit;
+    if (limit !== this.reservedFor) {
+      const { defaultShare, sheddableShare } = this.options.priority;
+      this.reserved = reservedSlots(limit, defaultShare, sheddableShare);
+      this.reservedFor = limit;
+    }
+    return this.reserved;
   }
 
   /** The concurrency limit in force: how many requests may be in flight to the upstream now. */
@@ -105,6 +161,7 @@ export class Admission implements Reconfigurable<AdmissionOptions> {
     const previous = this.options;
     this.options = options;
     this.queue = options.queue;
+    this.reservedFor = 0; // the shares may have changed
     if (!isDeepStrictEqual(previous.concurrency, options.concurrency)) {
       this.limiter = createLimit(options.concurrency);
       this.watch(this.limiter);
@@ -117,23 +174,36 @@ export class Admission implements Reconfigurable<AdmissionOptions> {
   async close(): Promise<void> {}
 
   /** The admission part of the /state document. */
-  snapshot(): Pick<StateDocument, 'concurrency' | 'inflight' | 'queue' | 'admission'> {
+  snapshot(): Pick<StateDocument, 'concurrency' | 'inflight' | 'queue' | 'admission' | 'classes'> {
+    const reserved = this.reservedSlots();
+    const classes = Object.fromEntries(
+      CLASS_INDICES.map((c) => [
+        PRIORITY_CLASSES[c],
+        {
+          reserved: reserved[c] as number,
+          inflight: this.inflightBy[c],
+          queued: this.queuedBy[c],
+          ...this.classCounters[c],
+        },
+      ]),
+    ) as Record<PriorityClass, ClassState>;
     return {
       concurrency: { mode: this.options.concurrency.mode, limit: this.limiter.limit },
       inflight: this.inflight,
       queue: { depth: this.queued, size: this.queue.size },
       admission: { ...this.counters, serviceTimeMs: Number(this.serviceTimeMs.toFixed(3)) },
+      classes,
     };
   }
 
   /**
-   * CoDel's overload state: the queue has not been empty for a whole interval, or arrivals were being shed
-   * during the last interval (a queue kept short by shedding is still a standing queue). Waits are then
-   * cut to the target.
+   * CoDel's overload state of a class's queue: it has not been empty for a whole interval, or arrivals of the
+   * class were being shed during the last interval (a queue kept short by shedding is still a standing queue).
+   * Its waits are then cut to the target. Per class: a standing sheddable queue does not cut critical's waits.
    */
-  overloaded(now: number): boolean {
+  overloaded(now: number, cls: ClassIndex = CRITICAL): boolean {
     const interval = this.queue.codelIntervalMs;
-    return (this.queued > 0 && now - this.lastEmptyAt > interval) || now - this.lastShedAt < interval;
+    return (this.queuedBy[cls] > 0 && now - this.lastEmptyAt[cls] > interval) || now - this.lastShedAt[cls] < interval;
   }
 
   /** The admission layer: admit, queue or shed, then report the call's latency to the limit. */
@@ -163,23 +233,27 @@ export class Admission implements Reconfigurable<AdmissionOptions> {
 
   private acquire(request: ProxyRequest): Call | Promise<Call> {
     const now = performance.now();
+    const cls = classIndex(request.priority);
     if (request.deadline - now <= this.serviceTimeMs) {
-      this.counters.deadline++;
-      throw DEADLINE;
+      this.shed(cls, 'deadline');
+      throw (SHEDS[cls] as Sheds).deadline;
     }
-    if (this.inflight < this.limiter.limit && this.queued === 0) return this.admit(now);
-    if (this.queued >= this.queue.size) {
-      this.counters.overload++;
-      this.lastShedAt = now;
-      throw OVERLOAD;
-    }
-    return this.enqueue(request, now);
+    // Nobody waits only while a slot is free: the queue is drained whenever one frees (work-conserving).
+    if (this.inflight < this.limiter.limit && this.queued === 0) return this.admit(now, cls);
+    return this.enqueue(request, now, cls);
   }
 
-  private admit(now: number): Call {
+  private shed(cls: ClassIndex, counter: 'overload' | 'queueTimeout' | 'deadline' | 'clientClosedWhileQueued'): void {
+    this.counters[counter]++;
+    this.classCounters[cls][counter]++;
+  }
+
+  private admit(now: number, cls: ClassIndex): Call {
     this.inflight++;
+    this.inflightBy[cls]++;
     this.counters.admitted++;
-    const call = new Call(now, this.inflight);
+    this.classCounters[cls].admitted++;
+    const call = new Call(now, this.inflight, cls);
     if (this.newest === undefined) this.oldest = call;
     else {
       this.newest.next = call;
@@ -203,12 +277,13 @@ export class Admission implements Reconfigurable<AdmissionOptions> {
    * within milliseconds that freed only a service time later: such requests were queued, then shed when
    * their allowance ran out. Walks at most half the in-flight list, only when a request would queue.
    */
-  private expectedWaitMs(now: number): number {
+  private expectedWaitMs(now: number, cls: ClassIndex): number {
     const serviceMs = this.serviceTimeMs;
     const limit = this.limiter.limit;
     const excess = Math.max(0, this.inflight - limit);
-    const byRate = ((excess + 1) * serviceMs) / Math.max(limit, this.inflight) + (this.queued * serviceMs) / limit;
-    const ahead = excess + this.queued; // completions that must come first
+    const waiting = queuedAhead(cls, this.queuedBy, this.inflightBy, this.reservedSlots());
+    const byRate = ((excess + 1) * serviceMs) / Math.max(limit, this.inflight) + (waiting * serviceMs) / limit;
+    const ahead = excess + waiting; // completions that must come first
     if (ahead >= this.inflight) return byRate;
     // The matching call, from whichever end of the list is nearer: at most half the calls in flight.
     let call: Call;
@@ -222,61 +297,90 @@ export class Admission implements Reconfigurable<AdmissionOptions> {
     return Math.max(byRate, call.admittedAt + serviceMs - now);
   }
 
-  private enqueue(request: ProxyRequest, now: number): Promise<Call> {
-    if (this.queued === 0) this.lastEmptyAt = now;
-    const allowed = this.overloaded(now) ? this.queue.codelTargetMs : this.queue.timeoutMs;
+  /**
+   * Queues a request of class `cls`, or sheds it at once: when it would outwait what its class is allowed,
+   * when its deadline cannot be met, or when the queue is full and holds no request of a lower class (the
+   * newest request of the lowest class present gives its place up otherwise).
+   */
+  private enqueue(request: ProxyRequest, now: number, cls: ClassIndex): Promise<Call> {
+    const sheds = SHEDS[cls] as Sheds;
+    let victim: ClassIndex | undefined;
+    if (this.queued >= this.queue.size) {
+      victim = this.lowerClassQueued(cls);
+      if (victim === undefined) {
+        this.shed(cls, 'overload');
+        this.lastShedAt[cls] = now;
+        throw sheds.overload;
+      }
+    }
+    if (this.queuedBy[cls] === 0) this.lastEmptyAt[cls] = now;
+    const allowed = this.overloaded(now, cls) ? this.queue.codelTargetMs : this.queue.timeoutMs;
     // A request that would outwait what it is allowed is shed now, not after waiting: rejections stay fast.
-    const expectedWaitMs = this.expectedWaitMs(now);
+    const expectedWaitMs = this.expectedWaitMs(now, cls);
     if (expectedWaitMs > allowed) {
-      this.counters.queueTimeout++;
-      this.lastShedAt = now;
-      throw QUEUE_TIMEOUT;
+      this.shed(cls, 'queueTimeout');
+      this.lastShedAt[cls] = now;
+      throw sheds.queueTimeout;
     }
     const slack = request.deadline - now - this.serviceTimeMs;
     if (slack < expectedWaitMs) {
-      this.counters.deadline++;
-      throw DEADLINE;
+      this.shed(cls, 'deadline');
+      throw sheds.deadline;
     }
-    const waiter = new Waiter(this, request, now);
+    if (victim !== undefined) {
+      this.lastShedAt[victim] = now;
+      this.remove(this.tails[victim] as Waiter, (SHEDS[victim] as Sheds).evicted);
+    }
+    const waiter = new Waiter(this, request, now, cls);
     waiter.timer = setTimeout(
       onWaitExpired,
       Math.min(allowed, slack),
       waiter,
-      slack < allowed ? DEADLINE : QUEUE_TIMEOUT,
+      slack < allowed ? sheds.deadline : sheds.queueTimeout,
     );
     const promise = new Promise<Call>((resolve, reject) => {
       waiter.resolve = resolve;
       waiter.reject = reject;
     });
-    if (this.tail === undefined) this.head = waiter;
+    const tail = this.tails[cls];
+    if (tail === undefined) this.heads[cls] = waiter;
     else {
-      this.tail.next = waiter;
-      waiter.prev = this.tail;
+      tail.next = waiter;
+      waiter.prev = tail;
     }
-    this.tail = waiter;
+    this.tails[cls] = waiter;
     this.queued++;
+    this.queuedBy[cls]++;
     request.cancellation.listen(waiter);
     return promise;
+  }
+
+  /** The lowest class below `cls` with a request in the queue. */
+  private lowerClassQueued(cls: ClassIndex): ClassIndex | undefined {
+    for (let c = CLASS_INDICES.length - 1; c > cls; c--) if ((this.queuedBy[c] as number) > 0) return c as ClassIndex;
+    return undefined;
   }
 
   /** Takes `waiter` out of the queue and rejects it with `err`. No-op when it already left. */
   remove(waiter: Waiter, err: Error): void {
     if (!this.unlink(waiter)) return;
-    if (err === QUEUE_TIMEOUT) this.counters.queueTimeout++;
-    else if (err === DEADLINE) this.counters.deadline++;
-    else this.counters.clientClosedWhileQueued++;
+    if (err instanceof QueueTimeoutError) this.shed(waiter.cls, 'queueTimeout');
+    else if (err instanceof DeadlineError) this.shed(waiter.cls, 'deadline');
+    else if (err instanceof OverloadError) this.shed(waiter.cls, 'overload');
+    else this.shed(waiter.cls, 'clientClosedWhileQueued');
     waiter.reject(err);
   }
 
   private unlink(waiter: Waiter): boolean {
-    if (waiter.prev === undefined && this.head !== waiter) return false;
+    const cls = waiter.cls;
+    if (waiter.prev === undefined && this.heads[cls] !== waiter) return false;
     if (waiter.prev !== undefined) waiter.prev.next = waiter.next;
-    else this.head = waiter.next;
+    else this.heads[cls] = waiter.next;
     if (waiter.next !== undefined) waiter.next.prev = waiter.prev;
-    else this.tail = waiter.prev;
+    else this.tails[cls] = waiter.prev;
     waiter.prev = waiter.next = undefined;
     this.queued--;
-    if (this.queued === 0) this.lastEmptyAt = performance.now();
+    if (--this.queuedBy[cls] === 0) this.lastEmptyAt[cls] = performance.now();
     if (waiter.timer !== undefined) clearTimeout(waiter.timer);
     waiter.request.cancellation.unlisten(waiter);
     return true;
@@ -284,6 +388,7 @@ export class Admission implements Reconfigurable<AdmissionOptions> {
 
   private release(call: Call, dropped: boolean, sampled: boolean): void {
     this.inflight--;
+    this.inflightBy[call.cls]--;
     if (call.prev !== undefined) call.prev.next = call.next;
     else this.oldest = call.next;
     if (call.next !== undefined) call.next.prev = call.prev;
@@ -296,22 +401,27 @@ export class Admission implements Reconfigurable<AdmissionOptions> {
     this.drainQueue();
   }
 
-  /** Admits queued requests while the limit allows, shedding those that waited too long (CoDel). */
+  /**
+   * Admits queued requests while the limit allows, each slot to the class priority.ts picks, shedding those
+   * that waited longer than their class's standing queue allows (CoDel).
+   */
   drainQueue(): void {
-    while (this.head !== undefined && this.inflight < this.limiter.limit) {
+    while (this.queued > 0 && this.inflight < this.limiter.limit) {
+      const cls = nextClass(this.queuedBy, this.inflightBy, this.reservedSlots());
+      if (cls === -1) return;
       const now = performance.now();
-      const waiter = this.head;
-      const overloaded = this.overloaded(now);
-      if (overloaded && now - waiter.enqueuedAt > this.queue.codelTargetMs) {
-        this.remove(waiter, QUEUE_TIMEOUT);
+      const waiter = this.heads[cls] as Waiter;
+      if (this.overloaded(now, cls) && now - waiter.enqueuedAt > this.queue.codelTargetMs) {
+        this.remove(waiter, (SHEDS[cls] as Sheds).queueTimeout);
         continue;
       }
       if (waiter.request.deadline - now <= this.serviceTimeMs) {
-        this.remove(waiter, DEADLINE);
+        this.remove(waiter, (SHEDS[cls] as Sheds).deadline);
         continue;
       }
       this.unlink(waiter);
-      waiter.resolve(this.admit(now));
+      this.classCounters[cls].admittedFromQueue++;
+      waiter.resolve(this.admit(now, cls));
     }
   }
 
