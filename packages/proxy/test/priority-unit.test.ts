@@ -1,6 +1,6 @@
 import { parseSettings } from '../src/config.js';
 import { Admission } from '../src/layers/admission.js';
-import { classify, nextClass, queuedAhead, reservedSlots } from '../src/layers/priority.js';
+import { classify, nextClass, queuedAhead, reservedSlots, servedBefore } from '../src/layers/priority.js';
 import type { PriorityClass } from '../src/outcomes.js';
 import { Cancellation, type ProxyRequest, type ProxyResponse } from '../src/pipeline.js';
 
@@ -93,6 +93,14 @@ describe('which class a freed slot goes to', () => {
     expect(nextClass([0, 4, 4], [0, 6, 3], reserved)).toBe(1); // both at or above their share
     expect(nextClass([0, 0, 4], [0, 7, 3], reserved)).toBe(2); // default's share idle: sheddable borrows
     expect(nextClass([0, 0, 0], [0, 7, 3], reserved)).toBe(-1);
+  });
+
+  it('says which class is served before which, as nextClass orders them', () => {
+    expect(servedBefore(0, 2, [9, 0, 0], reserved)).toBe(true); // critical before all
+    expect(servedBefore(2, 0, [0, 0, 0], reserved)).toBe(false);
+    expect(servedBefore(1, 2, [0, 4, 2], reserved)).toBe(true); // both below: the higher class
+    expect(servedBefore(2, 1, [0, 6, 2], reserved)).toBe(true); // sheddable below, default above
+    expect(servedBefore(1, 2, [0, 6, 3], reserved)).toBe(true); // both at or above: the higher class
   });
 
   it('counts ahead of a new request only those served before it', () => {
@@ -235,6 +243,31 @@ describe('admission by class', () => {
       { priority: 'sheddable', outcome: 'overload' },
     ]);
     expect(h.admission.snapshot().classes.sheddable).toMatchObject({ overload: 7, admitted: 10 });
+  });
+
+  it('keeps a free slot from a lower class while a class served before it is being shed', async () => {
+    const h = harness(`
+trafficPolicy: { connectionPool: { tcp: { maxConnections: 4 }, http: { http1MaxPendingRequests: 1 } } }
+sidecar: { queue: { timeout: 60s, codelTarget: 60s, codelInterval: 10s } }
+`); // reserved: default 2, sheddable 1
+    h.send('sheddable');
+    for (let i = 0; i < 4; i++) h.send('default'); // 3 in flight, 1 queued
+    h.send('default'); // queue full: shed, so default is being shed for the next 10 s
+    await h.tick();
+    expect(h.settled).toEqual([{ priority: 'default', outcome: 'overload' }]);
+    await h.finish('default');
+    await h.finish('default');
+    expect(h.admission.inflightBy).toEqual([0, 2, 1]);
+    h.send('sheddable'); // a slot is free, but default (at its share, like sheddable) comes first: it waits
+    await h.tick();
+    expect(h.admission.inflightBy).toEqual([0, 2, 1]);
+    expect(h.admission.queuedBy).toEqual([0, 0, 1]);
+    h.send('default'); // takes the free slot at once
+    await h.tick();
+    expect(h.admission.inflightBy).toEqual([0, 3, 1]);
+    await h.finish('default'); // the next slot to free goes to the waiting sheddable request
+    expect(h.admission.inflightBy).toEqual([0, 2, 2]);
+    expect(h.admission.queuedBy).toEqual([0, 0, 0]);
   });
 
   it('moves the shares with the limit on reload', async () => {

@@ -106,6 +106,24 @@ export function nextClass(
 }
 
 /**
+ * True when a freed slot would go to class `k` before class `c` (both waiting), by {@link nextClass}'s order:
+ * critical before any other; else a class below its reserved share before one at or above its share; else the
+ * higher class.
+ */
+export function servedBefore(
+  k: ClassIndex,
+  c: ClassIndex,
+  inflight: readonly number[],
+  reserved: readonly number[],
+): boolean {
+  if (k === c || c === CRITICAL) return false;
+  if (k === CRITICAL) return true;
+  const kBelow = inflight[k]! < reserved[k]!;
+  const cBelow = inflight[c]! < reserved[c]!;
+  return kBelow === cBelow ? k < c : kBelow;
+}
+
+/**
  * How many queued requests would be served before one of class `c` queued now, by {@link nextClass}'s order
  * as it stands (later arrivals of a higher class may still overtake it; its timer sheds it then): critical
  * waits only for critical; default for critical, default, and, when it would be above default's share, the
