@@ -16,8 +16,12 @@ const as = (priority: string): { headers: Record<string, string> } => ({ headers
 
 describe('priority classes', () => {
   it('serves a queued critical request first, then default, then sheddable, never above the limit', async () => {
-    fx.upstream.handler = (_req, res) => void sleep(100).then(() => res.end('ok'));
     const sidecar = await fx.start(LIMIT1_QUEUE3);
+    // The first call ends only once all three are queued, however slowly a loaded machine sends them.
+    const allQueued = (): Promise<void> =>
+      eventually(() => sidecar.state().queue.depth === 3, 10_000).then(() => undefined);
+    fx.upstream.handler = (req, res) =>
+      void Promise.all([sleep(50), req.url === '/first' ? allQueued() : undefined]).then(() => res.end('ok'));
     const running = send(sidecar.port, '/first', as('sheddable'));
     await eventually(() => sidecar.state().inflight === 1);
     const queued: Promise<Answer>[] = [];
@@ -40,8 +44,12 @@ describe('priority classes', () => {
   });
 
   it('sheds with 503 overload naming the class, and gives a lower class’s queue place to a higher class', async () => {
-    fx.upstream.handler = (_req, res) => void sleep(300).then(() => res.end('ok'));
     const sidecar = await fx.start(LIMIT1_QUEUE3);
+    // The first call ends only once the critical request is queued.
+    const criticalQueued = (): Promise<void> =>
+      eventually(() => sidecar.state().classes.critical.queued === 1, 10_000).then(() => undefined);
+    fx.upstream.handler = (req, res) =>
+      void Promise.all([sleep(50), req.url === '/first' ? criticalQueued() : undefined]).then(() => res.end('ok'));
     const running = send(sidecar.port, '/first');
     await eventually(() => sidecar.state().inflight === 1);
     const sheddable = [1, 2, 3].map((i) => send(sidecar.port, `/s${i}`, as('sheddable')));
@@ -132,7 +140,7 @@ sidecar:
         expect.stringMatching(/sidecar\.priority\.shares\.critical: unknown key/),
         expect.stringMatching(/sidecar\.priority\.rules\.0\.pathPrefix: "health"/),
         expect.stringMatching(/sidecar\.priority\.rules\.1\.class: must be one of critical, default, sheddable/),
-        expect.stringMatching(/sidecar\.priority\.rules\.2: must have required property 'pathPrefix'/),
+        expect.stringMatching(/sidecar\.priority\.rules\.2\.pathPrefix: is required/),
       ]),
     );
     expect(() => parseSettings('sidecar: { priority: { shares: { default: 0.8, sheddable: 0.3 } } }')).toThrow(
