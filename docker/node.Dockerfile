@@ -64,6 +64,8 @@ COPY --from=build /src/packages/api/package.json packages/api/package.json
 COPY --from=build /src/packages/api/dist packages/api/dist
 # The model baked into the image: the API serves it when MODEL_FILEPATH is missing (no model fetched).
 COPY --from=build /src/packages/api/models packages/api/models
+# The Open Inference Protocol's proto: the v2 gRPC service (GRPC_PORT) loads it from the repository's place.
+COPY proto/grpc_predict_v2.proto /app/proto/grpc_predict_v2.proto
 WORKDIR /app/packages/api
 EXPOSE 8000
 CMD ["node", "dist/main.js"]

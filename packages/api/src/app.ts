@@ -7,7 +7,9 @@ import { createMetrics, type ApiMetrics } from './metrics.js';
 import type { Classifier } from './model.js';
 import { buildOpenApi } from './openapi.js';
 import { sendError, toApiError } from './respond.js';
-import { InferenceSlots, type InferenceSlotsOptions } from './inference-slots.js';
+import { argmax, createEngine, type InferenceEngine } from './engine.js';
+import type { InferenceSlotsOptions } from './inference-slots.js';
+import { mountV2, V2_ROUTES } from './v2/rest.js';
 
 /** What {@link createApp} serves and how. */
 export interface AppOptions {
@@ -25,6 +27,10 @@ export interface AppOptions {
   readonly draining?: () => boolean;
   /** Execution slots and minimum service time of the model (INFERENCE_CONCURRENCY, INFERENCE_MIN_MS); none by default. */
   readonly inference?: InferenceSlotsOptions;
+  /** The process's inference path, shared with its gRPC server; built from `inference` when absent. */
+  readonly engine?: InferenceEngine;
+  /** The model's name in the Open Inference Protocol v2 (/v2/models/{name}). Default `iris`. */
+  readonly modelName?: string;
 }
 
 /** Every route and its methods; /openapi.json and the 405 answers are built from the same table. */
@@ -39,18 +45,12 @@ export const ROUTES: Readonly<Record<string, readonly ('GET' | 'POST')[]>> = {
   '/predict/label': ['POST'],
   '/metrics': ['GET'],
   '/openapi.json': ['GET'],
+  ...V2_ROUTES,
 };
 
 const STARTED_AT = Symbol('startedAt');
 const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
 type TimedResponse = Response & { [STARTED_AT]: number };
-
-/** Index of the largest value of one row of probabilities (the first on ties, as numpy.argmax). */
-function argmax(probabilities: Float32Array, offset: number, classes: number): number {
-  let best = 0;
-  for (let c = 1; c < classes; c++) if (probabilities[offset + c]! > probabilities[offset + best]!) best = c;
-  return best;
-}
 
 /**
  * Builds the Express app of the inference API around a loaded classifier.
@@ -64,7 +64,10 @@ export function createApp(options: AppOptions): Express {
   const metricsText = options.metricsText ?? (() => metrics.registry.metrics());
   const draining = options.draining ?? (() => false);
   const debug = logger?.isLevelEnabled('debug') === true;
-  const openapi = JSON.stringify(buildOpenApi({ featureCount, classNames, maxBatchRows, sample: model.sample }));
+  const modelName = options.modelName ?? DEFAULTS.modelName;
+  const openapi = JSON.stringify(
+    buildOpenApi({ featureCount, classNames, maxBatchRows, sample: model.sample, modelName }),
+  );
   const labelMap = Object.fromEntries(classNames.map((name, i) => [String(i), name]));
   const sampleBatch: Batch = { features: Float32Array.from(model.sample), rows: 1 };
 
@@ -95,22 +98,9 @@ export function createApp(options: AppOptions): Express {
     if (debug) logger?.debug({ method: req.method, url: req.originalUrl, status, seconds }, 'request');
   }
 
-  const slots =
-    options.inference !== undefined && InferenceSlots.enabled(options.inference)
-      ? new InferenceSlots(options.inference)
-      : undefined;
+  const engine = options.engine ?? createEngine(model, metrics, options.inference);
   /** One batch through the model; with slots, inside a slot (the histogram times the model alone). */
-  function infer(batch: Batch): Promise<Float32Array> {
-    return slots === undefined ? runModel(batch) : slots.run(() => runModel(batch));
-  }
-
-  async function runModel(batch: Batch): Promise<Float32Array> {
-    const started = performance.now();
-    const probabilities = await model.predict(batch.features, batch.rows);
-    metrics.inferenceDuration.observe((performance.now() - started) / 1000);
-    metrics.batchRows.observe(batch.rows);
-    return probabilities;
-  }
+  const infer = (batch: Batch): Promise<Float32Array> => engine.run(batch);
 
   function probabilitiesOf(p: Float32Array, rows: number): number[] | number[][] {
     if (rows === 1) return Array.from(p);
@@ -234,10 +224,11 @@ export function createApp(options: AppOptions): Express {
   app.get('/openapi.json', (_req, res) => {
     res.type('application/json').send(openapi);
   });
+  mountV2(app, { engine, modelName, maxBatchRows, draining, requireJson, json, reply });
 
   for (const [path, methods] of Object.entries(ROUTES)) {
     const allow = [...methods, ...(methods.includes('GET') ? ['HEAD'] : [])].join(', ');
-    app.all(path, (req, res) => {
+    app.all(path.replace(/\{(\w+)\}/g, ':$1'), (req, res) => {
       res.setHeader('Allow', allow);
       sendError(
         res,

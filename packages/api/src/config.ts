@@ -15,6 +15,8 @@ export const ENV = {
   shutdownTimeoutMs: 'SHUTDOWN_TIMEOUT_MS',
   inferenceConcurrency: 'INFERENCE_CONCURRENCY',
   inferenceMinMs: 'INFERENCE_MIN_MS',
+  modelName: 'MODEL_NAME',
+  grpcPort: 'GRPC_PORT',
 } as const;
 
 /** The model and labels shipped with the package (a copy of the reference deployment's). */
@@ -49,6 +51,10 @@ export interface ApiConfig {
   readonly inferenceConcurrency: number;
   /** Each inference holds its slot at least this long, ms: a heavier model's service time; 0 = off. */
   readonly inferenceMinMs: number;
+  /** The model's name in the Open Inference Protocol v2 (`/v2/models/{name}`, ModelInfer's model_name). */
+  readonly modelName: string;
+  /** Port of the v2 gRPC service (inference.GRPCInferenceService), 0 = any free port; undefined = not served. */
+  readonly grpcPort: number | undefined;
 }
 
 /** Defaults, with units. */
@@ -65,6 +71,8 @@ export const DEFAULTS: ApiConfig = Object.freeze({
   shutdownTimeoutMs: 10_000, // 10 s, inside Kubernetes' default 30 s grace period
   inferenceConcurrency: 0, // no limit: the model runs as fast as the CPU allows
   inferenceMinMs: 0,
+  modelName: 'iris',
+  grpcPort: undefined, // gRPC off unless GRPC_PORT is set
 });
 
 /** Thrown by {@link loadConfig}; `problems` lists every invalid setting. */
@@ -114,6 +122,15 @@ function text(env: NodeJS.ProcessEnv, name: string, fallback: string): string {
   return raw === undefined || raw === '' ? fallback : raw;
 }
 
+/** MODEL_NAME: one URL path segment (it appears in /v2/models/{name}). */
+function modelName(env: NodeJS.ProcessEnv, problems: string[]): string {
+  const name = text(env, ENV.modelName, DEFAULTS.modelName);
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(name)) {
+    problems.push(`${ENV.modelName}=${JSON.stringify(env[ENV.modelName])}: expected letters, digits, '.', '_' or '-'`);
+  }
+  return name;
+}
+
 /**
  * Reads and validates the API settings from the environment, once.
  * @throws {ConfigError} listing every invalid setting, not only the first
@@ -133,7 +150,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
     shutdownTimeoutMs: integer(env, ENV.shutdownTimeoutMs, DEFAULTS.shutdownTimeoutMs, 0, 3_600_000, problems),
     inferenceConcurrency: integer(env, ENV.inferenceConcurrency, DEFAULTS.inferenceConcurrency, 0, 10_000, problems),
     inferenceMinMs: integer(env, ENV.inferenceMinMs, DEFAULTS.inferenceMinMs, 0, 600_000, problems),
+    modelName: modelName(env, problems),
+    grpcPort: (env[ENV.grpcPort]?.trim() ?? '') === '' ? undefined : integer(env, ENV.grpcPort, 0, 0, 65_535, problems),
   };
+  if (config.grpcPort !== undefined && config.grpcPort !== 0 && config.grpcPort === config.port) {
+    problems.push(`${ENV.grpcPort}=${config.grpcPort}: the HTTP server listens on that port (${ENV.port})`);
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(config);
 }

@@ -1,13 +1,9 @@
 import { FLOAT32_MAX } from './batch.js';
 import { ERRORS } from './errors.js';
+import { v2Paths, v2Schemas, type V2OpenApiFacts } from './v2/openapi.js';
 
 /** Facts the document states about the served model. */
-export interface OpenApiFacts {
-  readonly featureCount: number;
-  readonly classNames: readonly string[];
-  readonly maxBatchRows: number;
-  readonly sample: readonly number[];
-}
+export type OpenApiFacts = V2OpenApiFacts;
 
 type Json = Record<string, unknown>;
 
@@ -98,6 +94,7 @@ export function buildOpenApi(facts: OpenApiFacts): Json {
         200: { description: 'Prometheus text exposition', content: { 'text/plain': { schema: { type: 'string' } } } },
       }),
       '/openapi.json': get('This document', { 200: ok('OpenAPI document', { type: 'object' }) }),
+      ...v2Paths(facts),
     },
     components: {
       schemas: {
@@ -178,6 +175,7 @@ export function buildOpenApi(facts: OpenApiFacts): Json {
             },
           },
         },
+        ...v2Schemas(facts),
       },
     },
   };

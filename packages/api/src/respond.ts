@@ -1,5 +1,5 @@
 import type { Response } from 'express';
-import { ApiError, errorBody, type ErrorCode } from './errors.js';
+import { ApiError, errorBody, v2ErrorBody, type ErrorCode } from './errors.js';
 
 /** The errors body-parser raises carry a `type`; each maps to one of our stable codes. */
 const BODY_PARSER_CODES: Readonly<Record<string, ErrorCode>> = {
@@ -44,7 +44,15 @@ export function toApiError(err: unknown): ApiError {
   return new ApiError('INTERNAL', 'internal error', { cause: err });
 }
 
-/** Sends `{"error":{"code","message"}}` with the code's status. */
+/** True for the Open Inference Protocol's paths, whose errors take the protocol's shape. */
+function isV2Path(path: string): boolean {
+  return path === '/v2' || path.startsWith('/v2/');
+}
+
+/**
+ * Sends the error with the code's status: `{"error":{"code","message"}}`, or under /v2 the protocol's
+ * `{"error":"<message>","code"}`. The one place that decides an error answer's shape.
+ */
 export function sendError(res: Response, err: ApiError): void {
-  res.status(err.status).json(errorBody(err));
+  res.status(err.status).json(isV2Path(res.req.path) ? v2ErrorBody(err) : errorBody(err));
 }

@@ -6,11 +6,13 @@ import type { Logger } from 'pino';
 import { createApp } from './app.js';
 import { clusterMetricsText, serveClusterMetrics } from './cluster-metrics.js';
 import type { ApiConfig } from './config.js';
-import { ERRORS } from './errors.js';
+import { ApiError, ERRORS } from './errors.js';
 import { createLogger } from './logger.js';
+import { createEngine } from './engine.js';
 import { createMetrics } from './metrics.js';
 import { loadModel, type Classifier } from './model.js';
 import { InferenceSlots } from './inference-slots.js';
+import { startGrpcServer, type GrpcServer } from './v2/grpc.js';
 
 /** A listening API process. */
 export interface ApiServer {
@@ -18,6 +20,8 @@ export interface ApiServer {
   /** `http://host:port` the server listens on (the real port when PORT=0). */
   readonly url: string;
   readonly model: Classifier;
+  /** Port of the v2 gRPC service; undefined when GRPC_PORT is not set. */
+  readonly grpcPort: number | undefined;
   /**
    * Drains: /ready turns 503, the listener closes, in-flight requests finish, idle connections close.
    * Resolves true when everything finished within the timeout, false when connections were cut.
@@ -66,13 +70,15 @@ export async function startServer(config: ApiConfig, logger: Logger): Promise<Ap
   }
   const metrics = createMetrics(model.info);
   let draining = false;
+  const engine = createEngine(model, metrics, inference);
   const app = createApp({
     model,
     logger,
     metrics,
+    engine,
+    modelName: config.modelName,
     maxBatchRows: config.maxBatchRows,
     bodyLimitBytes: config.bodyLimitBytes,
-    inference,
     draining: () => draining,
     ...(cluster.isWorker ? { metricsText: clusterMetricsText(metrics.registry) } : {}),
   });
@@ -89,11 +95,33 @@ export async function startServer(config: ApiConfig, logger: Logger): Promise<Ap
   });
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  let grpcServer: GrpcServer | undefined;
+  if (config.grpcPort !== undefined) {
+    try {
+      grpcServer = await startGrpcServer({
+        engine,
+        metrics,
+        modelName: config.modelName,
+        maxBatchRows: config.maxBatchRows,
+        maxMessageBytes: config.bodyLimitBytes,
+        draining: () => draining,
+        host: config.host,
+        port: config.grpcPort,
+      });
+    } catch (err) {
+      server.close();
+      await model.close();
+      throw new ApiError('CONFIG_INVALID', `GRPC_PORT=${config.grpcPort}: ${(err as Error).message}`, { cause: err });
+    }
+  }
 
   let closing: Promise<boolean> | undefined;
   const close = (): Promise<boolean> => {
-    closing ??= new Promise<boolean>((resolve) => {
-      draining = true;
+    if (closing !== undefined) return closing;
+    draining = true;
+    // gRPC drains beside HTTP: new calls are refused (GOAWAY), calls in flight finish.
+    const grpcClosed = grpcServer?.close(config.shutdownTimeoutMs) ?? Promise.resolve(true);
+    closing = new Promise<boolean>((resolve) => {
       // Keep-alive connections turn idle as their last answer ends; close them as soon as they do.
       const sweep = setInterval(() => server.closeIdleConnections(), IDLE_SWEEP_MS);
       const timer = setTimeout(() => {
@@ -108,12 +136,13 @@ export async function startServer(config: ApiConfig, logger: Logger): Promise<Ap
       });
       server.closeIdleConnections();
     }).then(async (clean) => {
+      const grpcClean = await grpcClosed;
       await model.close();
-      return clean;
+      return clean && grpcClean;
     });
     return closing;
   };
-  return { server, url: `http://${host}:${address.port}`, model, close };
+  return { server, url: `http://${host}:${address.port}`, model, grpcPort: grpcServer?.port, close };
 }
 
 function onTerminate(handler: (signal: NodeJS.Signals) => void): void {
@@ -134,6 +163,7 @@ async function runSingle(config: ApiConfig, logger: Logger): Promise<void> {
   logger.info(
     {
       url: api.url,
+      ...(api.grpcPort === undefined ? {} : { grpcPort: api.grpcPort }),
       model: info.filepath,
       sha256: info.sha256,
       features: info.featureCount,

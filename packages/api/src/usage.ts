@@ -18,6 +18,8 @@ these environment variables, each validated at startup (all problems listed, exi
   ${ENV.shutdownTimeoutMs.padEnd(20)} how long SIGTERM/SIGINT waits for requests in flight, ms (default ${DEFAULTS.shutdownTimeoutMs})
   ${ENV.inferenceConcurrency.padEnd(20)} most inferences at once, the rest wait in order; 0 = no limit (default ${DEFAULTS.inferenceConcurrency})
   ${ENV.inferenceMinMs.padEnd(20)} each inference holds its slot at least this long, ms: serve like a heavier model (default ${DEFAULTS.inferenceMinMs})
+  ${ENV.modelName.padEnd(20)} the model's name in the Open Inference Protocol v2, /v2/models/{name} (default ${DEFAULTS.modelName})
+  ${ENV.grpcPort.padEnd(20)} also serve the v2 gRPC service (inference.GRPCInferenceService) on this port, 0 = any free port (default: off)
 
 Example: PORT=8000 HOST=127.0.0.1 iris-api
 Endpoints, metrics and exit codes: docs/api.md

@@ -46,6 +46,29 @@ describe('loadConfig', () => {
     });
   });
 
+  it('serves gRPC only when GRPC_PORT is set, and names the v2 model MODEL_NAME', () => {
+    expect(loadConfig({})).toMatchObject({ grpcPort: undefined, modelName: 'iris' });
+    expect(loadConfig({ GRPC_PORT: '8001', MODEL_NAME: 'iris-v2' })).toMatchObject({
+      grpcPort: 8001,
+      modelName: 'iris-v2',
+    });
+    expect(loadConfig({ GRPC_PORT: '0' }).grpcPort).toBe(0);
+  });
+
+  it('rejects a GRPC_PORT that is not a port or is the HTTP port, and a MODEL_NAME that is not one path segment', () => {
+    let error: unknown;
+    try {
+      loadConfig({ PORT: '9000', GRPC_PORT: '9000', MODEL_NAME: 'a/b' });
+    } catch (err) {
+      error = err;
+    }
+    expect((error as ConfigError).problems).toEqual([
+      expect.stringMatching(/^MODEL_NAME="a\/b": expected letters/),
+      'GRPC_PORT=9000: the HTTP server listens on that port (PORT)',
+    ]);
+    expect(() => loadConfig({ GRPC_PORT: '70000' })).toThrow(/GRPC_PORT="70000": expected an integer from 0 to 65535/);
+  });
+
   it('rejects invalid settings listing every problem, not only the first', () => {
     let error: unknown;
     try {

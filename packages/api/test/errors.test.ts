@@ -1,4 +1,4 @@
-import { ApiError, ERRORS, errorBody } from '../src/errors.js';
+import { ApiError, ERRORS, errorBody, v2ErrorBody } from '../src/errors.js';
 
 describe('error registry', () => {
   it('pins every code to its HTTP status', () => {
@@ -14,6 +14,8 @@ describe('error registry', () => {
       BODY_TOO_LARGE: 413,
       UNSUPPORTED_MEDIA_TYPE: 415,
       NOT_FOUND: 404,
+      UNKNOWN_MODEL: 404,
+      INVALID_TENSOR: 400,
       METHOD_NOT_ALLOWED: 405,
       NOT_READY: 503,
       INFERENCE_FAILED: 500,
@@ -23,6 +25,39 @@ describe('error registry', () => {
       MODEL_INVALID: 0,
       MODEL_UNSUPPORTED: 0,
       LABELS_INVALID: 0,
+    });
+  });
+
+  it('pins every answerable code to its gRPC status (startup codes answer no call)', () => {
+    const grpc = Object.fromEntries(
+      Object.entries(ERRORS)
+        .filter(([, e]) => e.status > 0)
+        .map(([code]) => [code, new ApiError(code as keyof typeof ERRORS).grpc]),
+    );
+    expect(grpc).toEqual({
+      INVALID_JSON: 'INVALID_ARGUMENT',
+      INVALID_BODY: 'INVALID_ARGUMENT',
+      INVALID_DATA: 'INVALID_ARGUMENT',
+      EMPTY_BATCH: 'INVALID_ARGUMENT',
+      WRONG_FEATURE_COUNT: 'INVALID_ARGUMENT',
+      NON_FINITE_VALUE: 'INVALID_ARGUMENT',
+      TOO_MANY_ROWS: 'RESOURCE_EXHAUSTED',
+      BODY_TOO_LARGE: 'RESOURCE_EXHAUSTED',
+      UNSUPPORTED_MEDIA_TYPE: 'INVALID_ARGUMENT',
+      NOT_FOUND: 'NOT_FOUND',
+      UNKNOWN_MODEL: 'NOT_FOUND',
+      INVALID_TENSOR: 'INVALID_ARGUMENT',
+      METHOD_NOT_ALLOWED: 'UNIMPLEMENTED',
+      NOT_READY: 'UNAVAILABLE',
+      INFERENCE_FAILED: 'INTERNAL',
+      INTERNAL: 'INTERNAL',
+    });
+  });
+
+  it('gives a /v2 error the protocol\'s {"error": "<message>"} with our code beside it', () => {
+    expect(v2ErrorBody(new ApiError('UNKNOWN_MODEL', 'model "x" is not served'))).toEqual({
+      error: 'model "x" is not served',
+      code: 'UNKNOWN_MODEL',
     });
   });
 

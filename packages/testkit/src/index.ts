@@ -51,3 +51,21 @@ export {
   type VegetaAttack,
 } from './bench.js';
 export { startEnvoy, envoyBinary, validateBootstrap, stat, type TestEnvoy } from './envoy.js';
+export {
+  oipClient,
+  oipServiceClient,
+  oipProtoFields,
+  startMlserver,
+  mlserverCommand,
+  listensOn,
+  modelInferRequest,
+  v2RestBody,
+  OIP_PROTO,
+  MLSERVER_DIR,
+  VENV_PYTHON,
+  IRIS_ROW,
+  type OipClient,
+  type OipAnswer,
+  type MlserverProcess,
+  type MlserverSpec,
+} from './oip.js';

@@ -11,10 +11,10 @@ export function candidatePort(): number {
   return 20_000 + Math.floor(Math.random() * 12_000);
 }
 
-/** True when `err` says the port was taken (Node's EADDRINUSE, or a program's own words for it). */
+/** True when `err` says the port was taken (Node's EADDRINUSE, or a program's own words for it: grpcio's too). */
 export function isAddressInUse(err: unknown): boolean {
   const text = err instanceof Error ? `${(err as NodeJS.ErrnoException).code ?? ''} ${err.message}` : String(err);
-  return /EADDRINUSE|address already in use|cannot bind socket/i.test(text);
+  return /EADDRINUSE|address already in use|cannot bind socket|failed to bind to address/i.test(text);
 }
 
 /**

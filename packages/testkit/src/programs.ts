@@ -118,6 +118,10 @@ export interface ApiProcess {
   port: number;
   /** `http://127.0.0.1:<port>` */
   origin: string;
+  /** Port of its v2 gRPC service (with `grpcPort` in the spec). */
+  grpcPort: number | undefined;
+  /** `127.0.0.1:<grpcPort>`, a gRPC target (with `grpcPort` in the spec). */
+  grpcTarget: string | undefined;
 }
 
 /** How to start iris-api. */
@@ -128,6 +132,8 @@ export interface ApiSpec {
   port?: number;
   /** worker processes (default 1); with more, all listen on the port the first one got */
   workers?: number;
+  /** serve the v2 gRPC service too (GRPC_PORT): 0 lets it choose, read back from its ready line */
+  grpcPort?: number;
   cpu?: number;
 }
 
@@ -144,6 +150,7 @@ export async function startApi(spec: ApiSpec = {}): Promise<ApiProcess> {
     env: {
       PORT: String(spec.port ?? 0),
       HOST: '127.0.0.1',
+      ...(spec.grpcPort === undefined ? {} : { GRPC_PORT: String(spec.grpcPort) }),
       ...spec.env,
       WORKERS: String(workers),
       LOG_LEVEL: 'info',
@@ -154,7 +161,14 @@ export async function startApi(spec: ApiSpec = {}): Promise<ApiProcess> {
   });
   const ready = await proc.waitForLog(/^iris-api ready$/);
   const url = new URL(String(ready.url));
-  return { proc, port: Number(url.port), origin: url.origin };
+  const grpcPort = typeof ready.grpcPort === 'number' ? ready.grpcPort : undefined;
+  return {
+    proc,
+    port: Number(url.port),
+    origin: url.origin,
+    grpcPort,
+    grpcTarget: grpcPort === undefined ? undefined : `127.0.0.1:${grpcPort}`,
+  };
 }
 
 /** The test upstream as its own process. */
