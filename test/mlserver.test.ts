@@ -17,6 +17,9 @@ import {
   type OipClient,
 } from '@infer-cb/testkit';
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- assertions read the servers' arbitrary JSON
+type Json = any;
+
 const GRPCIO = join(REPO_ROOT, 'test', 'fixtures', 'oip_grpcio.py');
 const VIRGINICA = [6.3, 3.3, 6.0, 2.5];
 
@@ -32,7 +35,7 @@ afterAll(async () => {
   await stopAll();
 });
 
-async function postV2(origin: string, body: string, model = 'iris'): Promise<{ status: number; json: any }> {
+async function postV2(origin: string, body: string, model = 'iris'): Promise<{ status: number; json: Json }> {
   const res = await fetch(`${origin}/v2/models/${model}/infer`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -42,7 +45,7 @@ async function postV2(origin: string, body: string, model = 'iris'): Promise<{ s
 }
 
 /** grpcio from the venv (MLServer's generated stubs): `args` of test/fixtures/oip_grpcio.py, its JSON answer. */
-async function grpcio(...args: string[]): Promise<any> {
+async function grpcio(...args: string[]): Promise<Json> {
   const { code, stdout, stderr } = await runToExit(VENV_PYTHON, [GRPCIO, ...args], {}, 60_000);
   if (code !== 0) throw new Error(`oip_grpcio.py ${args.join(' ')} exited ${code}: ${stderr}`);
   return JSON.parse(stdout);

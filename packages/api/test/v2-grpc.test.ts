@@ -143,12 +143,7 @@ describe('inference.GRPCInferenceService on GRPC_PORT', () => {
       grpc.status.NOT_FOUND,
       'UNKNOWN_MODEL',
     ],
-    [
-      'a shape its contents do not fill',
-      reshaped([2, 4]),
-      grpc.status.INVALID_ARGUMENT,
-      'INVALID_TENSOR',
-    ],
+    ['a shape its contents do not fill', reshaped([2, 4]), grpc.status.INVALID_ARGUMENT, 'INVALID_TENSOR'],
     ['three features', modelInferRequest('iris', [[1, 2, 3]]), grpc.status.INVALID_ARGUMENT, 'WRONG_FEATURE_COUNT'],
     ['a NaN', modelInferRequest('iris', [[1, 2, Number.NaN, 4]]), grpc.status.INVALID_ARGUMENT, 'NON_FINITE_VALUE'],
     [
