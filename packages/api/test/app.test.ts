@@ -3,24 +3,17 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { createApp, ROUTES } from '../src/app.js';
 import { ERRORS } from '../src/errors.js';
-import { loadModel, type Classifier } from '../src/model.js';
-import { call, FIXTURES, postJson, REFERENCE_MODEL, serve } from './helpers.js';
+import { loadModel } from '../src/model.js';
+import { call, FIXTURES, postJson, serve, serveReference } from './helpers.js';
 
-let model: Classifier;
 let base: string;
 let close: () => Promise<void>;
 let draining = false;
 
 beforeAll(async () => {
-  model = await loadModel({ modelFilepath: REFERENCE_MODEL });
-  ({ base, close } = await serve(
-    createApp({ model, maxBatchRows: 16, bodyLimitBytes: 4096, draining: () => draining }),
-  ));
+  ({ base, close } = await serveReference(() => draining));
 });
-afterAll(async () => {
-  await close();
-  await model.close();
-});
+afterAll(() => close());
 
 const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
 const argmax = (xs: number[]): number => xs.indexOf(Math.max(...xs));

@@ -4,6 +4,8 @@ import { request, createServer, type IncomingHttpHeaders, type Server } from 'no
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { Express } from 'express';
+import { createApp } from '../src/app.js';
+import { loadModel } from '../src/model.js';
 
 /** The shared reference files beside the repository (CI clones the repo with shared/ next to it). */
 const SHARED_MODELS = fileURLToPath(new URL('../../../../shared/models/', import.meta.url));
@@ -72,6 +74,34 @@ export async function serve(app: Express): Promise<{ base: string; close: () => 
         server.closeAllConnections();
         server.close(() => resolve());
       }),
+  };
+}
+
+/** The v2 metadata of the reference iris model, over REST and gRPC alike. */
+export const IRIS_V2_METADATA = {
+  name: 'iris',
+  versions: ['1'],
+  platform: 'onnxruntime',
+  inputs: [{ name: 'float_input', datatype: 'FP32', shape: [-1, 4] }],
+  outputs: [
+    { name: 'probabilities', datatype: 'FP32', shape: [-1, 3] },
+    { name: 'label', datatype: 'BYTES', shape: [-1] },
+  ],
+};
+
+/**
+ * The reference model in createApp with the tests' limits (16 rows, 4 KiB bodies) on 127.0.0.1:0; `draining`
+ * is read on every request. `close` stops the server and releases the model.
+ */
+export async function serveReference(draining: () => boolean): Promise<{ base: string; close: () => Promise<void> }> {
+  const model = await loadModel({ modelFilepath: REFERENCE_MODEL });
+  const server = await serve(createApp({ model, maxBatchRows: 16, bodyLimitBytes: 4096, draining }));
+  return {
+    base: server.base,
+    close: async () => {
+      await server.close();
+      await model.close();
+    },
   };
 }
 

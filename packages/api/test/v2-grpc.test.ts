@@ -9,6 +9,7 @@ import {
   type ApiProcess,
   type OipClient,
 } from '@infer-cb/testkit';
+import { IRIS_V2_METADATA } from './helpers.js';
 
 let api: ApiProcess;
 let client: OipClient;
@@ -74,16 +75,7 @@ describe('inference.GRPCInferenceService on GRPC_PORT', () => {
       version: '0.1.0',
       extensions: [],
     });
-    expect((await client.call('ModelMetadata', { name: 'iris', version: '1' })).response).toEqual({
-      name: 'iris',
-      versions: ['1'],
-      platform: 'onnxruntime',
-      inputs: [{ name: 'float_input', datatype: 'FP32', shape: [-1, 4] }],
-      outputs: [
-        { name: 'probabilities', datatype: 'FP32', shape: [-1, 3] },
-        { name: 'label', datatype: 'BYTES', shape: [-1] },
-      ],
-    });
+    expect((await client.call('ModelMetadata', { name: 'iris', version: '1' })).response).toEqual(IRIS_V2_METADATA);
   });
 
   it('infers FP32 contents: the probabilities of REST /predict and the labels, id echoed', async () => {

@@ -1,23 +1,14 @@
 import { Ajv } from 'ajv';
-import { createApp } from '../src/app.js';
-import { loadModel, type Classifier } from '../src/model.js';
-import { call, postJson, REFERENCE_MODEL, serve } from './helpers.js';
+import { call, IRIS_V2_METADATA, postJson, serveReference } from './helpers.js';
 
-let model: Classifier;
 let base: string;
 let close: () => Promise<void>;
 let draining = false;
 
 beforeAll(async () => {
-  model = await loadModel({ modelFilepath: REFERENCE_MODEL });
-  ({ base, close } = await serve(
-    createApp({ model, maxBatchRows: 16, bodyLimitBytes: 4096, draining: () => draining }),
-  ));
+  ({ base, close } = await serveReference(() => draining));
 });
-afterAll(async () => {
-  await close();
-  await model.close();
-});
+afterAll(() => close());
 afterEach(() => {
   draining = false;
 });
@@ -47,16 +38,7 @@ describe('Open Inference Protocol v2 over REST: health and metadata', () => {
   });
 
   it("describes the model's input and outputs", async () => {
-    expect((await call(base, 'GET', '/v2/models/iris')).json).toEqual({
-      name: 'iris',
-      versions: ['1'],
-      platform: 'onnxruntime',
-      inputs: [{ name: 'float_input', datatype: 'FP32', shape: [-1, 4] }],
-      outputs: [
-        { name: 'probabilities', datatype: 'FP32', shape: [-1, 3] },
-        { name: 'label', datatype: 'BYTES', shape: [-1] },
-      ],
-    });
+    expect((await call(base, 'GET', '/v2/models/iris')).json).toEqual(IRIS_V2_METADATA);
   });
 
   it('answers 404 UNKNOWN_MODEL in the protocol shape for a model it does not serve', async () => {
