@@ -47,6 +47,11 @@ interface V2Output {
   data: number[] | string[];
 }
 
+/** True for a JSON object or nothing (the protocol's optional `parameters`). */
+function isObjectOrAbsent(value: unknown): boolean {
+  return value === undefined || (typeof value === 'object' && value !== null && !Array.isArray(value));
+}
+
 /** Reads a v2 inference request body: its one input as a Batch, the outputs it asks for and its id. */
 function parseInferRequest(
   body: unknown,
@@ -56,7 +61,8 @@ function parseInferRequest(
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new ApiError('INVALID_BODY', 'expected a JSON object {"inputs": [{"name", "datatype", "shape", "data"}]}');
   }
-  const { inputs, outputs, id } = body as Record<string, unknown>;
+  const { inputs, outputs, id, parameters } = body as Record<string, unknown>;
+  if (!isObjectOrAbsent(parameters)) throw new ApiError('INVALID_BODY', '"parameters" must be an object');
   if (!Array.isArray(inputs) || inputs.length !== 1) {
     throw new ApiError('INVALID_TENSOR', `"inputs" must be a list of exactly one tensor (the model has one input)`);
   }
@@ -65,6 +71,8 @@ function parseInferRequest(
     throw new ApiError('INVALID_TENSOR', 'inputs[0] must be an object {"name", "datatype", "shape", "data"}');
   }
   const tensor = input as Record<string, unknown>;
+  if (typeof tensor.name !== 'string') throw new ApiError('INVALID_TENSOR', 'inputs[0].name must be a string');
+  if (!isObjectOrAbsent(tensor.parameters)) throw new ApiError('INVALID_TENSOR', 'inputs[0].parameters must be an object');
   const { rows } = checkInput(tensor, featureCount, maxBatchRows);
   const batch = batchFromJson(tensor.data, rows, featureCount);
   if (outputs !== undefined && !Array.isArray(outputs)) {
