@@ -98,7 +98,12 @@ describe('Open Inference Protocol v2 over REST: inference', () => {
     ['an id that is not a string', { ...input(SETOSA), id: 7 }, 'INVALID_BODY', /"id"/],
     ['a body that is a list', [1], 'INVALID_BODY', /JSON object/],
     ['parameters that are not an object', { ...input(SETOSA), parameters: [null] }, 'INVALID_BODY', /"parameters"/],
-    ['an input without a name', { inputs: [{ datatype: 'FP32', shape: [1, 4], data: SETOSA }] }, 'INVALID_TENSOR', /name/],
+    [
+      'an input without a name',
+      { inputs: [{ datatype: 'FP32', shape: [1, 4], data: SETOSA }] },
+      'INVALID_TENSOR',
+      /name/,
+    ],
   ])('answers 400 in the protocol shape for %s', async (_what, body, code, message) => {
     const answer = await infer(body);
     expect(answer.status).toBe(400);

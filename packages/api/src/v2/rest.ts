@@ -72,7 +72,8 @@ function parseInferRequest(
   }
   const tensor = input as Record<string, unknown>;
   if (typeof tensor.name !== 'string') throw new ApiError('INVALID_TENSOR', 'inputs[0].name must be a string');
-  if (!isObjectOrAbsent(tensor.parameters)) throw new ApiError('INVALID_TENSOR', 'inputs[0].parameters must be an object');
+  if (!isObjectOrAbsent(tensor.parameters))
+    throw new ApiError('INVALID_TENSOR', 'inputs[0].parameters must be an object');
   const { rows } = checkInput(tensor, featureCount, maxBatchRows);
   const batch = batchFromJson(tensor.data, rows, featureCount);
   if (outputs !== undefined && !Array.isArray(outputs)) {
