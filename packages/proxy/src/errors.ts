@@ -108,13 +108,24 @@ export class BadRequestError extends SidecarError {
   }
 }
 
-/** The upstream answered with a 5xx: the answer is passed through, but the breaker counts a failure. */
+/**
+ * The upstream answered with a 5xx, or a gRPC call ended with a failing grpc-status (UNAVAILABLE,
+ * DEADLINE_EXCEEDED, INTERNAL, UNKNOWN): the answer is passed through, but the breaker counts a failure.
+ */
 export class UpstreamStatusError extends Error {
   readonly code = 'CB_UPSTREAM_STATUS';
   override readonly name = 'UpstreamStatusError';
-  /** @param status the upstream's status code (>= 500) */
-  constructor(readonly status: number) {
-    super(`upstream answered ${status}`);
+  /**
+   * @param status the upstream's HTTP status (>= 500, or 200 with a failing grpcStatus)
+   * @param grpcStatus the gRPC call's grpc-status
+   * @param headAt `performance.now()` when the answer's head arrived
+   */
+  constructor(
+    readonly status: number,
+    readonly grpcStatus?: number,
+    readonly headAt?: number,
+  ) {
+    super(grpcStatus === undefined ? `upstream answered ${status}` : `upstream answered grpc-status ${grpcStatus}`);
   }
 }
 

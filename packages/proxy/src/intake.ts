@@ -1,9 +1,19 @@
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Settings } from './config.js';
 import { BadRequestError, ClientClosedError } from './errors.js';
+import { grpcTimeoutMs } from './layers/headers.js';
 import { classify } from './layers/priority.js';
-import { Cancellation, type ProxyRequest, type Reconfigurable } from './pipeline.js';
+import type { Listener } from './listener.js';
+import {
+  Cancellation,
+  type ClientProtocol,
+  type ClientRequest,
+  type ClientResponse,
+  type ProxyRequest,
+  type Reconfigurable,
+} from './pipeline.js';
 import type { Responder } from './respond.js';
 
 /** What the intake reads from the settings: the deadline header, the priority header and path rules. */
@@ -15,6 +25,7 @@ const CONNECT_REFUSED = new BadRequestError(
   'CONNECT is not supported: this is a reverse proxy for one upstream',
 );
 const UPGRADE_REFUSED = new BadRequestError('upgrade-refused', 'protocol upgrades (WebSocket, h2c) are not supported');
+const SILENT = new BadRequestError('request-timeout', 'the request did not arrive in time');
 const BAD_TARGET = new BadRequestError(
   'bad-target',
   'the request target must be a path (origin-form or absolute-form)',
@@ -22,7 +33,7 @@ const BAD_TARGET = new BadRequestError(
 /** Where the response keeps the request it answers, for the close listener (no closure per request). */
 const REQUEST = Symbol('request');
 
-type TrackedResponse = ServerResponse & { [REQUEST]?: ProxyRequest };
+type TrackedResponse = ClientResponse & { [REQUEST]?: ProxyRequest };
 
 /**
  * The request target sent upstream: origin-form as is; absolute-form reduced to its path and query,
@@ -42,7 +53,16 @@ export function upstreamPath(url: string | undefined): string | undefined {
 
 function onResponseClose(this: TrackedResponse): void {
   const request = this[REQUEST];
-  if (request !== undefined && !this.writableFinished) request.cancellation.cancel(CLIENT_CLOSED);
+  if (request === undefined) return;
+  // node:http2's compatibility response reports writableFinished once its stream is gone, reset or not.
+  if (!(request.protocol === 'h2' ? this.writableEnded : this.writableFinished))
+    request.cancellation.cancel(CLIENT_CLOSED);
+}
+
+/** True for a gRPC call (gRPC and gRPC-Web: `application/grpc`, `application/grpc+proto`, `application/grpc-web`...). */
+function isGrpc(req: ClientRequest): boolean {
+  const type = req.headers['content-type'];
+  return type !== undefined && type.startsWith('application/grpc');
 }
 
 /** The refusal for a request Node could not parse: 431 for oversized headers, 408 when it came too slowly. */
@@ -77,8 +97,13 @@ export class Intake implements Reconfigurable<IntakeOptions> {
     this.priority = options.priority;
   }
 
-  /** Takes the listener's requests, and its CONNECT, Upgrade and malformed requests. */
-  attach(server: Server): void {
+  /**
+   * Takes the listener's requests (both protocols), its CONNECT, Upgrade and malformed requests, and the
+   * connections that never showed their protocol.
+   */
+  attach(listener: Listener): void {
+    listener.h2.on('request', (req: Http2ServerRequest, res: Http2ServerResponse) => this.accept(req, res, 'h2'));
+    const server = listener.http1;
     server.on('request', this.onRequest);
     server.on('connect', (_req: IncomingMessage, socket: Socket) => this.respond.refuseRaw(socket, CONNECT_REFUSED));
     server.on('upgrade', (_req: IncomingMessage, socket: Socket) => this.respond.refuseRaw(socket, UPGRADE_REFUSED));
@@ -102,26 +127,61 @@ export class Intake implements Reconfigurable<IntakeOptions> {
     (request.res as TrackedResponse)[REQUEST] = undefined;
   }
 
-  private readonly onRequest = (req: IncomingMessage, res: TrackedResponse): void => {
+  /** A connection that sent nothing (or only the start of the HTTP/2 preface) within the headers timeout. */
+  readonly onSilent = (socket: Socket): void => this.respond.refuseRaw(socket, SILENT);
+
+  private readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => this.accept(req, res, 'http1');
+
+  private accept(req: ClientRequest, res: TrackedResponse, protocol: ClientProtocol): void {
     const arrivedAt = performance.now();
+    const grpc = isGrpc(req);
+    const asker = { protocol, grpc };
+    // HTTP/1.1's CONNECT never gets here (Node hands it over as a socket); HTTP/2's does.
+    if (req.method === 'CONNECT') return this.respond.refuse(res, CONNECT_REFUSED, arrivedAt, asker);
     const path = upstreamPath(req.url);
-    if (path === undefined) return this.respond.refuse(res, BAD_TARGET, arrivedAt);
+    if (path === undefined) return this.respond.refuse(res, BAD_TARGET, arrivedAt, asker);
     let deadline = Infinity;
     const budget = req.headers[this.deadlineHeader];
     if (budget !== undefined) {
       const ms = Number(budget);
       if (!Number.isFinite(ms) || budget === '') {
         const message = `${this.deadlineHeader} must be a number of milliseconds, got ${JSON.stringify(budget)}`;
-        return this.respond.refuse(res, new BadRequestError('bad-target', message), arrivedAt);
+        return this.respond.refuse(res, new BadRequestError('bad-target', message), arrivedAt, asker);
       }
       deadline = arrivedAt + ms;
     }
-    if (this.draining) res.setHeader('connection', 'close');
+    if (grpc) {
+      // gRPC's own deadline header; the earlier of the two deadlines holds.
+      const timeout = req.headers['grpc-timeout'];
+      if (timeout !== undefined) {
+        const ms = typeof timeout === 'string' ? grpcTimeoutMs(timeout) : NaN;
+        if (Number.isNaN(ms)) {
+          const message = `grpc-timeout must be 1-8 digits and a unit (H, M, S, m, u, n), got ${JSON.stringify(timeout)}`;
+          return this.respond.refuse(res, new BadRequestError('bad-target', message), arrivedAt, asker);
+        }
+        deadline = Math.min(deadline, arrivedAt + ms);
+      }
+    }
+    if (this.draining) {
+      // HTTP/1.1: this answer closes the connection; HTTP/2: GOAWAY, the streams in flight finish.
+      if (protocol === 'http1') res.setHeader('connection', 'close');
+      else (req as Http2ServerRequest).stream.session?.close();
+    }
     const { priority, unknown } = classify(req.headers, path, this.priority);
     if (unknown) this.unknownPriority++;
-    const request: ProxyRequest = { req, res, cancellation: new Cancellation(), path, arrivedAt, deadline, priority };
+    const request: ProxyRequest = {
+      req,
+      res,
+      cancellation: new Cancellation(),
+      path,
+      arrivedAt,
+      deadline,
+      priority,
+      protocol,
+      grpc,
+    };
     res[REQUEST] = request;
     res.on('close', onResponseClose); // a response closes once: `on` spares `once`'s wrapper
     this.serve(request);
-  };
+  }
 }

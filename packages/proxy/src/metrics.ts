@@ -8,6 +8,7 @@ import {
   type PriorityClass,
   type ProxyOutcome,
 } from './outcomes.js';
+import type { ClientProtocol } from './pipeline.js';
 
 const LATENCY_BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
@@ -29,6 +30,9 @@ export class SidecarMetrics {
   // prom-client hashes labels on every call; children are cached per label value instead.
   private readonly requestChildren = new Map<string, Map<number, Partial<Record<PriorityClass, Counter.Internal>>>>();
   private readonly durationChildren = new Map<string, Histogram.Internal<'outcome'>>();
+  private readonly protocols: Counter<'protocol' | 'outcome' | 'grpc_status'>;
+  /** children of `cb_requests_by_protocol_total`, by `protocol|outcome|grpc_status` */
+  private readonly protocolChildren = new Map<string, Counter.Internal>();
 
   /** @param unknownPriority requests whose priority header held a value that is not a class, so far */
   constructor(version: string, admission: Admission, breaker: Breaker, unknownPriority: () => number) {
@@ -38,6 +42,13 @@ export class SidecarMetrics {
       name: 'cb_requests_total',
       help: 'Requests by outcome (forwarded, or the answer the sidecar made), status code and priority class.',
       labelNames: ['outcome', 'code', 'class'],
+      registers,
+    });
+    // Its own metric, so cb_requests_total's series stay as they were: the protocol and a gRPC call's status.
+    this.protocols = new Counter({
+      name: 'cb_requests_by_protocol_total',
+      help: 'Requests by client protocol (http1, h2), outcome and grpc-status (empty unless gRPC).',
+      labelNames: ['protocol', 'outcome', 'grpc_status'],
       registers,
     });
     this.duration = new Histogram({
@@ -120,9 +131,30 @@ export class SidecarMetrics {
 
   /**
    * Counts one answered request of a priority class; `seconds` from arrival to answer feeds the duration
-   * histogram (undefined for answers made before a request was parsed: malformed HTTP, CONNECT, Upgrade).
+   * histogram (undefined for answers made before a request was parsed: malformed HTTP, CONNECT, Upgrade);
+   * the client's protocol and a gRPC call's grpc-status go to `cb_requests_by_protocol_total`.
    */
-  request(outcome: RequestOutcome, code: number, seconds: number | undefined, priority: PriorityClass): void {
+  request(
+    outcome: RequestOutcome,
+    code: number,
+    seconds: number | undefined,
+    priority: PriorityClass,
+    protocol: ClientProtocol = 'http1',
+    grpcStatus?: number,
+  ): void {
+    const key =
+      grpcStatus === undefined
+        ? protocol === 'http1'
+          ? outcome
+          : `h2|${outcome}`
+        : `${protocol}|${outcome}|${grpcStatus}`;
+    let child = this.protocolChildren.get(key);
+    if (child === undefined)
+      this.protocolChildren.set(
+        key,
+        (child = this.protocols.labels(protocol, outcome, grpcStatus === undefined ? '' : String(grpcStatus))),
+      );
+    child.inc();
     let byCode = this.requestChildren.get(outcome);
     if (byCode === undefined) this.requestChildren.set(outcome, (byCode = new Map()));
     let byClass = byCode.get(code);

@@ -11,7 +11,10 @@
  * - `upstreamFailure`: the breaker counts it against the upstream;
  * - `headers`: further headers of the answer;
  * - `classHeader`: the answer carries `x-cb-class`, the request's priority class (the admission layer's sheds);
- * - `admin`: the admin server's answer (counted in `cb_admin_requests_total`), not the proxy listener's.
+ * - `admin`: the admin server's answer (counted in `cb_admin_requests_total`), not the proxy listener's;
+ * - `grpc`: the `grpc-status` a gRPC call gets instead (HTTP 200, a trailers-only answer), on every proxy row;
+ * - `pushback`: `grpc-retry-pushback-ms` on that answer where a retry is welcome (gRPC A6): one second, or the
+ *   breaker's time to its probe; rows without it send none, and the client's own retry policy decides.
  *
  * A new column is one more optional field here and one line where respond.ts builds the answer.
  *
@@ -28,13 +31,51 @@ export interface OutcomeRow {
   readonly headers?: Readonly<Record<string, string>>;
   readonly classHeader?: true;
   readonly admin?: true;
+  readonly grpc?: GrpcStatus;
+  readonly pushback?: 'second' | 'breaker';
 }
+
+/** The gRPC status codes the sidecar sends or reads (grpc/doc/statuscodes.md). */
+export const GRPC_STATUS = {
+  OK: 0,
+  CANCELLED: 1,
+  UNKNOWN: 2,
+  INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
+  RESOURCE_EXHAUSTED: 8,
+  UNIMPLEMENTED: 12,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+} as const;
+
+/** A gRPC status code of {@link GRPC_STATUS}. */
+export type GrpcStatus = (typeof GRPC_STATUS)[keyof typeof GRPC_STATUS];
+
+/**
+ * The grpc-status values of an upstream's answer that the breaker counts against it, as it counts an HTTP
+ * 5xx: the model is not there, too slow, or broken. The others (NOT_FOUND, INVALID_ARGUMENT, ...) are the
+ * caller's business, as a 4xx is.
+ */
+export const GRPC_UPSTREAM_FAILURES: ReadonlySet<number> = new Set([
+  GRPC_STATUS.UNAVAILABLE,
+  GRPC_STATUS.DEADLINE_EXCEEDED,
+  GRPC_STATUS.INTERNAL,
+  GRPC_STATUS.UNKNOWN,
+]);
+
+/** Of {@link GRPC_UPSTREAM_FAILURES}, the gateway failures (as 502/503/504 are for consecutiveGatewayErrors). */
+export const GRPC_GATEWAY_FAILURES: ReadonlySet<number> = new Set([
+  GRPC_STATUS.UNAVAILABLE,
+  GRPC_STATUS.DEADLINE_EXCEEDED,
+]);
 
 /** Methods a reverse proxy for one upstream forwards (CONNECT is refused). */
 const PROXIED_METHODS = 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS';
 
 /** The header that keeps Envoy (a mesh's callers) from retrying an answer on another pod. */
 const SHED: Readonly<Record<string, string>> = { 'x-envoy-ratelimited': 'true' };
+
+const G = GRPC_STATUS;
 
 /** The outcome table (see the module comment for its columns). */
 // prettier-ignore
@@ -43,23 +84,25 @@ export const OUTCOMES = {
   // it to another pod at once (they are as loaded), and Envoy's router retries no answer that carries
   // x-envoy-ratelimited (Istio before 1.24 retries every other 503 twice; docs/istio-arm.md).
   // They name the request's priority class (x-cb-class): a caller sees which class was shed.
-  overload:               { status: 503, code: 'CB_OVERLOAD',             retryAfter: 'second',  reasonHeader: true, headers: SHED, classHeader: true },
-  'queue-timeout':        { status: 503, code: 'CB_QUEUE_TIMEOUT',        retryAfter: 'second',  reasonHeader: true, headers: SHED, classHeader: true },
-  deadline:               { status: 503, code: 'CB_DEADLINE',             retryAfter: 'second',  reasonHeader: true, headers: SHED, classHeader: true },
+  overload:               { status: 503, code: 'CB_OVERLOAD',             retryAfter: 'second',  reasonHeader: true, headers: SHED, classHeader: true, grpc: G.RESOURCE_EXHAUSTED, pushback: 'second' },
+  'queue-timeout':        { status: 503, code: 'CB_QUEUE_TIMEOUT',        retryAfter: 'second',  reasonHeader: true, headers: SHED, classHeader: true, grpc: G.RESOURCE_EXHAUSTED, pushback: 'second' },
+  // The deadline cannot be met: a retry cannot meet it either.
+  deadline:               { status: 503, code: 'CB_DEADLINE',             retryAfter: 'second',  reasonHeader: true, headers: SHED, classHeader: true, grpc: G.DEADLINE_EXCEEDED },
   // This pod's model is failing: another pod may well answer, so a mesh may retry elsewhere.
-  'circuit-open':         { status: 503, code: 'CB_CIRCUIT_OPEN',         retryAfter: 'breaker', reasonHeader: true },
-  // The upstream failed: the breaker counts these against it.
-  'upstream-timeout':     { status: 504, code: 'CB_UPSTREAM_TIMEOUT',     retryAfter: 'second',  reasonHeader: true, upstreamFailure: true },
-  'upstream-unavailable': { status: 503, code: 'CB_UPSTREAM_UNAVAILABLE', retryAfter: 'second',  reasonHeader: true, upstreamFailure: true },
-  'upstream-error':       { status: 502, code: 'CB_UPSTREAM_ERROR',       retryAfter: 'second',  reasonHeader: true, upstreamFailure: true },
+  'circuit-open':         { status: 503, code: 'CB_CIRCUIT_OPEN',         retryAfter: 'breaker', reasonHeader: true,                grpc: G.UNAVAILABLE, pushback: 'breaker' },
+  // The upstream failed: the breaker counts these against it. A timed-out or broken call may have been
+  // processed, so no pushback invites a retry; an unreachable upstream saw nothing.
+  'upstream-timeout':     { status: 504, code: 'CB_UPSTREAM_TIMEOUT',     retryAfter: 'second',  reasonHeader: true, upstreamFailure: true, grpc: G.DEADLINE_EXCEEDED },
+  'upstream-unavailable': { status: 503, code: 'CB_UPSTREAM_UNAVAILABLE', retryAfter: 'second',  reasonHeader: true, upstreamFailure: true, grpc: G.UNAVAILABLE, pushback: 'second' },
+  'upstream-error':       { status: 502, code: 'CB_UPSTREAM_ERROR',       retryAfter: 'second',  reasonHeader: true, upstreamFailure: true, grpc: G.UNAVAILABLE },
   // The client went away before its answer: recorded, never sent.
-  'client-closed':        { status: 499, code: 'CB_CLIENT_CLOSED' },
+  'client-closed':        { status: 499, code: 'CB_CLIENT_CLOSED',                                                          grpc: G.CANCELLED },
   // Requests the sidecar cannot proxy at all.
-  'method-not-allowed':   { status: 405, code: 'CB_METHOD_NOT_ALLOWED',   headers: { allow: PROXIED_METHODS } },
-  'upgrade-refused':      { status: 501, code: 'CB_UPGRADE_REFUSED' },
-  'bad-target':           { status: 400, code: 'CB_BAD_TARGET' },
-  'request-timeout':      { status: 408, code: 'CB_REQUEST_TIMEOUT' },
-  'headers-too-large':    { status: 431, code: 'CB_HEADERS_TOO_LARGE' },
+  'method-not-allowed':   { status: 405, code: 'CB_METHOD_NOT_ALLOWED',   headers: { allow: PROXIED_METHODS },              grpc: G.UNIMPLEMENTED },
+  'upgrade-refused':      { status: 501, code: 'CB_UPGRADE_REFUSED',                                                        grpc: G.UNIMPLEMENTED },
+  'bad-target':           { status: 400, code: 'CB_BAD_TARGET',                                                             grpc: G.INTERNAL },
+  'request-timeout':      { status: 408, code: 'CB_REQUEST_TIMEOUT',                                                        grpc: G.DEADLINE_EXCEEDED },
+  'headers-too-large':    { status: 431, code: 'CB_HEADERS_TOO_LARGE',                                                      grpc: G.RESOURCE_EXHAUSTED },
   // The admin server's own errors (counted in cb_admin_requests_total, not with the requests).
   'admin-not-found':      { status: 404, code: 'CB_NOT_FOUND',            admin: true },
   'admin-bad-method':     { status: 405, code: 'CB_METHOD_NOT_ALLOWED',   admin: true, headers: { allow: 'GET, HEAD' } },

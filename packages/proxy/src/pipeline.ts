@@ -1,5 +1,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { PriorityClass } from './outcomes.js';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+
+/** The client's protocol on the listener: HTTP/1.1, or HTTP/2 over cleartext (prior knowledge). */
+export type ClientProtocol = 'http1' | 'h2';
+
+/** A client's request as the listener's server of its protocol parsed it. */
+export type ClientRequest = IncomingMessage | Http2ServerRequest;
+
+/** The answer to a client, on the listener's server of its protocol. */
+export type ClientResponse = ServerResponse | Http2ServerResponse;
 
 /**
  * The stage that currently owns a request (its queue slot, then its upstream call) and must stop when it is
@@ -44,8 +54,8 @@ export class Cancellation {
  * the forwarder streams it. `cancellation` stops whatever the request is doing (client gone, timeout).
  */
 export interface ProxyRequest {
-  readonly req: IncomingMessage;
-  readonly res: ServerResponse;
+  readonly req: ClientRequest;
+  readonly res: ClientResponse;
   /** Cancelled with a `ClientClosedError` when the client goes away, or by the forwarder's upstream timeout. */
   readonly cancellation: Cancellation;
   /** Request path and query to send upstream (never the client's absolute-form authority). */
@@ -56,11 +66,19 @@ export interface ProxyRequest {
   readonly deadline: number;
   /** The priority class: from the priority header, else the path rules, else `default`. */
   readonly priority: PriorityClass;
+  /** the client's protocol */
+  readonly protocol: ClientProtocol;
+  /** a gRPC call (`content-type: application/grpc*`): the sidecar's own answers carry a grpc-status */
+  readonly grpc: boolean;
 }
 
 /** What a handler reports once the upstream's answer has been streamed to the client. */
 export interface ProxyResponse {
   readonly status: number;
+  /** a gRPC answer's grpc-status (trailers, or headers of a trailers-only answer) */
+  readonly grpcStatus?: number;
+  /** `performance.now()` when the answer's head arrived: the latency the limit learns from (not a stream's length) */
+  readonly headAt?: number;
 }
 
 /** A step of the request path. */

@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import type { Http2ServerResponse } from 'node:http2';
 import type { Logger } from 'pino';
 import { writeRawAnswer } from '@infer-cb/common';
 import {
@@ -9,8 +10,8 @@ import {
   type BadRequestError,
 } from './errors.js';
 import type { AdminEndpoint, SidecarMetrics } from './metrics.js';
-import { OUTCOMES, type AdminOutcome, type OutcomeName, type OutcomeRow } from './outcomes.js';
-import type { ProxyRequest } from './pipeline.js';
+import { OUTCOMES, type AdminOutcome, type OutcomeName, type OutcomeRow, type ProxyOutcome } from './outcomes.js';
+import type { ClientProtocol, ClientResponse, ProxyRequest } from './pipeline.js';
 
 /** Status code recorded for a client that went away before its answer (nginx's convention). */
 export const CLIENT_CLOSED_STATUS = OUTCOMES['client-closed'].status;
@@ -49,6 +50,50 @@ export function outcomeHeaders(
   return headers;
 }
 
+/** A grpc-message value: percent-encoded outside printable ASCII, and `%` itself (gRPC over HTTP/2 spec). */
+export function grpcMessage(message: string): string {
+  let out = '';
+  for (const byte of Buffer.from(message, 'utf8'))
+    out +=
+      byte >= 0x20 && byte <= 0x7e && byte !== 0x25
+        ? String.fromCharCode(byte)
+        : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  return out;
+}
+
+/**
+ * The gRPC form of an answer of the outcome table, from its row: HTTP 200 with `grpc-status` (the row's `grpc`),
+ * `grpc-message`, `grpc-retry-pushback-ms` where the row welcomes a retry, `x-cb-reason` and the row's own
+ * headers. Sent as a trailers-only answer (one HEADERS frame that ends the stream).
+ */
+export function grpcHeaders(
+  outcome: ProxyOutcome,
+  message: string,
+  options: { retryAfterMs?: number; priority?: string } = {},
+): Record<string, string> {
+  const row: OutcomeRow = OUTCOMES[outcome];
+  const headers: Record<string, string> = {
+    'content-type': 'application/grpc',
+    'grpc-status': String(row.grpc ?? 2),
+    'grpc-message': grpcMessage(message),
+  };
+  if (row.pushback === 'second') headers['grpc-retry-pushback-ms'] = '1000';
+  else if (row.pushback === 'breaker')
+    headers['grpc-retry-pushback-ms'] = String(Math.max(0, Math.ceil(options.retryAfterMs ?? 0)));
+  if (row.reasonHeader === true) headers['x-cb-reason'] = outcome;
+  if (row.classHeader === true && options.priority !== undefined) headers['x-cb-class'] = options.priority;
+  if (row.headers !== undefined) Object.assign(headers, row.headers);
+  return headers;
+}
+
+/** How the client asked: its protocol, and whether the call is gRPC. */
+export interface Asker {
+  readonly protocol: ClientProtocol;
+  readonly grpc: boolean;
+}
+
+const HTTP1: Asker = { protocol: 'http1', grpc: false };
+
 /**
  * The one respond path: every answer of the proxy listener and of the admin server is written here, from
  * its row of the outcome table, and counted (requests in `cb_requests_total`, admin answers in
@@ -63,8 +108,9 @@ export class Responder {
   ) {}
 
   /** The upstream's answer has been streamed to the client: count it. */
-  forwarded(request: ProxyRequest, status: number): void {
-    this.metrics.request('forwarded', status, (performance.now() - request.arrivedAt) / 1000, request.priority);
+  forwarded(request: ProxyRequest, status: number, grpcStatus?: number): void {
+    const seconds = (performance.now() - request.arrivedAt) / 1000;
+    this.metrics.request('forwarded', status, seconds, request.priority, request.protocol, grpcStatus);
   }
 
   /**
@@ -77,30 +123,87 @@ export class Responder {
     const known = err instanceof SidecarError ? err : UNEXPECTED;
     const { res } = request;
     const seconds = (performance.now() - request.arrivedAt) / 1000;
+    const grpcStatus = request.grpc ? OUTCOMES[known.reason].grpc : undefined;
     if (known instanceof ClientClosedError) {
       if (!res.destroyed) res.destroy();
-      return this.metrics.request('client-closed', CLIENT_CLOSED_STATUS, seconds, request.priority);
+      return this.metrics.request(
+        'client-closed',
+        CLIENT_CLOSED_STATUS,
+        seconds,
+        request.priority,
+        request.protocol,
+        grpcStatus,
+      );
     }
     if (res.headersSent) {
-      res.destroy();
-      return this.metrics.request(known.reason, res.statusCode, seconds, request.priority);
+      // A gRPC stream over HTTP/2 can still end cleanly: its status goes in the trailers. Anything else is cut
+      // (HTTP/1.1: the connection; HTTP/2: only this stream, with RST_STREAM).
+      if (request.grpc && request.protocol === 'h2' && !res.writableEnded) {
+        const trailers = grpcHeaders(known.reason, known.message);
+        (res as Http2ServerResponse).addTrailers({
+          'grpc-status': trailers['grpc-status'],
+          'grpc-message': trailers['grpc-message'],
+        });
+        res.end();
+      } else res.destroy();
+      return this.metrics.request(
+        known.reason,
+        res.statusCode,
+        seconds,
+        request.priority,
+        request.protocol,
+        grpcStatus,
+      );
     }
     // Headers of an upstream answer that failed before its first byte went out must not leak into ours.
     for (const name of res.getHeaderNames()) if (name !== 'connection') res.removeHeader(name);
-    const body = errorBody(known.code, known.message);
     const retryAfterMs = known instanceof CircuitOpenError ? known.retryAfterMs : 0;
+    if (request.grpc) {
+      const headers = grpcHeaders(known.reason, known.message, { retryAfterMs, priority: request.priority });
+      this.grpcAnswer(res, request.protocol, headers);
+      return this.metrics.request(known.reason, 200, seconds, request.priority, request.protocol, grpcStatus);
+    }
+    const body = errorBody(known.code, known.message);
     const { status } = OUTCOMES[known.reason];
-    res.writeHead(status, outcomeHeaders(known.reason, body, { retryAfterMs, priority: request.priority }));
+    (res as ServerResponse).writeHead(
+      status,
+      outcomeHeaders(known.reason, body, { retryAfterMs, priority: request.priority }),
+    );
     res.end(body);
-    this.metrics.request(known.reason, status, seconds, request.priority);
+    this.metrics.request(known.reason, status, seconds, request.priority, request.protocol);
   }
 
-  /** Refuses a request before it enters the pipeline (a target that is not a path, a bad deadline header). */
-  refuse(res: ServerResponse, err: BadRequestError, arrivedAt: number): void {
+  /**
+   * Refuses a request before it enters the pipeline (a target that is not a path, a bad deadline header). An
+   * HTTP/1.1 connection is closed after it; an HTTP/2 one carries on (only this stream ends).
+   */
+  refuse(res: ClientResponse, err: BadRequestError, arrivedAt: number, asker: Asker = HTTP1): void {
+    const seconds = (performance.now() - arrivedAt) / 1000;
+    if (asker.grpc) {
+      this.grpcAnswer(res, asker.protocol, grpcHeaders(err.reason, err.message));
+      return this.metrics.request(err.reason, 200, seconds, 'default', asker.protocol, OUTCOMES[err.reason].grpc);
+    }
     const body = errorBody(err.code, err.message);
-    res.writeHead(err.status, outcomeHeaders(err.reason, body, { close: true }));
+    (res as ServerResponse).writeHead(
+      err.status,
+      outcomeHeaders(err.reason, body, { close: asker.protocol === 'http1' }),
+    );
     res.end(body);
-    this.metrics.request(err.reason, err.status, (performance.now() - arrivedAt) / 1000, 'default');
+    this.metrics.request(err.reason, err.status, seconds, 'default', asker.protocol);
+  }
+
+  /**
+   * A gRPC answer of the sidecar's own: trailers-only, i.e. over HTTP/2 one HEADERS frame that ends the stream
+   * (grpc-status in it), over HTTP/1.1 (gRPC-Web) the same headers and no body.
+   */
+  private grpcAnswer(res: ClientResponse, protocol: ClientProtocol, headers: Record<string, string>): void {
+    if (protocol === 'h2') {
+      const { stream } = res as Http2ServerResponse;
+      if (!stream.destroyed && !stream.headersSent) stream.respond({ ':status': 200, ...headers }, { endStream: true });
+      return;
+    }
+    (res as ServerResponse).writeHead(200, { ...headers, 'content-length': '0' });
+    res.end();
   }
 
   /** Refuses on a raw socket: Node hands CONNECT, Upgrade and malformed requests over as sockets. */
@@ -108,7 +211,7 @@ export class Responder {
     if (socket.destroyed) return;
     const body = errorBody(err.code, err.message);
     writeRawAnswer(socket, err.status, outcomeHeaders(err.reason, body, { close: true }), body);
-    this.metrics.request(err.reason, err.status, undefined, 'default');
+    this.metrics.request(err.reason, err.status, undefined, 'default', 'http1');
   }
 
   /** An admin answer: `body` as JSON unless a content type is given. */

@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { isDeepStrictEqual } from 'node:util';
 import { pino, type Logger } from 'pino';
@@ -8,21 +8,14 @@ import { Intake } from './intake.js';
 import { Admission } from './layers/admission.js';
 import { Breaker } from './layers/breaker.js';
 import { Forwarder } from './layers/forwarder.js';
+import { Listener } from './listener.js';
 import { SidecarMetrics } from './metrics.js';
 import type { StateDocument } from './outcomes.js';
 import { compose, type Handler, type ProxyRequest, type Reconfigurable } from './pipeline.js';
 import { Responder } from './respond.js';
 import { VERSION } from './version.js';
 
-/** Limits of the client-facing listener (slowloris and header-bomb protection). */
-export const LISTENER = {
-  headersTimeoutMs: 10_000,
-  requestTimeoutMs: 60_000,
-  maxHeaderSize: 16 * 1024, // bytes
-  keepAliveTimeoutMs: 65_000, // longer than callers' idle timeouts, so they close first
-  // Node checks the two timeouts above only this often (default 30 s, which let slowloris hold 40 s).
-  connectionsCheckingIntervalMs: 1000,
-} as const;
+export { LISTENER } from './listener.js';
 
 /** Options of {@link Sidecar.start}. */
 export interface SidecarOptions {
@@ -49,7 +42,7 @@ export class Sidecar {
   private readonly parts: readonly Reconfigurable<Settings>[];
   private readonly respond: Responder;
   private readonly handle: Handler;
-  private readonly server: Server;
+  private readonly server: Listener;
   private readonly admin: Server;
   private readonly log: Logger;
   private active = 0;
@@ -77,13 +70,7 @@ export class Sidecar {
       this.log.warn({ from, to, retryAfterMs: this.breaker.retryAfterMs() }, `breaker ${from} -> ${to}`);
     });
     this.admission.onLimitChange((limit) => this.log.debug({ limit }, 'concurrency limit changed'));
-    this.server = createServer({
-      maxHeaderSize: LISTENER.maxHeaderSize,
-      headersTimeout: LISTENER.headersTimeoutMs,
-      requestTimeout: LISTENER.requestTimeoutMs,
-      keepAliveTimeout: LISTENER.keepAliveTimeoutMs,
-      connectionsCheckingInterval: LISTENER.connectionsCheckingIntervalMs,
-    });
+    this.server = new Listener(this.intake.onSilent);
     this.intake.attach(this.server);
     this.admin = createAdminServer({
       registry: this.metrics.registry,
@@ -99,10 +86,10 @@ export class Sidecar {
   static async start(config: Config, options: SidecarOptions = {}): Promise<Sidecar> {
     const sidecar = new Sidecar(config, options);
     await Promise.all([
-      listen(sidecar.server, config.listen.port, config.listen.host),
+      sidecar.server.listen(config.listen.port, config.listen.host),
       listen(sidecar.admin, config.adminPort, config.listen.host),
     ]);
-    sidecar.port = (sidecar.server.address() as AddressInfo).port;
+    sidecar.port = sidecar.server.port;
     sidecar.adminPort = (sidecar.admin.address() as AddressInfo).port;
     sidecar.log.info(
       {
@@ -125,8 +112,8 @@ export class Sidecar {
   private async serve(request: ProxyRequest): Promise<void> {
     this.active++;
     try {
-      const { status } = await this.handle(request);
-      this.respond.forwarded(request, status);
+      const { status, grpcStatus } = await this.handle(request);
+      this.respond.forwarded(request, status, grpcStatus);
     } catch (err) {
       this.respond.failed(request, err);
     } finally {
@@ -159,7 +146,7 @@ export class Sidecar {
       'draining: readiness fails now',
     );
     await new Promise((resolve) => setTimeout(resolve, this.settings.drain.delayMs));
-    const closed = new Promise((resolve) => this.server.close(resolve));
+    const closed = this.server.close();
     this.server.closeIdleConnections();
     if (this.active > 0) await new Promise<void>((resolve) => (this.idle = resolve));
     this.server.closeIdleConnections();
@@ -176,7 +163,7 @@ export class Sidecar {
 
   private async closeNow(): Promise<void> {
     this.draining = this.intake.draining = true;
-    const closed = new Promise((resolve) => this.server.close(resolve));
+    const closed = this.server.close();
     this.server.closeAllConnections();
     await closed;
     await this.shutdown();

@@ -131,8 +131,17 @@ export const SETTINGS = {
     consecutiveGatewayErrors: int(`${OUTLIER}.consecutiveGatewayErrors`, 0, { min: 0 }),
   },
   upstream: {
-    /** time the upstream has to finish its answer, ms */
+    /** time the upstream has to start its answer (the response head); a stream that is producing is not cut, ms */
     timeoutMs: duration('sidecar.upstream.timeout', 10_000),
+    /** after the head, the longest gap between two pieces of the answer (SSE, chunked, gRPC streams), ms */
+    streamIdleTimeoutMs: duration('sidecar.upstream.streamIdleTimeout', 30_000),
+    /**
+     * the protocol spoken to the upstream: `http1`, `h2c` (HTTP/2 with prior knowledge), or `auto` (the
+     * client's: HTTP/2 requests go h2c, HTTP/1.1 ones HTTP/1.1; like Istio's `useClientProtocol`)
+     */
+    protocol: oneOf('sidecar.upstream.protocol', ['auto', 'http1', 'h2c'], 'auto'),
+    /** streams per HTTP/2 upstream connection before another is opened (Envoy `max_concurrent_streams`) */
+    maxConcurrentStreams: int(`${POOL}.http.maxConcurrentStreams`, 2 ** 31 - 1, { min: 1 }),
     /** connect timeout to the upstream, ms */
     connectTimeoutMs: duration(`${POOL}.tcp.connectTimeout`, 1000),
     /** requests per upstream connection before it is recycled; 0 = unlimited */
@@ -177,7 +186,6 @@ const ISTIO_IGNORED: Readonly<Record<string, Kind | null>> = {
   [`${POOL}.http.maxRetries`]: null,
   [`${POOL}.http.h2UpgradePolicy`]: null,
   [`${POOL}.http.useClientProtocol`]: null,
-  [`${POOL}.http.maxConcurrentStreams`]: null,
   [`${OUTLIER}.interval`]: { kind: 'duration', minMs: 0, maxMs: Infinity },
   [`${OUTLIER}.maxEjectionPercent`]: { kind: 'int', min: 0, max: 100 },
   [`${OUTLIER}.minHealthPercent`]: null,

@@ -30,13 +30,16 @@ describe('config file', () => {
 trafficPolicy:
   connectionPool:
     tcp: { maxConnections: 100, connectTimeout: 250ms }
-    http: { http1MaxPendingRequests: 50, http2MaxRequests: 80, maxRequestsPerConnection: 100, idleTimeout: 60s }
+    http: { http1MaxPendingRequests: 50, http2MaxRequests: 80, maxRequestsPerConnection: 100, idleTimeout: 60s, maxConcurrentStreams: 32 }
   outlierDetection: { consecutive5xxErrors: 7, consecutiveGatewayErrors: 3, interval: 10s, baseEjectionTime: 3s, maxEjectionPercent: 100 }
 `);
     expect(s.concurrency.limit).toBe(80); // min(maxConnections, http2MaxRequests)
     expect(s.queue.size).toBe(50);
     expect(s.upstream).toEqual({
       timeoutMs: 10_000,
+      streamIdleTimeoutMs: 30_000,
+      protocol: 'auto',
+      maxConcurrentStreams: 32,
       connectTimeoutMs: 250,
       maxRequestsPerConnection: 100,
       idleTimeoutMs: 60_000,

@@ -50,6 +50,7 @@ export {
   type VegetaRecord,
   type VegetaAttack,
 } from './bench.js';
+export { tokensClient, grpc, INFER_ANSWER, type GrpcMethods } from './grpc.js';
 export { startEnvoy, envoyBinary, validateBootstrap, stat, type TestEnvoy } from './envoy.js';
 export {
   oipClient,

@@ -1,5 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import type { Server as GrpcServer } from '@grpc/grpc-js';
+import { startGrpc, type GrpcHost } from './grpc.js';
 
 /** What the upstream does with the next requests. */
 export type FaultMode = 'ok' | 'hang' | 'slow' | '5xx' | 'garbage' | 'headers-then-close' | 'mid-body-close';
@@ -21,6 +23,11 @@ export interface UpstreamOptions {
   recordPaths?: boolean;
   /** answer `/__stats`, `/__control` and `/__reset` (the upstream as a process, driven by a bench) */
   control?: boolean;
+  /**
+   * also serve gRPC (h2c) on its own port, {@link TestUpstream.grpcPort}: the OIP v2 service, whose ModelInfer
+   * follows the mode (`5xx`: fails with {@link TestUpstream.grpcFailStatus}), and the streaming testkit.Tokens
+   */
+  grpc?: boolean;
 }
 
 /** What the upstream has seen. */
@@ -58,8 +65,20 @@ function json(res: ServerResponse, status: number, body: string): void {
  * short; a `handler` replaces all of that. It counts what reaches it and records every request target, so a
  * test can prove a request never arrived (smuggling, a client gone while queued).
  */
-export class TestUpstream {
+export class TestUpstream implements GrpcHost {
   mode: FaultMode;
+  /** the grpc-status ModelInfer fails with in `5xx` mode (14 UNAVAILABLE) */
+  grpcFailStatus = 14;
+  /** gRPC calls cancelled (by the client or a proxy) before they ended */
+  cancelled = 0;
+  /** the metadata of the last gRPC call */
+  lastMetadata: Record<string, unknown> = {};
+  /** the time the last gRPC call had left by its deadline when it arrived, ms (Infinity: none) */
+  lastDeadlineMs = Infinity;
+  /** the gRPC port (with `grpc: true`) */
+  grpcPort = 0;
+  private grpcServer: GrpcServer | undefined;
+  private readonly grpc: boolean;
   serviceMs: number;
   workers: number;
   backlog: number;
@@ -81,7 +100,7 @@ export class TestUpstream {
   private readonly waiting: ServerResponse[] = [];
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
-  private readonly timers = new Set<NodeJS.Timeout>();
+  readonly timers = new Set<NodeJS.Timeout>();
   private readonly recordPaths: boolean;
   private readonly control: boolean;
 
@@ -93,6 +112,7 @@ export class TestUpstream {
     this.handler = options.handler;
     this.recordPaths = options.recordPaths ?? true;
     this.control = options.control ?? false;
+    this.grpc = options.grpc ?? false;
     this.server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => this.onRequest(req, res));
     this.server.on('connection', (socket: Socket) => {
       this.sockets.add(socket);
@@ -110,7 +130,19 @@ export class TestUpstream {
       });
     });
     this.port = (this.server.address() as AddressInfo).port;
+    if (this.grpc) ({ server: this.grpcServer, port: this.grpcPort } = await startGrpc(this, this.grpcPort));
     return this;
+  }
+
+  /** A gRPC call arrived: counted as a request; returns what to call when it ends. */
+  arrived(path: string): () => void {
+    const s = this.stats;
+    s.received++;
+    if (++s.inflight > s.maxInflight) s.maxInflight = s.inflight;
+    if (this.recordPaths) this.paths.push(path);
+    return () => {
+      s.inflight--;
+    };
   }
 
   /** `http://127.0.0.1:<port>` */
@@ -159,6 +191,8 @@ export class TestUpstream {
     for (const s of this.sockets) s.destroy();
     this.waiting.length = 0;
     this.stats.busy = this.stats.queued = 0;
+    this.grpcServer?.forceShutdown();
+    this.grpcServer = undefined;
     await closed;
   }
 

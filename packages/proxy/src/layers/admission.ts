@@ -10,7 +10,13 @@ import {
   SidecarError,
   UpstreamStatusError,
 } from '../errors.js';
-import { PRIORITY_CLASSES, type ClassState, type PriorityClass, type StateDocument } from '../outcomes.js';
+import {
+  GRPC_UPSTREAM_FAILURES,
+  PRIORITY_CLASSES,
+  type ClassState,
+  type PriorityClass,
+  type StateDocument,
+} from '../outcomes.js';
 import type { Layer, ProxyRequest, Reconfigurable } from '../pipeline.js';
 import {
   CLASS_INDICES,
@@ -214,11 +220,17 @@ export class Admission implements Reconfigurable<AdmissionOptions> {
       const call = admitted instanceof Call ? admitted : await admitted; // admitted at once: no extra microtask turn
       let dropped = false;
       let sampled = true;
+      let headAt: number | undefined;
       try {
         const response = await next(request);
-        // The breaker layer turns an upstream 5xx it has streamed to the client back into an answer:
-        // for the limit it is still a drop (an overloaded upstream's fast 503s are not low latency).
-        if (response.status >= 500) dropped = true;
+        // The breaker layer turns an upstream 5xx (a failing gRPC status) it has streamed to the client back
+        // into an answer: for the limit it is still a drop (an overloaded upstream's fast 503s are not low latency).
+        if (
+          response.status >= 500 ||
+          (response.grpcStatus !== undefined && GRPC_UPSTREAM_FAILURES.has(response.grpcStatus))
+        )
+          dropped = true;
+        headAt = response.headAt;
         return response;
       } catch (err) {
         dropped = err instanceof UpstreamStatusError || (err instanceof SidecarError && err.upstreamFailure);
@@ -227,7 +239,7 @@ export class Admission implements Reconfigurable<AdmissionOptions> {
         sampled = !(err instanceof CircuitOpenError || err instanceof ClientClosedError);
         throw err;
       } finally {
-        this.release(call, dropped, sampled);
+        this.release(call, dropped, sampled, headAt);
       }
     };
   };
@@ -415,7 +427,11 @@ export class Admission implements Reconfigurable<AdmissionOptions> {
     return true;
   }
 
-  private release(call: Call, dropped: boolean, sampled: boolean): void {
+  /**
+   * Frees the call's slot (a stream holds it until it ends). The limit learns the time to the answer's head
+   * (`headAt`), not a stream's length; the service time, which says when slots free, the whole call.
+   */
+  private release(call: Call, dropped: boolean, sampled: boolean, headAt: number | undefined): void {
     this.inflight--;
     this.inflightBy[call.cls]--;
     if (call.prev !== undefined) call.prev.next = call.next;
@@ -423,9 +439,10 @@ export class Admission implements Reconfigurable<AdmissionOptions> {
     if (call.next !== undefined) call.next.prev = call.prev;
     else this.newest = call.prev;
     if (sampled) {
-      const rttMs = performance.now() - call.admittedAt;
+      const now = performance.now();
+      const rttMs = now - call.admittedAt;
       if (!dropped) this.serviceTimeMs = this.serviceTimeMs === 0 ? rttMs : this.serviceTimeMs * 0.9 + rttMs * 0.1;
-      this.limiter.onSample(rttMs, call.inflightAtAdmission, dropped);
+      this.limiter.onSample((headAt ?? now) - call.admittedAt, call.inflightAtAdmission, dropped);
     }
     this.drainQueue();
   }

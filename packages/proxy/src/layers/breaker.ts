@@ -2,7 +2,7 @@ import { isDeepStrictEqual } from 'node:util';
 import CircuitBreaker from 'opossum';
 import type { Settings } from '../config.js';
 import { CircuitOpenError, SidecarError, UpstreamStatusError, UpstreamUnavailableError } from '../errors.js';
-import type { BreakerState, StateDocument } from '../outcomes.js';
+import { GRPC_GATEWAY_FAILURES, type BreakerState, type StateDocument } from '../outcomes.js';
 import type { Layer, ProxyRequest, ProxyResponse, Reconfigurable } from '../pipeline.js';
 
 export type { BreakerState } from '../outcomes.js';
@@ -15,13 +15,20 @@ export type TransitionListener = (from: BreakerState, to: BreakerState) => void;
 
 type Action = (request: ProxyRequest) => Promise<ProxyResponse>;
 
-/** Only upstream failures count: 5xx answers, upstream timeouts, connection and protocol errors. */
+/**
+ * Only upstream failures count: 5xx answers, gRPC answers whose grpc-status says the upstream failed
+ * (UNAVAILABLE, DEADLINE_EXCEEDED, INTERNAL, UNKNOWN; the forwarder raises those), upstream timeouts,
+ * connection and protocol errors.
+ */
 function isUpstreamFailure(err: unknown): boolean {
   return err instanceof UpstreamStatusError || (err instanceof SidecarError && err.upstreamFailure);
 }
 
 function isGatewayFailure(err: unknown): boolean {
-  if (err instanceof UpstreamStatusError) return err.status === 502 || err.status === 503 || err.status === 504;
+  if (err instanceof UpstreamStatusError)
+    return err.grpcStatus === undefined
+      ? err.status === 502 || err.status === 503 || err.status === 504
+      : GRPC_GATEWAY_FAILURES.has(err.grpcStatus);
   return err instanceof SidecarError && err.upstreamFailure;
 }
 
@@ -116,8 +123,9 @@ export class Breaker implements Reconfigurable<BreakerOptions> {
           );
         }
         if (isUpstreamFailure(err)) this.countFailure(err);
-        // A 5xx has already been streamed to the client: report it as an answer, not an error.
-        if (err instanceof UpstreamStatusError) return { status: err.status };
+        // A 5xx (a failing gRPC call) has already been streamed to the client: report it as an answer, not an error.
+        if (err instanceof UpstreamStatusError)
+          return { status: err.status, grpcStatus: err.grpcStatus, headAt: err.headAt };
         throw err;
       }
     };

@@ -39,6 +39,7 @@ export function endToEnd(headers: IncomingHttpHeaders): Record<string, string | 
   for (const name in headers) {
     const value = headers[name];
     if (value === undefined || HOP_BY_HOP.has(name) || (extra !== undefined && extra.includes(name))) continue;
+    if (name.charCodeAt(0) === 58 /* : */) continue; // HTTP/2 pseudo-headers belong to one hop
     out[name] = value;
   }
   return out;
@@ -50,6 +51,8 @@ export function upstreamHeaders(
   remoteAddress: string | undefined,
 ): Record<string, string | string[]> {
   const out = endToEnd(headers);
+  // An HTTP/2 request names its authority in :authority, not Host.
+  if (out.host === undefined && headers[':authority'] !== undefined) out.host = headers[':authority'];
   const client = remoteAddress ?? 'unknown';
   const prior = headers['x-forwarded-for'];
   out['x-forwarded-for'] =
@@ -58,13 +61,35 @@ export function upstreamHeaders(
   return out;
 }
 
-/** Propagates the deadline: the upstream sees the milliseconds left, not the client's original budget. */
+/**
+ * Propagates the deadline: the upstream sees the milliseconds left, not the client's original budget; a gRPC
+ * call's `grpc-timeout` too (in milliseconds, `<n>m`).
+ */
 export function withBudget(
   headers: Record<string, string | string[]>,
   name: string | undefined,
   remainingMs: number,
+  grpc = false,
 ): Record<string, string | string[]> {
-  if (name !== undefined && remainingMs !== Infinity && headers[name] !== undefined)
-    headers[name] = String(Math.max(0, Math.floor(remainingMs)));
+  if (remainingMs === Infinity) return headers;
+  const left = Math.max(0, Math.floor(remainingMs));
+  if (name !== undefined && headers[name] !== undefined) headers[name] = String(left);
+  if (grpc && headers['grpc-timeout'] !== undefined) headers['grpc-timeout'] = `${left}m`;
   return headers;
+}
+
+/** gRPC's timeout units (`grpc-timeout: <1-8 digits><unit>`), in milliseconds. */
+const GRPC_TIMEOUT_UNITS: Readonly<Record<string, number>> = {
+  H: 3_600_000,
+  M: 60_000,
+  S: 1000,
+  m: 1,
+  u: 1e-3,
+  n: 1e-6,
+};
+
+/** A `grpc-timeout` value in milliseconds; NaN when it is not one (gRPC over HTTP/2: `\d{1,8}[HMSmun]`). */
+export function grpcTimeoutMs(value: string): number {
+  if (!/^\d{1,8}[HMSmun]$/.test(value)) return NaN;
+  return Number(value.slice(0, -1)) * (GRPC_TIMEOUT_UNITS[value.slice(-1)] as number);
 }
