@@ -11,6 +11,7 @@ import {
   runToExit,
   startApi,
   startMlserver,
+  startSidecar,
   stopAll,
   v2RestBody,
   type MlserverProcess,
@@ -78,6 +79,18 @@ describe('MLServer over REST v2, directly', () => {
   });
 });
 
+describe('MLServer shaped like a heavier model (mlserver/shaped.py)', () => {
+  it('runs at most `concurrency` predictions at once, each held `minMs`: two on one 200 ms slot take 400 ms', async () => {
+    const shaped = await startMlserver({ inference: { concurrency: 1, minMs: 200 } });
+    const started = performance.now();
+    const answers = await Promise.all([sendV2(shaped.origin), sendV2(shaped.origin)]);
+    // a lower bound (one after the other), never flaky on a loaded machine
+    expect(performance.now() - started).toBeGreaterThanOrEqual(395);
+    expect(answers.map((a) => a.json.outputs[0].data)).toEqual([[0], [0]]);
+    await shaped.proc.stop();
+  }, 90_000);
+});
+
 describe('MLServer over gRPC v2, directly', () => {
   it('answers ServerReady and ModelReady (grpc-js on the committed proto)', async () => {
     expect((await client.call('ServerReady', {})).response).toEqual({ ready: true });
@@ -130,4 +143,103 @@ describe('MLServer over gRPC v2, directly', () => {
       /failed to bind to address|address already in use/i,
     );
   }, 90_000);
+});
+
+/** One POST of the iris row through `origin`: status, x-cb-reason, Retry-After and the JSON body. */
+async function sendV2(
+  origin: string,
+): Promise<{ status: number; reason: string | null; retryAfter: string | null; json: Json }> {
+  const res = await fetch(`${origin}/v2/models/iris/infer`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: v2RestBody(),
+  });
+  return {
+    status: res.status,
+    reason: res.headers.get('x-cb-reason'),
+    retryAfter: res.headers.get('retry-after'),
+    json: await res.json(),
+  };
+}
+
+const count = (xs: readonly { status: number; reason: string | null }[]): Record<string, number> => {
+  const out: Record<string, number> = {};
+  for (const x of xs) {
+    const key = x.reason === null ? String(x.status) : `${x.status} ${x.reason}`;
+    out[key] = (out[key] ?? 0) + 1;
+  }
+  return out;
+};
+
+describe('MLServer over REST v2 through cb-sidecar', () => {
+  // Every prediction held 300 ms inside MLServer (mlserver/shaped.py, no slot limit): requests overlap at the model,
+  // so what the sidecar admits is exactly what is in flight there.
+  let slow: MlserverProcess;
+  beforeAll(async () => {
+    slow = await startMlserver({ inference: { concurrency: 0, minMs: 300 } });
+  }, 90_000);
+
+  it("passes answers through unchanged: the inference, and MLServer's own 404", async () => {
+    const sidecar = await startSidecar({ upstream: mlserver.origin });
+    const direct = await postV2(mlserver.origin, v2RestBody([VIRGINICA], ['predict_proba']));
+    const through = await postV2(sidecar.url, v2RestBody([VIRGINICA], ['predict_proba']));
+    expect(through.status).toBe(200);
+    expect(through.json.outputs).toEqual(direct.json.outputs);
+    const missing = await postV2(sidecar.url, v2RestBody(), 'resnet');
+    expect(missing).toEqual({ status: 404, json: { error: 'Model resnet not found' } });
+    await sidecar.proc.stop();
+  });
+
+  it('admits its limit, queues its pending requests and sheds the rest with 503 overload and Retry-After', async () => {
+    const sidecar = await startSidecar({
+      upstream: slow.origin,
+      yaml: `
+trafficPolicy:
+  connectionPool: { tcp: { maxConnections: 2 }, http: { http1MaxPendingRequests: 2 } }
+sidecar:
+  queue: { timeout: 5s, codelTarget: 5s, codelInterval: 10s }
+`,
+    });
+    const answers = await Promise.all(Array.from({ length: 8 }, () => sendV2(sidecar.url)));
+    // 2 in flight at MLServer, 2 queued behind them (served 300 ms later), 4 shed at once.
+    expect(count(answers)).toEqual({ 200: 4, '503 overload': 4 });
+    for (const a of answers.filter((x) => x.status === 503)) {
+      expect(a.retryAfter).not.toBeNull();
+      expect(a.json.error.code).toBe('CB_OVERLOAD');
+    }
+    await sidecar.proc.stop();
+  });
+
+  it('sheds a queued request with 503 queue-timeout when MLServer holds the slot past the queue timeout', async () => {
+    const sidecar = await startSidecar({
+      upstream: slow.origin,
+      yaml: `
+trafficPolicy:
+  connectionPool: { tcp: { maxConnections: 1 }, http: { http1MaxPendingRequests: 4 } }
+sidecar:
+  queue: { timeout: 100ms, codelTarget: 100ms }
+`,
+    });
+    const answers = await Promise.all(Array.from({ length: 3 }, () => sendV2(sidecar.url)));
+    expect(count(answers)).toEqual({ 200: 1, '503 queue-timeout': 2 });
+    await sidecar.proc.stop();
+  });
+
+  it('answers 503 upstream-unavailable once MLServer is gone, then opens the circuit', async () => {
+    const sidecar = await startSidecar({
+      upstream: slow.origin,
+      yaml: 'sidecar: { breaker: { resetTimeout: 30s, unreachableResetTimeout: 30s } }\n',
+    });
+    expect((await sendV2(sidecar.url)).status).toBe(200);
+    await slow.proc.stop();
+    const answers = [];
+    for (let i = 0; i < 7; i++) answers.push(await sendV2(sidecar.url));
+    // Istio's consecutive5xxErrors (5 by default): five failures reach the dead upstream, then the circuit is open.
+    expect(answers.map((a) => a.reason)).toEqual([
+      ...Array<string>(5).fill('upstream-unavailable'),
+      'circuit-open',
+      'circuit-open',
+    ]);
+    await sidecar.proc.stop();
+  });
 });

@@ -58,6 +58,7 @@ export {
   oipProtoFields,
   startMlserver,
   mlserverCommand,
+  writeMlserverRepository,
   listensOn,
   modelInferRequest,
   v2RestBody,

@@ -1,6 +1,16 @@
 // The Open Inference Protocol v2 for tests: a grpc-js client of inference.GRPCInferenceService on the committed
 // proto, and MLServer (the shared venv's, `make mlserver`) as a real peer on kit ports.
-import { accessSync, constants, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import {
+  accessSync,
+  constants,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -138,6 +148,12 @@ export interface MlserverSpec {
   grpcPort?: number;
   /** The model repository (default mlserver/). */
   dir?: string;
+  /**
+   * Serve the iris model like a heavier one (mlserver/shaped.py, the analogue of iris-api's INFERENCE_*): at most
+   * `concurrency` predictions at once (0 = no limit), each holding its slot `minMs`. Writes a model repository of
+   * its own into a temporary directory.
+   */
+  inference?: { concurrency: number; minMs: number };
   cpu?: number;
   /** More environment (MLSERVER_* settings). */
   env?: Readonly<Record<string, string>>;
@@ -159,6 +175,28 @@ export function mlserverCommand(): { command: string; args: string[] } {
     }
   }
   return { command: VENV_PYTHON, args: [join(MLSERVER_DIR, 'serve.py'), 'start'] };
+}
+
+/**
+ * Writes an MLServer model repository into `dir`: mlserver/settings.json and an `iris` model on the trained
+ * mlserver/iris/model.joblib, plain (scikit-learn's runtime) or shaped (mlserver/shaped.py) when `inference` is
+ * given. Start MLServer with {@link MLSERVER_DIR} on PYTHONPATH so the shaped runtime imports. Returns `dir`.
+ */
+export function writeMlserverRepository(dir: string, inference?: { concurrency: number; minMs: number }): string {
+  mkdirSync(join(dir, 'iris'), { recursive: true });
+  writeFileSync(join(dir, 'settings.json'), readFileSync(join(MLSERVER_DIR, 'settings.json')));
+  const shaped = inference !== undefined && (inference.concurrency > 0 || inference.minMs > 0);
+  const settings = {
+    name: 'iris',
+    implementation: shaped ? 'shaped.ShapedSKLearnModel' : 'mlserver_sklearn.SKLearnModel',
+    parameters: {
+      uri: join(MLSERVER_DIR, 'iris', 'model.joblib'),
+      version: '1',
+      ...(shaped ? { extra: { concurrency: inference.concurrency, min_ms: inference.minMs } } : {}),
+    },
+  };
+  writeFileSync(join(dir, 'iris', 'model-settings.json'), `${JSON.stringify(settings, null, 2)}\n`);
+  return dir;
 }
 
 /** True when process `pid` holds a listening TCP socket on `port` (Linux: /proc/net/tcp{,6} and its fds). */
@@ -209,12 +247,17 @@ function tcpOpen(port: number): Promise<boolean> {
  */
 export async function startMlserver(spec: MlserverSpec = {}): Promise<MlserverProcess> {
   const { command, args } = mlserverCommand();
+  const dir =
+    spec.inference === undefined
+      ? (spec.dir ?? MLSERVER_DIR)
+      : writeMlserverRepository(mkdtempSync(join(tmpdir(), 'cb-mlserver-')), spec.inference);
   const start = async (httpPort: number, grpcPort: number): Promise<MlserverProcess> => {
     const proc = await startProcess({
       name: 'mlserver',
       command,
-      args: [...args, spec.dir ?? MLSERVER_DIR],
+      args: [...args, dir],
       env: {
+        PYTHONPATH: MLSERVER_DIR,
         MLSERVER_HOST: '127.0.0.1',
         MLSERVER_HTTP_PORT: String(httpPort),
         MLSERVER_GRPC_PORT: String(grpcPort),
