@@ -5,7 +5,7 @@
  *
  * Why a table rather than a schema library that infers types: the settings are not the file's shape. The
  * file is an Istio `trafficPolicy` read with its server-side meaning (the limit is the smaller of two Istio
- * fields, the breaker's open interval falls back to `baseEjectionTime`, durations become milliseconds), so a
+ * fields, durations become milliseconds, client-side fields are accepted and ignored), so a
  * schema of the file would still need a second description of the settings. One row per setting names its
  * file keys and says both at once.
  */
@@ -117,7 +117,7 @@ export const SETTINGS = {
     /** the error-rate window (10 buckets), ms */
     rollingWindowMs: duration('sidecar.breaker.rollingWindow', 10_000, { minMs: 100 }),
     /** first open interval; doubles while probes fail, ms */
-    resetTimeoutMs: duration(['sidecar.breaker.resetTimeout', `${OUTLIER}.baseEjectionTime`], 2000),
+    resetTimeoutMs: duration('sidecar.breaker.resetTimeout', 2000),
     /** cap of the doubling open interval, ms */
     maxResetTimeoutMs: duration('sidecar.breaker.maxResetTimeout', 30_000, { atLeast: 'resetTimeoutMs' }),
     /**
@@ -187,6 +187,9 @@ const ISTIO_IGNORED: Readonly<Record<string, Kind | null>> = {
   [`${POOL}.http.h2UpgradePolicy`]: null,
   [`${POOL}.http.useClientProtocol`]: null,
   [`${OUTLIER}.interval`]: { kind: 'duration', minMs: 0, maxMs: Infinity },
+  // Envoy ejects one host from one caller's pool for it while the other hosts serve; the sidecar's breaker
+  // closes the whole pod to every caller, so it keeps its own short, doubling interval (breaker.resetTimeout).
+  [`${OUTLIER}.baseEjectionTime`]: { kind: 'duration', minMs: 0, maxMs: Infinity },
   [`${OUTLIER}.maxEjectionPercent`]: { kind: 'int', min: 0, max: 100 },
   [`${OUTLIER}.minHealthPercent`]: null,
   [`${OUTLIER}.splitExternalLocalOriginErrors`]: null,

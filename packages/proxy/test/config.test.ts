@@ -44,7 +44,8 @@ trafficPolicy:
       maxRequestsPerConnection: 100,
       idleTimeoutMs: 60_000,
     });
-    expect(s.breaker).toMatchObject({ consecutive5xxErrors: 7, consecutiveGatewayErrors: 3, resetTimeoutMs: 3000 });
+    // baseEjectionTime (3s) ejects a host from one caller's pool; the sidecar's breaker keeps its own interval.
+    expect(s.breaker).toMatchObject({ consecutive5xxErrors: 7, consecutiveGatewayErrors: 3, resetTimeoutMs: 2000 });
   });
 
   it('accepts an Istio DestinationRule manifest and uses its spec.trafficPolicy', () => {
@@ -64,8 +65,9 @@ spec:
 `);
     expect(s.concurrency.limit).toBe(100);
     expect(s.queue.size).toBe(100);
-    expect(s.breaker.resetTimeoutMs).toBe(180_000);
-    expect(s.breaker.maxResetTimeoutMs).toBe(180_000);
+    // The book's 3 min (10 min in its fixture) would close the pod to every caller for that long.
+    expect(s.breaker.resetTimeoutMs).toBe(2000);
+    expect(s.breaker.maxResetTimeoutMs).toBe(30_000);
   });
 
   it('reads the sidecar extensions', () => {
@@ -187,6 +189,30 @@ sidecar:
   it('rejects YAML syntax errors and non-mapping documents with a clear line', () => {
     expect(problems('sidecar: { queue: [')[0]).toMatch(/^cfg: YAML: /);
     expect(problems('- a\n- b')).toEqual(['cfg: must be a mapping']);
+  });
+
+  it('rejects an alias that refers to its own anchor with one line, not a crash', () => {
+    expect(problems('x: &a [*a]\n')).toEqual(['cfg: YAML: an alias refers to its own anchor']);
+    expect(problems('sidecar: &s { queue: *s }\n')).toEqual(['cfg: YAML: an alias refers to its own anchor']);
+  });
+
+  it('takes the DestinationRule of a policy file with several documents, as cb-policy does', () => {
+    const s = parseSettings(`
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+spec:
+  host: iris
+  trafficPolicy: { connectionPool: { tcp: { maxConnections: 12 }, http: { http1MaxPendingRequests: 3 } } }
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+spec: { hosts: [iris], http: [{ route: [{ destination: { host: iris } }], retries: { attempts: 0 } }] }
+`);
+    expect(s.concurrency.limit).toBe(12);
+    expect(s.queue.size).toBe(3);
+    expect(problems('a: 1\n---\nb: 2\n')[0]).toMatch(
+      /^cfg: expected one trafficPolicy document, or one DestinationRule/,
+    );
   });
 });
 
