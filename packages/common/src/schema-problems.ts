@@ -14,6 +14,15 @@ export interface SchemaError {
   parentSchema?: object;
 }
 
+/** A value as JSON for a problem line; a value that contains itself cannot be shown. */
+function show(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return '(a value that contains itself)';
+  }
+}
+
 /** The known key closest to `key` by edit distance, when it is close enough to be a typo. */
 export function closest(key: string, known: readonly string[]): string | undefined {
   let best: string | undefined;
@@ -35,7 +44,7 @@ export function formatSchemaProblems(errors: readonly SchemaError[], where: stri
   for (const e of errors) {
     const at = e.instancePath === '' ? '(top level)' : e.instancePath.slice(1).replaceAll('/', '.');
     const prefix = e.instancePath === '' ? '' : `${at}.`;
-    const got = JSON.stringify(e.data);
+    const got = show(e.data);
     const params = e.params as Record<string, unknown>;
     switch (e.keyword) {
       case 'additionalProperties': {

@@ -125,6 +125,17 @@ export function loadSettings(path: string): Settings {
   return parseSettings(text, path);
 }
 
+/** True when a YAML value contains itself (`x: &a [*a]`): nothing could be read from it. */
+function refersToItself(value: unknown, open: Set<object> = new Set()): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  if (open.has(value)) return true;
+  open.add(value);
+  const inner = value instanceof Map ? [...value.values()] : Object.values(value);
+  const found = inner.some((v) => refersToItself(v, open));
+  open.delete(value);
+  return found;
+}
+
 /**
  * Parses config-file text into settings.
  * @throws ConfigError listing every problem at once: YAML, schema, ranges and relations between settings
@@ -133,8 +144,20 @@ export function parseSettings(text: string, source = 'config'): Settings {
   const docs = parseAllDocuments(text);
   const yamlProblems = docs.flatMap((d) => d.errors.map((e) => `${source}: YAML: ${e.message.split('\n')[0]}`));
   if (yamlProblems.length > 0) throw new ConfigError(yamlProblems);
-  const values: unknown[] = docs.map((d) => d.toJS() as unknown).filter((v) => v != null);
-  if (values.length > 1) throw new ConfigError([`${source}: expected one YAML document, found ${values.length}`]);
+  let values: unknown[] = docs.map((d) => d.toJS() as unknown).filter((v) => v != null);
+  if (values.some((v) => refersToItself(v)))
+    throw new ConfigError([`${source}: YAML: an alias refers to its own anchor`]);
+  if (values.length > 1) {
+    // A policy file as cb-policy and cb-lab take it (DestinationRule + VirtualService / Sidecar): the pod's
+    // numbers are the DestinationRule's; the other kinds configure the callers' proxies.
+    const rules = values.filter((v) => (v as { kind?: unknown }).kind === 'DestinationRule');
+    if (rules.length !== 1) {
+      throw new ConfigError([
+        `${source}: expected one trafficPolicy document, or one DestinationRule among several documents; found ${values.length} documents, ${rules.length} DestinationRules`,
+      ]);
+    }
+    values = rules;
+  }
   const doc = values[0] ?? {};
   if (typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError([`${source}: must be a mapping`]);
   const { settings, problems } = resolveSettings(doc, source);

@@ -91,7 +91,7 @@ export class ClientClosedError extends SidecarError {
 
 /** Why a request cannot be proxied at all: the refusals of the outcome table. */
 export type RefusalReason =
-  'method-not-allowed' | 'upgrade-refused' | 'bad-target' | 'request-timeout' | 'headers-too-large';
+  'method-not-allowed' | 'upgrade-refused' | 'bad-target' | 'bad-request' | 'request-timeout' | 'headers-too-large';
 
 /** The request cannot be proxied at all (CONNECT, Upgrade, a target that is not a path, malformed HTTP). */
 export class BadRequestError extends SidecarError {

@@ -30,6 +30,7 @@ const BAD_TARGET = new BadRequestError(
   'bad-target',
   'the request target must be a path (origin-form or absolute-form)',
 );
+const NO_HOST = new BadRequestError('bad-request', 'an HTTP/1.1 request must carry a Host header');
 /** Where the response keeps the request it answers, for the close listener (no closure per request). */
 const REQUEST = Symbol('request');
 
@@ -65,13 +66,33 @@ function isGrpc(req: ClientRequest): boolean {
   return type !== undefined && type.startsWith('application/grpc');
 }
 
+/** What llhttp's refusals mean, in plain words (the code stays in the message for whoever debugs it). */
+const PARSE_ERRORS: Readonly<Record<string, string>> = {
+  HPE_INVALID_METHOD: 'the method is not an HTTP method',
+  HPE_INVALID_URL: 'the request target is not a valid URL or path',
+  HPE_INVALID_VERSION: 'the HTTP version is not HTTP/1.0 or HTTP/1.1',
+  HPE_INVALID_HEADER_TOKEN: 'a header name or value holds characters HTTP does not allow',
+  HPE_INVALID_CONTENT_LENGTH: 'Content-Length is not a single number',
+  HPE_UNEXPECTED_CONTENT_LENGTH: 'Content-Length and Transfer-Encoding together make the body length ambiguous',
+  HPE_INVALID_TRANSFER_ENCODING: 'Transfer-Encoding must end with chunked',
+  HPE_INVALID_CHUNK_SIZE: 'a chunk size is not a hexadecimal number',
+  HPE_INVALID_CONSTANT: 'the request line or a header is malformed',
+  HPE_LF_EXPECTED: 'a line does not end with CRLF',
+  HPE_CR_EXPECTED: 'a line does not end with CRLF',
+  HPE_PAUSED_H2_UPGRADE: 'an HTTP/2 connection preface where HTTP/1.1 was expected',
+};
+
 /** The refusal for a request Node could not parse: 431 for oversized headers, 408 when it came too slowly. */
 function clientErrorRefusal(err: Error & { code?: string }): BadRequestError {
   if (err.code === 'HPE_HEADER_OVERFLOW') return new BadRequestError('headers-too-large', 'request headers too large');
   if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT')
     return new BadRequestError('request-timeout', 'the request did not arrive in time');
-  return new BadRequestError('bad-target', `bad request: ${err.code ?? err.message}`);
+  const what = (err.code !== undefined ? PARSE_ERRORS[err.code] : undefined) ?? 'the request is not valid HTTP/1.1';
+  return new BadRequestError('bad-request', `malformed request: ${what} (${err.code ?? 'parse error'})`);
 }
+
+/** A deadline budget: a non-negative decimal number of milliseconds (no exponent, hex or sign). */
+const BUDGET = /^\d{1,12}(\.\d{1,6})?$/;
 
 /**
  * Request intake, the listener's side of the pipeline: refuses what cannot be proxied (CONNECT, Upgrade,
@@ -138,17 +159,19 @@ export class Intake implements Reconfigurable<IntakeOptions> {
     const asker = { protocol, grpc };
     // HTTP/1.1's CONNECT never gets here (Node hands it over as a socket); HTTP/2's does.
     if (req.method === 'CONNECT') return this.respond.refuse(res, CONNECT_REFUSED, arrivedAt, asker);
+    if (protocol === 'http1' && req.headers.host === undefined && (req as IncomingMessage).httpVersion === '1.1') {
+      return this.respond.refuse(res, NO_HOST, arrivedAt, asker);
+    }
     const path = upstreamPath(req.url);
     if (path === undefined) return this.respond.refuse(res, BAD_TARGET, arrivedAt, asker);
     let deadline = Infinity;
     const budget = req.headers[this.deadlineHeader];
     if (budget !== undefined) {
-      const ms = Number(budget);
-      if (!Number.isFinite(ms) || budget === '') {
-        const message = `${this.deadlineHeader} must be a number of milliseconds, got ${JSON.stringify(budget)}`;
-        return this.respond.refuse(res, new BadRequestError('bad-target', message), arrivedAt, asker);
+      if (typeof budget !== 'string' || !BUDGET.test(budget)) {
+        const message = `${this.deadlineHeader} must be a number of milliseconds (e.g. 250), got ${JSON.stringify(budget)}`;
+        return this.respond.refuse(res, new BadRequestError('bad-request', message), arrivedAt, asker);
       }
-      deadline = arrivedAt + ms;
+      deadline = arrivedAt + Number(budget);
     }
     if (grpc) {
       // gRPC's own deadline header; the earlier of the two deadlines holds.
@@ -157,7 +180,7 @@ export class Intake implements Reconfigurable<IntakeOptions> {
         const ms = typeof timeout === 'string' ? grpcTimeoutMs(timeout) : NaN;
         if (Number.isNaN(ms)) {
           const message = `grpc-timeout must be 1-8 digits and a unit (H, M, S, m, u, n), got ${JSON.stringify(timeout)}`;
-          return this.respond.refuse(res, new BadRequestError('bad-target', message), arrivedAt, asker);
+          return this.respond.refuse(res, new BadRequestError('bad-request', message), arrivedAt, asker);
         }
         deadline = Math.min(deadline, arrivedAt + ms);
       }

@@ -49,6 +49,8 @@ export class Listener {
   constructor(private readonly onSilent: SilentConnectionHandler) {
     this.http1 = createHttpServer({
       maxHeaderSize: LISTENER.maxHeaderSize,
+      // Node would answer a missing Host with a bare 400; intake answers it with the error body.
+      requireHostHeader: false,
       headersTimeout: LISTENER.headersTimeoutMs,
       requestTimeout: LISTENER.requestTimeoutMs,
       keepAliveTimeout: LISTENER.keepAliveTimeoutMs,

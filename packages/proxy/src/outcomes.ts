@@ -101,6 +101,7 @@ export const OUTCOMES = {
   'method-not-allowed':   { status: 405, code: 'CB_METHOD_NOT_ALLOWED',   headers: { allow: PROXIED_METHODS },              grpc: G.UNIMPLEMENTED },
   'upgrade-refused':      { status: 501, code: 'CB_UPGRADE_REFUSED',                                                        grpc: G.UNIMPLEMENTED },
   'bad-target':           { status: 400, code: 'CB_BAD_TARGET',                                                             grpc: G.INTERNAL },
+  'bad-request':          { status: 400, code: 'CB_BAD_REQUEST',                                                            grpc: G.INTERNAL },
   'request-timeout':      { status: 408, code: 'CB_REQUEST_TIMEOUT',                                                        grpc: G.DEADLINE_EXCEEDED },
   'headers-too-large':    { status: 431, code: 'CB_HEADERS_TOO_LARGE',                                                      grpc: G.RESOURCE_EXHAUSTED },
   // The admin server's own errors (counted in cb_admin_requests_total, not with the requests).

@@ -180,11 +180,15 @@ sidecar: { queue: { timeout: 5s, codelTarget: 20ms, codelInterval: 50ms } }
     expect(seen).toBeGreaterThan(0);
   });
 
-  it('answers 400 to a deadline header that is not a number', async () => {
+  it('answers 400 to a deadline header that is not a plain number of milliseconds', async () => {
     const sidecar = await fx.start();
-    const answer = await send(sidecar.port, '/d', { headers: { 'x-request-timeout-ms': 'soon' } });
-    expect(answer.status).toBe(400);
-    expect(JSON.parse(answer.body).error.code).toBe('CB_BAD_TARGET');
+    for (const value of ['soon', '1e3', '0x10', '-5', '']) {
+      const answer = await send(sidecar.port, '/d', { headers: { 'x-request-timeout-ms': value } });
+      expect([value, answer.status]).toEqual([value, 400]);
+      expect(JSON.parse(answer.body).error.code).toBe('CB_BAD_REQUEST');
+    }
+    const fine = await send(sidecar.port, '/d', { headers: { 'x-request-timeout-ms': '2500.5' } });
+    expect(fine.status).toBe(200);
   });
 
   it('drops a queued request whose client disconnects; it never reaches the upstream', async () => {

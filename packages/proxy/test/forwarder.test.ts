@@ -131,6 +131,19 @@ describe('forwarder pass-through', () => {
     expect(fx.upstream.received).toBe(before);
   });
 
+  it('answers 400 with the error body to an HTTP/1.1 request without Host, and a malformed one in plain words', async () => {
+    const before = fx.upstream.received;
+    const noHost = await rawText(fx.sidecar.port, 'GET /x HTTP/1.1\r\nConnection: close\r\n\r\n');
+    expect(noHost).toMatch(/^HTTP\/1\.1 400/);
+    expect(noHost).toContain('"code":"CB_BAD_REQUEST"');
+    expect(noHost).toContain('Host header');
+    const badMethod = await rawText(fx.sidecar.port, 'F@O / HTTP/1.1\r\nHost: x\r\n\r\n');
+    expect(badMethod).toMatch(/^HTTP\/1\.1 400/);
+    expect(badMethod).toContain('"code":"CB_BAD_REQUEST"');
+    expect(badMethod).toContain('not an HTTP method');
+    expect(fx.upstream.received).toBe(before);
+  });
+
   it('answers 400 to a request target that is not a path', async () => {
     const out = await rawText(fx.sidecar.port, 'OPTIONS * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
     expect(out).toMatch(/^HTTP\/1\.1 400/);

@@ -135,7 +135,7 @@ describe('h2c beside HTTP/1.1 on one listener', () => {
     const text = await metricsText(sidecar);
     expect(text).toContain('cb_requests_by_protocol_total{protocol="http1",outcome="forwarded",grpc_status=""} 1');
     expect(text).toContain('cb_requests_by_protocol_total{protocol="h2",outcome="forwarded",grpc_status=""} 1');
-    expect(text).toContain('cb_requests_total{outcome="forwarded",code="200"} 2');
+    expect(text).toContain('cb_requests_total{outcome="forwarded",code="200",class="default"} 2');
     expect(JSON.parse((await send(sidecar.port, '/predict')).body)).toEqual(JSON.parse(PREDICTION));
   });
 });

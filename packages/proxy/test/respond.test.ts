@@ -29,7 +29,8 @@ describe('every answer is counted', () => {
     expect(large).toContain('"code":"CB_HEADERS_TOO_LARGE"');
     expect(deadline.status).toBe(400);
     expect(samples(await metricsText(sidecar), 'cb_requests_total').sort()).toEqual([
-      'outcome="bad-target",code="400",class="default" 3',
+      'outcome="bad-request",code="400",class="default" 2',
+      'outcome="bad-target",code="400",class="default" 1',
       'outcome="headers-too-large",code="431",class="default" 1',
       'outcome="method-not-allowed",code="405",class="default" 1',
       'outcome="upgrade-refused",code="501",class="default" 1',
