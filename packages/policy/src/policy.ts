@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { parseAllDocuments } from 'yaml';
-import { durationToMs } from '@infer-cb/common';
+import { durationToMs, formatSchemaProblems } from '@infer-cb/common';
+import { resolveSettings } from '@infer-cb/proxy/settings';
 import { PolicyError, failOn } from './errors.js';
-import { formatSchemaProblems } from '@infer-cb/common';
 import { markedFields } from './problems.js';
 import {
   bareTrafficPolicySchema,
@@ -196,6 +196,15 @@ function parseDocuments(inputs: readonly { text: string; name: string }[], sourc
       if (!v.validate(record)) {
         problems.push(...formatSchemaProblems(v.validate.errors ?? [], label));
         return;
+      }
+      if (kind === 'trafficPolicy' && record['sidecar'] !== undefined) {
+        // The sidecar's own section, checked by the sidecar's settings table: cb-sidecar would refuse what
+        // cb-policy let through into the configs it writes.
+        const sidecar = resolveSettings({ sidecar: record['sidecar'] }, label).problems;
+        if (sidecar.length > 0) {
+          problems.push(...sidecar);
+          return;
+        }
       }
       notModelled.push(...markedFields(record, v.schema).map((line) => `${label}: ${line}`));
       docs.push({ kind, where: label, value: record });

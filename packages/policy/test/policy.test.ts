@@ -65,6 +65,16 @@ describe('readMeshPolicy', () => {
     expect(p.sidecarExtensions).toEqual({ drain: { delay: '0s' } });
   });
 
+  it("checks the sidecar section with the sidecar's own settings table, every problem at once", () => {
+    const err = failure(() =>
+      parseMeshPolicy('trafficPolicy: {}\nsidecar: { foo: 1, concurrency: { mode: adaptiv } }\n', 'sc.yaml'),
+    );
+    expect(err.code).toBe('POLICY_INVALID');
+    const text = err.problems.join('\n');
+    expect(text).toMatch(/sc\.yaml: sidecar\.foo: unknown key/);
+    expect(text).toMatch(/sidecar\.concurrency\.mode: must be one of static, adaptive, got "adaptiv"/);
+  });
+
   it('is frozen', () => {
     const p = readMeshPolicy(BOOK);
     expect(Object.isFrozen(p)).toBe(true);
