@@ -354,6 +354,12 @@ bench-overload: install $(TOOLS)/bin/vegeta ## open loop at 3x the upstream's ca
 	npx tsc -b packages/testkit
 	node bench/overload/run.mjs
 
+# Needs a quiet machine: `flock -x /work/locks/machine make bench-priority` (~90 s).
+.PHONY: bench-priority
+bench-priority: install $(TOOLS)/bin/vegeta ## priority classes at 3x capacity for 30 s, 20% critical / 50% default / 30% sheddable -> bench/results/priority.md
+	npx tsc -b packages/testkit packages/proxy
+	node bench/priority/run.mjs
+
 # --- hardening: end-to-end faults, hostile clients, fuzzing, soak (issue 6; owner: hardening; docs/hardening.md)
 # schemathesis (PyPI) in a venv of the system python3, pinned with its hypothesis in test/fuzz/requirements.txt.
 VENV        := $(TOOLS)/venv

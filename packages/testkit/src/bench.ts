@@ -64,6 +64,14 @@ export interface VegetaRecord {
   latencyMs: number;
   /** HTTP status, 0 when no answer came */
   code: number;
+  /** the target's URL (which of several targets it was) */
+  url: string;
+}
+
+/** One target of a mixed attack: a URL and its extra headers (`Name: value`). */
+export interface VegetaTarget {
+  url: string;
+  headers?: readonly string[];
 }
 
 /** Options of {@link vegetaAttack}. */
@@ -72,6 +80,11 @@ export interface VegetaAttack {
   vegeta?: string;
   /** POSTed with `body` (a file; default the reference request, vegeta/data.json) */
   url: string;
+  /**
+   * Several targets instead of `url` alone (each POSTed with `body` and `headers` plus its own headers): vegeta
+   * sends them round robin in this order, so a list of 10 gives an exact mix by tenths
+   */
+  targets?: readonly VegetaTarget[];
   body?: string;
   rate: number;
   /** vegeta duration, e.g. `10s` */
@@ -94,9 +107,21 @@ export function vegetaAttack(o: VegetaAttack): Promise<VegetaRecord[]> {
   const results = join(o.dir, 'results.bin');
   const vegeta = o.vegeta ?? join(REPO_ROOT, '.tools/bin/vegeta');
   const body = o.body ?? join(REPO_ROOT, 'vegeta/data.json');
+  const list = o.targets ?? [{ url: o.url }];
   writeFileSync(
     targets,
-    [`POST ${o.url}`, 'Content-Type: application/json', ...(o.headers ?? []), `@${body}`, ''].join('\n'),
+    list
+      .map((t) =>
+        [
+          `POST ${t.url}`,
+          'Content-Type: application/json',
+          ...(o.headers ?? []),
+          ...(t.headers ?? []),
+          `@${body}`,
+          '',
+        ].join('\n'),
+      )
+      .join('\n'),
   );
   const args = [
     'attack',
@@ -120,12 +145,13 @@ export function vegetaAttack(o: VegetaAttack): Promise<VegetaRecord[]> {
       const records: VegetaRecord[] = [];
       for (const line of json.split('\n')) {
         if (line.length === 0) continue;
-        const r = JSON.parse(line) as { timestamp: string; latency: number; code: number };
+        const r = JSON.parse(line) as { timestamp: string; latency: number; code: number; url: string };
         const micros = /\.\d{3}(\d{0,6})/.exec(r.timestamp)?.[1] ?? '';
         records.push({
           startMs: Date.parse(r.timestamp) + Number(micros.padEnd(6, '0')) / 1e6,
           latencyMs: r.latency / 1e6,
           code: r.code,
+          url: r.url,
         });
       }
       resolve(records);

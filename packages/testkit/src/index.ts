@@ -49,6 +49,7 @@ export {
   REPO_ROOT,
   type VegetaRecord,
   type VegetaAttack,
+  type VegetaTarget,
 } from './bench.js';
 export { tokensClient, grpc, INFER_ANSWER, type GrpcMethods } from './grpc.js';
 export { startEnvoy, envoyBinary, validateBootstrap, stat, type TestEnvoy } from './envoy.js';
