@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { HotCounter, HotHistogram, type HistogramCell } from './hot-metrics.js';
 import type { Admission } from './layers/admission.js';
 import type { Breaker } from './layers/breaker.js';
 import {
@@ -22,48 +23,44 @@ export type AdminEndpoint = 'metrics' | 'healthz' | 'readyz' | 'state' | 'other'
 export class SidecarMetrics {
   /** the registry the admin server exposes */
   readonly registry = new Registry();
-  private readonly requests: Counter<'outcome' | 'code' | 'class'>;
-  private readonly duration: Histogram<'outcome'>;
-  private readonly upstream: Histogram;
+  // The request path's metrics: an observation is a few additions, not prom-client's label hash and closure.
+  private readonly requests: HotCounter;
+  private readonly duration: HotHistogram;
+  private readonly upstream: HistogramCell;
   private readonly transitions: Counter<'from' | 'to'>;
   private readonly adminRequests: Counter<'endpoint' | 'code'>;
-  // prom-client hashes labels on every call; children are cached per label value instead.
-  private readonly requestChildren = new Map<string, Map<number, Partial<Record<PriorityClass, Counter.Internal>>>>();
-  private readonly durationChildren = new Map<string, Histogram.Internal<'outcome'>>();
-  private readonly protocols: Counter<'protocol' | 'outcome' | 'grpc_status'>;
-  /** children of `cb_requests_by_protocol_total`, by `protocol|outcome|grpc_status` */
-  private readonly protocolChildren = new Map<string, Counter.Internal>();
+  private readonly protocols: HotCounter;
 
   /** @param unknownPriority requests whose priority header held a value that is not a class, so far */
   constructor(version: string, admission: Admission, breaker: Breaker, unknownPriority: () => number) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
-    this.requests = new Counter({
-      name: 'cb_requests_total',
-      help: 'Requests by outcome (forwarded, or the answer the sidecar made), status code and priority class.',
-      labelNames: ['outcome', 'code', 'class'],
-      registers,
-    });
+    this.requests = new HotCounter(
+      'cb_requests_total',
+      'Requests by outcome (forwarded, or the answer the sidecar made), status code and priority class.',
+      ['outcome', 'code', 'class'],
+      this.registry,
+    );
     // Its own metric, so cb_requests_total's series stay as they were: the protocol and a gRPC call's status.
-    this.protocols = new Counter({
-      name: 'cb_requests_by_protocol_total',
-      help: 'Requests by client protocol (http1, h2), outcome and grpc-status (empty unless gRPC).',
-      labelNames: ['protocol', 'outcome', 'grpc_status'],
-      registers,
-    });
-    this.duration = new Histogram({
-      name: 'cb_request_duration_seconds',
-      help: 'Time from request arrival to answer, by outcome.',
-      labelNames: ['outcome'],
-      buckets: LATENCY_BUCKETS_S,
-      registers,
-    });
-    this.upstream = new Histogram({
-      name: 'cb_upstream_request_duration_seconds',
-      help: 'Duration of upstream calls.',
-      buckets: LATENCY_BUCKETS_S,
-      registers,
-    });
+    this.protocols = new HotCounter(
+      'cb_requests_by_protocol_total',
+      'Requests by client protocol (http1, h2), outcome and grpc-status (empty unless gRPC).',
+      ['protocol', 'outcome', 'grpc_status'],
+      this.registry,
+    );
+    this.duration = new HotHistogram(
+      'cb_request_duration_seconds',
+      'Time from request arrival to answer, by outcome.',
+      LATENCY_BUCKETS_S,
+      this.registry,
+      'outcome',
+    );
+    this.upstream = new HotHistogram(
+      'cb_upstream_request_duration_seconds',
+      'Duration of upstream calls.',
+      LATENCY_BUCKETS_S,
+      this.registry,
+    ).cell();
     // Its own metric, so scrapes and probes never mix into request rates.
     this.adminRequests = new Counter({
       name: 'cb_admin_requests_total',
@@ -142,28 +139,9 @@ export class SidecarMetrics {
     protocol: ClientProtocol = 'http1',
     grpcStatus?: number,
   ): void {
-    const key =
-      grpcStatus === undefined
-        ? protocol === 'http1'
-          ? outcome
-          : `h2|${outcome}`
-        : `${protocol}|${outcome}|${grpcStatus}`;
-    let child = this.protocolChildren.get(key);
-    if (child === undefined)
-      this.protocolChildren.set(
-        key,
-        (child = this.protocols.labels(protocol, outcome, grpcStatus === undefined ? '' : String(grpcStatus))),
-      );
-    child.inc();
-    let byCode = this.requestChildren.get(outcome);
-    if (byCode === undefined) this.requestChildren.set(outcome, (byCode = new Map()));
-    let byClass = byCode.get(code);
-    if (byClass === undefined) byCode.set(code, (byClass = {}));
-    (byClass[priority] ??= this.requests.labels(outcome, String(code), priority)).inc();
-    if (seconds === undefined) return;
-    let histogram = this.durationChildren.get(outcome);
-    if (histogram === undefined) this.durationChildren.set(outcome, (histogram = this.duration.labels(outcome)));
-    histogram.observe(seconds);
+    this.protocols.inc(protocol, outcome, grpcStatus === undefined ? '' : String(grpcStatus));
+    this.requests.inc(outcome, code, priority);
+    if (seconds !== undefined) this.duration.cell(outcome).observe(seconds);
   }
 
   /** Counts one admin answer. */
