@@ -1,5 +1,5 @@
 // cb-lab as a process: bad flags, and Ctrl-C leaving nothing behind.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -13,6 +13,22 @@ describe('cb-lab CLI', () => {
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/^cb-lab: LAB_BAD_FLAGS: --replicas .*--driver /);
     expect(run.stdout).toBe('');
+  });
+
+  it('exits 2 with one clear line on a malformed --policy, before it starts anything', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cb-lab-policy-'));
+    const file = join(dir, 'dr.yaml');
+    writeFileSync(
+      file,
+      'kind: DestinationRule\nspec: { host: iris, trafficPolicy: { connectionPool: { tcp: { maxConections: 4 } } } }\n',
+    );
+    const run = await runLab(['--policy', file, '--arms', 'istio']);
+    expect(run.code).toBe(2);
+    const lines = run.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(
+      /^cb-lab: LAB_BAD_FLAGS: --policy .*dr\.yaml: .*maxConections: unknown key; did you mean "maxConnections"/,
+    );
   });
 
   it('prints its usage with --help and exits 0', async () => {

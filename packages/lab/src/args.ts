@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DRIVER_NAMES } from './drivers/driver.js';
 import { LabError } from './errors.js';
@@ -211,9 +212,10 @@ export function parseLabArgs(argv: readonly string[]): LabFlags {
   const fault = faultRaw === undefined ? undefined : durationSeconds(faultRaw);
   if (faultRaw !== undefined && (fault === undefined || fault <= 0 || fault >= (dur ?? 10)))
     problems.push(`--fault must be a duration shorter than the attack (e.g. 3s), got "${faultRaw}"`);
-  const policy = str('policy') ?? (seed ? SEED_POLICY_FILE : undefined);
-  if (str('policy') !== undefined && !existsSync(str('policy') as string))
-    problems.push(`--policy file not found: ${str('policy')}`);
+  // A file named on the command line is relative to where the lab was started, like --model and --out.
+  const given = str('policy');
+  const policy = given !== undefined ? resolve(given) : seed ? SEED_POLICY_FILE : undefined;
+  if (given !== undefined && !existsSync(resolve(given))) problems.push(`--policy file not found: ${given}`);
   for (const k of ['model', 'labels'] as const) {
     const f = str(k);
     if (f !== undefined && !existsSync(f)) problems.push(`--${k} file not found: ${f}`);

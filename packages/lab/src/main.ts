@@ -20,6 +20,7 @@ import {
   callerBootstrap,
   deriveSidecarLimits,
   inboundBootstrap,
+  PolicyError,
   readMeshPolicy,
   sidecarConfig,
   type MeshPolicy,
@@ -66,6 +67,15 @@ async function main(): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
+  // The policy first: a malformed one is a bad flag, said before anything starts.
+  const policyFile = resolve(repoRoot, flags.policy ?? DEFAULT_POLICY_FILE);
+  let policy: MeshPolicy;
+  try {
+    policy = readMeshPolicy(policyFile);
+  } catch (err) {
+    if (!(err instanceof PolicyError)) throw err;
+    throw new LabError('LAB_BAD_FLAGS', `--policy ${policyFile}: ${err.problems.join('; ')}`);
+  }
   let driver: Driver;
   if (flags.driver === 'vegeta') driver = new VegetaDriver(findTool('vegeta', repoRoot));
   else if (flags.driver === 'k6') driver = new K6Driver(findTool('k6', repoRoot));
@@ -86,8 +96,6 @@ async function main(): Promise<number> {
     );
   }
   try {
-    const policyFile = resolve(repoRoot, flags.policy ?? DEFAULT_POLICY_FILE);
-    const policy = readMeshPolicy(policyFile);
     const sidecarOptions = (arm: ArmName): SidecarConfigOptions => ({
       replicas: flags.replicas,
       callers: 1,

@@ -1,6 +1,13 @@
+import { resolve } from 'node:path';
 import { parseLabArgs } from '../src/args.js';
 
 describe('cb-lab flags', () => {
+  it('resolves a --policy file against the directory it was started in, as --model and --out', () => {
+    const f = parseLabArgs(['--policy', 'packages/policy/fixtures/book-destinationrule.yaml']);
+    expect(f.policy).toBe(resolve('packages/policy/fixtures/book-destinationrule.yaml'));
+    expect(() => parseLabArgs(['--policy', 'no/such/dr.yaml'])).toThrow(/--policy file not found: no\/such\/dr\.yaml/);
+  });
+
   it('defaults to three replicas, every arm at 1 caller then istio and sidecar at 4, 10 s, builtin, a probed rate', () => {
     const f = parseLabArgs([]);
     expect(f).toMatchObject({
