@@ -7,6 +7,7 @@ import { resolve } from 'node:path';
 const repo = resolve(import.meta.dirname, '..', '..', '..');
 const SIDECAR = resolve(repo, 'packages', 'proxy', 'dist', 'main.js');
 const LAB = resolve(repo, 'packages', 'lab', 'dist', 'main.js');
+const POLICY = resolve(repo, 'packages', 'policy', 'dist', 'main.js');
 const CHECK = resolve(repo, 'packages', 'proxy', 'dist', 'node-check.js');
 
 /** Runs `node <script> --help` while the process says it is Node `version`. */
@@ -24,6 +25,7 @@ describe('node-check', () => {
   it.each([
     ['20.20.2', SIDECAR, 'cb-sidecar'],
     ['21.7.3', LAB, 'cb-lab'],
+    ['18.19.0', POLICY, 'cb-policy'],
   ])('on Node %s stops %s with one line naming the Node it needs', (version, script, name) => {
     const r = run(version, script);
     expect(r.status).toBe(1);
