@@ -282,7 +282,7 @@ deploy-tool: install
 
 # The sidecar arms' limits: what `make limits` derives from the Istio arm's DestinationRule for the Deployment's
 # 3 replicas and one caller (the seed's), static and adaptive. A test checks the committed files are exactly this.
-K8S_LIMITS = node packages/policy/dist/main.js limits --policy $(LIMITS_POLICY) --replicas 3 --callers 1
+K8S_LIMITS = node packages/policy/dist/main.js limits --policy $(LIMITS_POLICY) --replicas 3 --callers 1 --overrides manifests/overlays/cb-sidecar-overrides.yaml
 .PHONY: k8s-limits
 k8s-limits: install ## rewrite overlays/sidecar{,-adaptive}/cb-sidecar.yaml from the DestinationRule (make limits, 3 replicas, 1 caller)
 	npx tsc -b packages/policy

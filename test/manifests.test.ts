@@ -307,12 +307,18 @@ describe('the arms run the same policy', () => {
         '1',
         '--mode',
         mode,
+        '--overrides',
+        'manifests/overlays/cb-sidecar-overrides.yaml',
       ]);
       expect(derived.code).toBe(0);
       const cm = rendered[arm].find((o) => o.kind === 'ConfigMap' && o.metadata.name.startsWith('cb-sidecar-config'));
       expect(cm?.data?.['cb-sidecar.yaml']).toBe(derived.stdout);
       // 100 in flight per caller over 3 replicas: 34 per pod.
       expect(sidecarConfig(arm).trafficPolicy).toMatchObject({ connectionPool: { tcp: { maxConnections: 34 } } });
+      // Prometheus scrapes the API through the sidecar: its scrapes are served first, never shed for inference.
+      expect(sidecarConfig(arm).sidecar).toMatchObject({
+        priority: { rules: [{ pathPrefix: '/metrics', class: 'critical' }] },
+      });
     },
   );
 

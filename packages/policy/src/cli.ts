@@ -1,9 +1,11 @@
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { durationToMs } from '@infer-cb/common';
+import { resolveSettings } from '@infer-cb/proxy/settings';
 import { callerBootstrap } from './caller.js';
 import type { Address } from './envoy.js';
-import { PolicyError } from './errors.js';
+import { PolicyError, failOn } from './errors.js';
 import { inboundBootstrap } from './inbound.js';
 import { readMeshPolicy, type MeshPolicy } from './policy.js';
 import { PROFILE_FACTS, PROFILES, type Profile } from './profiles.js';
@@ -16,6 +18,7 @@ export const USAGE = `usage:
   cb-policy envoy inbound --policy FILE... --app HOST:PORT [--profile book|current]
                           [--listen HOST:PORT] [--admin HOST:PORT] [--access-log PATH]
   cb-policy sidecar       --policy FILE... --replicas N [--callers N] [--capacity SLOTSxTIME] [--mode static|adaptive]
+                          [--overrides FILE]  (a YAML file's sidecar: section, merged over what is derived)
   cb-policy limits        (the same flags as sidecar; prints the arithmetic above the config)
   cb-policy check         --policy FILE...
   A policy is a DestinationRule (or a bare trafficPolicy document), optionally a VirtualService and an Istio
@@ -45,6 +48,7 @@ const OPTIONS = {
   callers: { type: 'string' },
   capacity: { type: 'string' },
   mode: { type: 'string' },
+  overrides: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -80,8 +84,8 @@ function run(argv: readonly string[]): { stdout: string; stderr: string } {
   const allowed: Record<string, readonly (keyof Flags)[]> = {
     'envoy caller': ['policy', 'profile', 'service', 'service-port', 'endpoint', 'listen', 'admin', 'access-log'],
     'envoy inbound': ['policy', 'profile', 'app', 'listen', 'admin', 'access-log'],
-    sidecar: ['policy', 'replicas', 'callers', 'capacity', 'mode'],
-    limits: ['policy', 'replicas', 'callers', 'capacity', 'mode'],
+    sidecar: ['policy', 'replicas', 'callers', 'capacity', 'mode', 'overrides'],
+    limits: ['policy', 'replicas', 'callers', 'capacity', 'mode', 'overrides'],
     check: ['policy'],
   };
   const flags = allowed[command];
@@ -163,6 +167,32 @@ function envoyInbound(policy: MeshPolicy, f: Flags): string {
   return header(policy, profile, `a replica's inbound Envoy`) + stringify(bootstrap);
 }
 
+/**
+ * The `sidecar:` section of an overrides file (priority rules, timeouts: what the DestinationRule cannot say),
+ * checked with the sidecar's own settings table.
+ * @throws PolicyError POLICY_UNREADABLE or POLICY_INVALID, every problem listed
+ */
+function readOverrides(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new PolicyError('POLICY_UNREADABLE', [`--overrides ${file}: ${(err as Error).message}`]);
+  }
+  let doc: unknown;
+  try {
+    doc = parse(text);
+  } catch (err) {
+    throw new PolicyError('POLICY_INVALID', [`--overrides ${file}: YAML: ${(err as Error).message.split('\n')[0]}`]);
+  }
+  const keys = typeof doc === 'object' && doc !== null && !Array.isArray(doc) ? Object.keys(doc) : [];
+  if (keys.length !== 1 || keys[0] !== 'sidecar')
+    throw new PolicyError('POLICY_INVALID', [`--overrides ${file}: must be a mapping with one key, sidecar`]);
+  const sidecar = (doc as { sidecar: unknown }).sidecar;
+  failOn('POLICY_INVALID', resolveSettings({ sidecar }, `--overrides ${file}`).problems);
+  return sidecar as Record<string, unknown>;
+}
+
 function sidecarOptions(f: Flags): SidecarConfigOptions {
   const mode = f.mode ?? 'static';
   if (mode !== 'static' && mode !== 'adaptive') throw usage(`--mode: must be static or adaptive, got "${mode}"`);
@@ -170,6 +200,7 @@ function sidecarOptions(f: Flags): SidecarConfigOptions {
     replicas: integer(f.replicas, 'replicas'),
     callers: integer(f.callers, 'callers', 1),
     mode,
+    ...(f.overrides !== undefined ? { overrides: readOverrides(f.overrides) } : {}),
   };
   if (f.capacity === undefined) return opts;
   const m = /^(\d+)x(.+)$/.exec(f.capacity);

@@ -68,6 +68,31 @@ describe('cb-policy', () => {
     );
   });
 
+  it("sidecar --overrides: merges a file's sidecar section over the derived config, checked like the rest", () => {
+    const over = join(dir, 'over.yaml');
+    writeFileSync(
+      over,
+      'sidecar:\n  priority: { rules: [{ pathPrefix: /metrics, class: critical }] }\n  queue: { timeout: 7ms }\n',
+    );
+    const r = runCli(['sidecar', '--policy', BOOK, '--replicas', '3', '--overrides', over]);
+    expect(r.code).toBe(0);
+    const doc = parse(r.stdout) as { sidecar: { priority: unknown; queue: { timeout: string }; concurrency: object } };
+    expect(doc.sidecar.priority).toEqual({ rules: [{ pathPrefix: '/metrics', class: 'critical' }] });
+    expect(doc.sidecar.queue.timeout).toBe('7ms');
+    expect(doc.sidecar.concurrency).toBeDefined();
+    const bad = join(dir, 'over-bad.yaml');
+    writeFileSync(bad, 'sidecar: { priority: { rules: [{ pathPrefix: /x, class: vip }] }, foo: 1 }\n');
+    const refused = runCli(['sidecar', '--policy', BOOK, '--replicas', '3', '--overrides', bad]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/--overrides .*over-bad\.yaml: sidecar\.foo: unknown key/);
+    expect(refused.stderr.trimEnd().split('\n')).toHaveLength(1);
+    const notSidecar = join(dir, 'over-tp.yaml');
+    writeFileSync(notSidecar, 'trafficPolicy: {}\n');
+    expect(runCli(['sidecar', '--policy', BOOK, '--replicas', '3', '--overrides', notSidecar]).stderr).toMatch(
+      /must be a mapping with one key, sidecar/,
+    );
+  });
+
   it('check: says the policy is valid', () => {
     expect(runCli(['check', '--policy', BOOK]).stdout).toMatch(/valid/);
   });
