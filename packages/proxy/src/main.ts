@@ -16,7 +16,7 @@ try {
   config = loadConfig(process.argv.slice(2));
 } catch (err) {
   if (!(err instanceof ConfigError)) throw err;
-  process.stderr.write(`cb-sidecar: ${err.message}\n${USAGE}`);
+  process.stderr.write(`cb-sidecar: ${err.message}\n(cb-sidecar --help lists the flags)\n`);
   process.exit(2);
 }
 if (config.checkOnly) {

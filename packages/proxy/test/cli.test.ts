@@ -51,6 +51,9 @@ describe('cb-sidecar CLI', () => {
     expect(r.stderr).toMatch(/timout: unknown key; did you mean "timeout"\?/);
     expect(r.stderr).toMatch(/upstream\.timeout: "fast" is not a duration/);
     expect(r.stderr).toMatch(/only http:\/\/ upstreams are supported/);
+    // The problems, then one line pointing at --help (not the whole usage text).
+    expect(r.stderr.trimEnd().split('\n').at(-1)).toBe('(cb-sidecar --help lists the flags)');
+    expect(r.stderr).not.toMatch(/^usage/im);
   });
 
   it('refuses to start with an invalid config, exit 2', async () => {
