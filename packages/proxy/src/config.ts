@@ -59,6 +59,7 @@ export const PROCESS_OPTIONS = {
     help: 'config file: a trafficPolicy + sidecar, or a DestinationRule',
   },
   checkConfig: { flag: 'check-config', help: 'validate flags, environment and file, then exit 0 or 2' },
+  version: { flag: 'version', help: 'print the version and exit' },
   logLevel: { env: 'CB_LOG_LEVEL', default: 'info', help: `log level: ${LOG_LEVELS.join(', ')}` },
 } as const satisfies Record<string, ProcessOption>;
 
@@ -202,6 +203,10 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
   const upstream = parseUpstream(pick('upstream') as string, problems);
   const adminPort = parsePort(pick('adminPort') as string, optionName('adminPort'), problems);
   const logLevel = parseLogLevel(pick('logLevel') as string, problems);
+  if (adminPort !== 0 && adminPort === listen.port)
+    problems.push(
+      `${optionName('adminPort')} ${adminPort} is the proxy listener's port too; give them different ports`,
+    );
   const configPath = pick('config');
   let settings: Settings = DEFAULTS.settings;
   if (configPath !== undefined) {

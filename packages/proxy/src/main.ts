@@ -5,9 +5,14 @@ import { pino } from 'pino';
 import { loadConfig, loadSettings, USAGE, type Config, type Settings } from './config.js';
 import { ConfigError } from './errors.js';
 import { Sidecar } from './server.js';
+import { VERSION } from './version.js';
 
 if (process.argv.includes('--help') || process.argv.includes('-h')) {
   process.stdout.write(USAGE);
+  process.exit(0);
+}
+if (process.argv.includes('--version')) {
+  process.stdout.write(`cb-sidecar ${VERSION}\n`);
   process.exit(0);
 }
 

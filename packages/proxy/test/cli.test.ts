@@ -37,6 +37,15 @@ afterEach(async () => {
 });
 
 describe('cb-sidecar CLI', () => {
+  it('--version prints the version; one port for both listeners is a problem', async () => {
+    const v = await runCli(['--version']);
+    expect(v.code).toBe(0);
+    expect(v.stdout).toMatch(/^cb-sidecar \d+\.\d+\.\d+\n$/);
+    const same = await runCli(['--check-config', '--listen', '127.0.0.1:8080', '--admin-port', '8080']);
+    expect(same.code).toBe(2);
+    expect(same.stderr).toMatch(/--admin-port\/CB_ADMIN_PORT 8080 is the proxy listener's port too/);
+  });
+
   it('--check-config exits 0 on a valid file', async () => {
     const file = configFile('trafficPolicy: { connectionPool: { tcp: { maxConnections: 4 } } }\n');
     const r = await runCli(['--check-config', '--config', file]);

@@ -311,8 +311,9 @@ function onTimeout(call: UpstreamCall): void {
 function classify(err: unknown): Error {
   const code = (err as { code?: string } | null)?.code;
   const message = (err as Error | null)?.message ?? String(err);
+  // The code only: the system's message names the upstream's address, which is the pod's business.
   if (code !== undefined && UNAVAILABLE_CODES.has(code))
-    return new UpstreamUnavailableError(`upstream unavailable: ${message}`);
+    return new UpstreamUnavailableError(`upstream unavailable: the model server cannot be reached (${code})`);
   return new UpstreamProtocolError(`upstream error: ${message}`);
 }
 
