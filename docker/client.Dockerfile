@@ -25,6 +25,8 @@ WORKDIR /client
 # Relative paths matter: vegeta/post-target names its body as @vegeta/data.json and k6 opens ../vegeta/data.json.
 COPY vegeta/ vegeta/
 COPY k6/*.ts k6/
+# k6/grpc.ts loads the Open Inference Protocol's proto from ../proto, as it does in the repository.
+COPY proto/grpc_predict_v2.proto proto/
 # k6 writes its summary JSON here; the root filesystem is read-only in the cluster (an emptyDir is mounted).
 ENV SUMMARY_JSON=/tmp/k6-summary.json K6_NO_USAGE_REPORT=true
 USER 10001:10001

@@ -7,8 +7,13 @@ import type { Options } from 'k6/options';
 /** Where the load goes: the Service in the cluster, or the local lab. */
 export const baseUrl: string = (__ENV.BASE_URL ?? 'http://iris-svc:8000').replace(/\/+$/, '');
 
-/** The reference body (vegeta/data.json), resolved relative to this file like vegeta's `@vegeta/data.json`. */
-const body: string = open('../vegeta/data.json');
+/**
+ * The reference body (vegeta/data.json), resolved relative to this file like vegeta's `@vegeta/data.json`; BODY_FILE
+ * and PREDICT_PATH send another (the lab's v2 inference request to MLServer: POST /v2/models/iris/infer).
+ */
+const body: string = open(__ENV.BODY_FILE ?? '../vegeta/data.json');
+/** Where the body goes. */
+const predictPath: string = __ENV.PREDICT_PATH ?? '/predict';
 
 /**
  * Every cause a 503/504/502 can carry: the sidecar's x-cb-reason values, Envoy's overflow, or unknown. A copy:
@@ -49,9 +54,9 @@ export const thresholds: NonNullable<Options['thresholds']> = {
 /** Trend statistics kept in the summary: the seed's vegeta report quotes p50, p90, p99 and max. */
 export const summaryTrendStats = ['avg', 'min', 'med', 'max', 'p(90)', 'p(95)', 'p(99)'];
 
-/** Sends the reference POST /predict and records the answer's status and rejection cause. */
+/** Sends the reference POST /predict (or PREDICT_PATH) and records the answer's status and rejection cause. */
 export function predict(): void {
-  const res = http.post(`${baseUrl}/predict`, body, {
+  const res = http.post(`${baseUrl}${predictPath}`, body, {
     headers: { 'Content-Type': 'application/json' },
     responseCallback: http.expectedStatuses(200),
   });

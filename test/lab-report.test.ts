@@ -92,6 +92,8 @@ function summaryOf(results: ArmResult[], preset: 'seed' | null): LabSummary {
       api_cpu: 0,
       inference_concurrency: 8,
       inference_ms: 200,
+      model_server: 'api',
+      protocol: 'rest',
     },
     probe: null,
     arms: results.map(({ series: _s, scrapes: _p, ...rest }) => rest),

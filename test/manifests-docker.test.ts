@@ -156,7 +156,12 @@ it('client image: vegeta and k6 cross-built at the Makefile versions, targets an
   expect(lines).toContain(`ARG K6_VERSION=${makeVersion('K6_VERSION')}`);
   expect(lines.some((l) => l.includes('GOOS=${TARGETOS} GOARCH=${TARGETARCH}'))).toBe(true);
   expect(client['final']).toEqual(
-    expect.arrayContaining(['COPY vegeta/ vegeta/', 'COPY k6/*.ts k6/', 'USER 10001:10001']),
+    expect.arrayContaining([
+      'COPY vegeta/ vegeta/',
+      'COPY k6/*.ts k6/',
+      'COPY proto/grpc_predict_v2.proto proto/',
+      'USER 10001:10001',
+    ]),
   );
 });
 

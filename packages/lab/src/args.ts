@@ -3,7 +3,18 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DRIVER_NAMES } from './drivers/driver.js';
 import { LabError } from './errors.js';
-import { ARM_NAMES, CALLER_SWEEP_ARMS, DEFAULT_ARMS, expandPlan, MAX_CALLERS, SEED_ARMS, type ArmRun } from './plan.js';
+import { MODEL_SERVERS, PROTOCOLS, type ModelServer, type Protocol } from './model-server.js';
+import {
+  ARM_NAMES,
+  CALLER_SWEEP_ARMS,
+  DEFAULT_ARMS,
+  expandPlan,
+  GRPC_ARMS,
+  isMeshArm,
+  MAX_CALLERS,
+  SEED_ARMS,
+  type ArmRun,
+} from './plan.js';
 import { PROFILES, type ExplicitNumbers, type Profile } from '@infer-cb/policy';
 import { durationToMs } from '@infer-cb/proxy/duration';
 
@@ -43,6 +54,10 @@ export interface LabFlags {
   apiCpuPeriodMs: number;
   inferenceConcurrency: number;
   inferenceMs: number;
+  /** What serves the model in each replica. */
+  modelServer: ModelServer;
+  /** What the callers speak to the arm: REST (HTTP/1.1) or gRPC (h2c, k6's k6/net/grpc). */
+  protocol: Protocol;
 }
 
 /**
@@ -63,7 +78,7 @@ a side-by-side comparison, summary.json, report.html and raw series under --out.
 
   --replicas N          replicas (pods) per arm (default 3)
   --arms LIST           comma list of ${ARM_NAMES.join(',')}; an entry arm@N runs at N callers
-                        (default ${DEFAULT_ARMS})
+                        (default ${DEFAULT_ARMS}; with --protocol grpc ${GRPC_ARMS})
   --callers N[,M...]    callers (client pods) sharing the offered rate, for every arm listed without @N;
                         each is its own load generator, and in the istio arms its own Envoy (default 1;
                         with --callers and no --arms: ${CALLER_SWEEP_ARMS})
@@ -74,7 +89,14 @@ a side-by-side comparison, summary.json, report.html and raw series under --out.
                         it again; reports answers during the outage and the time to recover
   --rate R              offered req/s for every arm (default: ${'3'}x the probed capacity)
   --duration D          attack duration per arm: 10, 10s, 1m (default 10s)
-  --driver NAME         builtin | vegeta | k6 (default builtin; vegeta/k6 need \`make tools\`)
+  --driver NAME         builtin | vegeta | k6 (default builtin, k6 with --protocol grpc; vegeta/k6 need \`make tools\`)
+  --model-server S      api (iris-api, POST /predict) | mlserver (MLServer 1.7.1 from \`make mlserver\`, the scikit-learn
+                        iris model, POST /v2/models/iris/infer) (default api). With mlserver, --inference-*,
+                        --api-cpu, --api-cpu-period, --api-nice and --fault apply to the MLServer replicas;
+                        --workers (MLServer's parallel workers crash on start), --model and --labels do not
+  --protocol P          rest | grpc (default rest). grpc: ModelInfer of inference.GRPCInferenceService by k6's
+                        k6/net/grpc (k6/grpc.ts) to each replica's gRPC port, through the Service (HAProxy, h2)
+                        and the sidecar (h2c); not with the istio arms, whose Envoys speak HTTP/1.1 to the replicas
   --model FILE          ONNX model for the API (MODEL_FILEPATH; default: the API's shipped model)
   --labels FILE         label.json for the API (LABEL_FILEPATH)
   --workers N           API workers per replica (WORKERS, default 1)
@@ -152,6 +174,8 @@ export function parseLabArgs(argv: readonly string[]): LabFlags {
         'api-cpu': { type: 'string' },
         'inference-concurrency': { type: 'string' },
         'inference-ms': { type: 'string' },
+        'model-server': { type: 'string' },
+        protocol: { type: 'string' },
       },
     }));
   } catch (err) {
@@ -188,7 +212,13 @@ export function parseLabArgs(argv: readonly string[]): LabFlags {
   const dur = durationSeconds(durRaw);
   if (dur === undefined || dur < 1 || dur > 3600)
     problems.push(`--duration must be 1s-1h (10, 10s, 1m), got "${durRaw}"`);
-  const driver = str('driver') ?? 'builtin';
+  const modelServer = str('model-server') ?? 'api';
+  if (!(MODEL_SERVERS as readonly string[]).includes(modelServer))
+    problems.push(`--model-server must be one of ${MODEL_SERVERS.join(', ')}, got "${modelServer}"`);
+  const protocol = str('protocol') ?? 'rest';
+  if (!(PROTOCOLS as readonly string[]).includes(protocol))
+    problems.push(`--protocol must be one of ${PROTOCOLS.join(', ')}, got "${protocol}"`);
+  const driver = str('driver') ?? (protocol === 'grpc' ? 'k6' : 'builtin');
   if (!(DRIVER_NAMES as readonly string[]).includes(driver))
     problems.push(`--driver must be one of ${DRIVER_NAMES.join(', ')}, got "${driver}"`);
   const callersRaw = str('callers');
@@ -197,7 +227,9 @@ export function parseLabArgs(argv: readonly string[]): LabFlags {
   if (badCallers.length > 0 || callers.length === 0)
     problems.push(`--callers must list integers 1-${MAX_CALLERS}, got "${callersRaw ?? ''}"`);
   const callerCounts = badCallers.length > 0 ? [1] : callers.map(Number);
-  const armsRaw = str('arms') ?? (seed ? SEED_ARMS : callersRaw !== undefined ? CALLER_SWEEP_ARMS : DEFAULT_ARMS);
+  const armsRaw =
+    str('arms') ??
+    (seed ? SEED_ARMS : protocol === 'grpc' ? GRPC_ARMS : callersRaw !== undefined ? CALLER_SWEEP_ARMS : DEFAULT_ARMS);
   const plan = expandPlan(armsRaw, callerCounts);
   problems.push(...plan.problems);
   const profile = str('istio-profile') ?? (seed ? 'book' : 'current');
@@ -253,6 +285,8 @@ export function parseLabArgs(argv: readonly string[]): LabFlags {
     apiCpuPeriodMs: apiCpuPeriod ?? 50,
     inferenceConcurrency: int('inference-concurrency', 8, 0, 10_000),
     inferenceMs: int('inference-ms', seed ? SEED_INFERENCE_MS : 200, 0, 600_000),
+    modelServer: modelServer as ModelServer,
+    protocol: protocol as Protocol,
     explicit: Object.fromEntries(
       Object.entries({
         limit: optionalInt('limit', 1, 100_000),
@@ -263,6 +297,26 @@ export function parseLabArgs(argv: readonly string[]): LabFlags {
     ) as ExplicitNumbers,
   };
   if (flags.keep && !flags.prometheus) problems.push('--keep only makes sense with --prometheus');
+  if (modelServer === 'mlserver') {
+    if (flags.workers > 1) {
+      problems.push(
+        '--workers does not apply to --model-server mlserver: its parallel inference workers crash on start ("There is no current event loop"); each replica serves with parallel_workers 0',
+      );
+    }
+    for (const k of ['model', 'labels'] as const) {
+      if (str(k) !== undefined)
+        problems.push(`--${k} is the API's ONNX model; --model-server mlserver serves mlserver/iris`);
+    }
+  }
+  if (protocol === 'grpc') {
+    if (driver !== 'k6') problems.push(`--protocol grpc is driven by k6 (k6/net/grpc): use --driver k6, not ${driver}`);
+    const mesh = [...new Set(plan.runs.filter((r) => isMeshArm(r.arm)).map((r) => r.arm))];
+    if (mesh.length > 0) {
+      problems.push(
+        `--protocol grpc cannot run the arm(s) ${mesh.join(', ')}: the lab's Envoys speak HTTP/1.1 to the replicas (no gRPC route built)`,
+      );
+    }
+  }
   if (fault !== undefined && flags.apiCpu > 0) problems.push('--fault cannot restart a model under --api-cpu');
   if (problems.length > 0) throw new LabError('LAB_BAD_FLAGS', `${problems.join('; ')} (see --help)`);
   return flags;

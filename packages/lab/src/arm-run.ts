@@ -4,6 +4,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import type { AttackSpec, Driver } from './drivers/driver.js';
 import { faultResult, type FaultSpec } from './fault.js';
+import type { LabRequest, ModelServer, Protocol } from './model-server.js';
 import { addEnvoyStats, envoyStatsSince, fetchEnvoyStats, type EnvoyStats } from './envoy.js';
 import { hasSidecar, isMeshArm, runKey, type ArmName, type ArmRun } from './plan.js';
 import { probeCapacity, type CapacityProbe } from './probe.js';
@@ -50,8 +51,12 @@ export interface ArmRunContext {
   sidecarFor: (arm: ArmName) => Record<string, unknown>;
   /** The Envoys of a mesh arm. */
   meshFor?: (arm: ArmName) => MeshBootstraps;
-  /** The seed's POST /predict body. */
-  body: string;
+  /** What the callers, the probe and the warm-up POST over REST: the seed's body to /predict, or its v2 twin. */
+  request: LabRequest;
+  /** What serves the model in each replica. */
+  modelServer: ModelServer;
+  /** What the callers speak: REST, or gRPC (k6) to the model's gRPC port through the Service and sidecars. */
+  protocol: Protocol;
   /** Kill one replica's model during every attack (`--fault`). */
   fault?: FaultSpec;
   rawDir: string;
@@ -321,7 +326,9 @@ export async function runArm(
     apiCpuPeriodMs: ctx.apiCpuPeriodMs,
     inference: ctx.inference,
     warmupRequests: ctx.apiCpu > 0 ? API_WARMUP_REQUESTS : 0,
-    warmupBody: ctx.body,
+    warmup: ctx.request,
+    modelServer: ctx.modelServer,
+    protocol: ctx.protocol,
     ...(hasSidecar(arm) ? { sidecar: ctx.sidecarFor(arm) } : {}),
     ...(mesh && ctx.meshFor !== undefined ? { mesh: ctx.meshFor(arm) } : {}),
     ...(ctx.modelPath === undefined ? {} : { modelPath: ctx.modelPath }),
@@ -332,23 +339,28 @@ export async function runArm(
     await ctx.onTopology?.(topo);
     // The probe goes to the APIs directly, so warm the rest of the path first, as the traffic a running
     // Service, sidecars and Envoys have seen would: their connections and JIT, for answers and rejections
-    // alike. Discarded.
-    await probeCapacity(topo.callerUrls, ctx.body, {
-      concurrencyPerTarget: Math.max(
-        1,
-        Math.ceil((ctx.replicas * PROBE_INFLIGHT_PER_REPLICA) / topo.callerUrls.length),
-      ),
-      durationSeconds: PATH_WARMUP_SECONDS,
-      warmupSeconds: 0,
-      ...signal,
-    });
+    // alike. Discarded. (Not with gRPC: the path then speaks gRPC only, and the probe REST.)
+    if (ctx.protocol === 'rest') {
+      await probeCapacity(topo.callerUrls, ctx.request.body, {
+        concurrencyPerTarget: Math.max(
+          1,
+          Math.ceil((ctx.replicas * PROBE_INFLIGHT_PER_REPLICA) / topo.callerUrls.length),
+        ),
+        durationSeconds: PATH_WARMUP_SECONDS,
+        warmupSeconds: 0,
+        path: ctx.request.path,
+        ...signal,
+      });
+    }
+    // The model's capacity, over REST at each replica (with gRPC too: the same model and slots serve both).
     const probe = await probeCapacity(
       topo.replicas.map((r) => r.apiUrl),
-      ctx.body,
+      ctx.request.body,
       {
         concurrencyPerTarget: PROBE_INFLIGHT_PER_REPLICA,
         durationSeconds: ctx.probeSeconds,
-        label: 'replicas (each API directly)',
+        label: `replicas (each ${ctx.modelServer === 'mlserver' ? 'MLServer' : 'API'} directly, REST)`,
+        path: ctx.request.path,
         ...signal,
       },
     );
@@ -392,6 +404,8 @@ export async function runArm(
           maxInflight: ctx.maxInflight,
           repoRoot: ctx.paths.repoRoot,
           workDir: ctx.rawDir,
+          request: ctx.request,
+          protocol: ctx.protocol,
           recorder: rec,
           supervisor: sup,
           onStart,

@@ -19,3 +19,14 @@ export { LabError, LAB_ERROR_CODES, type LabErrorCode } from './errors.js';
 export { startTopology, stopTopology, ARM_NAMES, type ArmName, type Topology } from './topology.js';
 export { CpuQuota, type CpuQuotaOptions } from './cpu-quota.js';
 export { probeCapacity, type CapacityProbe } from './probe.js';
+export {
+  MODEL_SERVERS,
+  PROTOCOLS,
+  OIP_MODEL,
+  labRequest,
+  mlserverPaths,
+  writeMlserverRepository,
+  type ModelServer,
+  type Protocol,
+  type LabRequest,
+} from './model-server.js';

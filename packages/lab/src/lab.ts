@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { runArm, type ArmRunContext } from './arm-run.js';
-import { readSeedBody } from './drivers/builtin.js';
+import { labRequest, type ModelServer, type Protocol } from './model-server.js';
 import type { Driver } from './drivers/driver.js';
 import type { ArmRun } from './plan.js';
 import type { CapacityProbe } from './probe.js';
@@ -16,7 +16,7 @@ import type { Profile, SidecarDerivation } from '@infer-cb/policy';
 import type { LabPaths, Topology } from './topology.js';
 
 /** Everything one lab run needs (the CLI builds it from flags). */
-export interface LabOptions extends Omit<ArmRunContext, 'body' | 'rawDir'> {
+export interface LabOptions extends Omit<ArmRunContext, 'request' | 'rawDir'> {
   /** The runs in order: each an arm at a number of callers. */
   runs: ArmRun[];
   /** Offered rate; undefined = `overload` x the capacity the first probe measures. */
@@ -69,6 +69,10 @@ export interface LabSummary {
     api_cpu_period_ms: number;
     inference_concurrency: number;
     inference_ms: number;
+    /** What served the model in each replica (v3, optional before). */
+    model_server: ModelServer;
+    /** What the callers spoke: rest (HTTP/1.1) or grpc (k6's k6/net/grpc, h2c). */
+    protocol: Protocol;
   };
   /** The probe that set the rate (first run's stack), when the rate was not given. */
   probe: CapacityProbe | null;
@@ -85,7 +89,7 @@ export async function runLab(sup: Supervisor, opts: LabOptions, io: LabIO): Prom
   const startedAt = new Date();
   const rawDir = join(opts.outDir, 'raw');
   mkdirSync(rawDir, { recursive: true });
-  const ctx: ArmRunContext = { ...opts, body: readSeedBody(opts.paths.repoRoot), rawDir };
+  const ctx: ArmRunContext = { ...opts, request: labRequest(opts.modelServer, opts.paths.repoRoot), rawDir };
   let rate = opts.rate;
   let rateProbe: CapacityProbe | null = null;
   const results: ArmResult[] = [];
@@ -94,7 +98,7 @@ export async function runLab(sup: Supervisor, opts: LabOptions, io: LabIO): Prom
     if (opts.signal?.aborted === true) break;
     const where = run.arm === 'istio' || run.arm === 'istio-sidecar' ? 'each caller with its own Envoy' : 'the Service';
     io.err.write(
-      `cb-lab: starting arm ${run.arm} with ${run.callers} caller(s): ${opts.replicas} replica(s) behind ${where}\n`,
+      `cb-lab: starting arm ${run.arm} with ${run.callers} caller(s): ${opts.replicas} ${opts.modelServer === 'mlserver' ? 'MLServer ' : ''}replica(s) behind ${where}${opts.protocol === 'grpc' ? ', gRPC' : ''}\n`,
     );
     const out = await runArm(
       sup,
@@ -116,7 +120,7 @@ export async function runLab(sup: Supervisor, opts: LabOptions, io: LabIO): Prom
     raw[out.result.key] = out.rawFile;
     const r = out.result;
     io.out(
-      `\n== ${r.arm}, ${r.callers} caller(s): ${opts.replicas} replica(s), ${r.offered_rate} req/s offered for ${opts.durationSeconds}s, driver ${opts.driver.name} ==\n${vegetaText(r)}\n`,
+      `\n== ${r.arm}, ${r.callers} caller(s): ${opts.replicas} ${opts.modelServer === 'mlserver' ? 'MLServer' : 'iris-api'} replica(s), ${r.offered_rate} req/s offered for ${opts.durationSeconds}s over ${opts.protocol === 'grpc' ? 'gRPC' : 'REST'}, driver ${opts.driver.name} ==\n${vegetaText(r)}\n`,
     );
     if (r.void.void) io.out(`VOID (not counted): ${r.void.reason}\n`);
   }
@@ -150,6 +154,8 @@ export async function runLab(sup: Supervisor, opts: LabOptions, io: LabIO): Prom
       api_cpu_period_ms: opts.apiCpuPeriodMs,
       inference_concurrency: opts.inference.concurrency,
       inference_ms: opts.inference.ms,
+      model_server: opts.modelServer,
+      protocol: opts.protocol,
     },
     probe: rateProbe,
     arms: results.map(({ series: _s, scrapes: _p, ...rest }) => rest),

@@ -136,6 +136,8 @@ async function main(): Promise<number> {
         apiCpu: flags.apiCpu,
         apiCpuPeriodMs: flags.apiCpuPeriodMs,
         inference: { concurrency: flags.inferenceConcurrency, ms: flags.inferenceMs },
+        modelServer: flags.modelServer,
+        protocol: flags.protocol,
         outDir,
         paths,
         signal: abort.signal,

@@ -46,6 +46,9 @@ export const DEFAULT_ARMS = 'direct,istio,sidecar,sidecar-adaptive,istio@4,sidec
 /** The arms `--preset seed` runs: the book's arm and ours at the book's load. */
 export const SEED_ARMS = 'istio,sidecar,sidecar-adaptive,istio-sidecar';
 
+/** The arms `--protocol grpc` runs by default: those without the mesh's Envoys (HTTP/1.1 to the replicas). */
+export const GRPC_ARMS = 'direct,sidecar,sidecar-adaptive';
+
 /** The arms when `--callers` is given without `--arms`. */
 export const CALLER_SWEEP_ARMS = 'direct,istio,sidecar,sidecar-adaptive';
 

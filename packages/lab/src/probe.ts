@@ -28,6 +28,8 @@ export interface CapacityProbe {
 export interface ProbeOptions {
   /** Requests outstanding per target origin. */
   concurrencyPerTarget: number;
+  /** The path the body is POSTed to (default /predict; MLServer's /v2/models/iris/infer). */
+  path?: string;
   /** Measured time, after the warm-up. */
   durationSeconds: number;
   /** Discarded first part (default 0.5 s): connections open, JIT warms up. */
@@ -68,6 +70,7 @@ export async function probeCapacity(
       }),
   );
   const headers = { 'content-type': 'application/json' };
+  const path = opts.path ?? '/predict';
   const warmup = (opts.warmupSeconds ?? 0.5) * 1000;
   const windowMs = (opts.windowSeconds ?? 1) * 1000;
   const start = performance.now();
@@ -83,7 +86,7 @@ export async function probeCapacity(
       const t = performance.now();
       let good = false;
       try {
-        const res = await pool.request({ method: 'POST', path: '/predict', headers, body });
+        const res = await pool.request({ method: 'POST', path, headers, body });
         await res.body.dump();
         good = res.statusCode >= 200 && res.statusCode < 300;
       } catch {

@@ -52,6 +52,11 @@ export interface ServiceConfigOptions {
    * lab's arms run without it).
    */
   readiness?: { path: string; ports: readonly number[]; intervalMs: number };
+  /**
+   * The replicas speak gRPC (HTTP/2 with prior knowledge): HAProxy talks h2 to them (`proto h2`) and balances
+   * per request (stream). Its own port detects the h2 preface by itself, so HTTP/1.1 (the statistics) still works.
+   */
+  h2?: boolean;
 }
 
 /** The HAProxy configuration of one arm's Service. */
@@ -63,7 +68,7 @@ export function haproxyConfig(opts: ServiceConfigOptions): string {
   const servers = opts.backends.map((url, i) => {
     const { hostname, port } = new URL(url);
     const check = ready === undefined ? '' : ` check port ${ready.ports[i]} inter ${ready.intervalMs}ms fall 1 rise 1`;
-    return `  server r${i} ${hostname}:${port}${check}`;
+    return `  server r${i} ${hostname}:${port}${opts.h2 === true ? ' proto h2' : ''}${check}`;
   });
   return [
     // No global maxconn: HAProxy derives it from the file-descriptor limit (a fixed one above that limit

@@ -7,6 +7,7 @@ import { LabError } from './errors.js';
 import { startEnvoy } from './envoy.js';
 import { hasSidecar, isMeshArm, type ArmName } from './plan.js';
 import { freePorts, type Child, type SpawnSpec, type Supervisor } from './processes.js';
+import { mlserverPaths, OIP_MODEL, writeMlserverRepository, type ModelServer, type Protocol } from './model-server.js';
 import { startService } from './service.js';
 import { findTool } from './tools.js';
 import { SIDECAR_NODE_OPTIONS } from '@infer-cb/proxy/runtime';
@@ -33,7 +34,10 @@ export interface MeshBootstraps {
 /** One replica, like a pod: the API and, in sidecar arms, its sidecar in front, in mesh arms its inbound Envoy. */
 export interface Replica {
   index: number;
+  /** The model server's REST origin (iris-api's port, MLServer's HTTP port). */
   apiUrl: string;
+  /** The model server's gRPC origin (`http://127.0.0.1:<port>`), with `--protocol grpc` or MLServer. */
+  grpcUrl?: string;
   sidecarUrl?: string;
   /** The sidecar's admin server (GET /metrics, /state). */
   adminUrl?: string;
@@ -105,20 +109,24 @@ export interface TopologyOptions {
    * runs on the machine. Absent or 0: the model runs as fast as its CPU (limit) allows.
    */
   inference?: { concurrency: number; ms: number };
+  /** What serves the model (default iris-api); MLServer serves its REST and gRPC ports. */
+  modelServer?: ModelServer;
+  /** What the callers speak (default rest): with grpc, the Service and the sidecars forward to the gRPC port. */
+  protocol?: Protocol;
   /**
    * POST /predict requests each API answers before its CPU limit applies (default 0): V8 compiles the
    * hot paths within ~1000 requests, which at full speed takes a fraction of a second but under a
    * 0.03-core limit takes seconds of the probe and of the attack.
    */
   warmupRequests?: number;
-  /** The body of the warm-up requests (the seed's). */
-  warmupBody?: string;
+  /** The warm-up requests (the seed's POST /predict, or its v2 twin for MLServer). */
+  warmup?: { path: string; body: string };
 }
 
-/** Sends `requests` POST /predict to `url`, `concurrency` at a time, as fast as it answers, for at most `maxMs`. */
+/** Sends `requests` POSTs of `request` to `url`, `concurrency` at a time, as fast as it answers, for at most `maxMs`. */
 export async function warmUp(
   url: string,
-  body: string,
+  request: { path: string; body: string },
   requests: number,
   concurrency = 8,
   maxMs = 3000,
@@ -132,9 +140,9 @@ export async function warmUp(
       left--;
       const res = await pool.request({
         method: 'POST',
-        path: '/predict',
+        path: request.path,
         headers: { 'content-type': 'application/json' },
-        body,
+        body: request.body,
       });
       await res.body.dump();
     }
@@ -167,7 +175,12 @@ export async function startTopology(sup: Supervisor, opts: TopologyOptions): Pro
   const envoy = mesh === undefined ? undefined : findTool('envoy', paths.repoRoot, 'make envoy');
   if (withSidecar) requireFile(paths.proxyMain, 'cb-sidecar (packages/proxy/dist/main.js)');
   const n = opts.replicas;
-  const ports = await freePorts(n * (withSidecar ? 3 : 1) + (mesh === undefined ? 1 : 0));
+  const mlserver = opts.modelServer === 'mlserver';
+  const grpc = opts.protocol === 'grpc';
+  const mlserverDir = mlserver ? mlserverRepository(opts) : undefined;
+  // Per replica: the model's REST port, its gRPC port (MLServer always has one), the sidecar's two.
+  const perReplica = 1 + (mlserver || grpc ? 1 : 0) + (withSidecar ? 2 : 0);
+  const ports = await freePorts(n * perReplica + (mesh === undefined ? 1 : 0));
   const take = (): number => ports.shift() as number;
   let configPath: string | undefined;
   if (withSidecar) {
@@ -182,6 +195,10 @@ export async function startTopology(sup: Supervisor, opts: TopologyOptions): Pro
   for (let i = 0; i < n; i++) {
     const apiPort = take();
     const replica: Replica = { index: i, apiUrl: `http://127.0.0.1:${apiPort}` };
+    const grpcPort = mlserver || grpc ? take() : undefined;
+    if (grpcPort !== undefined) replica.grpcUrl = `http://127.0.0.1:${grpcPort}`;
+    // What the Service and the sidecar forward to: the gRPC port when the callers speak gRPC.
+    const servedUrl = grpc ? (replica.grpcUrl as string) : replica.apiUrl;
     const env: Record<string, string> = {
       PORT: String(apiPort),
       HOST: '127.0.0.1',
@@ -195,6 +212,7 @@ export async function startTopology(sup: Supervisor, opts: TopologyOptions): Pro
       env['INFERENCE_CONCURRENCY'] = String(opts.inference.concurrency);
       env['INFERENCE_MIN_MS'] = String(opts.inference.ms);
     }
+    if (grpcPort !== undefined) env['GRPC_PORT'] = String(grpcPort);
     let sidecarPort = 0;
     let adminPort = 0;
     if (withSidecar) {
@@ -206,14 +224,17 @@ export async function startTopology(sup: Supervisor, opts: TopologyOptions): Pro
     replicas.push(replica);
     starts.push(
       (async () => {
-        const spec: SpawnSpec = {
-          name: `${opts.arm}/api-${i}`,
-          command: process.execPath,
-          args: [paths.apiMain],
-          env,
-          readyUrl: `${replica.apiUrl}/ready`,
-          readyTimeoutMs: 30_000,
-        };
+        const spec: SpawnSpec =
+          mlserverDir === undefined
+            ? {
+                name: `${opts.arm}/api-${i}`,
+                command: process.execPath,
+                args: [paths.apiMain],
+                env,
+                readyUrl: `${replica.apiUrl}/ready`,
+                readyTimeoutMs: 30_000,
+              }
+            : mlserverSpec(`${opts.arm}/mlserver-${i}`, paths.repoRoot, mlserverDir, apiPort, grpcPort as number);
         const api = await sup.spawn(spec);
         replica.model = { spec, child: api, nice: opts.apiNice ?? 0 };
         children.push(api);
@@ -229,7 +250,7 @@ export async function startTopology(sup: Supervisor, opts: TopologyOptions): Pro
                 '--listen',
                 `127.0.0.1:${sidecarPort}`,
                 '--upstream',
-                replica.apiUrl,
+                servedUrl,
                 '--admin-port',
                 String(adminPort),
                 '--config',
@@ -257,9 +278,9 @@ export async function startTopology(sup: Supervisor, opts: TopologyOptions): Pro
     );
   }
   await Promise.all(starts);
-  if ((opts.warmupRequests ?? 0) > 0 && opts.warmupBody !== undefined) {
-    const body = opts.warmupBody;
-    await Promise.all(replicas.map((r) => warmUp(r.apiUrl, body, opts.warmupRequests ?? 0)));
+  if ((opts.warmupRequests ?? 0) > 0 && opts.warmup !== undefined) {
+    const request = opts.warmup;
+    await Promise.all(replicas.map((r) => warmUp(r.apiUrl, request, opts.warmupRequests ?? 0)));
   }
   let quota: Child | undefined;
   if ((opts.apiCpu ?? 0) > 0) {
@@ -306,7 +327,8 @@ export async function startTopology(sup: Supervisor, opts: TopologyOptions): Pro
       name: `${opts.arm}/service`,
       configFile: join(opts.workDir, `${opts.arm}-c${opts.callers}-haproxy.cfg`),
       port: take(),
-      backends: replicas.map((r) => r.sidecarUrl ?? r.apiUrl),
+      backends: replicas.map((r) => r.sidecarUrl ?? (grpc ? (r.grpcUrl as string) : r.apiUrl)),
+      h2: grpc,
     });
     children.push(service.child);
     topo.serviceUrl = service.url;
@@ -315,6 +337,46 @@ export async function startTopology(sup: Supervisor, opts: TopologyOptions): Pro
   if (configPath !== undefined) topo.configPath = configPath;
   if (quota !== undefined) topo.quota = quota;
   return topo;
+}
+
+/** Writes the arm's MLServer model repository (its settings and the iris model, shaped like --inference-*). */
+function mlserverRepository(opts: TopologyOptions): string {
+  const { python, model } = mlserverPaths(opts.paths.repoRoot);
+  for (const file of [python, model]) {
+    if (!existsSync(file)) {
+      throw new LabError(
+        'LAB_FILE_MISSING',
+        `${file} not found: run \`make mlserver\` (MLServer 1.7.1, the iris model)`,
+      );
+    }
+  }
+  const inference = opts.inference ?? { concurrency: 0, ms: 0 };
+  return writeMlserverRepository(join(opts.workDir, `${opts.arm}-c${opts.callers}.mlserver`), opts.paths.repoRoot, {
+    concurrency: inference.concurrency,
+    minMs: inference.ms,
+  });
+}
+
+/**
+ * One MLServer replica (mlserver/serve.py: MLServer's CLI with its gRPC port bound exclusively) on its REST and
+ * gRPC ports, ready once the model answers ready; one process (parallel_workers 0), so --api-cpu's quota,
+ * --api-nice and --fault's kill reach all of it.
+ */
+function mlserverSpec(name: string, repoRoot: string, dir: string, httpPort: number, grpcPort: number): SpawnSpec {
+  const paths = mlserverPaths(repoRoot);
+  return {
+    name,
+    command: paths.python,
+    args: [paths.serve, 'start', dir],
+    env: {
+      PYTHONPATH: paths.dir,
+      MLSERVER_HOST: '127.0.0.1',
+      MLSERVER_HTTP_PORT: String(httpPort),
+      MLSERVER_GRPC_PORT: String(grpcPort),
+    },
+    readyUrl: `http://127.0.0.1:${httpPort}/v2/models/${OIP_MODEL}/ready`,
+    readyTimeoutMs: 60_000,
+  };
 }
 
 /** Kills replica `index`'s model (its API process group) outright, as a crashed container; resolves once it is gone. */

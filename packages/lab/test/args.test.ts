@@ -104,6 +104,52 @@ describe('cb-lab flags', () => {
     expect(message).not.toContain('\n');
   });
 
+  it('serves the model with iris-api over REST unless told otherwise', () => {
+    expect(parseLabArgs([])).toMatchObject({ modelServer: 'api', protocol: 'rest' });
+  });
+
+  it('--protocol grpc drives k6 over the arms without the mesh Envoys by default', () => {
+    expect(parseLabArgs(['--protocol', 'grpc', '--model-server', 'mlserver'])).toMatchObject({
+      modelServer: 'mlserver',
+      protocol: 'grpc',
+      driver: 'k6',
+      runs: [
+        { arm: 'direct', callers: 1 },
+        { arm: 'sidecar', callers: 1 },
+        { arm: 'sidecar-adaptive', callers: 1 },
+      ],
+    });
+  });
+
+  it('refuses gRPC with another driver or a mesh arm, and the API-only flags with MLServer, in one line', () => {
+    let message = '';
+    try {
+      parseLabArgs([
+        '--protocol',
+        'grpc',
+        '--driver',
+        'vegeta',
+        '--arms',
+        'direct,istio',
+        '--model-server',
+        'mlserver',
+        '--workers',
+        '2',
+        '--model',
+        'package.json',
+      ]);
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toContain('--protocol grpc is driven by k6 (k6/net/grpc): use --driver k6, not vegeta');
+    expect(message).toContain('--protocol grpc cannot run the arm(s) istio');
+    expect(message).toContain('--workers does not apply to --model-server mlserver');
+    expect(message).toContain("--model is the API's ONNX model");
+    expect(message).not.toContain('\n');
+    expect(() => parseLabArgs(['--model-server', 'triton'])).toThrow(/--model-server must be one of api, mlserver/);
+    expect(() => parseLabArgs(['--protocol', 'http3'])).toThrow(/--protocol must be one of rest, grpc/);
+  });
+
   it('rejects unknown flags', () => {
     expect(() => parseLabArgs(['--bogus'])).toThrow(/Unknown option '--bogus'/);
   });

@@ -194,6 +194,12 @@ describe('the Service (HAProxy)', () => {
     expect(parseServiceStats('', [])).toBeNull();
   });
 
+  it('talks h2 to gRPC replicas (proto h2 per server) and keeps one bind that detects the h2 preface', () => {
+    const cfg = haproxyConfig({ port: 4000, backends: ['http://127.0.0.1:4001'], h2: true });
+    expect(cfg).toContain('server r0 127.0.0.1:4001 proto h2');
+    expect(cfg).toContain('bind 127.0.0.1:4000\n');
+  });
+
   it("takes each replica's host and port into the config and the timeout in ms", () => {
     const cfg = haproxyConfig({
       port: 4000,

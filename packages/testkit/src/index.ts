@@ -59,7 +59,6 @@ export {
   oipProtoFields,
   startMlserver,
   mlserverCommand,
-  writeMlserverRepository,
   listensOn,
   modelInferRequest,
   v2RestBody,

@@ -1,20 +1,12 @@
 // The Open Inference Protocol v2 for tests: a grpc-js client of inference.GRPCInferenceService on the committed
 // proto, and MLServer (the shared venv's, `make mlserver`) as a real peer on kit ports.
-import {
-  accessSync,
-  constants,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  readdirSync,
-  readlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { accessSync, constants, mkdtempSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { writeMlserverRepository } from '@infer-cb/lab';
 import { REPO_ROOT } from './bench.js';
 import { onFreePort } from './ports.js';
 import { startProcess, type TestProcess } from './processes.js';
@@ -177,28 +169,6 @@ export function mlserverCommand(): { command: string; args: string[] } {
   return { command: VENV_PYTHON, args: [join(MLSERVER_DIR, 'serve.py'), 'start'] };
 }
 
-/**
- * Writes an MLServer model repository into `dir`: mlserver/settings.json and an `iris` model on the trained
- * mlserver/iris/model.joblib, plain (scikit-learn's runtime) or shaped (mlserver/shaped.py) when `inference` is
- * given. Start MLServer with {@link MLSERVER_DIR} on PYTHONPATH so the shaped runtime imports. Returns `dir`.
- */
-export function writeMlserverRepository(dir: string, inference?: { concurrency: number; minMs: number }): string {
-  mkdirSync(join(dir, 'iris'), { recursive: true });
-  writeFileSync(join(dir, 'settings.json'), readFileSync(join(MLSERVER_DIR, 'settings.json')));
-  const shaped = inference !== undefined && (inference.concurrency > 0 || inference.minMs > 0);
-  const settings = {
-    name: 'iris',
-    implementation: shaped ? 'shaped.ShapedSKLearnModel' : 'mlserver_sklearn.SKLearnModel',
-    parameters: {
-      uri: join(MLSERVER_DIR, 'iris', 'model.joblib'),
-      version: '1',
-      ...(shaped ? { extra: { concurrency: inference.concurrency, min_ms: inference.minMs } } : {}),
-    },
-  };
-  writeFileSync(join(dir, 'iris', 'model-settings.json'), `${JSON.stringify(settings, null, 2)}\n`);
-  return dir;
-}
-
 /** True when process `pid` holds a listening TCP socket on `port` (Linux: /proc/net/tcp{,6} and its fds). */
 export function listensOn(pid: number, port: number): boolean {
   const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
@@ -250,7 +220,7 @@ export async function startMlserver(spec: MlserverSpec = {}): Promise<MlserverPr
   const dir =
     spec.inference === undefined
       ? (spec.dir ?? MLSERVER_DIR)
-      : writeMlserverRepository(mkdtempSync(join(tmpdir(), 'cb-mlserver-')), spec.inference);
+      : writeMlserverRepository(mkdtempSync(join(tmpdir(), 'cb-mlserver-')), REPO_ROOT, spec.inference);
   const start = async (httpPort: number, grpcPort: number): Promise<MlserverProcess> => {
     const proc = await startProcess({
       name: 'mlserver',

@@ -38,7 +38,8 @@ export class BuiltinDriver implements Driver {
       durationSeconds: spec.durationSeconds,
       timeoutMs: spec.timeoutMs,
       maxInflight: spec.maxInflight,
-      body: readSeedBody(spec.repoRoot),
+      body: spec.request?.body ?? readSeedBody(spec.repoRoot),
+      path: spec.request?.path ?? '/predict',
     };
     const rec = spec.recorder;
     let scheduled = 0;

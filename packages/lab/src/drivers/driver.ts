@@ -1,7 +1,8 @@
 import type { Supervisor } from '../processes.js';
+import type { LabRequest, Protocol } from '../model-server.js';
 import type { ResultRecorder } from '../results.js';
 
-/** One attack: an open-model constant arrival rate of POST /predict against the lab's Service. */
+/** One attack: an open-model constant arrival rate of inference requests against the lab's Service. */
 export interface AttackSpec {
   /** Base URL of the Service, e.g. `http://127.0.0.1:40123` (127.0.0.1 only). */
   baseUrl: string;
@@ -16,6 +17,10 @@ export interface AttackSpec {
   repoRoot: string;
   /** Where tools may write their raw output. */
   workDir: string;
+  /** What to POST over REST (default: the seed's body to /predict). */
+  request?: LabRequest;
+  /** REST (default), or gRPC: ModelInfer to `baseUrl`'s host and port (k6 only). */
+  protocol?: Protocol;
   /** Every request lands here; the progress line reads it while the attack runs. */
   recorder: ResultRecorder;
   /** Tools run as its children, so Ctrl-C and failures stop them too. */

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LabError } from '../errors.js';
@@ -13,7 +13,41 @@ interface K6Line {
   data: { time?: string; value?: number; tags?: Record<string, string> | null };
 }
 
-/** Records one k6 JSON output line: `http_req_duration` points are requests; data_* points are bytes. */
+/**
+ * A gRPC call's status as the HTTP status the lab's report counts by (gRPC's own HTTP mapping, reversed): OK 200;
+ * RESOURCE_EXHAUSTED and UNAVAILABLE 503 (the sidecar's sheds and open circuit); DEADLINE_EXCEEDED 504;
+ * CANCELLED 499; INVALID_ARGUMENT 400; NOT_FOUND 404; the rest 500.
+ */
+export function grpcAsHttpStatus(code: number): number {
+  const map: Record<number, number> = { 0: 200, 1: 499, 3: 400, 4: 504, 5: 404, 8: 503, 14: 503 };
+  return map[code] ?? 500;
+}
+
+/** gRPC status names for the error column (`grpc UNAVAILABLE`). */
+const GRPC_NAMES = [
+  'OK',
+  'CANCELLED',
+  'UNKNOWN',
+  'INVALID_ARGUMENT',
+  'DEADLINE_EXCEEDED',
+  'NOT_FOUND',
+  'ALREADY_EXISTS',
+  'PERMISSION_DENIED',
+  'RESOURCE_EXHAUSTED',
+  'FAILED_PRECONDITION',
+  'ABORTED',
+  'OUT_OF_RANGE',
+  'UNIMPLEMENTED',
+  'INTERNAL',
+  'UNAVAILABLE',
+  'DATA_LOSS',
+  'UNAUTHENTICATED',
+];
+
+/**
+ * Records one k6 JSON output line: `http_req_duration` points are requests (`grpc_req_duration` points calls,
+ * their gRPC status counted as {@link grpcAsHttpStatus}); data_* points are bytes.
+ */
 export function recordK6Line(spec: AttackSpec, line: string, t0Ms: number): void {
   if (line.trim() === '') return;
   const p = JSON.parse(line) as K6Line;
@@ -22,8 +56,23 @@ export function recordK6Line(spec: AttackSpec, line: string, t0Ms: number): void
   const rec = spec.recorder;
   if (p.metric === 'data_received') rec.bytesIn += value;
   else if (p.metric === 'data_sent') rec.bytesOut += value;
-  if (p.metric !== 'http_req_duration') return;
+  const grpcCall = p.metric === 'grpc_req_duration';
+  if (p.metric !== 'http_req_duration' && !grpcCall) return;
   const tags = p.data.tags ?? {};
+  if (grpcCall) {
+    const code = Number(tags['status'] ?? 2);
+    const sendMs = Math.max(0, Date.parse(p.data.time ?? '') - value - t0Ms);
+    rec.record(
+      sendMs,
+      value,
+      grpcAsHttpStatus(code),
+      0,
+      0,
+      code === 0 ? undefined : `grpc ${GRPC_NAMES[code] ?? code}`,
+    );
+    rec.scheduled = rec.requests;
+    return;
+  }
   const status = Number(tags['status'] ?? 0);
   // k6 stamps the sample when the request ends; its send time is that minus the duration.
   const sendMs = Math.max(0, Date.parse(p.data.time ?? '') - value - t0Ms);
@@ -38,18 +87,30 @@ export function recordK6Line(spec: AttackSpec, line: string, t0Ms: number): void
 }
 
 /**
- * Runs the real `k6 run k6/reference.ts` (the cluster's script) with BASE_URL, RATE and DURATION set to
- * the lab's, and reads its `--out json` file live into the recorder (per-request status and duration).
+ * Runs the real `k6 run k6/reference.ts` (the cluster's script; k6/grpc.ts with --protocol grpc) with BASE_URL
+ * (GRPC_TARGET), RATE and DURATION set to the lab's, and reads its `--out json` file live into the recorder
+ * (per-request status and duration).
  */
 export class K6Driver implements Driver {
   readonly name = 'k6';
   constructor(private readonly bin: string) {}
 
   async attack(spec: AttackSpec): Promise<string[]> {
-    const script = join(spec.repoRoot, 'k6', 'reference.ts');
+    const grpc = spec.protocol === 'grpc';
+    const script = join(spec.repoRoot, 'k6', grpc ? 'grpc.ts' : 'reference.ts');
     if (!existsSync(script)) throw new LabError('LAB_FILE_MISSING', `k6 script not found at ${script}`);
     const stamp = `${Date.now()}-${Math.round(Math.random() * 1e6)}`;
     const out = join(spec.workDir, `k6-${stamp}.ndjson`);
+    const request: Record<string, string> = {};
+    if (grpc) {
+      request['GRPC_TARGET'] = new URL(spec.baseUrl).host;
+      request['TIMEOUT'] = `${spec.timeoutMs}ms`;
+    } else if (spec.request !== undefined && spec.request.path !== '/predict') {
+      const bodyFile = join(spec.workDir, `k6-${stamp}.body.json`);
+      writeFileSync(bodyFile, spec.request.body);
+      request['BODY_FILE'] = bodyFile;
+      request['PREDICT_PATH'] = spec.request.path;
+    }
     const summary = join(spec.workDir, `k6-${stamp}.summary.json`);
     const rate = Math.max(1, Math.round(spec.rate));
     const t0 = Date.now();
@@ -66,6 +127,7 @@ export class K6Driver implements Driver {
         PRE_ALLOCATED_VUS: String(Math.min(200, Math.max(10, Math.ceil(rate / 20)))),
         MAX_VUS: String(Math.min(1000, Math.max(50, rate))),
         SUMMARY_JSON: summary,
+        ...request,
         K6_NO_USAGE_REPORT: 'true',
         K6_NO_COLOR: 'true',
       },

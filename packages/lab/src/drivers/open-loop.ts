@@ -13,8 +13,10 @@ export interface OpenLoopParams {
   timeoutMs: number;
   /** Upper bound on requests in flight; beyond it a request is an error, never delayed. */
   maxInflight: number;
-  /** The POST /predict body. */
+  /** The body POSTed to `path`. */
   body: string;
+  /** Where the body goes (default /predict). */
+  path?: string;
 }
 
 /** Where the open loop reports (the worker batches it to the lab's ResultRecorder). */
@@ -137,6 +139,7 @@ export async function runOpenLoop(p: OpenLoopParams, sink: OpenLoopSink, aborted
   const url = new URL(p.baseUrl); // BuiltinDriver.attack has checked it is 127.0.0.1 before starting this worker
   const bytesOut = Buffer.byteLength(p.body);
   const body = Buffer.from(p.body);
+  const path = p.path ?? '/predict';
   const pool = new Pool(url.origin, {
     connections: Math.min(p.maxInflight, 512),
     pipelining: 1,
@@ -227,7 +230,7 @@ export async function runOpenLoop(p: OpenLoopParams, sink: OpenLoopSink, aborted
       },
     };
     try {
-      pool.dispatch({ method: 'POST', path: '/predict', headers, body }, handler);
+      pool.dispatch({ method: 'POST', path, headers, body }, handler);
     } catch (err) {
       finish(err);
     }

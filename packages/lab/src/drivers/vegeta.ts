@@ -54,7 +54,16 @@ export class VegetaDriver implements Driver {
     const targetsFile = join(spec.workDir, `vegeta-${stamp}.targets`);
     const rawFile = join(spec.workDir, `vegeta-${stamp}.bin`);
     const committed = readFileSync(join(spec.repoRoot, 'vegeta', 'post-target'), 'utf8');
-    writeFileSync(targetsFile, rewriteTargets(committed, spec.baseUrl, spec.repoRoot));
+    const request = spec.request;
+    if (request === undefined || request.path === '/predict') {
+      writeFileSync(targetsFile, rewriteTargets(committed, spec.baseUrl, spec.repoRoot));
+    } else {
+      // Another request than the seed's (MLServer's v2 inference): the committed file's form, its path and body.
+      const bodyFile = join(spec.workDir, `vegeta-${stamp}.body.json`);
+      writeFileSync(bodyFile, request.body);
+      const base = spec.baseUrl.replace(/\/+$/, '');
+      writeFileSync(targetsFile, `POST ${base}${request.path}\nContent-Type: application/json\n@${bodyFile}\n`);
+    }
     const sup = spec.supervisor;
     const script =
       'set -o pipefail; "$0" attack -targets="$1" -rate="$2" -duration="$3" -timeout="$4" | tee "$5" | "$0" encode --to json';

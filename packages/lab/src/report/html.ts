@@ -113,7 +113,7 @@ section.void pre{color:#999}
 figure.chart .plot{width:100%}figcaption{color:#555;font-size:12px}
 ${chartCss()}</style></head><body>
 <h1>cb-lab: ${summary.arms.map((a) => esc(a.callers === 1 ? a.arm : `${a.arm}@${a.callers}`)).join(' vs ')}</h1>
-<p>${esc(summary.started_at)} · ${c.replicas} replica(s), ${c.workers} worker(s) each · driver ${esc(c.driver)} ·
+<p>${esc(summary.started_at)} · ${c.replicas} ${c.model_server === 'mlserver' ? 'MLServer' : 'iris-api'} replica(s), ${c.workers} worker(s) each · ${c.protocol === 'grpc' ? 'gRPC (ModelInfer)' : 'REST'} · driver ${esc(c.driver)} ·
 ${c.offered_rate} req/s offered (${c.rate_source === 'probe' ? `${c.overload}× the probed capacity` : 'from --rate'}) for ${c.duration_s}s per run ·
 Istio profile ${esc(c.istio_profile)}${preset === 'seed' ? " · preset seed: the book's run beside the arms" : ''} ·
 host ${summary.host.cpus} CPU(s), Node ${esc(summary.host.node)}</p>
