@@ -5,7 +5,7 @@
 import grpc from 'k6/net/grpc';
 import { Counter } from 'k6/metrics';
 import type { Options } from 'k6/options';
-import { rejectionReasons, summaryTrendStats } from './lib.ts';
+import { referenceScenarios, rejectionReasons, summaryTrendStats } from './lib.ts';
 
 const client = new grpc.Client();
 // The proto the client image copies beside k6/ (docker/client.Dockerfile), the repository's own.
@@ -25,16 +25,7 @@ const request = {
 const rejected = new Counter('grpc_rejected_by_reason');
 
 export const options: Options = {
-  scenarios: {
-    reference: {
-      executor: 'constant-arrival-rate',
-      rate,
-      timeUnit: '1s',
-      duration: __ENV.DURATION ?? '10s',
-      preAllocatedVUs: Number(__ENV.PRE_ALLOCATED_VUS ?? Math.max(10, Math.ceil(rate / 10))),
-      maxVUs: Number(__ENV.MAX_VUS ?? Math.max(50, rate)),
-    },
-  },
+  scenarios: referenceScenarios(rate),
   thresholds: {
     grpc_req_duration: ['p(99)<1500'],
     ...Object.fromEntries(rejectionReasons.map((r) => [`grpc_rejected_by_reason{reason:${r}}`, ['count>=0']])),
@@ -56,13 +47,18 @@ export default function (): void {
   if (__ITER === 0) client.connect(target, { plaintext: true, timeout });
   const res = client.invoke('inference.GRPCInferenceService/ModelInfer', request, { timeout });
   if (res.status !== grpc.StatusOK) {
-    const header = (res.headers?.['x-cb-reason'] ?? res.trailers?.['x-cb-reason']) as string | string[] | undefined;
+    const headers = res.headers as Record<string, string | string[] | undefined> | undefined;
+    const trailers = res.trailers as Record<string, string | string[] | undefined> | undefined;
+    const header = headers?.['x-cb-reason'] ?? trailers?.['x-cb-reason'];
     const reason = Array.isArray(header) ? header[0] : header;
     rejected.add(1, { reason: reason ?? STATUS_NAMES[res.status] ?? 'other' });
   }
 }
 
-export function handleSummary(data: { metrics: Record<string, { values: Record<string, number> } | undefined> }) {
+/** The summary: JSON to $SUMMARY_JSON, and the few figures a person reads to stdout. */
+export function handleSummary(data: {
+  metrics: Record<string, { values: Record<string, number> } | undefined>;
+}): Record<string, string> {
   const d = data.metrics['grpc_req_duration']?.values ?? {};
   const ms = (v: number | undefined): string => (v === undefined ? '-' : `${v.toFixed(2)}ms`);
   const reasons = Object.entries(data.metrics)

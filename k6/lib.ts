@@ -51,6 +51,20 @@ export const thresholds: NonNullable<Options['thresholds']> = {
   ...Object.fromEntries(summaryStatuses.map((s) => [`responses_by_status{status:${s}}`, ['count>=0']])),
 };
 
+/** The reference scenario: a constant arrival rate of RATE/s for DURATION, VUs sized for ~100 ms answers. */
+export function referenceScenarios(rate: number): NonNullable<Options['scenarios']> {
+  return {
+    reference: {
+      executor: 'constant-arrival-rate',
+      rate,
+      timeUnit: '1s',
+      duration: __ENV.DURATION ?? '10s',
+      preAllocatedVUs: Number(__ENV.PRE_ALLOCATED_VUS ?? Math.max(10, Math.ceil(rate / 10))),
+      maxVUs: Number(__ENV.MAX_VUS ?? Math.max(50, rate)),
+    },
+  };
+}
+
 /** Trend statistics kept in the summary: the seed's vegeta report quotes p50, p90, p99 and max. */
 export const summaryTrendStats = ['avg', 'min', 'med', 'max', 'p(90)', 'p(95)', 'p(99)'];
 

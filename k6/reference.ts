@@ -2,23 +2,14 @@
 // the k6 twin of `vegeta attack -duration=10s -rate=1000 -targets=vegeta/post-target`.
 // Env: BASE_URL, RATE, DURATION, PRE_ALLOCATED_VUS, MAX_VUS, SUMMARY_JSON.
 import type { Options } from 'k6/options';
-import { predict, summaryOutputs, summaryTrendStats, thresholds } from './lib.ts';
+import { predict, referenceScenarios, summaryOutputs, summaryTrendStats, thresholds } from './lib.ts';
 
 const rate = Number(__ENV.RATE ?? 1000);
 
 /** One constant-arrival-rate scenario; VUs sized for ~100 ms answers at the target rate. */
 export const options: Options = {
   discardResponseBodies: true,
-  scenarios: {
-    reference: {
-      executor: 'constant-arrival-rate',
-      rate,
-      timeUnit: '1s',
-      duration: __ENV.DURATION ?? '10s',
-      preAllocatedVUs: Number(__ENV.PRE_ALLOCATED_VUS ?? Math.max(10, Math.ceil(rate / 10))),
-      maxVUs: Number(__ENV.MAX_VUS ?? Math.max(50, rate)),
-    },
-  },
+  scenarios: referenceScenarios(rate),
   thresholds,
   summaryTrendStats,
 };

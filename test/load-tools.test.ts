@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ROOT } from './manifests-render.js';
-import { startStack, type LocalStack } from './load-tools-stack.js';
+import { startApi, startSidecar } from '@infer-cb/testkit';
+import { OVERLOAD_CONFIG, startStack, type LocalStack } from './load-tools-stack.js';
 
 const run = promisify(execFile);
 const TOOLS = join(ROOT, '.tools', 'bin');
@@ -108,4 +109,44 @@ it('k6 reference.ts reports 200s and 503s by x-cb-reason', async () => {
   const byReason = ['overload', 'queue-timeout'].map((r) => count(`rejected_by_reason{reason:${r}}`));
   expect(byReason[0]! + byReason[1]!).toBeGreaterThan(0);
   expect(count('rejected_by_reason{reason:other}')).toBe(0);
+}, 60_000);
+
+it('k6 grpc.ts drives ModelInfer through cb-sidecar (h2c) and counts the sheds by x-cb-reason', async () => {
+  // The API's gRPC port behind its own sidecar: 2 slots of 10 ms (200 calls/s) against 600 calls/s.
+  const api = await startApi({ grpcPort: 0, env: { INFERENCE_CONCURRENCY: '2', INFERENCE_MIN_MS: '10' } });
+  const sidecar = await startSidecar({ upstream: `http://${api.grpcTarget!}`, yaml: OVERLOAD_CONFIG });
+  try {
+    const summaryPath = join(dir, 'k6-grpc-summary.json');
+    const env = {
+      ...process.env,
+      GRPC_TARGET: `127.0.0.1:${sidecar.port}`,
+      RATE,
+      DURATION: '3s',
+      PRE_ALLOCATED_VUS: '40',
+      MAX_VUS: '200',
+      SUMMARY_JSON: summaryPath,
+      K6_NO_USAGE_REPORT: 'true',
+    };
+    const result = await run(join(TOOLS, 'k6'), ['run', '--quiet', 'k6/grpc.ts'], {
+      cwd: ROOT,
+      env,
+      timeout: 40_000,
+    }).then(
+      (r) => ({ code: 0, stdout: r.stdout }),
+      (e: { code: number; stdout: string }) => ({ code: e.code, stdout: e.stdout }),
+    );
+    expect([0, 99]).toContain(result.code);
+    const summary = JSON.parse(readFileSync(summaryPath, 'utf8')) as {
+      metrics: Record<string, { values: Record<string, number> }>;
+    };
+    const count = (name: string): number => summary.metrics[name]?.values['count'] ?? 0;
+    expect(count('iterations')).toBeGreaterThan(0);
+    const shed = ['overload', 'queue-timeout'].map((r) => count(`grpc_rejected_by_reason{reason:${r}}`));
+    expect(shed[0]! + shed[1]!).toBeGreaterThan(0);
+    expect(count('grpc_rejected_by_reason{reason:other}')).toBe(0);
+    expect(result.stdout).toMatch(/Not OK\s+\[reason:count\]\s+\S*(overload|queue-timeout):[1-9]/);
+  } finally {
+    await sidecar.proc.stop();
+    await api.proc.stop();
+  }
 }, 60_000);
