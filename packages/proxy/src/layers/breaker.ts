@@ -123,10 +123,24 @@ export class Breaker implements Reconfigurable<BreakerOptions> {
     return async (request) => {
       const cb = this.cb as CircuitBreaker<Parameters<Replayable>, ProxyResponse>;
       try {
-        // Fast path: while closed, the call runs here and a success is two counts in opossum's window. Only a
-        // failure goes through opossum.fire (replayed: the call is not made twice), which counts it and
-        // decides whether to open. opossum's own path costs two promises, a rest-args copy and two events.
-        const response = cb.closed ? await this.closedCall(cb, request) : await cb.fire(request);
+        let response: ProxyResponse;
+        if (cb.closed) {
+          // Fast path: while closed, the call runs here and a success is two counts in opossum's window. Only a
+          // failure goes through opossum.fire (replayed: the call is not made twice), which counts it, decides
+          // whether to open and rejects with it. opossum's own path costs two promises, a rest-args copy and
+          // two events per call.
+          try {
+            response = await next(request);
+          } catch (err) {
+            // Opened meanwhile (by other calls): opossum would have counted this failure in the window that
+            // opened, which changes nothing now; the caller still gets the upstream's own failure.
+            if (!cb.closed) throw err;
+            return await cb.fire(request, { error: err });
+          }
+          const window = cb.status as unknown as Window;
+          window.increment('fires');
+          window.increment('successes');
+        } else response = await cb.fire(request);
         this.consecutive5xx = this.consecutiveGateway = 0;
         return response;
       } catch (err) {
@@ -145,26 +159,6 @@ export class Breaker implements Reconfigurable<BreakerOptions> {
       }
     };
   };
-
-  /** A call while closed: made directly; a success counted in opossum's window, a failure replayed through it. */
-  private async closedCall(
-    cb: CircuitBreaker<Parameters<Replayable>, ProxyResponse>,
-    request: ProxyRequest,
-  ): Promise<ProxyResponse> {
-    let response: ProxyResponse;
-    try {
-      response = await (this.next as Action)(request);
-    } catch (err) {
-      // Opened meanwhile (by other calls): opossum would have counted this failure in the window that opened,
-      // which changes nothing now; the caller still gets the upstream's own failure.
-      if (!cb.closed) throw err;
-      return cb.fire(request, { error: err });
-    }
-    const window = cb.status as unknown as Window;
-    window.increment('fires');
-    window.increment('successes');
-    return response;
-  }
 
   private countFailure(err: unknown): void {
     this.counters.failures++;
