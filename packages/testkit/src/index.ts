@@ -52,6 +52,18 @@ export {
   type VegetaTarget,
 } from './bench.js';
 export { tokensClient, grpc, INFER_ANSWER, type GrpcMethods } from './grpc.js';
+export {
+  h2Raw,
+  h2Frame,
+  settingsFrame,
+  headerBlock,
+  H2_PREFACE,
+  H2_ERROR,
+  FRAME,
+  FLAG,
+  type H2RawAnswer,
+  type ServerFrame,
+} from './h2-frames.js';
 export { startEnvoy, envoyBinary, validateBootstrap, stat, type TestEnvoy } from './envoy.js';
 export {
   oipClient,
