@@ -10,6 +10,6 @@
  * and at saturation, the same build, flag sets interleaved (BENCHMARKS.md, "V8 flags"): a 4 MB semi-space ran
  * ~93 scavenges per 10 s (1.8 ms each), 8 MB 49 (3.1 ms), 16 MB 29 (4.4 ms); CPU per request at saturation
  * 4 → 8 MB: 85 → 79 µs, 110 → 99 µs on a busier machine; RSS +4 to 9 MB (~130 MB). 16 MB saved a few µs
- * more for another 15-20 MB. --single-threaded-gc was tried: RSS ~190 MB (sweeping no longer concurrent).
+ * more for another 10-20 MB. With --single-threaded-gc RSS rose to 180-190 MB.
  */
 export const SIDECAR_NODE_OPTIONS = '--max-semi-space-size=8 --max-old-space-size=192';
