@@ -77,33 +77,42 @@ it('vegeta get-target answers the test prediction', async () => {
   expect(report.status_codes['200']).toBe(report.requests);
 }, 30_000);
 
-it('k6 reference.ts reports 200s and 503s by x-cb-reason', async () => {
-  const summaryPath = join(dir, 'k6-summary.json');
-  const env = {
-    ...process.env,
-    BASE_URL: stack.sidecarUrl,
-    RATE,
-    DURATION: '3s',
-    PRE_ALLOCATED_VUS: '40',
-    MAX_VUS: '200',
-    SUMMARY_JSON: summaryPath,
-    K6_NO_USAGE_REPORT: 'true',
-  };
-  // k6 exits 99 when a threshold is crossed; overloading on purpose may cross the error budget.
-  const result = await run(join(TOOLS, 'k6'), ['run', '--quiet', 'k6/reference.ts'], {
+/**
+ * Runs a committed k6 script for 3 s at RATE with `env` (its target) beside the common settings; resolves with
+ * k6's exit code (0, or 99 when overloading on purpose crossed a threshold), its stdout and the summary's counts.
+ */
+async function k6(
+  script: string,
+  env: Record<string, string>,
+): Promise<{ code: number; stdout: string; count: (metric: string) => number }> {
+  const summaryPath = join(dir, `${script.replace(/\W/g, '-')}-summary.json`);
+  const result = await run(join(TOOLS, 'k6'), ['run', '--quiet', script], {
     cwd: ROOT,
-    env,
+    env: {
+      ...process.env,
+      ...env,
+      RATE,
+      DURATION: '3s',
+      PRE_ALLOCATED_VUS: '40',
+      MAX_VUS: '200',
+      SUMMARY_JSON: summaryPath,
+      K6_NO_USAGE_REPORT: 'true',
+    },
     timeout: 40_000,
   }).then(
     (r) => ({ code: 0, stdout: r.stdout }),
     (e: { code: number; stdout: string }) => ({ code: e.code, stdout: e.stdout }),
   );
-  expect([0, 99]).toContain(result.code);
-  expect(result.stdout).toMatch(/Status Codes\s+\[code:count\]\s+200:[1-9]\d*\s+502:0\s+503:[1-9]\d*/);
   const summary = JSON.parse(readFileSync(summaryPath, 'utf8')) as {
     metrics: Record<string, { values: Record<string, number> }>;
   };
-  const count = (name: string): number => summary.metrics[name]?.values['count'] ?? 0;
+  return { ...result, count: (metric) => summary.metrics[metric]?.values['count'] ?? 0 };
+}
+
+it('k6 reference.ts reports 200s and 503s by x-cb-reason', async () => {
+  const { code, stdout, count } = await k6('k6/reference.ts', { BASE_URL: stack.sidecarUrl });
+  expect([0, 99]).toContain(code);
+  expect(stdout).toMatch(/Status Codes\s+\[code:count\]\s+200:[1-9]\d*\s+502:0\s+503:[1-9]\d*/);
   expect(count('responses_by_status{status:200}')).toBeGreaterThan(0);
   expect(count('responses_by_status{status:503}')).toBeGreaterThan(0);
   const byReason = ['overload', 'queue-timeout'].map((r) => count(`rejected_by_reason{reason:${r}}`));
@@ -116,35 +125,13 @@ it('k6 grpc.ts drives ModelInfer through cb-sidecar (h2c) and counts the sheds b
   const api = await startApi({ grpcPort: 0, env: { INFERENCE_CONCURRENCY: '2', INFERENCE_MIN_MS: '10' } });
   const sidecar = await startSidecar({ upstream: `http://${api.grpcTarget!}`, yaml: OVERLOAD_CONFIG });
   try {
-    const summaryPath = join(dir, 'k6-grpc-summary.json');
-    const env = {
-      ...process.env,
-      GRPC_TARGET: `127.0.0.1:${sidecar.port}`,
-      RATE,
-      DURATION: '3s',
-      PRE_ALLOCATED_VUS: '40',
-      MAX_VUS: '200',
-      SUMMARY_JSON: summaryPath,
-      K6_NO_USAGE_REPORT: 'true',
-    };
-    const result = await run(join(TOOLS, 'k6'), ['run', '--quiet', 'k6/grpc.ts'], {
-      cwd: ROOT,
-      env,
-      timeout: 40_000,
-    }).then(
-      (r) => ({ code: 0, stdout: r.stdout }),
-      (e: { code: number; stdout: string }) => ({ code: e.code, stdout: e.stdout }),
-    );
-    expect([0, 99]).toContain(result.code);
-    const summary = JSON.parse(readFileSync(summaryPath, 'utf8')) as {
-      metrics: Record<string, { values: Record<string, number> }>;
-    };
-    const count = (name: string): number => summary.metrics[name]?.values['count'] ?? 0;
+    const { code, stdout, count } = await k6('k6/grpc.ts', { GRPC_TARGET: `127.0.0.1:${sidecar.port}` });
+    expect([0, 99]).toContain(code);
     expect(count('iterations')).toBeGreaterThan(0);
     const shed = ['overload', 'queue-timeout'].map((r) => count(`grpc_rejected_by_reason{reason:${r}}`));
     expect(shed[0]! + shed[1]!).toBeGreaterThan(0);
     expect(count('grpc_rejected_by_reason{reason:other}')).toBe(0);
-    expect(result.stdout).toMatch(/Not OK\s+\[reason:count\]\s+\S*(overload|queue-timeout):[1-9]/);
+    expect(stdout).toMatch(/Not OK\s+\[reason:count\]\s+\S*(overload|queue-timeout):[1-9]/);
   } finally {
     await sidecar.proc.stop();
     await api.proc.stop();
