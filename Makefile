@@ -408,6 +408,12 @@ bench-overhead: install system-deps $(TOOLS)/bin/vegeta $(ENVOY) ## CPU/request,
 	npx tsc -b packages/testkit
 	BASELINE=$(BASELINE) node bench/overhead/run.mjs
 
+# The Open Inference Protocol (issue 16): iris-api's REST /predict, REST v2 and gRPC against MLServer 1.7.1's REST v2
+# and gRPC, capacity (closed loop) and latency at BENCH_RATE req/s. Run it alone: `flock -x /work/locks/machine make bench-oip`.
+.PHONY: bench-oip
+bench-oip: build tools system-deps ## iris-api vs MLServer over REST, v2 REST and gRPC: capacity and latency (~2 min) -> bench/results/oip.md
+	node bench/oip/run.mjs
+
 # The derivation rule against the model and against Envoy (issue 12 item 4; docs/istio-arm.md). Run it alone on the
 # machine: `flock /work/locks/machine make bench-service-time`. BENCH_ARGS passes flags, e.g. --service-ms 30 --rounds 3.
 .PHONY: bench-service-time

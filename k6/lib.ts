@@ -51,8 +51,14 @@ export const thresholds: NonNullable<Options['thresholds']> = {
   ...Object.fromEntries(summaryStatuses.map((s) => [`responses_by_status{status:${s}}`, ['count>=0']])),
 };
 
-/** The reference scenario: a constant arrival rate of RATE/s for DURATION, VUs sized for ~100 ms answers. */
+/**
+ * The reference scenario: a constant arrival rate of RATE/s for DURATION, VUs sized for ~100 ms answers; with VUS,
+ * a closed loop of that many VUs instead (a capacity measurement, bench/oip).
+ */
 export function referenceScenarios(rate: number): NonNullable<Options['scenarios']> {
+  if (__ENV.VUS !== undefined) {
+    return { reference: { executor: 'constant-vus', vus: Number(__ENV.VUS), duration: __ENV.DURATION ?? '10s' } };
+  }
   return {
     reference: {
       executor: 'constant-arrival-rate',
