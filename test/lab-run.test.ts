@@ -6,7 +6,7 @@ import { runLab, type CliRun } from './lab-cli.js';
 import { EVERY_CHART, openReport } from './report-page.js';
 
 interface Summary {
-  config: { driver: string; offered_rate: number };
+  config: { driver: string; offered_rate: number; model_server: string; protocol: string };
   arms: {
     arm: string;
     callers: number;
@@ -115,4 +115,38 @@ describe('cb-lab end to end', () => {
     expect(s.arms[0]?.requests).toBeGreaterThanOrEqual(150);
     expect(s.arms[0]?.latency_ms.all.count).toBe(s.arms[0]?.requests);
   }, 120_000);
+
+  it('runs MLServer replicas over REST v2 with the builtin driver and over gRPC with k6 (k6/grpc.ts), through the sidecar', async () => {
+    const rest = mkdtempSync(join(tmpdir(), 'cb-lab-mlserver-'));
+    const restRun = await runLab([...BASE, '--arms', 'direct,sidecar', '--model-server', 'mlserver', '--out', rest]);
+    expectSuccess(restRun);
+    const r = readSummary(rest);
+    expect(r.config).toMatchObject({ model_server: 'mlserver', protocol: 'rest', driver: 'builtin' });
+    expectAccounted(r);
+    for (const arm of r.arms) expect(arm.status_codes['200']).toBeGreaterThan(0);
+    expect(restRun.stdout).toMatch(
+      /== sidecar, 1 caller\(s\): 1 MLServer replica\(s\), .* over REST, driver builtin ==/,
+    );
+
+    const grpc = mkdtempSync(join(tmpdir(), 'cb-lab-mlserver-grpc-'));
+    const grpcRun = await runLab([
+      ...BASE,
+      '--arms',
+      'sidecar',
+      '--model-server',
+      'mlserver',
+      '--protocol',
+      'grpc',
+      '--out',
+      grpc,
+    ]);
+    expectSuccess(grpcRun);
+    const g = readSummary(grpc);
+    expect(g.config).toMatchObject({ model_server: 'mlserver', protocol: 'grpc', driver: 'k6' });
+    expectAccounted(g);
+    // 100 calls/s against one replica of 8 slots x 200 ms (40/s): answered, and shed by the sidecar as 503s
+    expect(g.arms[0]?.status_codes['200']).toBeGreaterThan(0);
+    expect(g.arms[0]?.status_codes['503']).toBeGreaterThan(0);
+    expect(grpcRun.stdout).toMatch(/over gRPC, driver k6 ==/);
+  }, 240_000);
 });
