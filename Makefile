@@ -404,9 +404,10 @@ bench-adaptive: install $(TOOLS)/bin/vegeta ## adaptive vs static limits in cb-s
 
 # BASELINE=<git rev> adds that revision's cb-sidecar, interleaved with this one (ARMS=direct,cb-sidecar,baseline: the two alone;
 # MODES=pinned: one mode). Run it alone on the machine: `flock -x /work/locks/machine make bench-overhead`.
-bench-overhead: install system-deps $(TOOLS)/bin/vegeta $(ENVOY) ## CPU/request, req/s, added p99, RSS (anon + file): cb-sidecar vs Envoy 1.40 (1 worker) vs HAProxy vs the node:http floor, pinned and unpinned (~9 min) -> bench/results/overhead.md
+bench-overhead: install system-deps $(TOOLS)/bin/vegeta $(ENVOY) ## CPU/request, req/s, added p99, RSS (anon + file): cb-sidecar vs Envoy 1.40 (1 worker) vs HAProxy vs the node:http floor, pinned and unpinned (~9 min) -> bench/results/overhead.md; then the h2c/gRPC round, cb-sidecar vs Envoy (~2 min) -> bench/results/overhead-h2.md
 	npx tsc -b packages/testkit
 	BASELINE=$(BASELINE) node bench/overhead/run.mjs
+	node bench/overhead/h2.mjs
 
 # The Open Inference Protocol (issue 16): iris-api's REST /predict, REST v2 and gRPC against MLServer 1.7.1's REST v2
 # and gRPC, capacity (closed loop) and latency at BENCH_RATE req/s. Run it alone: `flock -x /work/locks/machine make bench-oip`.

@@ -175,6 +175,8 @@ export async function startApi(spec: ApiSpec = {}): Promise<ApiProcess> {
 export interface UpstreamProcess {
   proc: TestProcess;
   port: number;
+  /** the gRPC port (started with `grpc: true`; 0 otherwise) */
+  grpcPort: number;
   origin: string;
   /** what it has counted */
   stats(): Promise<UpstreamStats>;
@@ -186,9 +188,10 @@ export interface UpstreamProcess {
 
 /** Starts the test upstream as a process (see upstream-main.ts for the options). */
 export async function startUpstreamProcess(
-  options: { workers?: number; serviceMs?: number; backlog?: number; cpu?: number } = {},
+  options: { workers?: number; serviceMs?: number; backlog?: number; cpu?: number; grpc?: boolean } = {},
 ): Promise<UpstreamProcess> {
   const args = [UPSTREAM_BIN, '--service-ms', String(options.serviceMs ?? 0)];
+  if (options.grpc === true) args.push('--grpc');
   if (options.workers !== undefined) args.push('--workers', String(options.workers));
   if (options.backlog !== undefined) args.push('--backlog', String(options.backlog));
   const proc = await startProcess({
@@ -199,6 +202,7 @@ export async function startUpstreamProcess(
     readyLine: (l) => typeof l.port === 'number',
   });
   const port = proc.ready?.port as number;
+  const grpcPort = proc.ready?.grpcPort as number;
   const origin = `http://127.0.0.1:${port}`;
   const call = async (path: string, method = 'GET'): Promise<unknown> => {
     const res = await fetch(`${origin}${path}`, { method, signal: AbortSignal.timeout(5000) });
@@ -209,6 +213,7 @@ export async function startUpstreamProcess(
   return {
     proc,
     port,
+    grpcPort,
     origin,
     stats: async () => (await call('/__stats')) as UpstreamStats,
     control: async (changes) => {
