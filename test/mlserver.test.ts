@@ -1,5 +1,5 @@
 // MLServer 1.7.1 (`make mlserver`) as a real Open Inference Protocol v2 peer: REST and gRPC directly (grpc-js,
-// and grpcio from the venv), the committed proto against MLServer's own, and REST v2 through cb-sidecar.
+// and grpcio from the venv), the committed proto against MLServer's own, and REST v2 and gRPC through cb-sidecar.
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import {
@@ -242,4 +242,85 @@ sidecar:
     ]);
     await sidecar.proc.stop();
   });
+});
+
+describe('MLServer over gRPC v2 through cb-sidecar (h2c both ways)', () => {
+  let slow: MlserverProcess;
+  beforeAll(async () => {
+    slow = await startMlserver({ inference: { concurrency: 0, minMs: 300 } });
+  }, 90_000);
+
+  /** One unary ModelInfer through `target`: the answer, or the error's code, message and trailers. */
+  const infer = async (c: OipClient): Promise<{ code: number; reason?: unknown; pushback?: unknown; json?: Json }> => {
+    try {
+      const { response } = await c.call<Json>('ModelInfer', modelInferRequest('iris'));
+      return { code: grpc.status.OK, json: response };
+    } catch (err) {
+      const e = err as grpc.ServiceError;
+      const trailers = e.metadata.getMap();
+      return { code: e.code, reason: trailers['x-cb-reason'], pushback: trailers['grpc-retry-pushback-ms'] };
+    }
+  };
+
+  it('passes ModelInfer through unchanged, to grpc-js and to grpcio from the venv', async () => {
+    const sidecar = await startSidecar({ upstream: `http://${mlserver.grpcTarget}` });
+    const through = oipClient(`127.0.0.1:${sidecar.port}`);
+    try {
+      const direct = await infer(client);
+      expect(await infer(through)).toEqual(direct);
+      expect(await grpcio('infer', `127.0.0.1:${sidecar.port}`, 'iris')).toEqual(
+        await grpcio('infer', mlserver.grpcTarget, 'iris'),
+      );
+    } finally {
+      through.close();
+      await sidecar.proc.stop();
+    }
+  }, 60_000);
+
+  it('sheds with RESOURCE_EXHAUSTED and grpc-retry-pushback-ms beyond its limit and queue', async () => {
+    const sidecar = await startSidecar({
+      upstream: `http://${slow.grpcTarget}`,
+      yaml: `
+trafficPolicy:
+  connectionPool: { tcp: { maxConnections: 2 }, http: { http1MaxPendingRequests: 2 } }
+sidecar:
+  queue: { timeout: 5s, codelTarget: 5s, codelInterval: 10s }
+`,
+    });
+    const through = oipClient(`127.0.0.1:${sidecar.port}`);
+    try {
+      const answers = await Promise.all(Array.from({ length: 8 }, () => infer(through)));
+      const shed = answers.filter((a) => a.code === grpc.status.RESOURCE_EXHAUSTED);
+      // 2 in flight at MLServer, 2 queued behind them, 4 shed at once: streams, on one connection, counted.
+      expect(answers.filter((a) => a.code === grpc.status.OK)).toHaveLength(4);
+      expect(shed).toHaveLength(4);
+      for (const a of shed) expect(a).toMatchObject({ reason: 'overload', pushback: '1000' });
+    } finally {
+      through.close();
+      await sidecar.proc.stop();
+    }
+  }, 60_000);
+
+  it('answers UNAVAILABLE once MLServer is gone, then opens the circuit (UNAVAILABLE, circuit-open)', async () => {
+    const sidecar = await startSidecar({
+      upstream: `http://${slow.grpcTarget}`,
+      yaml: 'sidecar: { breaker: { resetTimeout: 30s, unreachableResetTimeout: 30s } }\n',
+    });
+    const through = oipClient(`127.0.0.1:${sidecar.port}`);
+    try {
+      expect((await infer(through)).code).toBe(grpc.status.OK);
+      await slow.proc.stop();
+      const answers = [];
+      for (let i = 0; i < 7; i++) answers.push(await infer(through));
+      expect(answers.map((a) => a.code)).toEqual(Array<number>(7).fill(grpc.status.UNAVAILABLE));
+      expect(answers.map((a) => a.reason)).toEqual([
+        ...Array<string>(5).fill('upstream-unavailable'),
+        'circuit-open',
+        'circuit-open',
+      ]);
+    } finally {
+      through.close();
+      await sidecar.proc.stop();
+    }
+  }, 60_000);
 });
