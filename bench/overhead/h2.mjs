@@ -14,6 +14,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
+import { httpListener, loadAssignment } from '@infer-cb/policy';
 import {
   envoyBinary,
   killAll,
@@ -44,45 +45,22 @@ function cpuMicros(pid) {
   return ((Number(fields[11]) + Number(fields[12])) * 1e6) / TICKS_PER_S;
 }
 
-/** Envoy as a gRPC proxy: h2c or HTTP/1.1 in (codec AUTO), HTTP/2 to the upstream, no route timeout, no log. */
+/**
+ * Envoy as a gRPC proxy: the overhead bench's plain router (the policy package's listener: codec AUTO, so h2c or
+ * HTTP/1.1 in), HTTP/2 to the upstream, no route timeout (a gRPC stream is not cut), no access log.
+ */
 function envoyConfig(port, upstreamPort) {
   return {
     static_resources: {
       listeners: [
-        {
+        httpListener({
           name: 'ingress',
-          address: { socket_address: { address: '127.0.0.1', port_value: port } },
-          filter_chains: [
-            {
-              filters: [
-                {
-                  name: 'envoy.filters.network.http_connection_manager',
-                  typed_config: {
-                    '@type':
-                      'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
-                    stat_prefix: 'ingress',
-                    codec_type: 'AUTO',
-                    route_config: {
-                      virtual_hosts: [
-                        {
-                          name: 'all',
-                          domains: ['*'],
-                          routes: [{ match: { prefix: '/' }, route: { cluster: 'upstream', timeout: '0s' } }],
-                        },
-                      ],
-                    },
-                    http_filters: [
-                      {
-                        name: 'envoy.filters.http.router',
-                        typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' },
-                      },
-                    ],
-                  },
-                },
-              ],
-            },
-          ],
-        },
+          listen: { address: '127.0.0.1', port },
+          statPrefix: 'ingress',
+          virtualHost: 'all',
+          routes: [{ match: { prefix: '/' }, route: { cluster: 'upstream', timeout: '0s' } }],
+          accessLog: undefined,
+        }),
       ],
       clusters: [
         {
@@ -95,16 +73,7 @@ function envoyConfig(port, upstreamPort) {
               explicit_http_config: { http2_protocol_options: {} },
             },
           },
-          load_assignment: {
-            cluster_name: 'upstream',
-            endpoints: [
-              {
-                lb_endpoints: [
-                  { endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: upstreamPort } } } },
-                ],
-              },
-            ],
-          },
+          load_assignment: loadAssignment('upstream', [{ address: '127.0.0.1', port: upstreamPort }]),
         },
       ],
     },
@@ -208,7 +177,7 @@ const lines = [
   `${ROUNDS} rounds interleaved (order reversed every other round), medians; each run after a warm-up run of the same length.`,
   "Proxy on CPU 0; the kit's upstream (its gRPC side, answering at once) and the load on CPU 1.",
   'cb-sidecar: default config (upstream.protocol auto: h2c to the upstream). Envoy 1.40: `--concurrency 1`,',
-  'codec AUTO, an HTTP/2 upstream cluster, route timeout 0, no access log.',
+  "the overhead bench's router listener (codec AUTO), an HTTP/2 upstream cluster, route timeout 0, no access log.",
   `Machine: ${loadBefore} before, ${loadAfter} after (\`bench/overhead/h2.mjs\`, ${new Date().toISOString()}).`,
   '',
   '| arm | CPU µs/call | p50 ms | p99 ms | added p99 ms | failed calls |',
