@@ -149,8 +149,9 @@ describe('two callers for real, merged', () => {
     const report = mergeK6Csv(csvs);
     const own = csvs.map((c) => mergeK6Csv([c]).requests);
     expect(report.callers).toBe(2);
-    // 100 req/s for 2 s: k6 may start one more iteration at the end of a segment.
-    expect(own.every((n) => n >= 100 && n <= 101)).toBe(true);
+    // 100 req/s for 2 s: k6 may start one more iteration at the end of a segment, and on a busy machine drop one
+    // or two whose start came before a VU was free (its dropped_iterations): the segments still split the rate.
+    expect(own.map((n) => n >= 98 && n <= 101)).toEqual([true, true]);
     expect(report.requests).toBe(own[0]! + own[1]!);
     expect(report.statusCodes['200']! + report.statusCodes['503']!).toBe(report.requests);
     expect(report.rejectionsByReason).toEqual({ overload: report.statusCodes['503'] });
