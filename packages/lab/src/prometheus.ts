@@ -33,7 +33,9 @@ export function scrapeTargets(topo: Topology): Record<ScrapeJob, TargetGroup[]> 
   const base = { arm: topo.arm, callers: String(topo.callers), namespace: 'cb-lab' };
   const replica = (i: number): Record<string, string> => ({ ...base, pod: `iris-${i}`, replica: String(i) });
   return {
-    'iris-api': topo.replicas.map((r) => ({ targets: [host(r.apiUrl)], labels: replica(r.index) })),
+    'iris-api': topo.replicas.flatMap((r) =>
+      r.metrics ? [{ targets: [host(r.apiUrl)], labels: replica(r.index) }] : [],
+    ),
     'cb-sidecar': topo.replicas.flatMap((r) =>
       r.adminUrl === undefined ? [] : [{ targets: [host(r.adminUrl)], labels: replica(r.index) }],
     ),

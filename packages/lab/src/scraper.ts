@@ -162,7 +162,9 @@ export class ArmScraper {
     for (const r of this.topo.replicas)
       sidecars.push(r.adminUrl === undefined ? null : await getText(`${r.adminUrl}/state`, timeout));
     const apis: (string | null)[] = [];
-    if (apiDue) for (const r of this.topo.replicas) apis.push(await getText(`${r.apiUrl}/metrics`, timeout));
+    if (apiDue) {
+      for (const r of this.topo.replicas) apis.push(r.metrics ? await getText(`${r.apiUrl}/metrics`, timeout) : null);
+    }
     this.points.push({
       t: Math.round(t * 1000) / 1000,
       serviceInflight: stats?.backends.map((b) => b.inflight) ?? [],

@@ -38,6 +38,8 @@ export interface Replica {
   apiUrl: string;
   /** The model server's gRPC origin (`http://127.0.0.1:<port>`), with `--protocol grpc` or MLServer. */
   grpcUrl?: string;
+  /** True when the model server answers `GET /metrics` (iris-api; MLServer runs with its metrics port off). */
+  metrics: boolean;
   sidecarUrl?: string;
   /** The sidecar's admin server (GET /metrics, /state). */
   adminUrl?: string;
@@ -194,7 +196,7 @@ export async function startTopology(sup: Supervisor, opts: TopologyOptions): Pro
   const starts: Promise<void>[] = [];
   for (let i = 0; i < n; i++) {
     const apiPort = take();
-    const replica: Replica = { index: i, apiUrl: `http://127.0.0.1:${apiPort}` };
+    const replica: Replica = { index: i, apiUrl: `http://127.0.0.1:${apiPort}`, metrics: !mlserver };
     const grpcPort = mlserver || grpc ? take() : undefined;
     if (grpcPort !== undefined) replica.grpcUrl = `http://127.0.0.1:${grpcPort}`;
     // What the Service and the sidecar forward to: the gRPC port when the callers speak gRPC.
