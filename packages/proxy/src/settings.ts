@@ -169,6 +169,8 @@ export const SETTINGS = {
     defaultShare: fraction('sidecar.priority.shares.default', 0.5),
     /** share of the limit reserved for `sheddable` (served before `default` above its share) */
     sheddableShare: fraction('sidecar.priority.shares.sheddable', 0.3),
+    /** critical's longest wait while its own queue is not standing (at least `queue.timeout`), ms */
+    criticalQueueTimeoutMs: duration('sidecar.priority.criticalQueueTimeout', 1000),
     /** `[{ pathPrefix, class }]` for requests without the header; first match wins, else `default` */
     rules: rules('sidecar.priority.rules'),
   },

@@ -270,6 +270,26 @@ sidecar: { queue: { timeout: 60s, codelTarget: 60s, codelInterval: 10s } }
     expect(h.admission.queuedBy).toEqual([0, 0, 0]);
   });
 
+  it('lets critical wait up to criticalQueueTimeout when the queue timeout is shorter', async () => {
+    const h = harness(`
+trafficPolicy: { connectionPool: { tcp: { maxConnections: 2 }, http: { http1MaxPendingRequests: 4 } } }
+sidecar: { queue: { timeout: 20ms, codelTarget: 20ms, codelInterval: 10s }, priority: { criticalQueueTimeout: 5s } }
+`);
+    h.send('default');
+    h.send('default');
+    await h.tick();
+    h.send('critical');
+    h.send('default');
+    await h.tick();
+    expect(h.admission.queuedBy).toEqual([1, 1, 0]);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(h.settled).toEqual([{ priority: 'default', outcome: 'queue-timeout' }]); // its 20 ms ran out
+    expect(h.admission.queuedBy).toEqual([1, 0, 0]); // critical still waits
+    await h.finish('default');
+    expect(h.admission.inflightBy).toEqual([1, 1, 0]);
+    expect(h.admission.snapshot().classes.critical).toMatchObject({ admittedFromQueue: 1, queueTimeout: 0 });
+  });
+
   it('moves the shares with the limit on reload', async () => {
     const h = harness(LIMIT10);
     expect(h.admission.snapshot().classes).toMatchObject({ default: { reserved: 5 }, sheddable: { reserved: 3 } });
