@@ -51,6 +51,7 @@ export const ERRORS = {
   MODEL_INVALID: { status: 0, summary: 'the model file is not an ONNX model onnxruntime can load' },
   MODEL_UNSUPPORTED: { status: 0, summary: 'the model is not a classifier this API can serve' },
   LABELS_INVALID: { status: 0, summary: 'the label file is not a JSON object of class -> name' },
+  GRPC_PORT_UNAVAILABLE: { status: 0, summary: 'the gRPC server cannot listen on GRPC_PORT (taken, or not allowed)' },
 } as const satisfies Record<string, { status: number; grpc?: GrpcStatusName; summary: string }>;
 
 /** A stable error code from {@link ERRORS}. */

@@ -107,11 +107,14 @@ export async function startServer(config: ApiConfig, logger: Logger): Promise<Ap
         draining: () => draining,
         host: config.host,
         port: config.grpcPort,
+        logger,
       });
     } catch (err) {
       server.close();
       await model.close();
-      throw new ApiError('CONFIG_INVALID', `GRPC_PORT=${config.grpcPort}: ${(err as Error).message}`, { cause: err });
+      throw new ApiError('GRPC_PORT_UNAVAILABLE', `GRPC_PORT=${config.grpcPort}: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
   }
 

@@ -25,6 +25,7 @@ describe('error registry', () => {
       MODEL_INVALID: 0,
       MODEL_UNSUPPORTED: 0,
       LABELS_INVALID: 0,
+      GRPC_PORT_UNAVAILABLE: 0,
     });
   });
 

@@ -4,7 +4,9 @@ import {
   IRIS_ROW,
   modelInferRequest,
   oipClient,
+  runToExit,
   startApi,
+  API_BIN,
   stopAll,
   type ApiProcess,
   type OipClient,
@@ -185,6 +187,20 @@ describe('inference.GRPCInferenceService on GRPC_PORT', () => {
     expect(text).toMatch(
       /iris_api_requests_total\{route="\/inference\.GRPCInferenceService\/ModelInfer",method="gRPC",status="NOT_FOUND"\} [1-9]/,
     );
+  });
+});
+
+describe('a GRPC_PORT that is taken', () => {
+  it('stops the API at startup with one line naming GRPC_PORT, exit 1', async () => {
+    const run = await runToExit(process.execPath, [API_BIN], {
+      PORT: '0',
+      HOST: '127.0.0.1',
+      GRPC_PORT: String(api.grpcPort),
+    });
+    expect(run.code).toBe(1);
+    expect(run.stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(new RegExp(`^iris-api: GRPC_PORT_UNAVAILABLE: GRPC_PORT=${api.grpcPort}: `)),
+    ]);
   });
 });
 

@@ -5,6 +5,7 @@
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import type { Logger } from 'pino';
 import type { Batch } from '../batch.js';
 import type { InferenceEngine } from '../engine.js';
 import { ApiError } from '../errors.js';
@@ -62,6 +63,8 @@ export interface GrpcServerOptions {
   readonly host: string;
   /** 0 = any free port. */
   readonly port: number;
+  /** Where grpc-js's own messages go (otherwise it writes them to stderr). */
+  readonly logger?: Logger;
 }
 
 /** A listening gRPC server. */
@@ -183,6 +186,15 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     checkModelVersion(request.version);
   };
 
+  const { logger } = options;
+  if (logger !== undefined) {
+    // grpc-js logs through a console-like object of its own; ours is pino (JSON lines on stdout).
+    const log =
+      (level: 'debug' | 'info' | 'warn') =>
+      (...parts: unknown[]) =>
+        logger[level]({ component: 'grpc-js' }, parts.join(' '));
+    grpc.setLogger({ debug: log('debug'), info: log('info'), error: log('warn') });
+  }
   const server = new grpc.Server({
     'grpc.max_receive_message_length': options.maxMessageBytes,
   });
