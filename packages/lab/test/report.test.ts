@@ -200,6 +200,35 @@ describe('tool output parsing', () => {
     expect(rec.bytesIn).toBe(120);
     expect(rec.firstSendMs).toBe(990);
   });
+
+  it('parses k6/grpc.ts output: gRPC statuses as the HTTP statuses the report counts, the sidecar reasons', () => {
+    const rec = new ResultRecorder();
+    const t0 = Date.parse('2026-01-01T00:00:00.000Z');
+    const s = spec(rec);
+    const call = (status: string, value: number): string =>
+      `{"type":"Point","metric":"grpc_req_duration","data":{"time":"2026-01-01T00:00:01.000Z","value":${value},"tags":{"status":"${status}"}}}`;
+    const shed = (reason: string): string =>
+      `{"type":"Point","metric":"grpc_rejected_by_reason","data":{"time":"2026-01-01T00:00:01.000Z","value":1,"tags":{"reason":"${reason}"}}}`;
+    for (const line of [
+      call('0', 5),
+      call('8', 1),
+      call('14', 1),
+      call('4', 9),
+      shed('overload'),
+      shed('UNAVAILABLE'),
+    ]) {
+      recordK6Line(s, line, t0);
+    }
+    expect(rec.requests).toBe(4);
+    expect([rec.count(200), rec.count(503), rec.count(504)]).toEqual([1, 2, 1]);
+    expect([...rec.errorSet.keys()].sort()).toEqual([
+      'grpc DEADLINE_EXCEEDED',
+      'grpc RESOURCE_EXHAUSTED',
+      'grpc UNAVAILABLE',
+    ]);
+    // Only the sidecar's own reasons count as reasons; a gRPC status name is not one.
+    expect(Object.fromEntries(rec.reasons)).toEqual({ overload: 1 });
+  });
 });
 
 describe('sidecar histograms', () => {

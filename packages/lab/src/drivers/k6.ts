@@ -1,4 +1,5 @@
 import { existsSync, writeFileSync } from 'node:fs';
+import { REASONS } from '@infer-cb/proxy/outcomes';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LabError } from '../errors.js';
@@ -56,6 +57,12 @@ export function recordK6Line(spec: AttackSpec, line: string, t0Ms: number): void
   const rec = spec.recorder;
   if (p.metric === 'data_received') rec.bytesIn += value;
   else if (p.metric === 'data_sent') rec.bytesOut += value;
+  // k6/grpc.ts counts each call the sidecar refused by its x-cb-reason (other statuses by name: not ours to count).
+  if (p.metric === 'grpc_rejected_by_reason') {
+    const reason = p.data.tags?.['reason'];
+    if (reason !== undefined && (REASONS as readonly string[]).includes(reason)) rec.reason(reason);
+    return;
+  }
   const grpcCall = p.metric === 'grpc_req_duration';
   if (p.metric !== 'http_req_duration' && !grpcCall) return;
   const tags = p.data.tags ?? {};
