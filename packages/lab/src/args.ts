@@ -15,6 +15,7 @@ import {
   SEED_ARMS,
   type ArmRun,
 } from './plan.js';
+import { parseMix, type Mix } from './mix.js';
 import { PROFILES, type ExplicitNumbers, type Profile } from '@infer-cb/policy';
 import { durationToMs } from '@infer-cb/proxy/duration';
 
@@ -58,6 +59,8 @@ export interface LabFlags {
   modelServer: ModelServer;
   /** What the callers speak to the arm: REST (HTTP/1.1) or gRPC (h2c, k6's k6/net/grpc). */
   protocol: Protocol;
+  /** `--mix`: the priority classes' shares of the load (builtin driver); undefined = no class header. */
+  mix: Mix | undefined;
 }
 
 /**
@@ -97,6 +100,8 @@ a side-by-side comparison, summary.json, report.html and raw series under --out.
   --protocol P          rest | grpc (default rest). grpc: ModelInfer of inference.GRPCInferenceService by k6's
                         k6/net/grpc (k6/grpc.ts) to each replica's gRPC port, through the Service (HAProxy, h2)
                         and the sidecar (h2c); not with the istio arms, whose Envoys speak HTTP/1.1 to the replicas
+  --mix LIST            priority classes' shares of the load, e.g. critical:20,default:50,sheddable:30: each request
+                        carries x-request-priority (builtin driver); the report shows success by class per arm
   --model FILE          ONNX model for the API (MODEL_FILEPATH; default: the API's shipped model)
   --labels FILE         label.json for the API (LABEL_FILEPATH)
   --workers N           API workers per replica (WORKERS, default 1)
@@ -176,6 +181,7 @@ export function parseLabArgs(argv: readonly string[]): LabFlags {
         'inference-ms': { type: 'string' },
         'model-server': { type: 'string' },
         protocol: { type: 'string' },
+        mix: { type: 'string' },
       },
     }));
   } catch (err) {
@@ -256,6 +262,11 @@ export function parseLabArgs(argv: readonly string[]): LabFlags {
   const qtMs = qt === undefined ? undefined : /^\d+(\.\d+)?(ms|s|m)$/.test(qt) ? durationToMs(qt) : Number.NaN;
   if (qtMs !== undefined && !Number.isFinite(qtMs))
     problems.push(`--queue-timeout must be an Istio duration like 50ms, got "${qt}"`);
+  const mixRaw = str('mix');
+  const mixed = mixRaw === undefined ? undefined : parseMix(mixRaw);
+  if (mixed !== undefined && 'problem' in mixed) problems.push(mixed.problem);
+  if (mixed !== undefined && driver !== 'builtin')
+    problems.push(`--mix needs --driver builtin (vegeta and k6 send no class header), got "${driver}"`);
   const optionalInt = (k: string, min: number, max: number): number | undefined =>
     str(k) === undefined ? undefined : int(k, 0, min, max);
   const flags: LabFlags = {
@@ -287,6 +298,7 @@ export function parseLabArgs(argv: readonly string[]): LabFlags {
     inferenceMs: int('inference-ms', seed ? SEED_INFERENCE_MS : 200, 0, 600_000),
     modelServer: modelServer as ModelServer,
     protocol: protocol as Protocol,
+    mix: mixed !== undefined && 'mix' in mixed ? mixed.mix : undefined,
     explicit: Object.fromEntries(
       Object.entries({
         limit: optionalInt('limit', 1, 100_000),

@@ -13,6 +13,7 @@ import { Progress } from './progress.js';
 import { histogramPercentile } from './prom-text.js';
 import type { ArmResult, MachineVerdict } from './report/arm-result.js';
 import { FINE_BIN_MS, ResultRecorder } from './results.js';
+import { mixCycle, type Mix } from './mix.js';
 import {
   machineStats,
   readCpuTimes,
@@ -34,6 +35,8 @@ import {
 
 /** What every run of a lab shares (the lab builds it from its options). */
 export interface ArmRunContext {
+  /** `--mix`: the priority classes' shares of the attack; undefined = no class header. */
+  mix?: Mix;
   replicas: number;
   workers: number;
   durationSeconds: number;
@@ -187,6 +190,7 @@ export function armResult(rec: ResultRecorder, f: ArmFigures): ArmResult {
     bytes_in: rec.bytesIn,
     bytes_out: rec.bytesOut,
     latency_ms: rec.latency(),
+    classes: rec.classes(),
     sidecar_rejection_p99_ms: f.sidecarRejectionP99Ms ?? null,
     driver_send_lag_ms: rec.sendLagSummary(),
     runtime: { driver: rec.driverRuntime, lab: f.labRuntime ?? new RuntimeMonitor().snapshot(), machine },
@@ -409,6 +413,7 @@ export async function runArm(
           recorder: rec,
           supervisor: sup,
           onStart,
+          ...(ctx.mix === undefined ? {} : { mix: mixCycle(ctx.mix) }),
           ...signal,
         },
         topo,

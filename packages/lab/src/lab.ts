@@ -3,6 +3,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { runArm, type ArmRunContext } from './arm-run.js';
 import { labRequest, type ModelServer, type Protocol } from './model-server.js';
+import { mixText } from './mix.js';
 import type { Driver } from './drivers/driver.js';
 import type { ArmRun } from './plan.js';
 import type { CapacityProbe } from './probe.js';
@@ -73,6 +74,8 @@ export interface LabSummary {
     model_server: ModelServer;
     /** What the callers spoke: rest (HTTP/1.1) or grpc (k6's k6/net/grpc, h2c). */
     protocol: Protocol;
+    /** `--mix` as given (`critical:20,default:50,sheddable:30`); null without it. */
+    mix: string | null;
   };
   /** The probe that set the rate (first run's stack), when the rate was not given. */
   probe: CapacityProbe | null;
@@ -156,6 +159,7 @@ export async function runLab(sup: Supervisor, opts: LabOptions, io: LabIO): Prom
       inference_ms: opts.inference.ms,
       model_server: opts.modelServer,
       protocol: opts.protocol,
+      mix: opts.mix === undefined ? null : mixText(opts.mix),
     },
     probe: rateProbe,
     arms: results.map(({ series: _s, scrapes: _p, ...rest }) => rest),

@@ -142,6 +142,7 @@ async function main(): Promise<number> {
         paths,
         signal: abort.signal,
         ...(flags.preset === undefined ? {} : { preset: flags.preset }),
+        ...(flags.mix === undefined ? {} : { mix: flags.mix }),
         ...(flags.faultSeconds === undefined
           ? {}
           : {

@@ -27,6 +27,21 @@ export interface SecondPoint {
   latency: LatencySummary;
 }
 
+/** The answers of one priority class (`--mix`). */
+export interface ClassFigures {
+  requests: number;
+  /** 2xx answers */
+  success: number;
+  success_ratio: number;
+  /** 5xx and 429 answers */
+  rejections: number;
+  /** requests without an answer */
+  errors: number;
+  /** latency of the 2xx answers (ms) */
+  success_p50_ms: number;
+  success_p99_ms: number;
+}
+
 /** An HDR histogram of microseconds (the unit every latency histogram of the lab records in). */
 export function histogram(): Histogram {
   // Microseconds, 3 significant digits, grows as needed: 1 µs .. hours at 0.1% precision.
@@ -118,6 +133,11 @@ export class ResultRecorder {
     [];
   /** Completions per 100 ms by status (the fault run's recovery is read from these). */
   private readonly fine: FineBin[] = [];
+  /** Answers by priority class (`--mix`), with the latency of each class's successes. */
+  private readonly byClass = new Map<
+    string,
+    { requests: number; success: number; rejections: number; errors: number; ok: Histogram }
+  >();
 
   /**
    * Records one request.
@@ -162,6 +182,41 @@ export class ResultRecorder {
     const i = Math.max(0, Math.floor(ms / 1000));
     while (this.perSecond.length <= i) this.perSecond.push({ sent: 0, codes: new Map(), errors: 0, h: undefined });
     return this.perSecond[i] as { sent: number; codes: Map<number, number>; errors: number; h: Histogram | undefined };
+  }
+
+  /** Counts one request of a priority class (`--mix`) by its answer; `record` has counted it already. */
+  classAnswer(cls: string, status: number, latencyMs: number): void {
+    let c = this.byClass.get(cls);
+    if (c === undefined)
+      this.byClass.set(cls, (c = { requests: 0, success: 0, rejections: 0, errors: 0, ok: histogram() }));
+    c.requests++;
+    if (status === 0) c.errors++;
+    else if (isSuccess(status)) {
+      c.success++;
+      c.ok.recordValue(Math.max(1, Math.round(latencyMs * 1000)));
+    } else if (isRejection(status)) c.rejections++;
+  }
+
+  /** The answers by priority class, in the order the classes first appeared; null without a mix. */
+  classes(): Record<string, ClassFigures> | null {
+    if (this.byClass.size === 0) return null;
+    return Object.fromEntries(
+      [...this.byClass].map(([cls, c]) => {
+        const ok = summarize(c.ok);
+        return [
+          cls,
+          {
+            requests: c.requests,
+            success: c.success,
+            success_ratio: c.requests === 0 ? 0 : Math.round((c.success / c.requests) * 10_000) / 10_000,
+            rejections: c.rejections,
+            errors: c.errors,
+            success_p50_ms: ok.p50,
+            success_p99_ms: ok.p99,
+          },
+        ];
+      }),
+    );
   }
 
   /** Records how late the driver actually sent a request after its scheduled time (builtin driver). */

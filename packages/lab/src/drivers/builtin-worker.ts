@@ -50,8 +50,8 @@ const sink: OpenLoopSink = {
   sendLag(ms) {
     lags.push(ms);
   },
-  record(sendMs, latencyMs, status, bytesIn, bytesOut, error, reason) {
-    records.push(sendMs, latencyMs, status, bytesIn, bytesOut, intern(error), intern(reason));
+  record(sendMs, latencyMs, status, bytesIn, bytesOut, error, reason, cls) {
+    records.push(sendMs, latencyMs, status, bytesIn, bytesOut, intern(error), intern(reason), cls ?? -1);
   },
 };
 const params = workerData as OpenLoopParams;

@@ -4,6 +4,7 @@ import { Worker } from 'node:worker_threads';
 import type { AttackSpec, Driver } from './driver.js';
 import type { OpenLoopParams } from './open-loop.js';
 import { FIELDS, type WorkerMessage } from './worker-protocol.js';
+import { PRIORITY_CLASSES } from '@infer-cb/proxy/outcomes';
 
 export { errorText, statusText } from './open-loop.js';
 
@@ -40,6 +41,7 @@ export class BuiltinDriver implements Driver {
       maxInflight: spec.maxInflight,
       body: spec.request?.body ?? readSeedBody(spec.repoRoot),
       path: spec.request?.path ?? '/predict',
+      ...(spec.mix === undefined ? {} : { mix: [...spec.mix] }),
     };
     const rec = spec.recorder;
     let scheduled = 0;
@@ -68,6 +70,8 @@ export class BuiltinDriver implements Driver {
                 r[i + 4] as number,
                 error >= 0 ? m.strings[error] : undefined,
               );
+              const cls = r[i + 7] as number;
+              if (cls >= 0) rec.classAnswer(PRIORITY_CLASSES[cls] as string, r[i + 2] as number, r[i + 1] as number);
             }
             // Several callers may share the recorder: add this worker's progress, not its total.
             rec.scheduled += m.scheduled - scheduled;

@@ -1,5 +1,6 @@
 import type { Supervisor } from '../processes.js';
 import type { LabRequest, Protocol } from '../model-server.js';
+import type { PriorityClass } from '@infer-cb/proxy/outcomes';
 import type { ResultRecorder } from '../results.js';
 
 /** One attack: an open-model constant arrival rate of inference requests against the lab's Service. */
@@ -27,6 +28,11 @@ export interface AttackSpec {
   supervisor: Supervisor;
   /** Aborting ends the attack early. */
   signal?: AbortSignal;
+  /**
+   * The priority class of each request in turn, repeated (`--mix`): sent in `x-request-priority`, and the
+   * answers counted by class. Undefined: no class header.
+   */
+  mix?: readonly PriorityClass[];
   /** Called once when the attack's clock starts (the first request is due): the lab's series start here. */
   onStart?: () => void;
 }

@@ -2,6 +2,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Pool, type Dispatcher } from 'undici';
+import { PRIORITY_CLASSES } from '@infer-cb/proxy/outcomes';
 
 /** What one open-model attack needs (plain data: it crosses into the driver's worker thread). */
 export interface OpenLoopParams {
@@ -17,6 +18,8 @@ export interface OpenLoopParams {
   body: string;
   /** Where the body goes (default /predict). */
   path?: string;
+  /** Each request's priority class in turn, repeated (sent in `x-request-priority`); absent: no header. */
+  mix?: readonly string[];
 }
 
 /** Where the open loop reports (the worker batches it to the lab's ResultRecorder). */
@@ -25,7 +28,10 @@ export interface OpenLoopSink {
   scheduled(count: number): void;
   /** How late one request was sent after its scheduled time (ms). */
   sendLag(ms: number): void;
-  /** One finished request: latency from its scheduled send; status 0 = no answer (`error` says why). */
+  /**
+   * One finished request: latency from its scheduled send; status 0 = no answer (`error` says why); `cls` the
+   * index of its class in the mix's classes (-1 without a mix).
+   */
   record(
     sendMs: number,
     latencyMs: number,
@@ -34,6 +40,7 @@ export interface OpenLoopSink {
     bytesOut: number,
     error?: string,
     reason?: string,
+    cls?: number,
   ): void;
 }
 
@@ -151,6 +158,9 @@ export async function runOpenLoop(p: OpenLoopParams, sink: OpenLoopSink, aborted
   const total = Math.round(p.rate * p.durationSeconds);
   const intervalMs = 1000 / p.rate;
   const headers = { 'content-type': 'application/json' };
+  // With a mix: each request's class (its index in PRIORITY_CLASSES) and one headers object per class.
+  const mix = (p.mix ?? []).map((c) => PRIORITY_CLASSES.indexOf(c as (typeof PRIORITY_CLASSES)[number]));
+  const classHeaders = PRIORITY_CLASSES.map((c) => ({ ...headers, 'x-request-priority': c }));
   const queue: InFlight[] = [];
   let head = 0;
   let inflight = 0;
@@ -176,7 +186,7 @@ export async function runOpenLoop(p: OpenLoopParams, sink: OpenLoopSink, aborted
     }
   }, SWEEP_MS);
 
-  const one = (sendMs: number): void => {
+  const one = (sendMs: number, cls: number): void => {
     const late = performance.now() - t0 - sendMs;
     sink.sendLag(late);
     const entry: InFlight = {
@@ -193,7 +203,7 @@ export async function runOpenLoop(p: OpenLoopParams, sink: OpenLoopSink, aborted
       if (entry.done) return;
       entry.done = true;
       const latency = performance.now() - t0 - sendMs;
-      if (err !== undefined) sink.record(sendMs, latency, 0, 0, bytesOut, errorText(err));
+      if (err !== undefined) sink.record(sendMs, latency, 0, 0, bytesOut, errorText(err), undefined, cls);
       else
         sink.record(
           sendMs,
@@ -203,6 +213,7 @@ export async function runOpenLoop(p: OpenLoopParams, sink: OpenLoopSink, aborted
           bytesOut,
           status >= 200 && status < 300 ? undefined : statusText(status),
           reason,
+          cls,
         );
       inflight--;
       if (scheduled === total && inflight === 0) settle();
@@ -230,7 +241,7 @@ export async function runOpenLoop(p: OpenLoopParams, sink: OpenLoopSink, aborted
       },
     };
     try {
-      pool.dispatch({ method: 'POST', path, headers, body }, handler);
+      pool.dispatch({ method: 'POST', path, headers: cls < 0 ? headers : classHeaders[cls], body }, handler);
     } catch (err) {
       finish(err);
     }
@@ -243,13 +254,14 @@ export async function runOpenLoop(p: OpenLoopParams, sink: OpenLoopSink, aborted
         while (scheduled < total && scheduled * intervalMs <= now) {
           if (aborted()) break;
           const sendMs = scheduled * intervalMs;
+          const cls = mix.length === 0 ? -1 : (mix[scheduled % mix.length] as number);
           scheduled++;
           if (inflight >= p.maxInflight) {
-            sink.record(sendMs, 0, 0, 0, 0, `max in-flight ${p.maxInflight} reached`);
+            sink.record(sendMs, 0, 0, 0, 0, `max in-flight ${p.maxInflight} reached`, undefined, cls);
             continue;
           }
           inflight++;
-          one(sendMs);
+          one(sendMs, cls);
         }
         sink.scheduled(scheduled);
         if (scheduled >= total || aborted()) resolve();

@@ -1,7 +1,7 @@
 import { ENVOY_OVERLOADED } from '../drivers/open-loop.js';
 import type { EnvoyStats } from '../envoy.js';
 import type { FaultResult } from '../fault.js';
-import type { LatencySummary, SecondPoint } from '../results.js';
+import type { ClassFigures, LatencySummary, SecondPoint } from '../results.js';
 import type { MachineStats, RuntimeStats } from '../runtime-stats.js';
 import type { ScrapePoint } from '../scraper.js';
 import type { ArmName } from '../plan.js';
@@ -49,6 +49,11 @@ export interface ArmResult {
   bytes_in: number;
   bytes_out: number;
   latency_ms: { all: LatencySummary; success: LatencySummary; rejection: LatencySummary };
+  /**
+   * Answers by priority class (`--mix`: the share of each class went out in `x-request-priority`); null
+   * without a mix. A sidecar sheds the lower classes first; Envoy does not read the header.
+   */
+  classes: Record<string, ClassFigures> | null;
   /**
    * p99 of the sidecars' own rejections (`cb_request_duration_seconds` outcomes other than forwarded and
    * client-closed, all sidecars; the upper bound of its bucket, ms): the time inside the sidecar, without

@@ -49,6 +49,21 @@ function ms(v: number | undefined): string {
   return v === undefined || v === 0 ? '-' : goDuration(v);
 }
 
+/**
+ * With `--mix`: per class, its success ratio and the p99 of its successes in each arm (`-` where the arm ran
+ * without a mix). The sidecar arms shed the lower classes first; Envoy sheds every class alike.
+ */
+function classRows(arms: readonly ArmResult[]): [string, ...string[]][] {
+  const names = [...new Set(arms.flatMap((r) => Object.keys(r.classes ?? {})))];
+  return names.map((cls) => [
+    `success / 2xx p99: ${cls}`,
+    ...arms.map((r) => {
+      const c = r.classes?.[cls];
+      return c === undefined ? '-' : `${(c.success_ratio * 100).toFixed(1)}% / ${ms(c.success_p99_ms)}`;
+    }),
+  ]);
+}
+
 /** A column's heading: the arm, with its callers when more than one. */
 export function columnName(r: ArmResult): string {
   return r.callers === 1 ? r.arm : `${r.arm}@${r.callers}`;
@@ -130,6 +145,7 @@ export function comparisonRows(arms: readonly ArmResult[]): [string, ...string[]
       r.sidecar_rejection_p99_ms === null ? '-' : goDuration(r.sidecar_rejection_p99_ms),
     ),
     row('rejections by reason', (r) => codesText(r.rejection_reasons)),
+    ...classRows(arms),
     ...meshRows,
     ...faultRows,
     row('errors (no answer)', (r) => String(r.errors)),
