@@ -1,4 +1,5 @@
 import { build, type Histogram } from 'hdr-histogram-js';
+import { PRIORITY_CLASSES } from '@infer-cb/proxy/outcomes';
 import type { RuntimeStats } from './runtime-stats.js';
 
 /** Latency figures in milliseconds (vegeta's columns). */
@@ -197,25 +198,28 @@ export class ResultRecorder {
     } else if (isRejection(status)) c.rejections++;
   }
 
-  /** The answers by priority class, in the order the classes first appeared; null without a mix. */
+  /** The answers by priority class, highest class first; null without a mix. */
   classes(): Record<string, ClassFigures> | null {
     if (this.byClass.size === 0) return null;
+    const rank = (cls: string): number => (PRIORITY_CLASSES as readonly string[]).indexOf(cls);
     return Object.fromEntries(
-      [...this.byClass].map(([cls, c]) => {
-        const ok = summarize(c.ok);
-        return [
-          cls,
-          {
-            requests: c.requests,
-            success: c.success,
-            success_ratio: c.requests === 0 ? 0 : Math.round((c.success / c.requests) * 10_000) / 10_000,
-            rejections: c.rejections,
-            errors: c.errors,
-            success_p50_ms: ok.p50,
-            success_p99_ms: ok.p99,
-          },
-        ];
-      }),
+      [...this.byClass]
+        .sort(([a], [b]) => rank(a) - rank(b))
+        .map(([cls, c]) => {
+          const ok = summarize(c.ok);
+          return [
+            cls,
+            {
+              requests: c.requests,
+              success: c.success,
+              success_ratio: c.requests === 0 ? 0 : Math.round((c.success / c.requests) * 10_000) / 10_000,
+              rejections: c.rejections,
+              errors: c.errors,
+              success_p50_ms: ok.p50,
+              success_p99_ms: ok.p99,
+            },
+          ];
+        }),
     );
   }
 

@@ -112,6 +112,10 @@ describe('--mix', () => {
       critical: { requests: 20, success: 20, success_ratio: 1, success_p99_ms: 20 },
       sheddable: { requests: 30, success: 0, rejections: 30 },
     });
+    const seenFirst = new ResultRecorder();
+    seenFirst.classAnswer('sheddable', 200, 1);
+    seenFirst.classAnswer('critical', 503, 1);
+    expect(Object.keys(seenFirst.classes() ?? {})).toEqual(['critical', 'sheddable']); // highest class first
     const text = comparisonText(arms);
     expect(text).toMatch(/success \/ 2xx p99: critical\s+\S+ \/ 30ms\s+100\.0% \/ 20ms/);
     expect(text).toMatch(/success \/ 2xx p99: sheddable\s+\S+ \/ 30ms\s+0\.0% \/ -/);
