@@ -19,10 +19,10 @@ const dir = mkdtempSync(join(tmpdir(), 'bench-oip-'));
 const ROW = [5.1, 3.5, 1.4, 0.2];
 
 /** wrk's closed loop at POST `url` with `body`: req/s, p50, p99 (ms), non-2xx. */
-function wrk(url, body) {
+function wrk(url, body, duration = DURATION) {
   const lua = join(dir, `wrk-${Math.random().toString(36).slice(2)}.lua`);
   writeFileSync(lua, `wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = '${body}'\n`);
-  const out = execFileSync('wrk', ['-t1', `-c${CONNECTIONS}`, `-d${DURATION}`, '--latency', '-s', lua, url], {
+  const out = execFileSync('wrk', ['-t1', `-c${CONNECTIONS}`, `-d${duration}`, '--latency', '-s', lua, url], {
     encoding: 'utf8',
   });
   const ms = (v) => {
@@ -114,6 +114,15 @@ try {
       () => k6Grpc(mlserver.grpcTarget, { rate: RATE }),
     ],
   ];
+  // Warm each server's hot path first (V8's JIT in iris-api, MLServer's first calls), discarded: otherwise the
+  // first case measured pays for it.
+  for (const [url, body] of [
+    [`${api.origin}/predict`, seed],
+    [`${api.origin}/v2/models/iris/infer`, v2],
+    [`${mlserver.origin}/v2/models/iris/infer`, v2],
+  ]) {
+    wrk(url, body, '2s');
+  }
   for (const [server, call, closed, open] of cases) {
     const c = closed();
     const o = await open();
@@ -143,7 +152,7 @@ Load before: ${before}
 Load after: ${after}
 
 One iris row per request; each server alone on the machine, one after the other (the same process serves all its
-calls). Capacity: a closed loop of ${CONNECTIONS} connections for ${DURATION} (wrk, 1 thread, for REST; k6, ${CONNECTIONS} VUs with one h2c
+calls), after 2 s of discarded closed-loop traffic to each REST endpoint (the JIT, the first calls). Capacity: a closed loop of ${CONNECTIONS} connections for ${DURATION} (wrk, 1 thread, for REST; k6, ${CONNECTIONS} VUs with one h2c
 connection each, for gRPC: k6 itself takes a share of the 2 CPUs that wrk does not, so the gRPC figures are lower
 bounds). Latency: an open loop at ${RATE} req/s for ${DURATION} (vegeta for REST, k6/grpc.ts for gRPC). iris-api: 1 process,
 no INFERENCE_* shaping. MLServer: mlserver/ (scikit-learn runtime, \`parallel_workers: 0\`), one process.
