@@ -272,6 +272,36 @@ sidecar: { breaker: { resetTimeout: 5s } }
   });
 });
 
+describe('draining with HTTP/2 clients', () => {
+  it('lets a stream in flight finish on SIGTERM-style drain, and sends GOAWAY on its connection', async () => {
+    const { sidecar } = await setUp('sidecar: { drain: { delay: 0s, grace: 5s } }');
+    const session = h2session(sidecar.port);
+    let goaway = false;
+    session.on('goaway', () => (goaway = true));
+    const stream = session.request({
+      ':path': '/testkit.Tokens/Stream',
+      ':method': 'POST',
+      'content-type': 'application/grpc',
+      te: 'trailers',
+    });
+    stream.end(grpcFrame(Buffer.from(JSON.stringify({ count: 5, gapMs: 100 }))));
+    let drained: Promise<void> | undefined;
+    const frames: Buffer[] = [];
+    const trailers = await new Promise<IncomingHttpHeaders>((resolve, reject) => {
+      stream.on('data', (d: Buffer) => {
+        frames.push(d);
+        drained ??= sidecar.drain(); // after the first token: the stream is in flight
+      });
+      stream.on('trailers', resolve);
+      stream.on('error', reject);
+    });
+    expect(trailers['grpc-status']).toBe('0');
+    expect(Buffer.concat(frames).toString()).toContain('"token":4');
+    await drained;
+    expect(goaway).toBe(true);
+  });
+});
+
 describe('streaming answers over HTTP/1.1 (server-sent events)', () => {
   it('passes events through as they come, past the upstream timeout, and cancels the upstream when the client goes', async () => {
     const { upstream, sidecar } = await setUp(

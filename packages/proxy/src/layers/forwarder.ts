@@ -377,9 +377,11 @@ export class Forwarder implements Reconfigurable<ForwarderOptions> {
     }
   }
 
-  /** Closes the pools' connections. */
+  /** Closes the pools' connections; closing again (a stop after a drain) is a no-op. */
   async close(): Promise<void> {
-    await Promise.all([this.pool.close(), this.h2Pool?.close()]);
+    await Promise.all(
+      [this.pool, this.h2Pool].map((pool) => (pool === undefined || pool.closed ? undefined : pool.close())),
+    );
   }
 
   private newPool(options: ForwarderOptions, h2c: boolean): Pool {
