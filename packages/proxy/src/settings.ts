@@ -165,6 +165,11 @@ export const SETTINGS = {
      * the path rules; any other value is served as `default` and counted (lower case)
      */
     header: headerName('sidecar.priority.header', 'x-request-priority'),
+    /**
+     * whether the header is read at all: false where callers cannot be trusted with it (a public ingress that
+     * does not strip it); the path rules alone classify then
+     */
+    trustHeader: flag('sidecar.priority.trustHeader', true),
     /** share of the limit reserved for `default` (served before `sheddable` below its share) */
     defaultShare: fraction('sidecar.priority.shares.default', 0.5),
     /** share of the limit reserved for `sheddable` (served before `default` above its share) */

@@ -40,6 +40,20 @@ sidecar:
   it('lets the header win over the path rules', () => {
     expect(classify({ 'x-request-priority': 'critical' }, '/v2/models/batch/x', rules).priority).toBe('critical');
   });
+
+  it('ignores the header when it is not trusted: the path rules alone classify', () => {
+    const untrusted = parseSettings(`
+sidecar:
+  priority:
+    trustHeader: false
+    rules: [{ pathPrefix: /v2/health, class: critical }]
+`).priority;
+    expect(classify({ 'x-request-priority': 'critical' }, '/v2/models/iris/infer', untrusted)).toEqual({
+      priority: 'default',
+      unknown: false,
+    });
+    expect(classify({ 'x-request-priority': 'urgent' }, '/v2/health/ready', untrusted).priority).toBe('critical');
+  });
 });
 
 describe('partition arithmetic', () => {

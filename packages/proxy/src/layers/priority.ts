@@ -50,7 +50,7 @@ const BY_DEFAULT = BY_HEADER[DEFAULT] as Classified;
  * says otherwise knows its request.
  */
 export function classify(headers: IncomingHttpHeaders, path: string, options: PriorityOptions): Classified {
-  const value = headers[options.header];
+  const value = options.trustHeader ? headers[options.header] : undefined;
   if (value !== undefined) {
     const index = typeof value === 'string' ? INDEX[value.trim().toLowerCase()] : undefined;
     return index === undefined ? UNKNOWN : (BY_HEADER[index] as Classified);
