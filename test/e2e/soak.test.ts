@@ -11,7 +11,7 @@ const WARMUP_S = Math.max(20, Math.round(SECONDS * 0.2));
 
 describe('soak through the sidecar at 80% of capacity', () => {
   it(
-    'answers every request and keeps RSS (within 10% or one 16 MiB heap step) and open fds of sidecar and API flat after warm-up',
+    'answers every request and keeps RSS (within 10%; the API also one 16 MiB heap step) and open fds of sidecar and API flat after warm-up',
     async () => {
       const r = await runSoak(SECONDS, WARMUP_S);
       if (process.env.SOAK_REPORT !== undefined) writeReport(process.env.SOAK_REPORT, r);
@@ -56,11 +56,13 @@ describe('soak through the sidecar at 80% of capacity', () => {
       expect(r.byStatus['200'] ?? 0).toBeGreaterThanOrEqual(0.99 * r.sent);
       for (const p of ['sidecar', 'api'] as const) {
         const f = figures[p] as { rssStartKiB: number; rssEndKiB: number; fdsStart: number; fdsEnd: number };
-        // V8 grows a heap in steps and gives it back at the next mark-compact: a 150 s run of the API at 870
-        // req/s went 141 -> 154 MiB at 40 s, 157 MiB by 98 s, then 131 MiB at 100 s. A 40 s run can end inside
-        // such a step, so growth is allowed up to 10% or 16 MiB, whichever is more; a leak of 1 KiB per request
-        // passes 16 MiB within the ~17,000 requests after warm-up. `make soak` (600 s) judges the plateau.
-        expect(f.rssEndKiB).toBeLessThanOrEqual(Math.max(1.1 * f.rssStartKiB, f.rssStartKiB + 16 * 1024));
+        // The API's V8 heap (no heap flags) grows in steps and gives them back at the next mark-compact: a 150 s
+        // run at 870 req/s went 141 -> 154 MiB at 40 s, 157 MiB by 98 s, then 131 MiB at 100 s. A 40 s run can
+        // end inside such a step, so the API may grow 10% or 16 MiB, whichever is more (a leak of 1 KiB per
+        // request passes 16 MiB within the ~17,000 requests after warm-up); the sidecar, whose heap is capped,
+        // 10%. `make soak` (600 s) judges the plateau.
+        const allowedKiB = p === 'api' ? Math.max(0.1 * f.rssStartKiB, 16 * 1024) : 0.1 * f.rssStartKiB;
+        expect(f.rssEndKiB).toBeLessThanOrEqual(f.rssStartKiB + allowedKiB);
         // Connections come and go with the load (the upstream pool holds up to 64, the clients' keep-alive sockets
         // churn too: a CI run saw the sidecar's count swing 103-242 with no trend, start 203, end 206); a leak grows
         // with every request, by thousands over the ~57,000 requests of a 40 s run.
