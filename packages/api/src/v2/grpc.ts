@@ -242,7 +242,9 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
         // With raw inputs the outputs come raw too, in the order of `outputs` (as Triton answers).
         raw_output_contents: raw
           ? outputs.map((name) =>
-              name === 'probabilities' ? Buffer.from(Float32Array.from(probabilities).buffer) : rawBytes(names),
+              name === 'probabilities'
+                ? Buffer.from(probabilities.buffer, probabilities.byteOffset, probabilities.byteLength)
+                : rawBytes(names),
             )
           : [],
       };

@@ -58,12 +58,14 @@ export function packFeatures(count: number, at: (i: number) => unknown, featureC
   const features = new Float32Array(count);
   for (let i = 0; i < count; i++) {
     const value = at(i);
+    if (typeof value === 'number' && Number.isFinite(value) && Math.abs(value) <= FLOAT32_MAX) {
+      features[i] = value;
+      continue;
+    }
+    // Only a refusal needs the position in words.
     const where = `row ${Math.floor(i / featureCount)}, feature ${i % featureCount}`;
     if (typeof value !== 'number') throw new ApiError('INVALID_TENSOR', `input data at ${where} is not a number`);
-    if (!Number.isFinite(value) || Math.abs(value) > FLOAT32_MAX) {
-      throw new ApiError('NON_FINITE_VALUE', `input data at ${where} is not a finite float32 number`);
-    }
-    features[i] = value;
+    throw new ApiError('NON_FINITE_VALUE', `input data at ${where} is not a finite float32 number`);
   }
   return features;
 }
