@@ -1,5 +1,5 @@
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
-import { constants as h2, createServer as createH2Server, type Http2Server, type ServerHttp2Session } from 'node:http2';
+import { createServer as createH2Server, type Http2Server, type ServerHttp2Session } from 'node:http2';
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net';
 
 /** Limits of the client-facing listener (slowloris, header-bomb and HTTP/2 flood protection). */
@@ -169,6 +169,3 @@ export class Listener {
     socket.on('close', onClose);
   }
 }
-
-/** The HTTP/2 error code a stream is reset with when its answer cannot be completed. */
-export const STREAM_INTERNAL_ERROR = h2.NGHTTP2_INTERNAL_ERROR;

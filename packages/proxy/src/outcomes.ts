@@ -63,6 +63,11 @@ export const GRPC_UPSTREAM_FAILURES: ReadonlySet<number> = new Set([
   GRPC_STATUS.UNKNOWN,
 ]);
 
+/** True for an upstream answer the breaker and the limit count as a failure: an HTTP 5xx or a failing grpc-status. */
+export function upstreamFailed(status: number, grpcStatus: number | undefined): boolean {
+  return status >= 500 || (grpcStatus !== undefined && GRPC_UPSTREAM_FAILURES.has(grpcStatus));
+}
+
 /** Of {@link GRPC_UPSTREAM_FAILURES}, the gateway failures (as 502/503/504 are for consecutiveGatewayErrors). */
 export const GRPC_GATEWAY_FAILURES: ReadonlySet<number> = new Set([
   GRPC_STATUS.UNAVAILABLE,

@@ -11,8 +11,9 @@ import {
   UpstreamStatusError,
 } from '../errors.js';
 import {
-  GRPC_UPSTREAM_FAILURES,
   PRIORITY_CLASSES,
+  upstreamFailed,
+  type AdmissionCounters,
   type ClassState,
   type PriorityClass,
   type StateDocument,
@@ -109,8 +110,6 @@ export class Admission implements Reconfigurable<AdmissionOptions> {
   readonly inflightBy: [number, number, number] = [0, 0, 0];
   /** requests waiting by class */
   readonly queuedBy: [number, number, number] = [0, 0, 0];
-  /** counters since start, for /state */
-  readonly counters = { admitted: 0, overload: 0, queueTimeout: 0, deadline: 0, clientClosedWhileQueued: 0 };
   /** counters by class since start, for /state */
   readonly classCounters: readonly [ClassCounters, ClassCounters, ClassCounters] = [
     newClassCounters(),
@@ -198,7 +197,7 @@ export class Admission implements Reconfigurable<AdmissionOptions> {
       concurrency: { mode: this.options.concurrency.mode, limit: this.limiter.limit },
       inflight: this.inflight,
       queue: { depth: this.queued, size: this.queue.size },
-      admission: { ...this.counters, serviceTimeMs: Number(this.serviceTimeMs.toFixed(3)) },
+      admission: { ...this.totals(), serviceTimeMs: Number(this.serviceTimeMs.toFixed(3)) },
       classes,
     };
   }
@@ -211,7 +210,7 @@ export class Admission implements Reconfigurable<AdmissionOptions> {
    * asks for more than the limit, and one critical request shed (a burst, a full queue) must not cut every
    * critical wait to the target for an interval, which sheds the next one and keeps it so.
    */
-  overloaded(now: number, cls: ClassIndex): boolean {
+  private overloaded(now: number, cls: ClassIndex): boolean {
     const interval = this.queue.codelIntervalMs;
     return (
       (this.queuedBy[cls] > 0 && now - this.lastEmptyAt[cls] > interval) ||
@@ -231,11 +230,7 @@ export class Admission implements Reconfigurable<AdmissionOptions> {
         const response = await next(request);
         // The breaker layer turns an upstream 5xx (a failing gRPC status) it has streamed to the client back
         // into an answer: for the limit it is still a drop (an overloaded upstream's fast 503s are not low latency).
-        if (
-          response.status >= 500 ||
-          (response.grpcStatus !== undefined && GRPC_UPSTREAM_FAILURES.has(response.grpcStatus))
-        )
-          dropped = true;
+        if (upstreamFailed(response.status, response.grpcStatus)) dropped = true;
         headAt = response.headAt;
         return response;
       } catch (err) {
@@ -290,15 +285,25 @@ export class Admission implements Reconfigurable<AdmissionOptions> {
     return false;
   }
 
+  /** The counters of every class added up (for /state; not kept twice on the request path). */
+  private totals(): AdmissionCounters {
+    const sum = (k: keyof AdmissionCounters): number => this.classCounters.reduce((n, c) => n + c[k], 0);
+    return {
+      admitted: sum('admitted'),
+      overload: sum('overload'),
+      queueTimeout: sum('queueTimeout'),
+      deadline: sum('deadline'),
+      clientClosedWhileQueued: sum('clientClosedWhileQueued'),
+    };
+  }
+
   private shed(cls: ClassIndex, counter: 'overload' | 'queueTimeout' | 'deadline' | 'clientClosedWhileQueued'): void {
-    this.counters[counter]++;
     this.classCounters[cls][counter]++;
   }
 
   private admit(now: number, cls: ClassIndex): Call {
     this.inflight++;
     this.inflightBy[cls]++;
-    this.counters.admitted++;
     this.classCounters[cls].admitted++;
     const call = new Call(now, this.inflight, cls);
     if (this.newest === undefined) this.oldest = call;

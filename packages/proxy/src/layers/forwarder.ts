@@ -10,7 +10,7 @@ import {
   UpstreamTimeoutError,
   UpstreamUnavailableError,
 } from '../errors.js';
-import { GRPC_UPSTREAM_FAILURES } from '../outcomes.js';
+import { upstreamFailed } from '../outcomes.js';
 import type { CancelListener, ClientResponse, Handler, ProxyRequest, Reconfigurable } from '../pipeline.js';
 import { endToEnd, upstreamHeaders, withBudget } from './headers.js';
 
@@ -275,9 +275,8 @@ export function forwarder(getDispatcher: (h2c: boolean) => Dispatcher, options: 
       options.onUpstreamDone?.(performance.now() - started);
     }
     const { grpcStatus } = call;
-    if (status >= 500 || (grpcStatus !== undefined && GRPC_UPSTREAM_FAILURES.has(grpcStatus)))
-      throw new UpstreamStatusError(status, grpcStatus, call.headAt);
-    return grpcStatus === undefined ? { status, headAt: call.headAt } : { status, grpcStatus, headAt: call.headAt };
+    if (upstreamFailed(status, grpcStatus)) throw new UpstreamStatusError(status, grpcStatus, call.headAt);
+    return { status, grpcStatus, headAt: call.headAt };
   };
 }
 

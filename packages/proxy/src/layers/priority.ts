@@ -17,8 +17,8 @@ import type { PriorityRule, Settings } from '../settings.js';
 export type ClassIndex = 0 | 1 | 2;
 
 export const CRITICAL: ClassIndex = 0;
-export const DEFAULT: ClassIndex = 1;
-export const SHEDDABLE: ClassIndex = 2;
+const DEFAULT: ClassIndex = 1;
+const SHEDDABLE: ClassIndex = 2;
 
 /** Every class index, highest class first. */
 export const CLASS_INDICES: readonly ClassIndex[] = [CRITICAL, DEFAULT, SHEDDABLE];
