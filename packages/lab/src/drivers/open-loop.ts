@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Pool, type Dispatcher } from 'undici';
 import { PRIORITY_CLASSES } from '@infer-cb/proxy/outcomes';
+import { PRIORITY_HEADER } from '../mix.js';
 
 /** What one open-model attack needs (plain data: it crosses into the driver's worker thread). */
 export interface OpenLoopParams {
@@ -160,7 +161,7 @@ export async function runOpenLoop(p: OpenLoopParams, sink: OpenLoopSink, aborted
   const headers = { 'content-type': 'application/json' };
   // With a mix: each request's class (its index in PRIORITY_CLASSES) and one headers object per class.
   const mix = (p.mix ?? []).map((c) => PRIORITY_CLASSES.indexOf(c as (typeof PRIORITY_CLASSES)[number]));
-  const classHeaders = PRIORITY_CLASSES.map((c) => ({ ...headers, 'x-request-priority': c }));
+  const classHeaders = PRIORITY_CLASSES.map((c) => ({ ...headers, [PRIORITY_HEADER]: c }));
   const queue: InFlight[] = [];
   let head = 0;
   let inflight = 0;
