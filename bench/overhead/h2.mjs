@@ -9,11 +9,11 @@
 // per call from /proc/<pid>/stat (utime + stime over the run), p50/p99 (added = arm - direct).
 // Writes bench/results/overhead-h2.md. Every process started here is stopped here; every run is bounded.
 //   node bench/overhead/h2.mjs      (`make bench-overhead` runs it after run.mjs)
-import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
+import { cpuMicros } from './proc.mjs';
 import { httpListener, loadAssignment } from '@infer-cb/policy';
 import {
   envoyBinary,
@@ -36,14 +36,6 @@ const RESULTS = process.env.H2_RESULTS ?? `${ROOT}bench/results/overhead-h2.md`;
 const ARMS = ['direct', 'cb-sidecar', 'envoy'];
 const PROXY_CPU = 0;
 const LOAD_CPU = 1;
-const TICKS_PER_S = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
-
-/** utime + stime of a process (all its threads) in microseconds. */
-function cpuMicros(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / TICKS_PER_S;
-}
 
 /**
  * Envoy as a gRPC proxy: the overhead bench's plain router (the policy package's listener: codec AUTO, so h2c or

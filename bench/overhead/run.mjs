@@ -25,6 +25,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
+import { cpuMicros } from './proc.mjs';
 import { httpListener, loadAssignment } from '@infer-cb/policy';
 import { SIDECAR_NODE_OPTIONS } from '@infer-cb/proxy/heap-flags';
 import {
@@ -63,17 +64,9 @@ const MODES = (process.env.MODES ?? 'pinned,unpinned').split(',');
 const PROXY_CPU = 0;
 const LOAD_CPU = 1;
 const ALL_CPUS = `0-${cpus().length - 1}`;
-const TICKS_PER_S = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
 const BASELINE = process.env.BASELINE || undefined;
 const BASELINE_ARM = BASELINE === undefined ? undefined : `cb-sidecar@${BASELINE}`;
 let baseline; // { bin, commit } once built
-
-/** utime + stime of a process (all its threads) in microseconds. */
-function cpuMicros(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / TICKS_PER_S;
-}
 
 /** Moves a running process and all its threads to `cpuList` (`0`, `0-1`). */
 function setAffinity(pid, cpuList) {
