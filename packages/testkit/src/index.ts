@@ -51,7 +51,7 @@ export {
   type VegetaAttack,
   type VegetaTarget,
 } from './bench.js';
-export { tokensClient, grpc, INFER_ANSWER, type GrpcMethods } from './grpc.js';
+export { tokensClient, grpc, type GrpcMethods } from './grpc.js';
 export {
   h2Raw,
   h2Frame,
@@ -70,8 +70,6 @@ export {
   oipServiceClient,
   oipProtoFields,
   startMlserver,
-  mlserverCommand,
-  listensOn,
   modelInferRequest,
   v2RestBody,
   OIP_PROTO,
