@@ -6,17 +6,19 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { writeMlserverRepository } from '@infer-cb/lab';
+import { mlserverPaths, writeMlserverRepository } from '@infer-cb/lab';
 import { REPO_ROOT } from './bench.js';
 import { onFreePort } from './ports.js';
 import { startProcess, type TestProcess } from './processes.js';
 
 /** The committed proto of the protocol. */
 export const OIP_PROTO = join(REPO_ROOT, 'proto', 'grpc_predict_v2.proto');
+/** The lab's MLServer paths: the model repository, the shared venv's Python, serve.py and the trained model. */
+const MLSERVER = mlserverPaths(REPO_ROOT);
 /** The project's MLServer model repository (settings.json, iris/model-settings.json, the trained model). */
-export const MLSERVER_DIR = join(REPO_ROOT, 'mlserver');
+export const MLSERVER_DIR = MLSERVER.dir;
 /** The shared venv's Python (`make mlserver` installs MLServer and grpcio into it). */
-export const VENV_PYTHON = join(REPO_ROOT, '.tools', 'venv', 'bin', 'python');
+export const VENV_PYTHON = MLSERVER.python;
 /** The iris sample row the book's endpoints use. */
 export const IRIS_ROW: readonly number[] = [5.1, 3.5, 1.4, 0.2];
 
@@ -159,14 +161,14 @@ export interface MlserverSpec {
  */
 export function mlserverCommand(): { command: string; args: string[] } {
   const bin = join(REPO_ROOT, '.tools', 'venv', 'bin', 'mlserver');
-  for (const file of [bin, join(MLSERVER_DIR, 'iris', 'model.joblib')]) {
+  for (const file of [bin, MLSERVER.model]) {
     try {
       accessSync(file, constants.R_OK);
     } catch {
       throw new Error(`${file} is missing: run \`make mlserver\` (MLServer 1.7.1 into .tools/venv, the iris model)`);
     }
   }
-  return { command: VENV_PYTHON, args: [join(MLSERVER_DIR, 'serve.py'), 'start'] };
+  return { command: MLSERVER.python, args: [MLSERVER.serve, 'start'] };
 }
 
 /** True when process `pid` holds a listening TCP socket on `port` (Linux: /proc/net/tcp{,6} and its fds). */
