@@ -12,35 +12,88 @@ export interface RawAnswer {
   ms: number;
 }
 
+/** Matches each status line of a raw answer; group 1 is the status code. */
+const STATUS_LINE = /HTTP\/1\.[01] (\d{3}) /g;
+
+function statusesOf(text: string): number[] {
+  return [...text.matchAll(STATUS_LINE)].map((m) => Number(m[1]));
+}
+
 /**
  * Writes `chunks` to a fresh TCP connection to 127.0.0.1:`port` (with `gapMs` between them) and collects
  * the answer until the server closes the connection or `waitMs` passes without a close.
  */
 export function raw(port: number, chunks: (string | Buffer)[], waitMs = 2000, gapMs = 0): Promise<RawAnswer> {
+  const gap = (): Promise<void> => new Promise((r) => setTimeout(r, gapMs));
+  return converse(port, chunks, waitMs, gapMs > 0 ? { between: gap, afterLast: true } : undefined);
+}
+
+/**
+ * As {@link raw}, but writes each of `turns` only once the server has answered the one before (one more
+ * status line, a `100 Continue` counts) or `waitMs` passed without that answer: a pipelined request that
+ * follows an answered one, a body that follows `100 Continue`, without racing the server.
+ */
+export function rawInTurns(port: number, turns: (string | Buffer)[], waitMs = 2000): Promise<RawAnswer> {
+  const between: Between = (answered, text) => {
+    const seen = statusesOf(text()).length;
+    return answered((n) => n > seen, waitMs);
+  };
+  return converse(port, turns, waitMs, { between, afterLast: false });
+}
+
+/** Resolves once the number of status lines received so far satisfies `enough`, or after `ms`. */
+type Answered = (enough: (statuses: number) => boolean, ms: number) => Promise<void>;
+/** What happens after a chunk is written, before the next one (or the final wait). */
+type Between = (answered: Answered, text: () => string) => Promise<void>;
+
+function converse(
+  port: number,
+  chunks: (string | Buffer)[],
+  waitMs: number,
+  pause?: { between: Between; afterLast: boolean },
+): Promise<RawAnswer> {
   return new Promise((resolve) => {
     const socket = connect({ host: '127.0.0.1', port });
-    const parts: Buffer[] = [];
+    let text = '';
     let lastWrite = performance.now();
     let timer: NodeJS.Timeout | undefined;
     let settled = false;
+    let waiter: (() => void) | undefined;
     const done = (closed: boolean): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       socket.destroy();
-      const text = Buffer.concat(parts).toString('latin1');
-      const statuses = [...text.matchAll(/HTTP\/1\.[01] (\d{3}) /g)].map((m) => Number(m[1]));
-      resolve({ text, statuses, closed, ms: performance.now() - lastWrite });
+      waiter?.();
+      resolve({ text, statuses: statusesOf(text), closed, ms: performance.now() - lastWrite });
     };
-    socket.on('data', (d: Buffer) => parts.push(d));
+    const answered: Answered = (enough, ms) =>
+      new Promise<void>((wake) => {
+        const check = (): void => {
+          if (!settled && !enough(statusesOf(text).length)) return;
+          clearTimeout(limit);
+          waiter = undefined;
+          wake();
+        };
+        const limit = setTimeout(() => ((waiter = undefined), wake()), ms);
+        waiter = check;
+        check();
+      });
+    socket.setEncoding('latin1');
+    socket.on('data', (d: string) => {
+      text += d;
+      waiter?.();
+    });
     socket.once('close', () => done(true));
     socket.once('error', () => done(true));
     socket.once('connect', async () => {
-      for (const chunk of chunks) {
+      for (const [i, chunk] of chunks.entries()) {
         if (socket.destroyed) break;
         socket.write(chunk);
         lastWrite = performance.now();
-        if (gapMs > 0) await new Promise((r) => setTimeout(r, gapMs));
+        if (pause !== undefined && (pause.afterLast || i < chunks.length - 1)) {
+          await pause.between(answered, () => text);
+        }
       }
       // The server may have closed the connection while we were writing: then there is nothing to wait for.
       if (!settled) timer = setTimeout(() => done(false), waitMs);
