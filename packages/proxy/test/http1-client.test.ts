@@ -140,6 +140,37 @@ describe('Http1Pool: requests and keep-alive', () => {
     await call(p);
     expect(server.sockets.length).toBe(2);
   });
+
+  it('closes a connection whose answer says connection: close, even if the upstream keeps it open', async () => {
+    const server = await raw((socket) =>
+      socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok'),
+    );
+    const p = pool(server.origin);
+    await call(p);
+    await eventually(() => server.openSockets === 0);
+    await call(p);
+    expect(server.sockets.length).toBe(2);
+  });
+
+  it('does not reuse the connection of an HTTP/1.0 answer without keep-alive', async () => {
+    const server = await raw((socket) => socket.write('HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\nok'));
+    const p = pool(server.origin);
+    await call(p);
+    await call(p);
+    expect(server.sockets.length).toBe(2);
+  });
+
+  it('drops an idle connection the upstream sends unasked bytes on, and uses a fresh one', async () => {
+    const server = await raw((socket) => {
+      socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
+      setTimeout(() => socket.write('HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nstale'), 20);
+    });
+    const p = pool(server.origin);
+    await call(p);
+    await eventually(() => server.openSockets === 0);
+    expect((await call(p)).body).toBe('ok');
+    expect(server.sockets.length).toBe(2);
+  });
 });
 
 describe('Http1Pool: answer framing', () => {
@@ -348,6 +379,25 @@ describe('Http1Pool: failures', () => {
     expect((await call(p)).body).toBe('ok');
     expect(server.sockets.length).toBe(2);
   });
+
+  it('fails the request with what a handler throws, and drops the connection', async () => {
+    const up = await upstream(echo);
+    const p = pool(up.origin);
+    const bug = new Error('handler bug');
+    await expect(
+      call(
+        p,
+        {},
+        {
+          onResponseStart: () => {
+            throw bug;
+          },
+        },
+      ),
+    ).rejects.toBe(bug);
+    await call(p);
+    expect(up.conns.size).toBe(2);
+  });
 });
 
 describe('Http1Pool: stale keep-alive connections', () => {
@@ -362,13 +412,16 @@ describe('Http1Pool: stale keep-alive connections', () => {
     });
   }
 
-  it.each(['GET', 'HEAD', 'DELETE'])('sends an idempotent %s again on a fresh connection once', async (method) => {
-    const server = await closesOnSecond();
-    const p = pool(server.origin);
-    await call(p, { method });
-    expect(await call(p, { method })).toMatchObject({ status: 200 });
-    expect(server.sockets.length).toBe(2);
-  });
+  it.each(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE'])(
+    'sends an idempotent %s without a body again on a fresh connection once',
+    async (method) => {
+      const server = await closesOnSecond();
+      const p = pool(server.origin);
+      await call(p, { method });
+      expect(await call(p, { method })).toMatchObject({ status: 200 });
+      expect(server.sockets.length).toBe(2);
+    },
+  );
 
   it('fails a POST instead of sending it twice', async () => {
     const server = await closesOnSecond();
