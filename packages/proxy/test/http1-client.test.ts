@@ -141,6 +141,16 @@ describe('Http1Pool: requests and keep-alive', () => {
     expect(server.sockets.length).toBe(2);
   });
 
+  it("closes an idle connection by the upstream's Keep-Alive: timeout when it is below idleTimeoutMs", async () => {
+    const server = await raw((socket) =>
+      socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\nkeep-alive: timeout=2, max=100\r\n\r\nok'),
+    );
+    const p = pool(server.origin, { idleTimeoutMs: 60_000 });
+    await call(p);
+    expect(server.openSockets).toBe(1);
+    await eventually(() => server.openSockets === 0, 5000); // 2 s less the margin, not 60 s
+  });
+
   it('closes a connection whose answer says connection: close, even if the upstream keeps it open', async () => {
     const server = await raw((socket) =>
       socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok'),
