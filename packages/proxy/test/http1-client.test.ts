@@ -561,3 +561,76 @@ describe('Http1Pool: close and destroy', () => {
     );
   });
 });
+
+describe('Http1Pool: under faults', () => {
+  /** A small seeded generator (mulberry32): the same mix of faults on every run. */
+  function seeded(seed: number): () => number {
+    return () => {
+      seed = (seed + 0x6d2b79f5) | 0;
+      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+  }
+
+  it('settles every request exactly once and closes cleanly under mixed upstream faults and aborts', async () => {
+    const random = seeded(42);
+    const answers: ((socket: Socket) => void)[] = [
+      (s) => s.write('HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello'),
+      (s) => s.write('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nx-t: 1\r\n\r\n'),
+      (s) => s.write('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n'),
+      (s) => s.end('HTTP/1.1 200 OK\r\n\r\nclose-delimited'),
+      (s) => s.end('HTTP/1.1 200 OK\r\ncontent-length: 50\r\n\r\ncut short'),
+      (s) => s.write('not http\r\n\r\n'),
+      (s) => s.destroy(),
+      () => undefined, // never answers: the request's own timer aborts it
+    ];
+    const server = await raw((socket) => {
+      const answer = answers[Math.floor(random() * answers.length)] as (s: Socket) => void;
+      setTimeout(() => socket.destroyed || answer(socket), Math.floor(random() * 3));
+    });
+    const p = pool(server.origin, { connections: 8, maxRequestsPerConnection: 5, idleTimeoutMs: 20 });
+    const total = 1500;
+    const settled = new Array<number>(total).fill(0);
+    let started = 0;
+    let finished = 0;
+    await new Promise<void>((resolve) => {
+      const next = (): void => {
+        if (started === total) return;
+        const i = started++;
+        const plan = random();
+        let timer: NodeJS.Timeout | undefined;
+        const done = (): void => {
+          if (plan < 0.5) clearTimeout(timer); // the others' timers abort after the end: that must change nothing
+          if (++settled[i] === 1 && ++finished === total) resolve();
+          next();
+        };
+        const withBody = plan < 0.4;
+        p.dispatch(
+          {
+            method: withBody ? 'POST' : plan < 0.7 ? 'GET' : 'DELETE',
+            path: `/${i}`,
+            headers: [],
+            body: withBody ? new TestBody(['ab', 'cd'], 1) : null,
+            bodyLength: withBody ? 4 : 0,
+          },
+          {
+            onRequestStart: (c) => {
+              if (plan > 0.98) c.abort(new Error('at once'));
+              else timer = setTimeout(() => c.abort(new Error('timer')), plan > 0.9 ? 2 : 30);
+            },
+            onResponseStart: () => undefined,
+            onResponseData: (c) => (plan > 0.85 && plan < 0.87 ? c.abort(new Error('mid-answer')) : undefined),
+            onResponseEnd: done,
+            onResponseError: done,
+          },
+        );
+      };
+      for (let k = 0; k < 16; k++) next();
+    });
+    await sleep(50); // a late second settlement would show here
+    expect(settled.every((n) => n === 1)).toBe(true);
+    await p.close();
+    await eventually(() => server.openSockets === 0);
+  });
+});
