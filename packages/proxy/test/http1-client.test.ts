@@ -314,6 +314,24 @@ describe('Http1Pool: request bodies', () => {
     expect(body.resumes).toBeGreaterThan(0);
   });
 
+  it('resumes a body source it paused once the answer has come, so the source is not left held', async () => {
+    const server = await raw((socket) => {
+      socket.pause(); // reads nothing more: the client's writes back up
+      socket.write('HTTP/1.1 413 Payload Too Large\r\ncontent-length: 4\r\n\r\nfull');
+    });
+    const chunk = Buffer.alloc(1024 * 1024, 'p');
+    const body = new TestBody(
+      Array.from({ length: 8 }, () => chunk),
+      1,
+      false,
+    );
+    const answer = await call(pool(server.origin), { method: 'POST', body, bodyLength: 8 * chunk.length });
+    body.stop();
+    expect(answer.status).toBe(413);
+    expect(body.pauses).toBe(1);
+    expect(body.resumes).toBe(1);
+  });
+
   it('delivers an answer that comes before the body is sent, and then does not reuse the connection', async () => {
     const up = await upstream((_req, res) => res.writeHead(413, { 'content-length': '4' }).end('full'));
     const p = pool(up.origin);

@@ -27,7 +27,7 @@ export interface BodySource {
   start(sink: BodySink): void;
   /** the upstream socket's write buffer is full */
   pause(): void;
-  /** the upstream socket drained */
+  /** the upstream socket drained, or the exchange ended while paused (what comes after is ignored) */
   resume(): void;
 }
 
@@ -170,10 +170,9 @@ export class Http1Pool implements Owner {
   /** Ends `ex` with `err` (abort, a body error): its connection, if any, is destroyed, never reused. */
   fail(ex: Exchange, err: Error): void {
     if (ex.done) return;
-    ex.done = true;
     const conn = ex.conn;
+    ex.settle();
     if (conn !== undefined) {
-      ex.conn = undefined;
       conn.exchange = undefined;
       conn.destroy(err);
     } else {
@@ -211,7 +210,7 @@ export class Http1Pool implements Owner {
         ex.retried = true;
         this.connect(ex);
       } else {
-        ex.done = true;
+        ex.settle();
         const err = conn.error ?? new Http1ClientError('other side closed', 'UND_ERR_SOCKET');
         ex.handler.onResponseError(ex, err);
       }

@@ -90,6 +90,19 @@ export class Exchange implements UpstreamController, BodySink {
     this.pool.fail(this, reason);
   }
 
+  /**
+   * Marks the exchange ended (answered or failed). A body source we paused is resumed: what it delivers from
+   * now on is ignored, and a paused source would hold its client's connection up for nothing.
+   */
+  settle(): void {
+    this.done = true;
+    this.conn = undefined;
+    if (this.bodyPaused) {
+      this.bodyPaused = false;
+      this.request.body?.resume();
+    }
+  }
+
   pause(): void {
     this.responsePaused = true;
     this.conn?.socket.pause();
@@ -414,8 +427,7 @@ export class Connection {
     if (!ex.bodyDone) this.keepAlive = false;
     this.state = DONE;
     this.exchange = undefined;
-    ex.conn = undefined;
-    ex.done = true;
+    ex.settle();
     if (ex.responsePaused) this.socket.resume();
     ex.handler.onResponseEnd(ex, trailers);
   }
