@@ -1,8 +1,8 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Settings } from './config.js';
 import { BadRequestError, ClientClosedError } from './errors.js';
+import type { Http1Handlers, Http1Request, Http1Response } from './http1/server.js';
 import { grpcTimeoutMs } from './layers/headers.js';
 import { classify } from './layers/priority.js';
 import type { Listener } from './listener.js';
@@ -51,9 +51,6 @@ export function upstreamPath(url: string | undefined): string | undefined {
     return undefined;
   }
 }
-
-/** The error listener an answered request keeps (an 'error' without a listener would throw). */
-function ignoreError(): void {}
 
 function onResponseClose(this: TrackedResponse): void {
   const request = this[REQUEST];
@@ -121,21 +118,21 @@ export class Intake implements Reconfigurable<IntakeOptions> {
     this.priority = options.priority;
   }
 
-  /**
-   * Takes the listener's requests (both protocols), its CONNECT, Upgrade and malformed requests, and the
-   * connections that never showed their protocol.
-   */
+  /** Takes the listener's HTTP/2 requests (the HTTP/1.1 ones come through {@link http1}). */
   attach(listener: Listener): void {
     listener.h2.on('request', (req: Http2ServerRequest, res: Http2ServerResponse) => this.accept(req, res, 'h2'));
-    const server = listener.http1;
-    server.on('request', this.onRequest);
-    server.on('connect', (_req: IncomingMessage, socket: Socket) => this.respond.refuseRaw(socket, CONNECT_REFUSED));
-    server.on('upgrade', (_req: IncomingMessage, socket: Socket) => this.respond.refuseRaw(socket, UPGRADE_REFUSED));
-    server.on('clientError', (err: Error & { code?: string }, socket: Socket) => {
-      if (!socket.writable) return socket.destroy();
-      this.respond.refuseRaw(socket, clientErrorRefusal(err));
-    });
   }
+
+  /** The HTTP/1.1 server's handlers: requests, CONNECT and Upgrade sockets, malformed or slow requests. */
+  readonly http1: Http1Handlers = {
+    request: (req: Http1Request, res: Http1Response) => this.accept(req, res, 'http1'),
+    connect: (socket: Socket) => this.respond.refuseRaw(socket, CONNECT_REFUSED),
+    upgrade: (socket: Socket) => this.respond.refuseRaw(socket, UPGRADE_REFUSED),
+    clientError: (err: Error & { code?: string }, socket: Socket) => {
+      if (!socket.writable) return void socket.destroy();
+      this.respond.refuseRaw(socket, clientErrorRefusal(err));
+    },
+  };
 
   /** Applies a reloaded deadline header, priority header and path rules. */
   reconfigure(options: IntakeOptions): void {
@@ -149,23 +146,10 @@ export class Intake implements Reconfigurable<IntakeOptions> {
   /** The pipeline has finished with `request`: its response no longer cancels it on close. */
   done(request: ProxyRequest): void {
     (request.res as TrackedResponse)[REQUEST] = undefined;
-    // node:http keeps a connection's last request (parser.incoming) until the next one arrives on it, and
-    // undici leaves its body 'error' listener on that request once the body is sent (it drops it only on
-    // 'close', after it has dropped its 'close' listener): the listener holds undici's request, our call and
-    // this whole request, ~7 KB per idle client connection. Young-generation GCs found that retained and
-    // promoted it (700 KB at each scavenge at 1,000 req/s), then the old generation had to collect it.
-    // Answered requests ignore later errors of their body.
-    if (request.protocol === 'http1') {
-      const req = request.req;
-      req.removeAllListeners('error');
-      req.on('error', ignoreError);
-    }
   }
 
   /** A connection that sent nothing (or only the start of the HTTP/2 preface) within the headers timeout. */
   readonly onSilent = (socket: Socket): void => this.respond.refuseRaw(socket, SILENT);
-
-  private readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => this.accept(req, res, 'http1');
 
   private accept(req: ClientRequest, res: TrackedResponse, protocol: ClientProtocol): void {
     const arrivedAt = performance.now();
@@ -173,7 +157,7 @@ export class Intake implements Reconfigurable<IntakeOptions> {
     const asker = { protocol, grpc };
     // HTTP/1.1's CONNECT never gets here (Node hands it over as a socket); HTTP/2's does.
     if (req.method === 'CONNECT') return this.respond.refuse(res, CONNECT_REFUSED, arrivedAt, asker);
-    if (protocol === 'http1' && req.headers.host === undefined && (req as IncomingMessage).httpVersion === '1.1') {
+    if (protocol === 'http1' && req.headers.host === undefined && (req as Http1Request).httpVersion === '1.1') {
       return this.respond.refuse(res, NO_HOST, arrivedAt, asker);
     }
     const path = upstreamPath(req.url);

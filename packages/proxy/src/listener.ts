@@ -1,6 +1,6 @@
-import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createH2Server, type Http2Server, type ServerHttp2Session } from 'node:http2';
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net';
+import { Http1Server, type Http1Handlers } from './http1/server.js';
 
 /** Limits of the client-facing listener (slowloris, header-bomb and HTTP/2 flood protection). */
 export const LISTENER = {
@@ -8,7 +8,7 @@ export const LISTENER = {
   requestTimeoutMs: 60_000,
   maxHeaderSize: 16 * 1024, // bytes, HTTP/1.1 and HTTP/2 (the decoded header list)
   keepAliveTimeoutMs: 65_000, // longer than callers' idle timeouts, so they close first
-  // Node checks the two timeouts above only this often (default 30 s, which let slowloris hold 40 s).
+  // The two timeouts above are checked this often (node:http's default of 30 s let slowloris hold 40 s).
   connectionsCheckingIntervalMs: 1000,
   /**
    * SETTINGS_MAX_CONCURRENT_STREAMS the HTTP/2 listener advertises: high enough that the admission layer,
@@ -37,7 +37,7 @@ export type SilentConnectionHandler = (socket: Socket) => void;
  */
 export class Listener {
   /** the HTTP/1.1 server: takes the connections that do not start with the HTTP/2 preface */
-  readonly http1: HttpServer;
+  readonly http1: Http1Server;
   /** the h2c server: takes the connections that start with the HTTP/2 preface */
   readonly h2: Http2Server;
   private readonly tcp: TcpServer;
@@ -45,20 +45,24 @@ export class Listener {
   /** connections still being detected, so a stop can cut them too */
   private readonly detecting = new Set<Socket>();
 
-  /** @param onSilent answers a connection that sent no complete first bytes within the headers timeout */
-  constructor(private readonly onSilent: SilentConnectionHandler) {
-    this.http1 = createHttpServer({
-      maxHeaderSize: LISTENER.maxHeaderSize,
-      // Node would answer a missing Host with a bare 400; intake answers it with the error body.
-      requireHostHeader: false,
-      headersTimeout: LISTENER.headersTimeoutMs,
-      requestTimeout: LISTENER.requestTimeoutMs,
-      keepAliveTimeout: LISTENER.keepAliveTimeoutMs,
-      connectionsCheckingInterval: LISTENER.connectionsCheckingIntervalMs,
-    });
-    // node:http tracks its connections (headers and request timeouts, closing idle ones) from its 'listening'
-    // event; this server never listens itself, it is handed connections.
-    this.http1.emit('listening');
+  /**
+   * @param onSilent answers a connection that sent no complete first bytes within the headers timeout
+   * @param http1 takes the HTTP/1.1 requests, CONNECT and Upgrade sockets, and malformed requests
+   */
+  constructor(
+    private readonly onSilent: SilentConnectionHandler,
+    http1: Http1Handlers,
+  ) {
+    this.http1 = new Http1Server(
+      {
+        maxHeaderSize: LISTENER.maxHeaderSize,
+        headersTimeoutMs: LISTENER.headersTimeoutMs,
+        requestTimeoutMs: LISTENER.requestTimeoutMs,
+        keepAliveTimeoutMs: LISTENER.keepAliveTimeoutMs,
+        checkIntervalMs: LISTENER.connectionsCheckingIntervalMs,
+      },
+      http1,
+    );
     this.h2 = createH2Server({
       maxSessionRejectedStreams: LISTENER.maxSessionRejectedStreams,
       maxSettings: LISTENER.maxSettings,
@@ -98,7 +102,6 @@ export class Listener {
   /** Stops accepting connections; resolves when every connection has closed. */
   close(): Promise<void> {
     const closed = new Promise<void>((resolve) => this.tcp.close(() => resolve()));
-    // Stops node:http's connection tracking (and closes its idle connections), as its own close() would.
     this.http1.close();
     return closed;
   }
@@ -152,10 +155,7 @@ export class Listener {
       if (h2c) {
         // The session reads what was put back from the socket's buffer itself; resuming would lose it.
         this.h2.emit('connection', socket);
-      } else {
-        this.http1.emit('connection', socket);
-        socket.resume();
-      }
+      } else this.http1.handle(socket);
     };
     const onError = (): void => {
       socket.destroy();

@@ -1,15 +1,15 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { PriorityClass } from './outcomes.js';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import type { Http1Request, Http1Response } from './http1/server.js';
+import type { PriorityClass } from './outcomes.js';
 
 /** The client's protocol on the listener: HTTP/1.1, or HTTP/2 over cleartext (prior knowledge). */
 export type ClientProtocol = 'http1' | 'h2';
 
 /** A client's request as the listener's server of its protocol parsed it. */
-export type ClientRequest = IncomingMessage | Http2ServerRequest;
+export type ClientRequest = Http1Request | Http2ServerRequest;
 
 /** The answer to a client, on the listener's server of its protocol. */
-export type ClientResponse = ServerResponse | Http2ServerResponse;
+export type ClientResponse = Http1Response | Http2ServerResponse;
 
 /**
  * The stage that currently owns a request (its queue slot, then its upstream call) and must stop when it is

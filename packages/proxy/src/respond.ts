@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { Http2ServerResponse } from 'node:http2';
+import type { Http1Response } from './http1/server.js';
 import type { Logger } from 'pino';
 import { writeRawAnswer } from '@infer-cb/common';
 import {
@@ -165,7 +166,7 @@ export class Responder {
     }
     const body = errorBody(known.code, known.message);
     const { status } = OUTCOMES[known.reason];
-    (res as ServerResponse).writeHead(
+    (res as Http1Response).writeHead(
       status,
       outcomeHeaders(known.reason, body, { retryAfterMs, priority: request.priority }),
     );
@@ -184,7 +185,7 @@ export class Responder {
       return this.metrics.request(err.reason, 200, seconds, 'default', asker.protocol, OUTCOMES[err.reason].grpc);
     }
     const body = errorBody(err.code, err.message);
-    (res as ServerResponse).writeHead(
+    (res as Http1Response).writeHead(
       err.status,
       outcomeHeaders(err.reason, body, { close: asker.protocol === 'http1' }),
     );
@@ -202,7 +203,7 @@ export class Responder {
       if (!stream.destroyed && !stream.headersSent) stream.respond({ ':status': 200, ...headers }, { endStream: true });
       return;
     }
-    (res as ServerResponse).writeHead(200, { ...headers, 'content-length': '0' });
+    (res as Http1Response).writeHead(200, { ...headers, 'content-length': '0' });
     res.end();
   }
 

@@ -22,7 +22,7 @@ describe('forwarder', () => {
   ])('settles at once, not at its 10 s timeout, when undici refuses the request (%s)', async (_name, closed, path) => {
     const pool = new Pool('http://127.0.0.1:9');
     if (closed) await pool.close();
-    const forward = forwarder(() => pool, { timeoutMs: 10_000 });
+    const forward = forwarder({ undici: () => pool }, { timeoutMs: 10_000 });
     const started = performance.now();
     await expect(forward(fakeRequest(path))).rejects.toBeInstanceOf(UpstreamProtocolError);
     expect(performance.now() - started).toBeLessThan(1000);

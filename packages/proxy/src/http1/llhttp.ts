@@ -71,8 +71,6 @@ assertParser();
 
 /** The parser class (Node's HTTPParser). */
 export const HTTPParser = common.HTTPParser as ParserClass;
-/** Method names by llhttp's method index (what `onHeadersComplete` reports). */
-export const METHODS = common.methods as readonly string[];
 
 export const REQUEST = HTTPParser.REQUEST;
 export const RESPONSE = HTTPParser.RESPONSE;
@@ -113,3 +111,29 @@ export function newParser(type: number, maxHeaderSize: number): NativeParser {
   parser.initialize(type, RESOURCE, maxHeaderSize, HTTPParser.kLenientNone);
   return parser;
 }
+
+/**
+ * Method names by llhttp's method index (what `onHeadersComplete` reports). `_http_common.methods` names the
+ * HTTP methods but is not indexed like llhttp (QUERY is 46 there, after the RTSP methods), so the index of each
+ * name is asked of the parser itself, once, at load.
+ */
+function methodIndex(): readonly string[] {
+  const names: string[] = [];
+  const parser = newParser(REQUEST, 0);
+  let index: number;
+  parser[kOnHeadersComplete] = (_major: number, _minor: number, _headers: unknown, method: number) => {
+    index = method;
+    return 1;
+  };
+  for (const name of common.methods as readonly string[]) {
+    index = -1;
+    parser.execute(Buffer.from(`${name} ${name === 'CONNECT' ? 'a:1' : '/'} HTTP/1.1\r\n\r\n`, 'latin1'));
+    if (index >= 0) names[index] = name;
+    parser.remove();
+    parser.initialize(REQUEST, RESOURCE, 0, HTTPParser.kLenientNone);
+  }
+  parser.free();
+  return names;
+}
+
+export const METHODS = methodIndex();

@@ -1,5 +1,6 @@
-import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import { Readable } from 'node:stream';
 import { isDeepStrictEqual } from 'node:util';
 import type { Dispatcher } from 'undici';
 import { Pool } from 'undici';
@@ -10,9 +11,11 @@ import {
   UpstreamTimeoutError,
   UpstreamUnavailableError,
 } from '../errors.js';
+import { Http1Pool, type BodySource, type UpstreamController, type UpstreamHandler } from '../http1/client.js';
+import type { Http1Request, Http1Response } from '../http1/server.js';
 import { upstreamFailed } from '../outcomes.js';
 import type { CancelListener, ClientResponse, Handler, ProxyRequest, Reconfigurable } from '../pipeline.js';
-import { endToEnd, upstreamHeaders, withBudget } from './headers.js';
+import { endToEnd, endToEndRaw, upstreamHeaders, upstreamRawHeaders, withBudget } from './headers.js';
 
 /** Connection-level failures: the upstream is not there (503), as opposed to broke the protocol (502). */
 const UNAVAILABLE_CODES = new Set([
@@ -83,11 +86,13 @@ export interface ForwardOptions {
 }
 
 /**
- * One upstream call: undici's dispatch handler, the cancellation listener of the request and the timer
- * target, all in one object (no per-request closures on the hot path). Writes the answer straight to `res`.
+ * What an upstream call is, whichever client makes it: the cancellation listener of the request, the target
+ * of its one timer, and the settling of the forwarder's promise. No per-request closures on the hot path.
  */
-class UpstreamCall implements Dispatcher.DispatchHandler, CancelListener {
+abstract class Call implements CancelListener {
   timer: NodeJS.Timeout | undefined;
+  /** `performance.now()` when the timer fires */
+  dueAt = Infinity;
   status = 0;
   /** the cut comes from the client's deadline, not the upstream timeout */
   byDeadline = false;
@@ -96,12 +101,7 @@ class UpstreamCall implements Dispatcher.DispatchHandler, CancelListener {
   lastDataAt = 0;
   /** a gRPC call's grpc-status: from the trailers, or the head of a trailers-only answer */
   grpcStatus: number | undefined = undefined;
-  /** the upstream's end-to-end headers, held back until the first body byte (then sent in one writeHead) */
-  private headers: Record<string, string | string[]> | undefined;
-  /** bytes of body still expected (the upstream's content-length), -1 when unknown */
-  private remaining = -1;
-  private upstream: Dispatcher.DispatchController | undefined;
-  private done = false;
+  protected done = false;
   resolve!: (status: number) => void;
   reject!: (err: Error) => void;
 
@@ -109,6 +109,66 @@ class UpstreamCall implements Dispatcher.DispatchHandler, CancelListener {
     readonly request: ProxyRequest,
     readonly streamIdleTimeoutMs: number,
   ) {}
+
+  /** Aborts the upstream call if it has started; false when it has not. */
+  protected abstract abortUpstream(reason: Error): boolean;
+
+  /** The request was cancelled (client gone, timeout): abort the upstream call, or fail now if not started. */
+  handleEvent(): void {
+    const reason = this.request.cancellation.reason as Error;
+    if (!this.abortUpstream(reason)) this.fail(reason);
+  }
+
+  /**
+   * The answer's head has arrived. The upstream timeout bounded the wait for it; from now on only an idle
+   * stream, or the client's deadline, is cut: a stream that is producing runs as long as it produces. The
+   * timer already set stays when it fires no later than an idle cut could be due (the usual case: the upstream
+   * timeout is shorter than the stream idle timeout), so a call sets one timer, not two.
+   */
+  protected headArrived(): void {
+    const now = (this.headAt = this.lastDataAt = performance.now());
+    if (!this.byDeadline && this.dueAt > now + this.streamIdleTimeoutMs) {
+      clearTimeout(this.timer);
+      this.arm(this.streamIdleTimeoutMs, now);
+    }
+  }
+
+  /** Sets the timer for `ms`, or for the client's deadline when that comes first (then the deadline cuts). */
+  arm(ms: number, now: number): void {
+    const toDeadline = this.request.deadline - now;
+    if (toDeadline <= ms) this.byDeadline = true;
+    const wait = Math.min(ms, toDeadline);
+    this.dueAt = now + wait;
+    if (wait !== Infinity) this.timer = setTimeout(onTimeout, Math.max(0, wait), this);
+  }
+
+  /** The answer is complete. */
+  protected succeed(): void {
+    this.finish();
+    this.resolve(this.status);
+  }
+
+  /** The call failed: the cancellation's reason when it was cancelled, else what the error means. */
+  fail(err: Error): void {
+    if (this.done) return;
+    this.finish();
+    this.reject(this.request.cancellation.reason ?? classify(err));
+  }
+
+  private finish(): void {
+    this.done = true;
+    clearTimeout(this.timer);
+    this.request.cancellation.unlisten(this);
+  }
+}
+
+/** A call through undici (HTTP/2 clients, and HTTP/1.1 clients sent h2c): writes the answer straight to `res`. */
+class UndiciCall extends Call implements Dispatcher.DispatchHandler {
+  /** the upstream's end-to-end headers, held back until the first body byte (then sent in one writeHead) */
+  private headers: Record<string, string | string[]> | undefined;
+  /** bytes of body still expected (the upstream's content-length), -1 when unknown */
+  private remaining = -1;
+  private upstream: Dispatcher.DispatchController | undefined;
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.upstream = controller;
@@ -129,13 +189,7 @@ class UpstreamCall implements Dispatcher.DispatchHandler, CancelListener {
     // HTTP/2 answers may end with trailers: they end at onResponseEnd, not at the last content-length byte.
     const length = request.protocol === 'h2' ? undefined : headers['content-length'];
     this.remaining = typeof length === 'string' ? Number(length) : -1;
-    // The upstream timeout bounded the wait for the head; from now on only an idle stream, or the client's
-    // deadline, is cut: a stream that is producing runs as long as it produces.
-    this.headAt = this.lastDataAt = performance.now();
-    if (!this.byDeadline) {
-      clearTimeout(this.timer);
-      this.arm(this.streamIdleTimeoutMs, this.headAt);
-    }
+    this.headArrived();
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -144,7 +198,7 @@ class UpstreamCall implements Dispatcher.DispatchHandler, CancelListener {
     this.writeHead(res);
     // The chunk that completes a content-length body ends the response: a small answer is one write.
     if (this.remaining >= 0 && (this.remaining -= chunk.length) <= 0) res.end(chunk);
-    else if (!(res as ServerResponse).write(chunk)) {
+    else if (!(res as Http1Response).write(chunk)) {
       controller.pause();
       res.once('drain', () => controller.resume());
     }
@@ -162,22 +216,17 @@ class UpstreamCall implements Dispatcher.DispatchHandler, CancelListener {
       const status = trailers['grpc-status'];
       if (typeof status === 'string') this.grpcStatus = Number(status);
     }
-    this.finish();
-    this.resolve(this.status);
+    this.succeed();
   }
 
   onResponseError(_controller: Dispatcher.DispatchController | undefined, err: Error): void {
-    if (this.done) return;
-    this.finish();
-    const reason = this.request.cancellation.reason;
-    this.reject(reason ?? classify(err));
+    this.fail(err);
   }
 
-  /** The request was cancelled (client gone, timeout): abort the upstream call, or fail now if not started. */
-  handleEvent(): void {
-    const reason = this.request.cancellation.reason as Error;
-    if (this.upstream !== undefined) this.upstream.abort(reason);
-    else this.onResponseError(undefined, reason);
+  protected abortUpstream(reason: Error): boolean {
+    if (this.upstream === undefined) return false;
+    this.upstream.abort(reason);
+    return true;
   }
 
   /**
@@ -199,76 +248,123 @@ class UpstreamCall implements Dispatcher.DispatchHandler, CancelListener {
     if (!res.writableEnded) res.end();
   }
 
-  /** Sets the timer for `ms`, or for the client's deadline when that comes first (then the deadline cuts). */
-  arm(ms: number, now: number): void {
-    const toDeadline = this.request.deadline - now;
-    if (toDeadline <= ms) this.byDeadline = true;
-    const wait = Math.min(ms, toDeadline);
-    if (wait !== Infinity) this.timer = setTimeout(onTimeout, Math.max(0, wait), this);
-  }
-
   private writeHead(res: ClientResponse): void {
     if (this.headers === undefined) return;
-    (res as ServerResponse).writeHead(this.status, this.headers);
+    (res as Http1Response).writeHead(this.status, this.headers);
     this.headers = undefined;
-  }
-
-  private finish(): void {
-    this.done = true;
-    clearTimeout(this.timer);
-    this.request.cancellation.unlisten(this);
   }
 }
 
 /**
- * The only code that touches the network: streams the request to the upstream on `dispatcher` and the
- * answer back to the client. Resolves with the status once the answer is complete; a 5xx is passed
- * through to the client and then rejected as `UpstreamStatusError` so the breaker counts it.
+ * A call over the HTTP/1.1 engine's client (an HTTP/1.1 client's request sent HTTP/1.1, the common path):
+ * raw header lists both ways, the answer written straight to the client's socket.
+ */
+class Http1Call extends Call implements UpstreamHandler {
+  /** the upstream's end-to-end head, held back until the first body byte (then written with it) */
+  private headers: string[] | undefined;
+  private message: string | undefined;
+  private length = -1;
+  private upstream: UpstreamController | undefined;
+
+  onRequestStart(controller: UpstreamController): void {
+    this.upstream = controller;
+    const reason = this.request.cancellation.reason;
+    if (reason !== undefined) controller.abort(reason);
+  }
+
+  onResponseStart(_controller: UpstreamController, statusCode: number, rawHeaders: string[], message: string): void {
+    const headers: string[] = [];
+    this.length = endToEndRaw(rawHeaders, headers);
+    this.headers = headers;
+    this.status = statusCode;
+    this.message = message;
+    if (this.request.grpc) this.grpcStatus = rawGrpcStatus(rawHeaders);
+    this.headArrived();
+  }
+
+  onResponseData(controller: UpstreamController, chunk: Buffer): void {
+    const res = this.request.res as Http1Response;
+    this.lastDataAt = performance.now();
+    this.writeHead(res);
+    if (!res.write(chunk)) {
+      controller.pause();
+      res.once('drain', () => controller.resume());
+    }
+  }
+
+  onResponseEnd(_controller: UpstreamController, rawTrailers: string[] | undefined): void {
+    if (this.done) return;
+    const res = this.request.res as Http1Response;
+    this.writeHead(res);
+    let trailers: string[] | undefined;
+    if (rawTrailers !== undefined && rawTrailers.length > 0) {
+      endToEndRaw(rawTrailers, (trailers = []));
+      if (this.request.grpc) this.grpcStatus = rawGrpcStatus(rawTrailers) ?? this.grpcStatus;
+    }
+    res.end(undefined, trailers);
+    this.succeed();
+  }
+
+  onResponseError(_controller: UpstreamController | undefined, err: Error): void {
+    this.fail(err);
+  }
+
+  protected abortUpstream(reason: Error): boolean {
+    if (this.upstream === undefined) return false;
+    this.upstream.abort(reason);
+    return true;
+  }
+
+  private writeHead(res: Http1Response): void {
+    if (this.headers === undefined) return;
+    res.writeRawHead(this.status, this.message, this.headers, this.length);
+    this.headers = undefined;
+  }
+}
+
+/** A raw header list's grpc-status, if it has one. */
+function rawGrpcStatus(raw: readonly string[]): number | undefined {
+  for (let i = 0; i < raw.length; i += 2)
+    if ((raw[i] as string).toLowerCase() === 'grpc-status') return Number(raw[i + 1]);
+  return undefined;
+}
+
+/** The upstream clients the forwarder calls through. */
+export interface Upstreams {
+  /** undici: HTTP/2 clients' requests (HTTP/1.1 or h2c upstream), and HTTP/1.1 ones sent h2c */
+  undici(h2c: boolean): Dispatcher;
+  /** the HTTP/1.1 engine's client: HTTP/1.1 clients' requests sent HTTP/1.1 */
+  http1?(): Http1Pool;
+}
+
+/**
+ * The only code that touches the network: streams the request to the upstream and the answer back to the
+ * client. Resolves with the status once the answer is complete; a 5xx is passed through to the client and
+ * then rejected as `UpstreamStatusError` so the breaker counts it.
  * @throws UpstreamTimeoutError, UpstreamUnavailableError, UpstreamProtocolError, or the abort reason
  */
-export function forwarder(getDispatcher: (h2c: boolean) => Dispatcher, options: ForwardOptions): Handler {
+export function forwarder(upstreams: Upstreams, options: ForwardOptions): Handler {
   return async function forward(request: ProxyRequest) {
-    const { req } = request;
-    const call = new UpstreamCall(request, options.streamIdleTimeoutMs ?? Infinity);
-    const remaining = request.deadline - performance.now();
-    const byDeadline = (call.byDeadline = remaining < options.timeoutMs);
+    const h2c = options.protocol === 'h2c' || (options.protocol !== 'http1' && request.protocol === 'h2');
+    const engine = !h2c && request.protocol === 'http1' && upstreams.http1 !== undefined;
+    const streamIdle = options.streamIdleTimeoutMs ?? Infinity;
+    const call: Call = engine ? new Http1Call(request, streamIdle) : new UndiciCall(request, streamIdle);
+    const started = performance.now();
+    const remaining = request.deadline - started;
     const finished = new Promise<number>((resolve, reject) => {
       call.resolve = resolve;
       call.reject = reject;
     });
-    call.timer = setTimeout(onTimeout, byDeadline ? Math.max(0, remaining) : options.timeoutMs, call);
+    call.arm(options.timeoutMs, started);
     request.cancellation.listen(call);
-    const started = performance.now();
     let status: number;
     try {
-      const h2c = options.protocol === 'h2c' || (options.protocol !== 'http1' && request.protocol === 'h2');
-      const hasBody =
-        request.protocol === 'h2'
-          ? !(req as Http2ServerRequest).stream.endAfterHeaders
-          : req.headers['content-length'] !== undefined
-            ? req.headers['content-length'] !== '0'
-            : req.headers['transfer-encoding'] !== undefined;
-      const headers = withBudget(
-        upstreamHeaders(req.headers, req.socket.remoteAddress),
-        options.deadlineHeader,
-        remaining,
-        request.grpc,
-      );
-      // gRPC servers want `te: trailers` (the one TE value HTTP/2 allows); hop-by-hop, so passed on per hop.
-      if (h2c && req.headers.te === 'trailers') headers.te = 'trailers';
       try {
-        getDispatcher(h2c).dispatch(
-          {
-            path: request.path,
-            method: req.method as Dispatcher.HttpMethod,
-            headers,
-            body: hasBody ? req : null,
-          },
-          call,
-        );
+        if (engine) dispatchHttp1(upstreams, request, remaining, options, call as Http1Call);
+        else dispatchUndici(upstreams, request, h2c, remaining, options, call as UndiciCall);
       } catch (err) {
-        // A request undici refuses outright (closed pool, invalid option) settles here, not at the timeout.
-        call.onResponseError(undefined, err as Error);
+        // A request the client refuses outright (closed pool, invalid option) settles here, not at the timeout.
+        call.fail(err as Error);
       }
       status = await finished;
     } finally {
@@ -280,12 +376,87 @@ export function forwarder(getDispatcher: (h2c: boolean) => Dispatcher, options: 
   };
 }
 
+function dispatchHttp1(
+  upstreams: Upstreams,
+  request: ProxyRequest,
+  remaining: number,
+  options: ForwardOptions,
+  call: Http1Call,
+): void {
+  const req = request.req as Http1Request;
+  (upstreams.http1 as () => Http1Pool)().dispatch(
+    {
+      method: req.method,
+      path: request.path,
+      headers: upstreamRawHeaders(
+        req.rawHeaders,
+        req.socket.remoteAddress,
+        options.deadlineHeader,
+        remaining,
+        request.grpc,
+      ),
+      body: req.bodyLength !== 0 ? req : null,
+      bodyLength: req.bodyLength,
+    },
+    call,
+  );
+}
+
+function dispatchUndici(
+  upstreams: Upstreams,
+  request: ProxyRequest,
+  h2c: boolean,
+  remaining: number,
+  options: ForwardOptions,
+  call: UndiciCall,
+): void {
+  const { req } = request;
+  const hasBody =
+    request.protocol === 'h2'
+      ? !(req as Http2ServerRequest).stream.endAfterHeaders
+      : (req as Http1Request).bodyLength !== 0;
+  const headers = withBudget(
+    upstreamHeaders(req.headers, req.socket.remoteAddress),
+    options.deadlineHeader,
+    remaining,
+    request.grpc,
+  );
+  // gRPC servers want `te: trailers` (the one TE value HTTP/2 allows); hop-by-hop, so passed on per hop.
+  if (h2c && req.headers.te === 'trailers') headers.te = 'trailers';
+  upstreams.undici(h2c).dispatch(
+    {
+      path: request.path,
+      method: req.method as Dispatcher.HttpMethod,
+      headers,
+      body: hasBody
+        ? request.protocol === 'h2'
+          ? (req as Http2ServerRequest)
+          : bodyStream(req as Http1Request)
+        : null,
+    },
+    call,
+  );
+}
+
+/** A Readable of an HTTP/1.1 request's body, for undici (an HTTP/1.1 client's request sent h2c). */
+function bodyStream(source: BodySource): Readable {
+  const stream = new Readable({ read: () => source.resume() });
+  source.start({
+    data: (chunk) => {
+      if (!stream.push(chunk)) source.pause();
+    },
+    end: () => stream.push(null),
+    error: (err) => stream.destroy(err),
+  });
+  return stream;
+}
+
 /**
  * The call's timer: before the head, the upstream timeout (or the client's deadline) has passed; after it,
  * the stream is cut when it has been idle for the stream idle timeout or the deadline has passed, and
  * otherwise the timer is set again for what is left (one timer per call, not one per chunk).
  */
-function onTimeout(call: UpstreamCall): void {
+function onTimeout(call: Call): void {
   const { request } = call;
   if (call.headAt === 0 || call.byDeadline) {
     request.cancellation.cancel(
@@ -327,8 +498,11 @@ export type ForwarderOptions = Pick<Settings, 'upstream' | 'deadline' | 'concurr
 export class Forwarder implements Reconfigurable<ForwarderOptions> {
   /** The handler the layers wrap. */
   readonly handle: Handler;
-  private pool: Pool;
-  /** the h2c pool, made when a request first needs it */
+  /** the HTTP/1.1 engine's pool (HTTP/1.1 clients), made when a request first needs it, as the others */
+  private http1Pool: Http1Pool | undefined;
+  /** undici's HTTP/1.1 pool (HTTP/2 clients with `upstream.protocol: http1`) */
+  private pool: Pool | undefined;
+  /** undici's h2c pool */
   private h2Pool: Pool | undefined;
   private options: ForwarderOptions;
   private readonly knobs: ForwardOptions;
@@ -343,7 +517,6 @@ export class Forwarder implements Reconfigurable<ForwarderOptions> {
     onUpstreamDone?: (ms: number) => void,
   ) {
     this.options = options;
-    this.pool = this.newPool(options, false);
     this.knobs = {
       timeoutMs: options.upstream.timeoutMs,
       streamIdleTimeoutMs: options.upstream.streamIdleTimeoutMs,
@@ -352,7 +525,11 @@ export class Forwarder implements Reconfigurable<ForwarderOptions> {
       onUpstreamDone,
     };
     this.handle = forwarder(
-      (h2c) => (h2c ? (this.h2Pool ??= this.newPool(this.options, true)) : this.pool),
+      {
+        undici: (h2c) =>
+          h2c ? (this.h2Pool ??= this.newPool(this.options, true)) : (this.pool ??= this.newPool(this.options, false)),
+        http1: () => (this.http1Pool ??= this.newHttp1Pool(this.options)),
+      },
       this.knobs,
     );
   }
@@ -369,9 +546,8 @@ export class Forwarder implements Reconfigurable<ForwarderOptions> {
       !isDeepStrictEqual(previous.upstream, options.upstream) ||
       poolConnections(previous.concurrency) !== poolConnections(options.concurrency)
     ) {
-      const old = [this.pool, this.h2Pool];
-      this.pool = this.newPool(options, false);
-      this.h2Pool = undefined;
+      const old = [this.http1Pool, this.pool, this.h2Pool];
+      this.http1Pool = this.pool = this.h2Pool = undefined;
       for (const pool of old) void pool?.close();
     }
   }
@@ -379,8 +555,19 @@ export class Forwarder implements Reconfigurable<ForwarderOptions> {
   /** Closes the pools' connections; closing again (a stop after a drain) is a no-op. */
   async close(): Promise<void> {
     await Promise.all(
-      [this.pool, this.h2Pool].map((pool) => (pool === undefined || pool.closed ? undefined : pool.close())),
+      [this.http1Pool, this.pool, this.h2Pool].map((pool) =>
+        pool === undefined || pool.closed ? undefined : pool.close(),
+      ),
     );
+  }
+
+  private newHttp1Pool(options: ForwarderOptions): Http1Pool {
+    return new Http1Pool(this.origin, {
+      connections: poolConnections(options.concurrency),
+      connectTimeoutMs: options.upstream.connectTimeoutMs,
+      maxRequestsPerConnection: options.upstream.maxRequestsPerConnection,
+      idleTimeoutMs: options.upstream.idleTimeoutMs,
+    });
   }
 
   private newPool(options: ForwarderOptions, h2c: boolean): Pool {

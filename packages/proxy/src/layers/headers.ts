@@ -93,3 +93,78 @@ export function grpcTimeoutMs(value: string): number {
   if (!/^\d{1,8}[HMSmun]$/.test(value)) return NaN;
   return Number(value.slice(0, -1)) * (GRPC_TIMEOUT_UNITS[value.slice(-1)] as number);
 }
+
+// The same rules over HTTP/1.1's raw header lists (flat name, value pairs as received), for the HTTP/1.1
+// engine: no header object per message, the names' case and the repeated headers kept as they came.
+
+/** Names a Connection header lists in a raw list (lower case), undefined when it lists none beyond keep-alive/close. */
+function rawConnectionTokens(raw: readonly string[]): string[] | undefined {
+  let tokens: string[] | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    if (name.length !== 10 || name.toLowerCase() !== 'connection') continue;
+    const listed = connectionTokens(raw[i + 1] as string);
+    if (listed !== undefined) (tokens ??= []).push(...listed);
+  }
+  return tokens;
+}
+
+/**
+ * A raw header list's end-to-end part: hop-by-hop headers, those its Connection header lists, and
+ * `content-length` (the framing is each hop's own) dropped. `out.length` receives the content-length (-1: none).
+ */
+export function endToEndRaw(raw: readonly string[], out: string[]): number {
+  const extra = rawConnectionTokens(raw);
+  let length = -1;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    const lower = name.toLowerCase();
+    if (lower === 'content-length') {
+      length = Number(raw[i + 1]);
+      continue;
+    }
+    if (HOP_BY_HOP.has(lower) || (extra !== undefined && extra.includes(lower))) continue;
+    out.push(name, raw[i + 1] as string);
+  }
+  return length;
+}
+
+/**
+ * The raw request headers sent upstream: end-to-end only (without content-length, which the client sets from
+ * the body), X-Forwarded-For appended with the client's address (repeated ones joined), X-Forwarded-Proto,
+ * the deadline header and a gRPC call's `grpc-timeout` rewritten to the milliseconds left.
+ */
+export function upstreamRawHeaders(
+  raw: readonly string[],
+  remoteAddress: string | undefined,
+  deadlineHeader: string | undefined,
+  remainingMs: number,
+  grpc: boolean,
+): string[] {
+  const out: string[] = [];
+  endToEndRaw(raw, out);
+  let forwardedFor: string | undefined;
+  const left = remainingMs === Infinity ? undefined : String(Math.max(0, Math.floor(remainingMs)));
+  let w = 0;
+  for (let i = 0; i < out.length; i += 2) {
+    const name = out[i] as string;
+    const lower = name.toLowerCase();
+    let value = out[i + 1] as string;
+    if (lower === 'x-forwarded-for') {
+      forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
+      continue;
+    }
+    if (lower === 'x-forwarded-proto') continue;
+    if (left !== undefined) {
+      if (lower === deadlineHeader) value = left;
+      else if (grpc && lower === 'grpc-timeout') value = `${left}m`;
+    }
+    out[w++] = name;
+    out[w++] = value;
+  }
+  out.length = w;
+  const client = remoteAddress ?? 'unknown';
+  out.push('x-forwarded-for', forwardedFor === undefined ? client : `${forwardedFor}, ${client}`);
+  out.push('x-forwarded-proto', 'http');
+  return out;
+}
