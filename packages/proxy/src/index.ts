@@ -18,7 +18,14 @@ export {
 export { compose, type Handler, type Layer, type ProxyRequest, type ProxyResponse } from './pipeline.js';
 export { Admission, type AdmissionOptions, type QueueOptions } from './layers/admission.js';
 export { Breaker, type BreakerOptions } from './layers/breaker.js';
-export { Forwarder, forwarder, createPool, type ForwarderOptions, type PoolOptions } from './layers/forwarder.js';
+export {
+  Forwarder,
+  forwarder,
+  createPool,
+  loadUndici,
+  type ForwarderOptions,
+  type PoolOptions,
+} from './layers/forwarder.js';
 export { StaticLimit, createLimit, type ConcurrencyLimit } from './limit/limit.js';
 export { AdaptiveLimit, type AdaptiveLimitOptions } from './limit/adaptive-limit.js';
 export * from './outcomes.js';
