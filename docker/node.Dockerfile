@@ -87,7 +87,7 @@ CMD ["node", "dist/main.js"]
 FROM runtime AS proxy
 # Bounded V8 heap: RSS ~130 MB under load instead of ~260 MB (packages/proxy/src/heap-flags.ts, kept equal by a
 # test); the manifests give the container twice that (384Mi).
-ENV NODE_OPTIONS="--max-semi-space-size=8 --max-old-space-size=192"
+ENV NODE_OPTIONS="--max-semi-space-size=4 --max-old-space-size=192"
 WORKDIR /app
 COPY --from=deps-proxy /src/node_modules node_modules
 # @infer-cb/common (Istio durations, the raw-socket answer): a workspace link in node_modules, so its files too.

@@ -186,10 +186,12 @@ async function startArm(arm, upstreamOrigin, dir, extraNodeArgs = []) {
   }
   if (arm in SCRIPTS) {
     const script = SCRIPTS[arm];
+    // The engine's floor runs with the sidecar's heap flags: the difference to cb-sidecar is then its layers.
+    const heap = arm === 'engine-floor' ? SIDECAR_NODE_OPTIONS.split(' ') : [];
     const proc = await startProcess({
       name: arm,
       command: process.execPath,
-      args: [`${ROOT}bench/overhead/${script}`, '0', upstreamOrigin],
+      args: [...heap, `${ROOT}bench/overhead/${script}`, '0', upstreamOrigin],
       cpu: PROXY_CPU,
       readyLine: (l) => typeof l.port === 'number',
     });
@@ -470,8 +472,8 @@ function report(rounds, prof, load) {
       [
         'engine-floor',
         "  - engine-floor: `bench/overhead/engine-floor.mjs`, the sidecar's HTTP/1.1 engine (Http1Server + Http1Pool on",
-        "    `net` and Node's llhttp) relaying with nothing on top (no layers, metrics or timeouts, V8 defaults): the floor",
-        '    of the HTTP layer the sidecar uses, the one its layers are measured over;',
+        "    `net` and Node's llhttp) relaying with nothing on top (no layers, metrics or timeouts), run with the sidecar's",
+        '    heap flags: the floor of the HTTP layer the sidecar uses, the one its layers are measured over;',
       ],
       [
         'node-floor',

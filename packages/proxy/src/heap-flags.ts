@@ -4,12 +4,11 @@
  * beside the memory limit they must fit (a 192 MB old-space cap is half of the 384Mi limit). V8 sizes its heap
  * for the machine, not for a sidecar: unbounded, RSS climbs to ~260 MB under load over a minute and more.
  *
- * The young generation is the trade between CPU and memory. Every scavenge finds a few hundred KB alive that
- * is not the requests in flight (node:http keeps each connection's last request until its next one) and
- * promotes it, so the number of scavenges sets both GC time and old-space churn. Pinned sidecar at 1,000 req/s
- * and at saturation, the same build, flag sets interleaved (BENCHMARKS.md, "V8 flags"): a 4 MB semi-space ran
- * ~93 scavenges per 10 s (1.8 ms each), 8 MB 49 (3.1 ms), 16 MB 29 (4.4 ms); CPU per request at saturation
- * 4 → 8 MB: 85 → 79 µs, 110 → 99 µs on a busier machine; RSS +4 to 9 MB (~130 MB). 16 MB saved a few µs
- * more for another 10-20 MB. With --single-threaded-gc RSS rose to 180-190 MB.
+ * The young generation is the trade between CPU and memory. On node:http + undici every scavenge promoted a
+ * few hundred KB, and an 8 MB semi-space paid for itself (79 against 85 µs/request at saturation). The HTTP/1.1
+ * engine (http1/) allocates far less per request and keeps nothing past its answer: pinned sidecar, the same
+ * build, flag sets interleaved, 2 rounds (2026-12-02, BENCHMARKS.md "V8 flags"): 2 MB 68 µs/request at
+ * saturation, 260 at 1,000 req/s, 93 MB RSS at 5,000 req/s; 4 MB 46 / 234 / 93.5; 8 MB 61 / 231 / 101.5;
+ * 16 MB 63 / 229 / 114. 4 MB costs no CPU against 8 and keeps RSS under 100 MB.
  */
-export const SIDECAR_NODE_OPTIONS = '--max-semi-space-size=8 --max-old-space-size=192';
+export const SIDECAR_NODE_OPTIONS = '--max-semi-space-size=4 --max-old-space-size=192';

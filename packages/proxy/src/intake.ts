@@ -202,7 +202,8 @@ export class Intake implements Reconfigurable<IntakeOptions> {
       grpc,
     };
     res[REQUEST] = request;
-    res.on('close', onResponseClose); // a response closes once: `on` spares `once`'s wrapper
+    if (protocol === 'http1') (res as Http1Response).onClose = onResponseClose;
+    else res.on('close', onResponseClose); // a response closes once: `on` spares `once`'s wrapper
     this.serve(request);
   }
 }

@@ -203,6 +203,8 @@ export class Http1Response extends EventEmitter {
   destroyed = false;
   /** the connection closes after this answer (the client asked, the server drains, or the body is close-delimited) */
   closeAfter: boolean;
+  /** called once, as a `close` listener would be, without an emitter's listener list per answer */
+  onClose: ((this: Http1Response) => void) | undefined = undefined;
   private chunked = false;
   /** the head, until the first write sends it */
   private head: string | undefined = undefined;
@@ -339,6 +341,7 @@ export class Http1Response extends EventEmitter {
     }
     this.writableEnded = this.writableFinished = true;
     this.connection.answered(this);
+    this.onClose?.();
     this.emit('close');
     return this;
   }
@@ -355,6 +358,7 @@ export class Http1Response extends EventEmitter {
   closed(): void {
     if (this.writableEnded) return;
     this.destroyed = true;
+    this.onClose?.();
     this.emit('close');
   }
 }

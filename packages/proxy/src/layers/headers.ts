@@ -132,7 +132,7 @@ export function endToEndRaw(raw: readonly string[], out: string[]): number {
 /**
  * The raw request headers sent upstream: end-to-end only (without content-length, which the client sets from
  * the body), X-Forwarded-For appended with the client's address (repeated ones joined), X-Forwarded-Proto,
- * the deadline header and a gRPC call's `grpc-timeout` rewritten to the milliseconds left.
+ * the deadline header and a gRPC call's `grpc-timeout` rewritten to the milliseconds left. One pass.
  */
 export function upstreamRawHeaders(
   raw: readonly string[],
@@ -141,15 +141,15 @@ export function upstreamRawHeaders(
   remainingMs: number,
   grpc: boolean,
 ): string[] {
-  const out: string[] = [];
-  endToEndRaw(raw, out);
-  let forwardedFor: string | undefined;
+  const extra = rawConnectionTokens(raw);
   const left = remainingMs === Infinity ? undefined : String(Math.max(0, Math.floor(remainingMs)));
-  let w = 0;
-  for (let i = 0; i < out.length; i += 2) {
-    const name = out[i] as string;
+  const out: string[] = [];
+  let forwardedFor: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
     const lower = name.toLowerCase();
-    let value = out[i + 1] as string;
+    let value = raw[i + 1] as string;
+    if (lower === 'content-length' || HOP_BY_HOP.has(lower) || (extra !== undefined && extra.includes(lower))) continue;
     if (lower === 'x-forwarded-for') {
       forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
       continue;
@@ -159,10 +159,8 @@ export function upstreamRawHeaders(
       if (lower === deadlineHeader) value = left;
       else if (grpc && lower === 'grpc-timeout') value = `${left}m`;
     }
-    out[w++] = name;
-    out[w++] = value;
+    out.push(name, value);
   }
-  out.length = w;
   const client = remoteAddress ?? 'unknown';
   out.push('x-forwarded-for', forwardedFor === undefined ? client : `${forwardedFor}, ${client}`);
   out.push('x-forwarded-proto', 'http');
