@@ -487,6 +487,8 @@ class Connection {
     this.parsing?.end();
     this.parsing = undefined;
     this.startedAt = 0;
+    // A body that ends after its answer (an upload shed or answered early) leaves the connection idle now.
+    if (this.owed.length === 0) this.idleSince = clock;
   };
 
   /** Hands a request to the handler: answers `Expect` first as node:http does (100 Continue, or 417). */
