@@ -39,7 +39,16 @@ export {
 export { onFreePort, candidatePort, isAddressInUse } from './ports.js';
 export { eventually, sleep } from './wait.js';
 export { percentile, median } from './stats.js';
-export { raw, rawInTurns, idleConnections, Attacker, burst, type RawAnswer, type BurstAnswer } from './raw.js';
+export {
+  raw,
+  rawInTurns,
+  RawConnection,
+  idleConnections,
+  Attacker,
+  burst,
+  type RawAnswer,
+  type BurstAnswer,
+} from './raw.js';
 export { openLoop, summarize, warmUp, SEED_BODY, type Shot, type LoadOptions, type LoadResult } from './load.js';
 export {
   vegetaAttack,

@@ -101,6 +101,100 @@ function converse(
   });
 }
 
+/**
+ * A raw client connection kept open across writes, for exchanges a list of chunks cannot script: write, wait
+ * for what the server wrote so far (or its close) to satisfy a check, write again. Everything it receives is
+ * kept as latin1 text, so bodies compare byte for byte.
+ */
+export class RawConnection {
+  /** everything the server wrote so far */
+  text = '';
+  /** true once the server closed (or reset) the connection */
+  closed = false;
+  private wake: (() => void) | undefined;
+
+  private constructor(readonly socket: Socket) {
+    socket.setEncoding('latin1');
+    socket.on('data', (d: string) => {
+      this.text += d;
+      this.wake?.();
+    });
+    socket.on('error', () => undefined);
+    socket.once('close', () => {
+      this.closed = true;
+      this.wake?.();
+    });
+  }
+
+  /** Connects to 127.0.0.1:`port`. */
+  static open(port: number): Promise<RawConnection> {
+    return new Promise((resolve, reject) => {
+      const socket = connect({ host: '127.0.0.1', port });
+      socket.once('error', reject);
+      socket.once('connect', () => {
+        socket.off('error', reject);
+        resolve(new RawConnection(socket));
+      });
+    });
+  }
+
+  /** Status codes of every answer received so far, in order (`100 Continue` included). */
+  get statuses(): number[] {
+    return statusesOf(this.text);
+  }
+
+  /** Writes `chunk`; resolves once the kernel has taken it (or the connection failed). */
+  write(chunk: string | Buffer): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.socket.destroyed) return resolve();
+      this.socket.write(chunk, () => resolve());
+    });
+  }
+
+  /**
+   * Resolves with the text once `check(text)` holds; throws after `ms` without it, or when the server closed
+   * the connection first (the text is in the error).
+   */
+  until(check: (text: string) => boolean, ms = 5000): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const finish = (err?: Error): void => {
+        clearTimeout(timer);
+        this.wake = undefined;
+        if (err === undefined) resolve(this.text);
+        else reject(err);
+      };
+      const look = (): void => {
+        if (check(this.text)) finish();
+        else if (this.closed)
+          finish(new Error(`the server closed the connection; it wrote: ${JSON.stringify(this.text)}`));
+      };
+      const timer = setTimeout(
+        () => finish(new Error(`no such answer within ${ms} ms; the server wrote: ${JSON.stringify(this.text)}`)),
+        ms,
+      );
+      this.wake = look;
+      look();
+    });
+  }
+
+  /** Resolves true once the server has closed the connection, false when it is still open after `ms`. */
+  whenClosed(ms = 5000): Promise<boolean> {
+    return new Promise((resolve) => {
+      if (this.closed) return resolve(true);
+      const timer = setTimeout(() => resolve(false), ms);
+      this.socket.once('close', () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+
+  /** Closes the connection at once (a client that goes away). */
+  destroy(): void {
+    this.socket.destroy();
+  }
+}
+
 /** Opens `count` connections that never send a byte; resolves once all are connected. */
 export async function idleConnections(port: number, count: number): Promise<Socket[]> {
   const sockets: Socket[] = [];
