@@ -422,6 +422,8 @@ class Connection {
     if (this.startedAt > 0) {
       const limit = this.headDone ? options.requestTimeoutMs : options.headersTimeoutMs;
       if (now - this.startedAt >= limit) {
+        // Answered with `close` while its body was still coming (a shed upload): nothing left to answer, cut.
+        if (this.gone) return void this.socket.destroy();
         const err = Object.assign(new Error('the request did not arrive in time'), {
           code: 'ERR_HTTP_REQUEST_TIMEOUT',
         });
