@@ -99,11 +99,17 @@ export class Listener {
     return (this.tcp.address() as AddressInfo).port;
   }
 
-  /** Stops accepting connections; resolves when every connection has closed. */
+  /**
+   * Stops accepting connections; resolves when every connection has closed. The HTTP/1.1 timeouts' sweep runs
+   * until then: a drain still cuts slow heads and closes connections that become idle.
+   */
   close(): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.tcp.close(() => resolve()));
-    this.http1.close();
-    return closed;
+    return new Promise<void>((resolve) =>
+      this.tcp.close(() => {
+        this.http1.close();
+        resolve();
+      }),
+    );
   }
 
   /** Closes connections that carry no request: idle HTTP/1.1 keep-alive ones, HTTP/2 ones without streams. */

@@ -429,7 +429,8 @@ class Connection {
         });
         this.refuse(err);
       }
-    } else if (this.owed.length === 0 && now - this.idleSince >= options.keepAliveTimeoutMs) this.socket.destroy();
+    } else if (this.owed.length === 0 && (this.draining || now - this.idleSince >= options.keepAliveTimeoutMs))
+      this.socket.destroy(); // idle too long, or idle at all once the server drains
   }
 
   private readonly onData = (data: Buffer): void => {
@@ -629,7 +630,7 @@ export class Http1Server {
     for (const connection of this.connections) connection.socket.destroy();
   }
 
-  /** Stops the timeouts' sweep (the connections stay until closed). */
+  /** Stops the timeouts' sweep (the connections stay until closed: call it once they have). */
   close(): void {
     clearInterval(this.sweep);
     this.sweep = undefined;
