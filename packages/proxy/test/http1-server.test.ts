@@ -4,9 +4,10 @@
 // close, the drain, request bodies; and the timeouts' sweep, on an engine started with short timeouts.
 import { createHash, randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { eventually, PREDICTION, RawConnection, sleep, type UpstreamHandler } from '@infer-cb/testkit';
 import { Http1Server, type Http1ServerOptions } from '../src/http1/server.js';
+import type { Sidecar } from '../src/server.js';
 import { useFixture } from './support/fixture.js';
 import { metricsText, send } from './support/sidecar.js';
 
@@ -130,6 +131,35 @@ const TOUCHY_BREAKER = `
 trafficPolicy: { outlierDetection: { consecutive5xxErrors: 2 } }
 sidecar: { breaker: { volumeThreshold: 2 } }
 `;
+
+/**
+ * A sidecar with one slot and a 100 ms queue, the slot taken by a GET /held that the upstream answers only
+ * on `release()`: a request that comes meanwhile waits its 100 ms in the queue and is shed.
+ */
+async function busySidecar(sidecarYaml = ''): Promise<{ sidecar: Sidecar; holder: RawConnection; release(): void }> {
+  let release: (() => void) | undefined;
+  fx.upstream.handler = async (req, res) => {
+    await drainBody(req);
+    if (req.url === '/held') await new Promise<void>((resolve) => (release = resolve));
+    res.end(`answer to ${req.url}`);
+  };
+  const sidecar = await fx.start(`
+trafficPolicy: { connectionPool: { tcp: { maxConnections: 1 }, http: { http1MaxPendingRequests: 1 } } }
+sidecar: { queue: { timeout: 100ms }${sidecarYaml} }
+`);
+  const holder = await RawConnection.open(sidecar.port);
+  await holder.write('GET /held HTTP/1.1\r\nHost: x\r\n\r\n');
+  await eventually(() => release !== undefined);
+  return { sidecar, holder, release: () => release?.() };
+}
+
+/** True once `port` refuses connections (the listener has closed, and marked its connections draining). */
+function refused(port: number): Promise<boolean> {
+  return RawConnection.open(port).then(
+    (probe) => (probe.destroy(), false),
+    () => true,
+  );
+}
 
 describe('pipelining (RFC 9112 §9.3.2)', () => {
   it('answers two pipelined requests in order, sending the second upstream only after the first is answered', async () => {
@@ -346,19 +376,7 @@ describe('bodiless answers', () => {
 
 describe('an answer before the body was read', () => {
   it('sheds an upload while its body is still coming, reads the rest and drops it, and serves the next request', async () => {
-    const release: (() => void)[] = [];
-    fx.upstream.handler = async (req, res) => {
-      await drainBody(req);
-      if (req.url === '/held') await new Promise<void>((resolve) => release.push(resolve));
-      res.end(`answer to ${req.url}`);
-    };
-    const sidecar = await fx.start(`
-trafficPolicy: { connectionPool: { tcp: { maxConnections: 1 }, http: { http1MaxPendingRequests: 1 } } }
-sidecar: { queue: { timeout: 100ms } }
-`);
-    const holder = await RawConnection.open(sidecar.port);
-    await holder.write('GET /held HTTP/1.1\r\nHost: x\r\n\r\n');
-    await eventually(() => release.length === 1);
+    const { sidecar, holder, release } = await busySidecar();
     // 1 MiB of body that reads as requests, were it ever taken for them.
     const smuggled = 'GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n';
     const body = Buffer.from(smuggled.repeat(Math.ceil((1 << 20) / smuggled.length)).slice(0, 1 << 20), 'latin1');
@@ -373,7 +391,7 @@ sidecar: { queue: { timeout: 100ms } }
     expect(shed?.status).toBe(503);
     expect(JSON.parse(shed?.body ?? '').error.code).toMatch(/^CB_(QUEUE_TIMEOUT|OVERLOAD)$/);
     expect(shed?.headers.connection).toBeUndefined(); // the connection stays
-    release.shift()?.();
+    release();
     await firstPart;
     await conn.write(body.subarray(256 * 1024));
     await conn.write('GET /after HTTP/1.1\r\nHost: x\r\n\r\n');
@@ -484,19 +502,32 @@ describe('drain', () => {
     await conn.write('GET /held HTTP/1.1\r\nHost: x\r\n\r\n');
     await eventually(() => release !== undefined);
     const drained = sidecar.drain();
-    // The listener has stopped accepting (and marked its connections draining) once a connect is refused.
-    await eventually(() =>
-      RawConnection.open(sidecar.port).then(
-        (probe) => (probe.destroy(), false),
-        () => true,
-      ),
-    );
+    await eventually(() => refused(sidecar.port));
     release?.();
     expect(await conn.whenClosed()).toBe(true);
     const got = answers(conn.text, undefined, true);
     expect(got.map((a) => [a.status, a.body])).toEqual([[200, 'held']]);
     expect(got[0]?.headers.connection).toBe('close');
     await drained;
+  });
+
+  it('finishes when the body of an upload shed before the drain ends during it', async () => {
+    const { sidecar, holder, release } = await busySidecar(', drain: { delay: 0s, grace: 20s }');
+    const conn = await RawConnection.open(sidecar.port);
+    const length = 1 << 20;
+    const firstPart = conn.write(
+      `POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: ${length}\r\n\r\n${'a'.repeat(1000)}`,
+    );
+    expect((await nAnswers(conn, 1))[0]?.status).toBe(503);
+    await firstPart;
+    release();
+    await nAnswers(holder, 1); // the holder's connection is idle now: the drain closes it
+    const drained = sidecar.drain();
+    await eventually(() => refused(sidecar.port));
+    await conn.write(Buffer.alloc(length - 1000, 'b')); // the rest of the shed body: the connection is idle now
+    const outcome = await Promise.race([drained.then(() => 'drained'), sleep(8000).then(() => 'still draining')]);
+    expect(outcome).toBe('drained');
+    expect(await conn.whenClosed(1000)).toBe(true);
   });
 });
 
@@ -579,7 +610,7 @@ describe('request bodies', () => {
 /** An engine on its own net server with short timeouts: the sweep's work shows in well under a second. */
 async function startEngine(
   options: Partial<Http1ServerOptions>,
-): Promise<{ port: number; errors: string[]; stop(): Promise<void> }> {
+): Promise<{ port: number; errors: string[]; openSockets(): number; stop(): Promise<void> }> {
   const errors: string[] = [];
   const sockets = new Set<Socket>();
   const engine = new Http1Server(
@@ -618,6 +649,7 @@ async function startEngine(
   return {
     port: (server.address() as AddressInfo).port,
     errors,
+    openSockets: () => sockets.size,
     async stop() {
       engine.close();
       for (const socket of sockets) socket.destroy();
@@ -633,22 +665,39 @@ describe("the engine's timeouts (its sweep, with short limits)", () => {
     engine = undefined;
   });
 
-  it('refuses a head that does not complete within the headers timeout and closes', async () => {
-    engine = await startEngine({ headersTimeoutMs: 300 });
+  it.each([
+    [
+      'a head that does not complete within the headers timeout',
+      { headersTimeoutMs: 300 },
+      'GET /slow HTTP/1.1\r\nHost: x\r\n',
+    ],
+    [
+      'a body that does not complete within the request timeout',
+      { requestTimeoutMs: 400 },
+      'POST /slow HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhalf.',
+    ],
+  ])('refuses %s with 408 and closes', async (_what, limits, text) => {
+    engine = await startEngine(limits);
     const conn = await RawConnection.open(engine.port);
-    await conn.write('GET /slow HTTP/1.1\r\nHost: x\r\n');
+    await conn.write(text);
     expect(await conn.whenClosed()).toBe(true);
     expect(conn.statuses).toEqual([408]);
     expect(engine.errors).toEqual(['ERR_HTTP_REQUEST_TIMEOUT']);
   });
 
-  it('refuses a body that does not complete within the request timeout and closes', async () => {
+  it('cuts a connection answered with close whose body stops coming, at the request timeout', async () => {
     engine = await startEngine({ requestTimeoutMs: 400 });
-    const conn = await RawConnection.open(engine.port);
-    await conn.write('POST /slow HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhalf.');
-    expect(await conn.whenClosed()).toBe(true);
-    expect(conn.statuses).toEqual([408]);
-    expect(engine.errors).toEqual(['ERR_HTTP_REQUEST_TIMEOUT']);
+    // A client that keeps its side open after the server's FIN, and sends no more of its body.
+    const client = connect({ host: '127.0.0.1', port: engine.port, allowHalfOpen: true });
+    client.on('error', () => undefined);
+    let text = '';
+    const ended = new Promise<void>((resolve) => client.once('end', resolve));
+    client.on('data', (d: Buffer) => (text += d.toString('latin1')));
+    client.write('POST /early HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 100\r\n\r\nten bytes.');
+    await ended; // the answer, then the server's FIN
+    expect(answers(text).map((a) => [a.status, a.headers.connection])).toEqual([[200, 'close']]);
+    await eventually(() => engine?.openSockets() === 0, 5000);
+    client.destroy();
   });
 
   it('closes a keep-alive connection once it has been idle for the keep-alive timeout', async () => {
