@@ -126,11 +126,17 @@ async function drainBody(req: IncomingMessage): Promise<void> {
 /** Every byte value: bodies that must arrive byte for byte. */
 const ALL_BYTES = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
 
-/** Breaker settings under which two counted failures would open it. */
-const TOUCHY_BREAKER = `
+/** A sidecar whose breaker two counted failures would open, before an upstream that reads every body. */
+function touchySidecar(): Promise<Sidecar> {
+  fx.upstream.handler = async (req, res) => {
+    await drainBody(req);
+    res.end('answered');
+  };
+  return fx.start(`
 trafficPolicy: { outlierDetection: { consecutive5xxErrors: 2 } }
 sidecar: { breaker: { volumeThreshold: 2 } }
-`;
+`);
+}
 
 /**
  * A sidecar with one slot and a 100 ms queue, the slot taken by a GET /held that the upstream answers only
@@ -406,11 +412,7 @@ describe('an answer before the body was read', () => {
 
 describe('clients that go away or break the body', () => {
   it('counts a client that disconnects mid-upload as client-closed, never as an upstream failure', async () => {
-    fx.upstream.handler = async (req, res) => {
-      await drainBody(req);
-      res.end('never sent');
-    };
-    const sidecar = await fx.start(TOUCHY_BREAKER);
+    const sidecar = await touchySidecar();
     for (let i = 1; i <= 10; i++) {
       const conn = await RawConnection.open(sidecar.port);
       await conn.write(`POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: ${1 << 20}\r\n\r\n`);
@@ -427,11 +429,7 @@ describe('clients that go away or break the body', () => {
   });
 
   it('answers a malformed chunk after the head was accepted with one 400 and a JSON error, then closes', async () => {
-    fx.upstream.handler = async (req, res) => {
-      await drainBody(req);
-      res.end('never sent');
-    };
-    const sidecar = await fx.start(TOUCHY_BREAKER);
+    const sidecar = await touchySidecar();
     for (let i = 1; i <= 3; i++) {
       const conn = await RawConnection.open(sidecar.port);
       await conn.write('POST /chunky HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n');
