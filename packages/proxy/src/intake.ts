@@ -2,7 +2,7 @@ import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Settings } from './config.js';
 import { BadRequestError, ClientClosedError } from './errors.js';
-import type { Http1Handlers, Http1Request, Http1Response } from './http1/server.js';
+import { Http1Request, type Http1Handlers, type Http1Response } from './http1/server.js';
 import { grpcTimeoutMs } from './layers/headers.js';
 import { classify } from './layers/priority.js';
 import type { Listener } from './listener.js';
@@ -60,10 +60,15 @@ function onResponseClose(this: TrackedResponse): void {
     request.cancellation.cancel(CLIENT_CLOSED);
 }
 
+/** A request header's value (`name` in lower case); an HTTP/1.1 request's without making its headers object. */
+function headerOf(req: ClientRequest, name: string): string | string[] | undefined {
+  return req instanceof Http1Request ? req.header(name) : req.headers[name];
+}
+
 /** True for a gRPC call (gRPC and gRPC-Web: `application/grpc`, `application/grpc+proto`, `application/grpc-web`...). */
 function isGrpc(req: ClientRequest): boolean {
-  const type = req.headers['content-type'];
-  return type !== undefined && type.startsWith('application/grpc');
+  const type = headerOf(req, 'content-type');
+  return typeof type === 'string' && type.startsWith('application/grpc');
 }
 
 /** What llhttp's refusals mean, in plain words (the code stays in the message for whoever debugs it). */
@@ -157,13 +162,13 @@ export class Intake implements Reconfigurable<IntakeOptions> {
     const asker = { protocol, grpc };
     // HTTP/1.1's CONNECT never gets here (Node hands it over as a socket); HTTP/2's does.
     if (req.method === 'CONNECT') return this.respond.refuse(res, CONNECT_REFUSED, arrivedAt, asker);
-    if (protocol === 'http1' && req.headers.host === undefined && (req as Http1Request).httpVersion === '1.1') {
+    if (protocol === 'http1' && headerOf(req, 'host') === undefined && (req as Http1Request).httpVersion === '1.1') {
       return this.respond.refuse(res, NO_HOST, arrivedAt, asker);
     }
     const path = upstreamPath(req.url);
     if (path === undefined) return this.respond.refuse(res, BAD_TARGET, arrivedAt, asker);
     let deadline = Infinity;
-    const budget = req.headers[this.deadlineHeader];
+    const budget = headerOf(req, this.deadlineHeader);
     if (budget !== undefined) {
       if (typeof budget !== 'string' || !BUDGET.test(budget)) {
         const message = `${this.deadlineHeader} must be a number of milliseconds (e.g. 250), got ${JSON.stringify(budget)}`;
@@ -173,7 +178,7 @@ export class Intake implements Reconfigurable<IntakeOptions> {
     }
     if (grpc) {
       // gRPC's own deadline header; the earlier of the two deadlines holds.
-      const timeout = req.headers['grpc-timeout'];
+      const timeout = headerOf(req, 'grpc-timeout');
       if (timeout !== undefined) {
         const ms = typeof timeout === 'string' ? grpcTimeoutMs(timeout) : NaN;
         if (Number.isNaN(ms)) {
@@ -188,7 +193,7 @@ export class Intake implements Reconfigurable<IntakeOptions> {
       if (protocol === 'http1') res.setHeader('connection', 'close');
       else (req as Http2ServerRequest).stream.session?.close();
     }
-    const { priority, unknown } = classify(req.headers, path, this.priority);
+    const { priority, unknown } = classify(headerOf(req, this.priority.header), path, this.priority);
     if (unknown) this.unknownPriority++;
     const request: ProxyRequest = {
       req,

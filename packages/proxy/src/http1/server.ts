@@ -105,11 +105,11 @@ function tick(): void {
 export class Http1Request implements BodySource {
   /** `1.1` or `1.0` */
   readonly httpVersion: string;
-  readonly headers: IncomingHttpHeaders;
   /** the body's length when known (content-length, 0 without a body), -1 for a chunked body */
   readonly bodyLength: number;
   /** true once the whole body has arrived */
   complete = false;
+  private headersObject: IncomingHttpHeaders | undefined = undefined;
   private sink: BodySink | undefined = undefined;
   private buffered: Buffer[] | undefined = undefined;
   private bufferedBytes = 0;
@@ -123,9 +123,29 @@ export class Http1Request implements BodySource {
     readonly rawHeaders: string[],
   ) {
     this.httpVersion = httpVersionMinor === 0 ? '1.0' : '1.1';
-    this.headers = headersObject(rawHeaders);
-    const length = this.headers['content-length'];
-    this.bodyLength = length !== undefined ? Number(length) : this.headers['transfer-encoding'] !== undefined ? -1 : 0;
+    const length = this.header('content-length');
+    this.bodyLength = length !== undefined ? Number(length) : this.header('transfer-encoding') !== undefined ? -1 : 0;
+  }
+
+  /** The headers as node:http's IncomingMessage has them, made on first use (the request path reads single headers). */
+  get headers(): IncomingHttpHeaders {
+    return (this.headersObject ??= headersObject(this.rawHeaders));
+  }
+
+  /**
+   * One header's value (`name` in lower case) as `headers[name]` would give it, without making the headers
+   * object when the name occurs at most once.
+   */
+  header(name: string): string | undefined {
+    const raw = this.rawHeaders;
+    let value: string | undefined;
+    for (let i = 0; i < raw.length; i += 2) {
+      const candidate = raw[i] as string;
+      if (candidate.length !== name.length || candidate.toLowerCase() !== name) continue;
+      if (value !== undefined) return this.headers[name] as string | undefined; // repeated: node:http's joining rules
+      value = raw[i + 1] as string;
+    }
+    return value;
   }
 
   /** The client's socket (its remote address). */
@@ -497,7 +517,7 @@ class Connection {
   /** Hands a request to the handler: answers `Expect` first as node:http does (100 Continue, or 417). */
   private hand(res: Http1Response): void {
     const req = res.req;
-    const expect = req.headers.expect;
+    const expect = req.header('expect');
     if (expect !== undefined && req.httpVersionMinor >= 1) {
       if (/^100-continue$/i.test(expect)) this.socket.write('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
       else {

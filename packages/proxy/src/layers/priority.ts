@@ -9,7 +9,6 @@
  * because nothing can hold it back: a critical request is never shed while a lower class is admitted from
  * the queue (Google SRE's criticality: a lower class is shed first).
  */
-import type { IncomingHttpHeaders } from 'node:http';
 import { PRIORITY_CLASSES, type PriorityClass } from '../outcomes.js';
 import type { PriorityRule, Settings } from '../settings.js';
 
@@ -44,13 +43,13 @@ const UNKNOWN: Classified = { priority: 'default', unknown: true };
 const BY_DEFAULT = BY_HEADER[DEFAULT] as Classified;
 
 /**
- * The class of a request: the priority header when it is present (case-insensitive, surrounding blanks
+ * The class of a request from its priority header's value (`header`, the caller looks it up): the header when it is present (case-insensitive, surrounding blanks
  * ignored; any other value is `default`, flagged unknown), else the first path rule whose prefix the path
  * starts with, else `default`. The header wins: the rules give a path its usual class, and a caller that
  * says otherwise knows its request.
  */
-export function classify(headers: IncomingHttpHeaders, path: string, options: PriorityOptions): Classified {
-  const value = options.trustHeader ? headers[options.header] : undefined;
+export function classify(header: string | string[] | undefined, path: string, options: PriorityOptions): Classified {
+  const value = options.trustHeader ? header : undefined;
   if (value !== undefined) {
     const index = typeof value === 'string' ? INDEX[value.trim().toLowerCase()] : undefined;
     return index === undefined ? UNKNOWN : (BY_HEADER[index] as Classified);
