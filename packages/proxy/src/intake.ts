@@ -5,7 +5,6 @@ import { BadRequestError, ClientClosedError } from './errors.js';
 import { Http1Request, type Http1Handlers, type Http1Response } from './http1/server.js';
 import { grpcTimeoutMs } from './layers/headers.js';
 import { classify } from './layers/priority.js';
-import type { Listener } from './listener.js';
 import {
   Cancellation,
   type ClientProtocol,
@@ -123,10 +122,8 @@ export class Intake implements Reconfigurable<IntakeOptions> {
     this.priority = options.priority;
   }
 
-  /** Takes the listener's HTTP/2 requests (the HTTP/1.1 ones come through {@link http1}). */
-  attach(listener: Listener): void {
-    listener.h2.on('request', (req: Http2ServerRequest, res: Http2ServerResponse) => this.accept(req, res, 'h2'));
-  }
+  /** The listener's HTTP/2 requests (the HTTP/1.1 ones come through {@link http1}). */
+  readonly h2 = (req: Http2ServerRequest, res: Http2ServerResponse): void => this.accept(req, res, 'h2');
 
   /** The HTTP/1.1 server's handlers: requests, CONNECT and Upgrade sockets, malformed or slow requests. */
   readonly http1: Http1Handlers = {

@@ -1,4 +1,4 @@
-import { createServer as createH2Server, type Http2Server, type ServerHttp2Session } from 'node:http2';
+import type { Http2Server, Http2ServerRequest, Http2ServerResponse, ServerHttp2Session } from 'node:http2';
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net';
 import { Http1Server, type Http1Handlers } from './http1/server.js';
 
@@ -38,8 +38,8 @@ export type SilentConnectionHandler = (socket: Socket) => void;
 export class Listener {
   /** the HTTP/1.1 server: takes the connections that do not start with the HTTP/2 preface */
   readonly http1: Http1Server;
-  /** the h2c server: takes the connections that start with the HTTP/2 preface */
-  readonly h2: Http2Server;
+  /** the h2c server, made when the first connection starting with the HTTP/2 preface comes (node:http2 costs ~4 MB) */
+  private h2: Promise<Http2Server> | undefined;
   private readonly tcp: TcpServer;
   private readonly sessions = new Set<ServerHttp2Session>();
   /** connections still being detected, so a stop can cut them too */
@@ -52,6 +52,7 @@ export class Listener {
   constructor(
     private readonly onSilent: SilentConnectionHandler,
     http1: Http1Handlers,
+    private readonly onH2Request: (req: Http2ServerRequest, res: Http2ServerResponse) => void,
   ) {
     this.http1 = new Http1Server(
       {
@@ -63,23 +64,6 @@ export class Listener {
       },
       http1,
     );
-    this.h2 = createH2Server({
-      maxSessionRejectedStreams: LISTENER.maxSessionRejectedStreams,
-      maxSettings: LISTENER.maxSettings,
-      maxHeaderListPairs: 128,
-      settings: {
-        maxConcurrentStreams: LISTENER.maxConcurrentStreams,
-        maxHeaderListSize: LISTENER.maxHeaderSize,
-        enablePush: false,
-      },
-    });
-    this.h2.on('session', (session: ServerHttp2Session) => {
-      this.sessions.add(session);
-      session.setTimeout(LISTENER.h2IdleTimeoutMs, () => session.close());
-      session.once('close', () => this.sessions.delete(session));
-      // A session's errors end that session (the client's protocol error); they must not reach the process.
-      session.on('error', () => {});
-    });
     this.tcp = createTcpServer({ noDelay: true }, (socket) => this.detect(socket));
   }
 
@@ -128,6 +112,32 @@ export class Listener {
     for (const socket of this.detecting) socket.destroy();
   }
 
+  /** The h2c server, loaded and made once. */
+  private h2Server(): Promise<Http2Server> {
+    this.h2 ??= import('node:http2').then(({ createServer }) => {
+      const h2 = createServer({
+        maxSessionRejectedStreams: LISTENER.maxSessionRejectedStreams,
+        maxSettings: LISTENER.maxSettings,
+        maxHeaderListPairs: 128,
+        settings: {
+          maxConcurrentStreams: LISTENER.maxConcurrentStreams,
+          maxHeaderListSize: LISTENER.maxHeaderSize,
+          enablePush: false,
+        },
+      });
+      h2.on('request', this.onH2Request);
+      h2.on('session', (session: ServerHttp2Session) => {
+        this.sessions.add(session);
+        session.setTimeout(LISTENER.h2IdleTimeoutMs, () => session.close());
+        session.once('close', () => this.sessions.delete(session));
+        // A session's errors end that session (the client's protocol error); they must not reach the process.
+        session.on('error', () => {});
+      });
+      return h2;
+    });
+    return this.h2;
+  }
+
   /**
    * Reads a new connection's first bytes until they either differ from the HTTP/2 preface (HTTP/1.1: most
    * requests differ at the first or second byte) or match all 24 of it, then hands the connection, with the
@@ -160,7 +170,12 @@ export class Listener {
       hand();
       if (h2c) {
         // The session reads what was put back from the socket's buffer itself; resuming would lose it.
-        this.h2.emit('connection', socket);
+        // Until the server is there (the first h2c connection loads it) a stop still finds the socket.
+        this.detecting.add(socket);
+        void this.h2Server().then((h2) => {
+          this.detecting.delete(socket);
+          if (!socket.destroyed) h2.emit('connection', socket);
+        });
       } else this.http1.handle(socket);
     };
     const onError = (): void => {

@@ -70,8 +70,7 @@ export class Sidecar {
       this.log.warn({ from, to, retryAfterMs: this.breaker.retryAfterMs() }, `breaker ${from} -> ${to}`);
     });
     this.admission.onLimitChange((limit) => this.log.debug({ limit }, 'concurrency limit changed'));
-    this.server = new Listener(this.intake.onSilent, this.intake.http1);
-    this.intake.attach(this.server);
+    this.server = new Listener(this.intake.onSilent, this.intake.http1, this.intake.h2);
     this.admin = createAdminServer({
       registry: this.metrics.registry,
       respond: this.respond,
