@@ -548,7 +548,7 @@ function baselineSection(rounds) {
 
 /**
  * The arms of round `round`: ARMS (`baseline` names the BASELINE build), direct first, the others rotated by one
- * place each round so no arm always runs right after direct (that place measured up to 1.8× the CPU per request
+ * place each round so no arm always runs right after direct (that place measured up to 1.9× the CPU per request
  * of the next round's, 2026-12-02), and the two sidecars swapped in even rounds.
  */
 function armsOf(round) {
