@@ -78,6 +78,16 @@ export function createPool(origin: string, options: PoolOptions): Pool {
   });
 }
 
+/** The pool options both upstream clients take from the settings. */
+function poolOptions(options: ForwarderOptions): PoolOptions {
+  return {
+    connections: poolConnections(options.concurrency),
+    connectTimeoutMs: options.upstream.connectTimeoutMs,
+    maxRequestsPerConnection: options.upstream.maxRequestsPerConnection,
+    idleTimeoutMs: options.upstream.idleTimeoutMs,
+  };
+}
+
 /** Upstream connections to keep: enough for the highest limit the sidecar may admit. */
 export function poolConnections(concurrency: Settings['concurrency']): number {
   return concurrency.mode === 'static' ? concurrency.limit : concurrency.max;
@@ -125,13 +135,21 @@ abstract class Call implements CancelListener {
     readonly streamIdleTimeoutMs: number,
   ) {}
 
-  /** Aborts the upstream call if it has started; false when it has not. */
-  protected abstract abortUpstream(reason: Error): boolean;
+  /** the upstream client's handle on this call, once it has started it (undici's and the engine's alike) */
+  private upstream: { abort(reason: Error): void } | undefined;
+
+  /** The upstream client started the call: abort it at once if the request was cancelled meanwhile. */
+  onRequestStart(controller: { abort(reason: Error): void }): void {
+    this.upstream = controller;
+    const reason = this.request.cancellation.reason;
+    if (reason !== undefined) controller.abort(reason);
+  }
 
   /** The request was cancelled (client gone, timeout): abort the upstream call, or fail now if not started. */
   handleEvent(): void {
     const reason = this.request.cancellation.reason as Error;
-    if (!this.abortUpstream(reason)) this.fail(reason);
+    if (this.upstream !== undefined) this.upstream.abort(reason);
+    else this.fail(reason);
   }
 
   /**
@@ -183,13 +201,6 @@ class UndiciCall extends Call implements Dispatcher.DispatchHandler {
   private headers: Record<string, string | string[]> | undefined;
   /** bytes of body still expected (the upstream's content-length), -1 when unknown */
   private remaining = -1;
-  private upstream: Dispatcher.DispatchController | undefined;
-
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.upstream = controller;
-    const reason = this.request.cancellation.reason;
-    if (reason !== undefined) controller.abort(reason);
-  }
 
   onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
     if (statusCode < 200) return; // informational answers are not relayed
@@ -238,12 +249,6 @@ class UndiciCall extends Call implements Dispatcher.DispatchHandler {
     this.fail(err);
   }
 
-  protected abortUpstream(reason: Error): boolean {
-    if (this.upstream === undefined) return false;
-    this.upstream.abort(reason);
-    return true;
-  }
-
   /**
    * Ends an HTTP/2 client's answer as the upstream ended it: a bodiless answer is one HEADERS frame that ends
    * the stream (gRPC's trailers-only), trailers go as trailers.
@@ -279,13 +284,6 @@ class Http1Call extends Call implements UpstreamHandler {
   private headers: string[] | undefined;
   private message: string | undefined;
   private length = -1;
-  private upstream: UpstreamController | undefined;
-
-  onRequestStart(controller: UpstreamController): void {
-    this.upstream = controller;
-    const reason = this.request.cancellation.reason;
-    if (reason !== undefined) controller.abort(reason);
-  }
 
   onResponseStart(_controller: UpstreamController, statusCode: number, rawHeaders: string[], message: string): void {
     const headers: string[] = [];
@@ -322,12 +320,6 @@ class Http1Call extends Call implements UpstreamHandler {
 
   onResponseError(_controller: UpstreamController | undefined, err: Error): void {
     this.fail(err);
-  }
-
-  protected abortUpstream(reason: Error): boolean {
-    if (this.upstream === undefined) return false;
-    this.upstream.abort(reason);
-    return true;
   }
 
   private writeHead(res: Http1Response): void {
@@ -578,20 +570,12 @@ export class Forwarder implements Reconfigurable<ForwarderOptions> {
   }
 
   private newHttp1Pool(options: ForwarderOptions): Http1Pool {
-    return new Http1Pool(this.origin, {
-      connections: poolConnections(options.concurrency),
-      connectTimeoutMs: options.upstream.connectTimeoutMs,
-      maxRequestsPerConnection: options.upstream.maxRequestsPerConnection,
-      idleTimeoutMs: options.upstream.idleTimeoutMs,
-    });
+    return new Http1Pool(this.origin, poolOptions(options));
   }
 
   private newPool(options: ForwarderOptions, h2c: boolean): Pool {
     return createPool(this.origin, {
-      connections: poolConnections(options.concurrency),
-      connectTimeoutMs: options.upstream.connectTimeoutMs,
-      maxRequestsPerConnection: options.upstream.maxRequestsPerConnection,
-      idleTimeoutMs: options.upstream.idleTimeoutMs,
+      ...poolOptions(options),
       h2c,
       maxConcurrentStreams: options.upstream.maxConcurrentStreams,
     });

@@ -38,7 +38,7 @@ export function endToEnd(headers: IncomingHttpHeaders): Record<string, string | 
   const extra = connectionTokens(headers.connection);
   for (const name in headers) {
     const value = headers[name];
-    if (value === undefined || HOP_BY_HOP.has(name) || (extra !== undefined && extra.includes(name))) continue;
+    if (value === undefined || oneHop(name, extra)) continue;
     if (name.charCodeAt(0) === 58 /* : */) continue; // HTTP/2 pseudo-headers belong to one hop
     out[name] = value;
   }
@@ -109,6 +109,11 @@ function rawConnectionTokens(raw: readonly string[]): string[] | undefined {
   return tokens;
 }
 
+/** True for a header (lower-case name) that belongs to one hop: hop-by-hop, or listed by the Connection header. */
+function oneHop(lower: string, listed: readonly string[] | undefined): boolean {
+  return HOP_BY_HOP.has(lower) || (listed !== undefined && listed.includes(lower));
+}
+
 /**
  * A raw header list's end-to-end part: hop-by-hop headers, those its Connection header lists, and
  * `content-length` (the framing is each hop's own) dropped. `out.length` receives the content-length (-1: none).
@@ -123,7 +128,7 @@ export function endToEndRaw(raw: readonly string[], out: string[]): number {
       length = Number(raw[i + 1]);
       continue;
     }
-    if (HOP_BY_HOP.has(lower) || (extra !== undefined && extra.includes(lower))) continue;
+    if (oneHop(lower, extra)) continue;
     out.push(name, raw[i + 1] as string);
   }
   return length;
@@ -149,7 +154,7 @@ export function upstreamRawHeaders(
     const name = raw[i] as string;
     const lower = name.toLowerCase();
     let value = raw[i + 1] as string;
-    if (lower === 'content-length' || HOP_BY_HOP.has(lower) || (extra !== undefined && extra.includes(lower))) continue;
+    if (lower === 'content-length' || oneHop(lower, extra)) continue;
     if (lower === 'x-forwarded-for') {
       forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
       continue;
