@@ -90,6 +90,20 @@ export function headersObject(raw: readonly string[]): IncomingHttpHeaders {
   return out;
 }
 
+/**
+ * A request body's length from its raw head, in one pass: content-length (llhttp refused conflicting ones), else
+ * -1 for a chunked body, else 0.
+ */
+function bodyLengthOf(raw: readonly string[]): number {
+  let chunked = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    if (name.length === 14 && name.toLowerCase() === 'content-length') return Number(raw[i + 1]);
+    if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') chunked = true;
+  }
+  return chunked ? -1 : 0;
+}
+
 let dateText = new Date().toUTCString();
 let clock = Date.now();
 /** The coarse clock of the timeouts and the Date header, moved on by the sweep. */
@@ -123,8 +137,7 @@ export class Http1Request implements BodySource {
     readonly rawHeaders: string[],
   ) {
     this.httpVersion = httpVersionMinor === 0 ? '1.0' : '1.1';
-    const length = this.header('content-length');
-    this.bodyLength = length !== undefined ? Number(length) : this.header('transfer-encoding') !== undefined ? -1 : 0;
+    this.bodyLength = bodyLengthOf(rawHeaders);
   }
 
   /** The headers as node:http's IncomingMessage has them, made on first use (the request path reads single headers). */
