@@ -92,6 +92,14 @@ function answers(text: string, toHead: ReadonlySet<number> = new Set(), closed =
 }
 
 /** Waits until `conn` has received `n` complete answers (1xx included) and returns them. */
+/** Sends `text` on a new connection and reads its answers once the sidecar has closed the connection (which it must). */
+async function closedAnswers(port: number, text: string): Promise<Answer[]> {
+  const conn = await RawConnection.open(port);
+  await conn.write(text);
+  expect(await conn.whenClosed()).toBe(true);
+  return answers(conn.text, undefined, true);
+}
+
 async function nAnswers(conn: RawConnection, n: number, toHead?: ReadonlySet<number>): Promise<Answer[]> {
   await conn.until((text) => answers(text, toHead).length >= n);
   return answers(conn.text, toHead);
@@ -258,10 +266,7 @@ describe('Expect', () => {
 describe('HTTP/1.0', () => {
   it('closes the connection after the answer when the client did not ask for keep-alive', async () => {
     const sidecar = await fx.start();
-    const conn = await RawConnection.open(sidecar.port);
-    await conn.write('GET /ten HTTP/1.0\r\n\r\n');
-    expect(await conn.whenClosed()).toBe(true);
-    const got = answers(conn.text, undefined, true);
+    const got = await closedAnswers(sidecar.port, 'GET /ten HTTP/1.0\r\n\r\n');
     expect(got.map((a) => a.status)).toEqual([200]);
     expect(got[0]?.headers.connection).toBe('close');
   });
@@ -290,10 +295,7 @@ describe('HTTP/1.0', () => {
   it('passes a chunked upstream answer to an HTTP/1.0 client close-delimited, byte for byte', async () => {
     fx.upstream.handler = chunkedUpstream;
     const sidecar = await fx.start();
-    const conn = await RawConnection.open(sidecar.port);
-    await conn.write('GET /bytes HTTP/1.0\r\nConnection: keep-alive\r\n\r\n');
-    expect(await conn.whenClosed()).toBe(true);
-    const got = answers(conn.text, undefined, true);
+    const got = await closedAnswers(sidecar.port, 'GET /bytes HTTP/1.0\r\nConnection: keep-alive\r\n\r\n');
     expect(got).toHaveLength(1);
     expect(got[0]?.headers['transfer-encoding']).toBeUndefined();
     expect(got[0]?.headers['content-length']).toBeUndefined();
@@ -451,10 +453,7 @@ describe('clients that go away or break the body', () => {
 describe('Connection: close', () => {
   it('answers with connection: close and closes the connection after the answer', async () => {
     const sidecar = await fx.start();
-    const conn = await RawConnection.open(sidecar.port);
-    await conn.write('GET /last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
-    expect(await conn.whenClosed()).toBe(true);
-    const got = answers(conn.text, undefined, true);
+    const got = await closedAnswers(sidecar.port, 'GET /last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
     expect(got.map((a) => [a.status, a.body])).toEqual([[200, PREDICTION]]);
     expect(got[0]?.headers.connection).toBe('close');
   });
